@@ -1,0 +1,31 @@
+"""One exception type for every problem a user can fix.
+
+Each message is a single line that names what is wrong and what to change; the command
+line prints it as ``error: <message>`` and exits with status 2, never with a traceback.
+"""
+
+
+class AtlasError(Exception):
+    """A problem with the user's input or parameters, explained in one line."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(" ".join(str(message).split()))
+
+
+def check_choice(name: str, value: object, allowed: tuple) -> None:
+    """Raise an AtlasError unless ``value`` is one of ``allowed``."""
+    if value not in allowed:
+        options = ", ".join(repr(a) for a in allowed)
+        raise AtlasError(f"Unsupported value {value!r} for {name}; the supported values are {options}.")
+
+
+def check_range(name: str, value: float, low: float | None = None, high: float | None = None) -> None:
+    """Raise an AtlasError unless ``low <= value <= high`` (either bound may be None)."""
+    if low is not None and value < low or high is not None and value > high:
+        if high is None:
+            bound = f"at least {low}"
+        elif low is None:
+            bound = f"at most {high}"
+        else:
+            bound = f"between {low} and {high}"
+        raise AtlasError(f"{name} must be {bound}, got {value!r}.")

@@ -1,0 +1,200 @@
+"""The pipeline: every stage behind the stage cache, for the command line and the notebooks.
+
+``Pipeline`` runs one stage at a time (what a reactive notebook needs: a slider change reruns
+only the stages downstream of it) or a whole build (``Pipeline.build``). Stage results carry
+their cache ``key`` and the ``seconds`` they took to compute.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .cache import StageCache, stage_key
+from .cooccur import Candidates, CooccurrenceParams, cooccurrence_candidates
+from .embed import Embedding, EmbedParams, embed_graph
+from .errors import AtlasError
+from .graph import GraphParams, ItemGraph, graph_from_candidates, recipe_graph
+from .ingest import Dataset
+from .metrics import layout_metrics
+from .profiles import FilterParams, Profiles, build_profiles, item_labels
+from .project import (
+    PROJECTIONS,
+    EmbeddingNeighbors,
+    Layout,
+    TsneParams,
+    UmapParams,
+    align_layout,
+    embedding_neighbors,
+    project,
+)
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str, float, float], None]
+"""``progress(stage, done, total)``: called when a stage starts (done=0), as it advances, and
+when it ends (done=total)."""
+
+STAGES = ("profiles", "cooccurrence", "graph", "embedding", "neighbors", "umap", "tsne", "metrics")
+
+
+@dataclass(frozen=True)
+class BuildParams:
+    """Every parameter of a build, one frozen dataclass per stage."""
+
+    filter: FilterParams = FilterParams()
+    cooccurrence: CooccurrenceParams = CooccurrenceParams()
+    graph: GraphParams = GraphParams()
+    embed: EmbedParams = EmbedParams()
+    umap: UmapParams = UmapParams()
+    tsne: TsneParams = TsneParams()
+    projections: tuple[str, ...] = PROJECTIONS
+
+    def __post_init__(self) -> None:
+        bad = [p for p in self.projections if p not in PROJECTIONS]
+        if bad or not self.projections:
+            raise AtlasError(f"Unsupported projections {bad or '(none)'}; choose from {', '.join(PROJECTIONS)}.")
+        if self.cooccurrence.n_candidates < self.graph.n_neighbors:
+            object.__setattr__(
+                self, "cooccurrence", dataclasses.replace(self.cooccurrence, n_candidates=self.graph.n_neighbors)
+            )
+
+    def projection_params(self, name: str) -> UmapParams | TsneParams:
+        return {"umap": self.umap, "tsne": self.tsne}[name]
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True, eq=False)
+class BuildResult:
+    """Everything a build produced; ``layouts`` are aligned to the first projection."""
+
+    params: BuildParams
+    profiles: Profiles
+    candidates: Candidates | None
+    graph: ItemGraph
+    embedding: Embedding
+    layouts: dict[str, Layout]
+    metrics: dict[str, dict]
+    timings: dict[str, float]
+    cached: dict[str, bool] = field(default_factory=dict)
+
+
+def _neighbor_k(k: int) -> int:
+    """Round the neighbour count up so that small parameter changes reuse one k-NN result."""
+    return int(max(96, -(-k // 64) * 64))
+
+
+class Pipeline:
+    """Runs stages through a ``StageCache`` (memory, plus ``cache_dir`` on disk when given)."""
+
+    def __init__(self, cache_dir=None, *, cache: StageCache | None = None, progress: Progress | None = None) -> None:
+        self.cache = cache or StageCache(cache_dir)
+        self.progress = progress
+        self.timings: dict[str, float] = {}
+        self.cached: dict[str, bool] = {}
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def _run(self, stage: str, key: str, compute: Callable[[], object], progress: Progress | None = None):
+        progress = progress or self.progress
+        if progress:
+            progress(stage, 0, 1)
+        start = time.perf_counter()
+
+        def timed():
+            value = compute()
+            return dataclasses.replace(value, key=key, seconds=time.perf_counter() - start) if dataclasses.is_dataclass(value) else value
+
+        value, hit = self.cache.get_or_compute(key, timed)
+        self.timings[stage] = time.perf_counter() - start
+        self.cached[stage] = hit
+        log.info("%s: %s in %.2fs", stage, "cached" if hit else "computed", self.timings[stage])
+        if progress:
+            progress(stage, 1, 1)
+        return value
+
+    # -- stages -----------------------------------------------------------------------------
+    def profiles(self, data: Dataset, params: FilterParams = FilterParams()) -> Profiles:
+        key = stage_key("profiles", params, data.interactions.fingerprint)
+        return self._run("profiles", key, lambda: build_profiles(data, params))
+
+    def cooccurrence(self, profiles: Profiles, params: CooccurrenceParams = CooccurrenceParams(), *, progress: Progress | None = None) -> Candidates:
+        key = stage_key("cooccurrence", params, profiles.key)
+        report = progress or self.progress
+
+        def compute():
+            ticks = (lambda done, total: report("cooccurrence", done, total)) if report else None
+            return cooccurrence_candidates(profiles, params, progress=ticks)
+
+        return self._run("cooccurrence", key, compute, progress)
+
+    def graph(self, profiles: Profiles, candidates: Candidates | None, params: GraphParams = GraphParams()) -> ItemGraph:
+        if params.method == "recipe":
+            key = stage_key("graph", params, profiles.key)
+            return self._run("graph", key, lambda: recipe_graph(profiles, params))
+        if candidates is None:
+            raise AtlasError("the topk graph needs co-occurrence candidates; run the co-occurrence stage first.")
+        key = stage_key("graph", params, candidates.key)
+        return self._run("graph", key, lambda: graph_from_candidates(candidates, params))
+
+    def embed(self, graph: ItemGraph, params: EmbedParams = EmbedParams()) -> Embedding:
+        key = stage_key("embedding", params, graph.key)
+        return self._run("embedding", key, lambda: embed_graph(graph, params))
+
+    def neighbors(self, embedding: Embedding, k: int) -> EmbeddingNeighbors:
+        k = _neighbor_k(k)
+        key = stage_key("neighbors", {"k": k}, embedding.key)
+        return self._run("neighbors", key, lambda: embedding_neighbors(embedding, k))
+
+    def project(self, embedding: Embedding, params: UmapParams | TsneParams) -> Layout:
+        key = stage_key("layout", params, embedding.key)
+        cached = self.cache.get(key)
+        if cached is not None:  # skip the neighbour search entirely on a hit
+            return self._run(params.method, key, lambda: cached)
+        neighbors = self.neighbors(embedding, params.k_needed)
+        return self._run(params.method, key, lambda: project(embedding, params, neighbors))
+
+    def metrics(self, layout: Layout, graph: ItemGraph, embedding: Embedding | None = None, labels: np.ndarray | None = None) -> dict:
+        """Metrics of a layout (cached in memory; cheap to recompute)."""
+        label_hash = "" if labels is None else str(hash(tuple(map(str, labels))))
+        key = stage_key("metrics", {"labels": label_hash}, layout.key, graph.key, "" if embedding is None else embedding.key)
+        coords = None if embedding is None else embedding.coords
+        value, _ = self.cache.get_or_compute(key, lambda: layout_metrics(graph, layout.xy, coords, labels))
+        return value
+
+    # -- whole build ------------------------------------------------------------------------
+    def build(self, data: Dataset, params: BuildParams = BuildParams(), *, progress: Progress | None = None) -> BuildResult:
+        """Run every stage (each from the cache when it can) and return the result."""
+        saved = self.progress
+        self.progress = progress or saved
+        self.timings, self.cached = {}, {}
+        try:
+            profiles = self.profiles(data, params.filter)
+            candidates = None
+            if params.graph.method == "topk":
+                candidates = self.cooccurrence(profiles, params.cooccurrence)
+            graph = self.graph(profiles, candidates, params.graph)
+            embedding = self.embed(graph, params.embed)
+            layouts: dict[str, Layout] = {}
+            for name in params.projections:
+                layouts[name] = self.project(embedding, params.projection_params(name))
+            reference = layouts[params.projections[0]]
+            layouts = {name: (lay if lay is reference else align_layout(lay, reference)) for name, lay in layouts.items()}
+            labels = item_labels(profiles, data)
+            if self.progress:
+                self.progress("metrics", 0, 1)
+            start = time.perf_counter()
+            metrics = {name: self.metrics(lay, graph, embedding, labels) for name, lay in layouts.items()}
+            metrics["embedding"] = self.metrics(Layout(embedding.coords, "pymde", params.embed, key=embedding.key), graph, None, labels)
+            self.timings["metrics"] = time.perf_counter() - start
+            if self.progress:
+                self.progress("metrics", 1, 1)
+        finally:
+            self.progress = saved
+        return BuildResult(params, profiles, candidates, graph, embedding, layouts, metrics, dict(self.timings), dict(self.cached))

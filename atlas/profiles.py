@@ -1,0 +1,195 @@
+"""Stage 2 — filter and index: from interactions to a user × item profile matrix.
+
+Filters are applied as a fixed point: dropping rare items can push users under the minimum
+profile length and the other way round, so the two minimums are applied until nothing changes.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from .errors import AtlasError, check_range
+from .ingest import Dataset, Interactions
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FilterParams:
+    """Which users, items and interactions to keep.
+
+    ``min_weight`` drops interactions below a weight (e.g. ratings below 3.5);
+    ``max_user_items`` caps power users by a deterministic, seeded sample of their items;
+    ``binary`` treats every kept interaction as weight 1 (otherwise weights are used).
+    """
+
+    min_item_users: int = 10
+    min_user_items: int = 5
+    min_weight: float | None = None
+    max_user_items: int | None = None
+    binary: bool = True
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_range("min_item_users", self.min_item_users, 1)
+        check_range("min_user_items", self.min_user_items, 1)
+        if self.max_user_items is not None:
+            check_range("max_user_items", self.max_user_items, 2)
+            if self.max_user_items < self.min_user_items:
+                raise AtlasError(
+                    f"max_user_items ({self.max_user_items}) is below min_user_items ({self.min_user_items}); raise it or lower the minimum."
+                )
+
+
+@dataclass(frozen=True, eq=False)
+class Profiles:
+    """The kept interactions as a CSR matrix (users × items) with the id mappings.
+
+    ``item_ids[j]`` is the id of column j; ``item_source[j]`` its code in the ingested data.
+    """
+
+    matrix: sp.csr_matrix
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+    item_source: np.ndarray
+    item_users: np.ndarray  # distinct users per item (after filtering)
+    n_input_interactions: int
+    key: str = ""
+    seconds: float = 0.0
+
+    @property
+    def n_users(self) -> int:
+        return self.matrix.shape[0]
+
+    @property
+    def n_items(self) -> int:
+        return self.matrix.shape[1]
+
+    @property
+    def n_interactions(self) -> int:
+        return int(self.matrix.nnz)
+
+    @property
+    def user_lengths(self) -> np.ndarray:
+        return np.diff(self.matrix.indptr)
+
+    @property
+    def pair_updates(self) -> int:
+        """Σ over users of profile length²: the work of an exact co-occurrence count."""
+        lengths = self.user_lengths.astype(np.int64)
+        return int(np.dot(lengths, lengths))
+
+    def summary(self) -> dict:
+        lengths = self.user_lengths
+        return {
+            "users": self.n_users,
+            "items": self.n_items,
+            "interactions": self.n_interactions,
+            "input_interactions": self.n_input_interactions,
+            "median_profile_length": float(np.median(lengths)) if lengths.size else 0.0,
+            "max_profile_length": int(lengths.max()) if lengths.size else 0,
+            "median_item_users": float(np.median(self.item_users)) if self.item_users.size else 0.0,
+        }
+
+
+def build_profiles(data: Interactions | Dataset, params: FilterParams = FilterParams()) -> Profiles:
+    """Apply the filters and index the kept users and items."""
+    inter = data.interactions if isinstance(data, Dataset) else data
+    user, item, weight = inter.user, inter.item, inter.weight
+    keep = np.ones(user.shape[0], dtype=bool)
+    if params.min_weight is not None:
+        keep &= weight >= params.min_weight
+        if not keep.any():
+            raise AtlasError(
+                f"no interaction has a weight of at least {params.min_weight} (the largest is {float(weight.max()):g}); lower the weight threshold."
+            )
+    if params.max_user_items is not None:
+        keep &= _cap_mask(user, params.max_user_items, params.seed)
+
+    for _ in range(50):
+        item_counts = np.bincount(item[keep], minlength=inter.n_items)
+        keep &= item_counts[item] >= params.min_item_users
+        user_counts = np.bincount(user[keep], minlength=inter.n_users)
+        keep &= user_counts[user] >= params.min_user_items
+        item_counts_after = np.bincount(item[keep], minlength=inter.n_items)
+        if np.all((item_counts_after >= params.min_item_users) | (item_counts_after == 0)):
+            break
+
+    n_kept = int(keep.sum())
+    if n_kept == 0:
+        raise AtlasError(
+            f"no interactions are left after filtering (min_item_users={params.min_item_users}, "
+            f"min_user_items={params.min_user_items}); lower the minimums."
+        )
+    u, i = user[keep], item[keep]
+    w = np.ones(n_kept, dtype=np.float32) if params.binary else weight[keep]
+    user_codes = np.unique(u)
+    item_codes = np.unique(i)
+    if user_codes.shape[0] < 2:
+        raise AtlasError(
+            "only one user is left after filtering; a map needs items shared by several users — lower --min-user-items or --min-item-users."
+        )
+    if item_codes.shape[0] < 3:
+        raise AtlasError(f"only {item_codes.shape[0]} items are left after filtering; lower --min-item-users.")
+    row = np.searchsorted(user_codes, u)
+    col = np.searchsorted(item_codes, i)
+    matrix = sp.csr_matrix((w, (row, col)), shape=(user_codes.shape[0], item_codes.shape[0]), dtype=np.float32)
+    matrix.sum_duplicates()
+    matrix.sort_indices()
+    item_users = np.bincount(col, minlength=item_codes.shape[0]).astype(np.int64)
+    log.info("kept %d users, %d items, %d interactions", matrix.shape[0], matrix.shape[1], matrix.nnz)
+    return Profiles(
+        matrix=matrix,
+        user_ids=inter.user_ids[user_codes],
+        item_ids=inter.item_ids[item_codes],
+        item_source=item_codes.astype(np.int64),
+        item_users=item_users,
+        n_input_interactions=len(inter),
+    )
+
+
+def _cap_mask(user: np.ndarray, cap: int, seed: int) -> np.ndarray:
+    """Keep at most ``cap`` interactions per user: a seeded random subset, the same every run."""
+    rng = np.random.default_rng(seed)
+    tiebreak = rng.random(user.shape[0])
+    order = np.lexsort((tiebreak, user))
+    sorted_users = user[order]
+    starts = np.r_[0, np.flatnonzero(sorted_users[1:] != sorted_users[:-1]) + 1]
+    rank = np.arange(user.shape[0]) - np.repeat(starts, np.diff(np.r_[starts, user.shape[0]]))
+    mask = np.empty(user.shape[0], dtype=bool)
+    mask[order] = rank < cap
+    return mask
+
+
+def item_frame(profiles: Profiles, data: Dataset | None = None) -> pd.DataFrame:
+    """One row per kept item, in profile order: ``item_id``, ``n_users`` and the metadata columns."""
+    frame = pd.DataFrame({"item_id": profiles.item_ids.astype(str), "n_users": profiles.item_users})
+    if data is not None and data.items is not None:
+        meta = data.items.reindex(frame["item_id"].to_numpy())
+        meta = meta.drop(columns=[c for c in meta.columns if c in ("item_id", "n_users")])
+        frame = pd.concat([frame, meta.reset_index(drop=True)], axis=1)
+    return frame
+
+
+def item_names(profiles: Profiles, data: Dataset | None = None) -> np.ndarray:
+    """Display names of the kept items: the dataset's name column, or the id where it has none."""
+    ids = profiles.item_ids.astype(str)
+    if data is None or data.items is None or data.name_column is None:
+        return ids.astype(object)
+    names = data.items[data.name_column].reindex(ids).astype(object).to_numpy()
+    missing = pd.isna(names)
+    names[missing] = ids[missing]
+    return names.astype(str).astype(object)
+
+
+def item_labels(profiles: Profiles, data: Dataset | None = None, column: str | None = None) -> np.ndarray | None:
+    """A categorical label per kept item (``column`` or the dataset's label column), or None."""
+    column = column or (data.label_column if data is not None else None)
+    if data is None or data.items is None or column is None:
+        return None
+    return data.items[column].reindex(profiles.item_ids.astype(str)).astype(object).to_numpy()
