@@ -1,0 +1,208 @@
+/* Decoding the embedded payload, and the indexes the page builds from it once at load:
+   a uniform spatial grid for picking, and name lookups for search and profiles. */
+
+const TYPED_ARRAYS = { f32: Float32Array, f64: Float64Array, u8: Uint8Array, u16: Uint16Array, u32: Uint32Array };
+
+async function inflatePayload(base64) {
+  const text = atob(base64.trim());
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+  const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+  return new Response(stream).arrayBuffer();
+}
+
+function decodePayload(buffer) {
+  const headLength = new DataView(buffer).getUint32(0, true);
+  const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, 4, headLength)));
+  const base = 4 + headLength;
+  const array = (ref) => {
+    const Type = TYPED_ARRAYS[ref.type];
+    if (!ref.shuffled) return new Type(buffer, base + ref.offset, ref.length);
+    // Stored as byte planes (every element's byte 0, then every byte 1, ...): interleave them back.
+    const size = Type.BYTES_PER_ELEMENT, count = ref.length;
+    const planes = new Uint8Array(buffer, base + ref.offset, count * size), bytes = new Uint8Array(count * size);
+    for (let b = 0; b < size; b++) {
+      const plane = b * count;
+      for (let i = 0; i < count; i++) bytes[i * size + b] = planes[plane + i];
+    }
+    return new Type(bytes.buffer);
+  };
+  return { header, array };
+}
+
+function normaliseName(text) {
+  return String(text).toLowerCase().replace(/\s+/g, " ").trim();
+}
+
+class AtlasData {
+  constructor({ header, array }) {
+    const n = header.count;
+    this.n = n;
+    this.title = header.title;
+    this.projection = header.projection;
+    this.nameField = header.nameField;
+    this.maxLabels = Math.min(n, header.maxLabels);
+    this.ids = header.ids;
+    this.names = header.names || header.ids;
+    this.xy = array(header.xy);
+    this.users = array(header.users);
+    this.bounds = header.bounds;
+    this.neighbors = {
+      offsets: array(header.neighbors.offsets),
+      index: array(header.neighbors.index),
+    };
+    this.fields = header.fields.map((f) => this.decodeField(f, array));
+    this.popularity = this.popularityScale();
+    this.grid = new SpatialGrid(this.xy, n, this.bounds);
+    this.lowerNames = null;
+    this.nameLookup = null;
+  }
+
+  decodeField(field, array) {
+    if (field.kind === "number") return { ...field, values: array(field.values) };
+    if (field.kind === "category") return { ...field, codes: array(field.codes) };
+    return field;
+  }
+
+  /* log(1 + users) mapped to [0, 1]; drives point size. */
+  popularityScale() {
+    const p = new Float32Array(this.n);
+    let lo = Infinity, hi = -Infinity;
+    for (let i = 0; i < this.n; i++) {
+      const v = Math.log1p(this.users[i]);
+      p[i] = v;
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+    const span = hi - lo;
+    for (let i = 0; i < this.n; i++) p[i] = span > 0 ? (p[i] - lo) / span : 0.5;
+    return p;
+  }
+
+  fieldValue(field, i) {
+    if (field.kind === "number") {
+      const v = field.values[i];
+      if (!Number.isFinite(v)) return null;
+      return field.integer ? String(v) : String(Number(v.toPrecision(6)));
+    }
+    if (field.kind === "category") {
+      const code = field.codes[i];
+      return code === 0 ? null : field.table[code - 1];
+    }
+    return field.values[i];
+  }
+
+  neighborsOf(i) {
+    const { offsets, index } = this.neighbors;
+    return Array.from(index.subarray(offsets[i], offsets[i + 1]));
+  }
+
+  /* Items whose name starts with the query come first, then items whose name contains it;
+     each group in popularity order. An exact item id goes on top. */
+  search(query, limit = 10) {
+    const q = normaliseName(query);
+    if (!q) return [];
+    if (!this.lowerNames) this.lowerNames = this.names.map(normaliseName);
+    const starts = [], contains = [];
+    const exactId = this.indexOfId(String(query).trim());
+    for (let i = 0; i < this.n && starts.length < limit; i++) {
+      if (i === exactId) continue;
+      const at = this.lowerNames[i].indexOf(q);
+      if (at === 0) starts.push(i);
+      else if (at > 0 && contains.length < limit) contains.push(i);
+    }
+    const found = exactId >= 0 ? [exactId, ...starts, ...contains] : [...starts, ...contains];
+    return found.slice(0, limit);
+  }
+
+  indexOfId(id) {
+    if (!this.idLookup) {
+      this.idLookup = new Map();
+      this.ids.forEach((value, i) => this.idLookup.set(value, i));
+    }
+    const i = this.idLookup.get(id);
+    return i === undefined ? -1 : i;
+  }
+
+  /* Items a pasted line refers to: an exact id, else every item with that name (any case). */
+  lookup(text) {
+    const byId = this.indexOfId(text);
+    if (byId >= 0) return [byId];
+    if (!this.nameLookup) {
+      this.nameLookup = new Map();
+      const add = (key, i) => {
+        const list = this.nameLookup.get(key);
+        if (list) { if (list[list.length - 1] !== i) list.push(i); } else this.nameLookup.set(key, [i]);
+      };
+      for (let i = 0; i < this.n; i++) {
+        add(normaliseName(this.names[i]), i);
+        add(normaliseName(this.ids[i]), i);
+      }
+    }
+    return this.nameLookup.get(normaliseName(text)) || [];
+  }
+
+  /* Split a pasted profile into entries (lines; a line that is not itself a name is split on
+     commas) and match each one. */
+  matchProfile(text) {
+    const entries = [];
+    for (const line of String(text).split(/\r?\n/)) {
+      const whole = line.trim();
+      if (!whole) continue;
+      if (this.lookup(whole).length || !whole.includes(",")) entries.push(whole);
+      else for (const part of whole.split(",")) if (part.trim()) entries.push(part.trim());
+    }
+    const items = new Set(), unmatched = [];
+    for (const entry of entries) {
+      const hits = this.lookup(entry);
+      if (hits.length) hits.forEach((i) => items.add(i));
+      else unmatched.push(entry);
+    }
+    return { entries: entries.length, matched: entries.length - unmatched.length,
+             items: Array.from(items).sort((a, b) => a - b), unmatched };
+  }
+}
+
+/* Points bucketed into square cells (counting sort), so a hover looks at a handful of cells
+   instead of every point. */
+class SpatialGrid {
+  constructor(xy, n, bounds) {
+    const [x0, y0, x1, y1] = bounds;
+    const width = Math.max(x1 - x0, 1e-9), height = Math.max(y1 - y0, 1e-9);
+    const side = Math.max(1, Math.min(2048, Math.ceil(Math.sqrt(n / 3))));
+    this.cell = Math.max(width, height) / side;
+    this.x0 = x0;
+    this.y0 = y0;
+    this.cols = Math.max(1, Math.ceil(width / this.cell));
+    this.rows = Math.max(1, Math.ceil(height / this.cell));
+    const cellOf = new Uint32Array(n);
+    const start = new Uint32Array(this.cols * this.rows + 1);
+    for (let i = 0; i < n; i++) {
+      const c = this.cellIndex(this.column(xy[2 * i]), this.row(xy[2 * i + 1]));
+      cellOf[i] = c;
+      start[c + 1]++;
+    }
+    for (let c = 0; c < this.cols * this.rows; c++) start[c + 1] += start[c];
+    const fill = start.slice(0, -1);
+    const items = new Uint32Array(n);
+    for (let i = 0; i < n; i++) items[fill[cellOf[i]]++] = i;
+    this.start = start;
+    this.items = items;
+  }
+
+  column(x) { return Math.min(this.cols - 1, Math.max(0, Math.floor((x - this.x0) / this.cell))); }
+  row(y) { return Math.min(this.rows - 1, Math.max(0, Math.floor((y - this.y0) / this.cell))); }
+  cellIndex(col, row) { return row * this.cols + col; }
+
+  /* Call visit(i) for every point in the cells that touch the square around (x, y). */
+  near(x, y, radius, visit) {
+    const c0 = this.column(x - radius), c1 = this.column(x + radius);
+    const r0 = this.row(y - radius), r1 = this.row(y + radius);
+    for (let r = r0; r <= r1; r++) {
+      for (let c = c0; c <= c1; c++) {
+        const cell = this.cellIndex(c, r);
+        for (let k = this.start[cell]; k < this.start[cell + 1]; k++) visit(this.items[k]);
+      }
+    }
+  }
+}

@@ -1,0 +1,289 @@
+/* The page controller: decodes the data, wires the map, panels and gestures, and exposes
+   `window.atlasMap`, a small documented hook for scripts and tests:
+
+     atlasMap.ready            true once the data is decoded and the first frame is drawn
+     atlasMap.count            number of items
+     atlasMap.view             {cx, cy, k, width, height}: world centre, pixels per world unit
+     atlasMap.project(i)       {x, y}: page (client) coordinates in CSS pixels of item i
+     atlasMap.indexOf(id)      index of the item with that item_id, or -1
+     atlasMap.item(i)          {index, id, name, users, fields}
+     atlasMap.search(q, limit) [{index, id, name}] as the search box lists them
+     atlasMap.flyTo(i)         Promise, resolves when the view has arrived at item i
+     atlasMap.select(i)        select item i (-1 clears): neighbours, lines and side panel
+     atlasMap.setColor(name)   colour by that field ("popularity" for the user counts)
+     atlasMap.loadProfile(t)   highlight the items named in text t; returns the match report
+     atlasMap.pick(x, y)       index of the item under page coordinates (x, y), or -1
+     atlasMap.state            {hover, selected, neighbors, colorField, profile, labels, frameMs}
+                               (labels: placed boxes {index, x, y, width, height} in map pixels;
+                                frameMs: script time of the last frame)
+
+   Items are indexed by popularity rank: index 0 has the most users. */
+
+class AtlasApp {
+  constructor(data) {
+    this.data = data;
+    this.root = document.getElementById("atlas-root");
+    this.glCanvas = document.getElementById("atlas-gl");
+    this.overlayCanvas = document.getElementById("atlas-overlay");
+    this.renderer = new PointRenderer(this.glCanvas, data);
+    this.overlay = new Overlay(this.overlayCanvas, data, this.renderer);
+    this.view = new View(data.bounds, () => this.viewChanged());
+    this.tooltip = new Tooltip(document.getElementById("atlas-tooltip"));
+    this.details = new DetailsPanel(document.getElementById("atlas-details"), {
+      onNeighbor: (j) => this.goTo(j),
+      onNeighborHover: (j) => this.setHover(j, null),
+      onClose: () => this.select(-1),
+    });
+    this.state = { hover: -1, selected: -1, neighbors: [], colorField: null, profile: null, labels: [], frameMs: 0 };
+    this.profileSet = new Set();
+    this.hidden = new Set();
+    this.pointer = null;
+    this.frameRequested = false;
+    this.labelsStale = true;
+    this.hoverStale = false;
+  }
+
+  start() {
+    const data = this.data;
+    document.getElementById("atlas-title").textContent = data.title;
+    const layout = data.projection ? ` · ${String(data.projection).toUpperCase()} layout` : "";
+    document.getElementById("atlas-subtitle").textContent = `${formatCount(data.n)} items${layout}`;
+    this.setupColorSelect();
+    attachSearch(document.getElementById("atlas-search"), document.getElementById("atlas-results"), data,
+                 (i) => this.goTo(i));
+    this.setupProfile();
+    attachGestures(this.overlayCanvas, this.view, {
+      hover: (sx, sy) => this.pointerMoved(sx, sy),
+      click: (sx, sy) => this.select(this.pickLocal(sx, sy)),
+      escape: () => this.select(-1),
+    });
+    const controls = document.getElementById("atlas-controls").getBoundingClientRect();
+    if (this.root.clientWidth > 900) this.view.insets = { left: controls.right };
+    new ResizeObserver(() => this.resize()).observe(this.root);
+    this.resize();
+  }
+
+  resize() {
+    const width = this.root.clientWidth, height = this.root.clientHeight, ratio = window.devicePixelRatio || 1;
+    this.renderer.resize(width, height, ratio);
+    this.overlay.resize(width, height, ratio);
+    this.view.resize(width, height);
+  }
+
+  viewChanged() {
+    this.labelsStale = true;
+    this.hoverStale = true;
+    this.requestFrame();
+  }
+
+  requestFrame() {
+    if (this.frameRequested) return;
+    this.frameRequested = true;
+    requestAnimationFrame(() => this.frame());
+  }
+
+  frame() {
+    const started = performance.now();
+    this.frameRequested = false;
+    if (this.labelsStale) {
+      const s = this.state;
+      const priority = s.selected >= 0 ? [s.selected, ...s.neighbors] : [];
+      this.overlay.placeLabels(this.view, priority.concat(s.profile ? s.profile.items : []), this.panelBoxes());
+      s.labels = this.overlay.placed;
+      this.labelsStale = false;
+    }
+    if (this.hoverStale) {
+      this.hoverStale = false;
+      if (this.pointer) this.setHover(this.pickLocal(...this.pointer), this.pointer);
+      else this.tooltip.hide();
+    }
+    this.renderer.draw(this.view);
+    this.overlay.draw(this.view, { ...this.state, profile: this.profileSet });
+    this.state.frameMs = performance.now() - started;
+    if (this.onFrame) this.onFrame();
+  }
+
+  /* Screen rectangles of the open panels, relative to the map. */
+  panelBoxes() {
+    const origin = this.root.getBoundingClientRect();
+    return ["atlas-controls", "atlas-details"].map((id) => document.getElementById(id))
+      .filter((panel) => !panel.hidden)
+      .map((panel) => {
+        const box = panel.getBoundingClientRect();
+        return { left: box.left - origin.left, top: box.top - origin.top,
+                 right: box.right - origin.left, bottom: box.bottom - origin.top };
+      });
+  }
+
+  /* Index of the item under screen point (sx, sy): a point the pointer is inside wins (the
+     most popular, drawn on top); otherwise the nearest within a few pixels of its edge. */
+  pickLocal(sx, sy) {
+    const view = this.view, xy = this.data.xy, slop = 4;
+    const [wx, wy] = view.toWorld(sx, sy);
+    let inside = -1, near = -1, nearGap = Infinity;
+    this.data.grid.near(wx, wy, (this.renderer.maxRadius() + slop) / view.k, (i) => {
+      const d = Math.hypot(xy[2 * i] - wx, xy[2 * i + 1] - wy) * view.k;
+      const gap = d - this.renderer.radius(view, i);
+      if (gap <= 0) { if (inside < 0 || i < inside) inside = i; }
+      else if (gap <= slop && gap < nearGap) { near = i; nearGap = gap; }
+    });
+    return inside >= 0 ? inside : near;
+  }
+
+  pointerMoved(sx, sy) {
+    this.pointer = sx < 0 ? null : [sx, sy];
+    this.setHover(this.pointer ? this.pickLocal(sx, sy) : -1, this.pointer);
+  }
+
+  setHover(i, at) {
+    const changed = i !== this.state.hover;
+    this.state.hover = i;
+    this.overlayCanvas.classList.toggle("pointing", i >= 0);
+    if (i >= 0 && at) this.tooltip.show(this.data, i, at[0], at[1], { width: this.view.width, height: this.view.height });
+    else this.tooltip.hide();
+    if (changed) this.requestFrame();
+  }
+
+  select(i) {
+    const s = this.state;
+    s.selected = i;
+    s.neighbors = i >= 0 ? this.data.neighborsOf(i) : [];
+    if (i >= 0) this.details.show(this.data, i, s.neighbors, this.renderer.colors);
+    else this.details.hide();
+    this.updateHighlights();
+  }
+
+  /* Fly to item i and select it. */
+  goTo(i) {
+    this.select(i);
+    return this.flyTo(i);
+  }
+
+  flyTo(i) {
+    const k = Math.max(this.view.k, this.view.fitK * 6);
+    return this.view.flyTo(this.data.xy[2 * i], this.data.xy[2 * i + 1], k);
+  }
+
+  updateHighlights() {
+    const s = this.state, items = [];
+    for (const i of this.profileSet) items.push([i, 1]);
+    for (const j of s.neighbors) items.push([j, 2]);
+    if (s.selected >= 0) items.push([s.selected, 3]);
+    const dim = s.profile && s.profile.items.length ? 0.72 : s.selected >= 0 ? 0.45 : 0;
+    this.renderer.setHighlights(items, dim);
+    this.labelsStale = true;
+    this.requestFrame();
+  }
+
+  setupColorSelect() {
+    const select = document.getElementById("atlas-color");
+    const fields = colorableFields(this.data);
+    select.replaceChildren(...fields.map((f) => {
+      const option = element("option", null, f.name);
+      option.value = f.name;
+      return option;
+    }));
+    select.addEventListener("change", () => this.setColor(select.value));
+    this.setColor(defaultColorField(this.data).name);
+  }
+
+  setColor(name, keepHidden = false) {
+    const field = colorableFields(this.data).find((f) => f.name === name);
+    if (!field) throw new Error(`no colourable field named ${name}`);
+    if (!keepHidden) this.hidden = new Set();
+    document.getElementById("atlas-color").value = name;
+    const { colors, legend } = colorBy(this.data, field, this.hidden);
+    this.state.colorField = name;
+    this.renderer.setColors(colors);
+    renderLegend(document.getElementById("atlas-legend"), legend, this.hidden, (key) => {
+      if (this.hidden.has(key)) this.hidden.delete(key);
+      else this.hidden.add(key);
+      this.setColor(name, true);
+    });
+    this.updateHighlights();
+    if (this.state.selected >= 0) this.details.show(this.data, this.state.selected, this.state.neighbors, colors);
+  }
+
+  setupProfile() {
+    const text = document.getElementById("atlas-profile");
+    document.getElementById("atlas-profile-box").addEventListener("toggle", () => this.viewChanged());
+    document.getElementById("atlas-profile-go").addEventListener("click", () => this.loadProfile(text.value));
+    document.getElementById("atlas-profile-clear").addEventListener("click", () => {
+      text.value = "";
+      this.loadProfile("");
+    });
+  }
+
+  loadProfile(text) {
+    const status = document.getElementById("atlas-profile-status");
+    const report = this.data.matchProfile(text);
+    this.state.profile = report.entries ? report : null;
+    this.profileSet = new Set(report.items);
+    if (!report.entries) status.textContent = "";
+    else {
+      const missing = report.unmatched.length
+        ? ` Not found: ${report.unmatched.slice(0, 5).join("; ")}${report.unmatched.length > 5 ? "; …" : ""}` : "";
+      status.textContent = `${report.matched} of ${report.entries} matched (${report.items.length} items glow).${missing}`;
+    }
+    this.updateHighlights();
+    return report;
+  }
+
+  /* The hook described at the top of this file. */
+  hook() {
+    const app = this, data = this.data;
+    const local = (x, y) => {
+      const box = app.overlayCanvas.getBoundingClientRect();
+      return [x - box.left, y - box.top];
+    };
+    return {
+      ready: false,
+      count: data.n,
+      get view() {
+        const v = app.view;
+        return { cx: v.cx, cy: v.cy, k: v.k, width: v.width, height: v.height };
+      },
+      project(i) {
+        const box = app.overlayCanvas.getBoundingClientRect();
+        const [sx, sy] = app.view.toScreen(data.xy[2 * i], data.xy[2 * i + 1]);
+        return { x: sx + box.left, y: sy + box.top };
+      },
+      indexOf: (id) => data.indexOfId(String(id)),
+      item: (i) => ({
+        index: i, id: data.ids[i], name: data.names[i], users: data.users[i],
+        fields: Object.fromEntries(data.fields.map((f) => [f.name, data.fieldValue(f, i)])),
+      }),
+      search: (q, limit = 10) => data.search(q, limit).map((i) => ({ index: i, id: data.ids[i], name: data.names[i] })),
+      flyTo: (i) => app.flyTo(i),
+      select: (i) => app.select(i),
+      setColor: (name) => app.setColor(name),
+      loadProfile: (text) => app.loadProfile(text),
+      pick: (x, y) => app.pickLocal(...local(x, y)),
+      state: app.state,
+    };
+  }
+}
+
+async function startAtlas() {
+  const loading = document.getElementById("atlas-loading");
+  try {
+    const source = document.getElementById("atlas-data");
+    const buffer = await inflatePayload(source.textContent);
+    source.textContent = "";
+    const app = new AtlasApp(new AtlasData(decodePayload(buffer)));
+    const hook = app.hook();
+    window.atlasMap = hook;
+    app.start();
+    app.onFrame = () => {
+      app.onFrame = null;
+      loading.remove();
+      hook.ready = true;
+    };
+  } catch (error) {
+    loading.textContent = `The map could not be shown: ${error.message}`;
+    loading.classList.add("failed");
+    throw error;
+  }
+}
+
+startAtlas();

@@ -1,0 +1,131 @@
+/* The 2D canvas over the points: lines from the selected item to its neighbours, the hover
+   ring, and labels. Labels are placed greedily, most popular item first, into a coarse
+   screen-space occupancy grid, so they never overlap and more appear as the visitor zooms in.
+   Only the `maxLabels` most popular items (plus highlighted ones) are candidates, so placing
+   costs at most that many cheap checks per frame, whatever the number of points. */
+
+const LABEL_CELL = 4;          // occupancy grid resolution in CSS pixels
+const LABEL_AREA = 6000;       // at most one label per this many square pixels of screen
+const LABEL_MAX_CHARS = 34;
+const LABEL_FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif";
+
+function labelText(name) {
+  const s = String(name);
+  return s.length > LABEL_MAX_CHARS ? s.slice(0, LABEL_MAX_CHARS - 1) + "…" : s;
+}
+
+class Overlay {
+  constructor(canvas, data, renderer) {
+    this.canvas = canvas;
+    this.ctx = canvas.getContext("2d");
+    this.data = data;
+    this.renderer = renderer;
+    this.widths = new Float32Array(data.n);   // measured label widths, 0 = not yet measured
+    this.placed = [];
+    this.occupied = new Uint8Array(0);
+  }
+
+  resize(width, height, pixelRatio) {
+    this.width = width;
+    this.height = height;
+    this.pixelRatio = pixelRatio;
+    this.canvas.width = Math.round(width * pixelRatio);
+    this.canvas.height = Math.round(height * pixelRatio);
+    this.cols = Math.ceil(width / LABEL_CELL) + 1;
+    this.rows = Math.ceil(height / LABEL_CELL) + 1;
+    this.occupied = new Uint8Array(this.cols * this.rows);
+  }
+
+  fontSize(i) { return 11 + Math.round(3 * this.data.popularity[i]); }
+
+  labelWidth(i) {
+    if (!this.widths[i]) {
+      this.ctx.font = `${this.fontSize(i)}px ${LABEL_FONT}`;
+      this.widths[i] = this.ctx.measureText(labelText(this.data.names[i])).width + 1;
+    }
+    return this.widths[i];
+  }
+
+  /* Mark the box's cells if they are all free; report whether it fitted. */
+  claim(x0, y0, x1, y1) {
+    if (x0 < 0 || y0 < 0 || x1 > this.width || y1 > this.height) return false;
+    const c0 = Math.floor(x0 / LABEL_CELL), c1 = Math.floor(x1 / LABEL_CELL);
+    const r0 = Math.floor(y0 / LABEL_CELL), r1 = Math.floor(y1 / LABEL_CELL);
+    for (let r = r0; r <= r1; r++) {
+      for (let c = c0; c <= c1; c++) if (this.occupied[r * this.cols + c]) return false;
+    }
+    for (let r = r0; r <= r1; r++) this.occupied.fill(1, r * this.cols + c0, r * this.cols + c1 + 1);
+    return true;
+  }
+
+  /* priority: item indices labelled before the popularity order (selection, neighbours, profile);
+     blocked: screen rectangles {left, top, right, bottom} covered by panels, kept free of labels. */
+  placeLabels(view, priority, blocked = []) {
+    this.occupied.fill(0);
+    for (const box of blocked) this.claim(Math.max(0, box.left), Math.max(0, box.top),
+                                          Math.min(this.width, box.right), Math.min(this.height, box.bottom));
+    const placed = [];
+    const budget = Math.max(8, Math.floor((view.width * view.height) / LABEL_AREA));
+    const [wx0, wy0, wx1, wy1] = view.visibleWorld(0);
+    const xy = this.data.xy;
+    const tryPlace = (i, force) => {
+      const x = xy[2 * i], y = xy[2 * i + 1];
+      if (x < wx0 || x > wx1 || y < wy0 || y > wy1) return;
+      const [sx, sy] = view.toScreen(x, y);
+      const r = this.renderer.radius(view, i), w = this.labelWidth(i), h = this.fontSize(i) + 2;
+      const right = sx + r + 3, left = sx - r - 3 - w, top = sy - h / 2;
+      if (this.claim(right, top, right + w, top + h)) placed.push({ index: i, x: right, y: top, width: w, height: h });
+      else if (this.claim(left, top, left + w, top + h)) placed.push({ index: i, x: left, y: top, width: w, height: h });
+      else if (force && this.claim(sx - w / 2, sy + r + 2, sx + w / 2, sy + r + 2 + h)) {
+        placed.push({ index: i, x: sx - w / 2, y: sy + r + 2, width: w, height: h });
+      }
+    };
+    const seen = new Set();
+    for (const i of priority) {
+      if (seen.has(i)) continue;
+      seen.add(i);
+      tryPlace(i, true);
+    }
+    const limit = this.data.maxLabels;
+    for (let i = 0; i < limit && placed.length < budget; i++) if (!seen.has(i)) tryPlace(i, false);
+    this.placed = placed;
+  }
+
+  draw(view, { selected, neighbors, hover, profile }) {
+    const ctx = this.ctx, xy = this.data.xy;
+    ctx.setTransform(this.pixelRatio, 0, 0, this.pixelRatio, 0, 0);
+    ctx.clearRect(0, 0, this.width, this.height);
+    if (selected >= 0) {
+      const [sx, sy] = view.toScreen(xy[2 * selected], xy[2 * selected + 1]);
+      ctx.lineWidth = 1.2;
+      neighbors.forEach((j, rank) => {
+        const [tx, ty] = view.toScreen(xy[2 * j], xy[2 * j + 1]);
+        ctx.strokeStyle = `rgba(255, 255, 255, ${Math.max(0.25, 0.75 - rank * 0.03)})`;
+        ctx.beginPath();
+        ctx.moveTo(sx, sy);
+        ctx.lineTo(tx, ty);
+        ctx.stroke();
+      });
+    }
+    if (hover >= 0) {
+      const [hx, hy] = view.toScreen(xy[2 * hover], xy[2 * hover + 1]);
+      ctx.strokeStyle = "rgba(255, 255, 255, 0.9)";
+      ctx.lineWidth = 1.5;
+      ctx.beginPath();
+      ctx.arc(hx, hy, this.renderer.radius(view, hover) + 3, 0, 2 * Math.PI);
+      ctx.stroke();
+    }
+    ctx.textBaseline = "middle";
+    ctx.lineJoin = "round";
+    for (const label of this.placed) {
+      const i = label.index;
+      ctx.font = `${i === selected ? 600 : 400} ${this.fontSize(i)}px ${LABEL_FONT}`;
+      const text = labelText(this.data.names[i]), y = label.y + label.height / 2;
+      ctx.lineWidth = 3;
+      ctx.strokeStyle = "rgba(8, 10, 16, 0.85)";
+      ctx.strokeText(text, label.x, y);
+      ctx.fillStyle = i === selected ? "#ffffff" : profile.has(i) ? "#ffd98a" : "rgba(232, 236, 244, 0.92)";
+      ctx.fillText(text, label.x, y);
+    }
+  }
+}

@@ -1,0 +1,279 @@
+"""Read an exported layout directory and pack it into the compact payload the web page loads.
+
+The payload is one byte string: a little header (4-byte length + UTF-8 JSON describing every
+array) followed by the binary arrays themselves, each aligned to 8 bytes so the page can view
+them as typed arrays without copying. Items are stored in popularity order (index 0 is the item
+with the most users), which is also the order the page places labels in.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from atlas.errors import AtlasError
+
+logger = logging.getLogger(__name__)
+
+LAYOUT_COLUMNS = ("item_id", "x", "y", "n_users")
+NEIGHBOR_COLUMNS = ("item_id", "neighbor_id", "rank")
+REBUILD = "run 'atlas build ... --out {dir}' first"
+
+# A string column with at most this share of distinct values is a category (colourable);
+# with more it is free text shown only in details (titles, descriptions).
+CATEGORY_MAX_SHARE = 0.5
+# Integers this small survive a trip through float32 exactly.
+FLOAT32_EXACT = 2**24
+
+
+@dataclass(frozen=True)
+class Export:
+    """The parts of an ``atlas build`` output directory the web page needs."""
+
+    directory: Path
+    layout: pd.DataFrame
+    neighbors: pd.DataFrame
+    manifest: dict
+
+
+def _rebuild(directory: Path) -> str:
+    return REBUILD.format(dir=directory)
+
+
+def _read_manifest(directory: Path) -> dict:
+    path = directory / "manifest.json"
+    if not path.is_file():
+        raise AtlasError(f"{path} is missing; {_rebuild(directory)}.")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise AtlasError(f"{path} is not readable JSON ({exc}); {_rebuild(directory)} again.") from None
+    if not isinstance(manifest, dict):
+        raise AtlasError(f"{path} must hold a JSON object, not {type(manifest).__name__}; {_rebuild(directory)}.")
+    return manifest
+
+
+def _read_table(directory: Path, stem: str) -> tuple[pd.DataFrame, Path]:
+    """Read ``stem.parquet`` (or ``stem.csv`` when only that exists)."""
+    parquet, csv = directory / f"{stem}.parquet", directory / f"{stem}.csv"
+    path = parquet if parquet.is_file() or not csv.is_file() else csv
+    if not path.is_file():
+        raise AtlasError(f"{parquet} is missing; {_rebuild(directory)}.")
+    try:
+        if path.suffix == ".parquet":
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_csv(path, dtype={"item_id": str, "neighbor_id": str}, keep_default_na=True)
+    except Exception as exc:  # pyarrow and pandas raise many types for a damaged file
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise AtlasError(f"Could not read {path} ({reason}); {_rebuild(directory)} again.") from None
+    return frame, path
+
+
+def _require_columns(frame: pd.DataFrame, path: Path, needed: tuple[str, ...], directory: Path) -> None:
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        names = ", ".join(repr(c) for c in missing)
+        raise AtlasError(
+            f"{path} lacks the column(s) {names} (it needs {', '.join(needed)}); {_rebuild(directory)} again."
+        )
+
+
+def _check_layout(layout: pd.DataFrame, path: Path, directory: Path) -> pd.DataFrame:
+    _require_columns(layout, path, LAYOUT_COLUMNS, directory)
+    if len(layout) == 0:
+        raise AtlasError(f"{path} has no items; {_rebuild(directory)} with data that keeps some items.")
+    if layout["item_id"].isna().any():
+        raise AtlasError(f"{path} has items without an item_id; {_rebuild(directory)} again.")
+    layout = layout.assign(item_id=layout["item_id"].astype(str))
+    duplicated = layout["item_id"].duplicated()
+    if duplicated.any():
+        first = layout["item_id"][duplicated].iloc[0]
+        raise AtlasError(f"{path} lists item_id {first!r} more than once; {_rebuild(directory)} again.")
+    for column in ("x", "y", "n_users"):
+        values = pd.to_numeric(layout[column], errors="coerce")
+        bad = ~np.isfinite(values.to_numpy(dtype=float, na_value=np.nan))
+        if bad.any():
+            where = layout["item_id"][bad].iloc[0]
+            raise AtlasError(
+                f"{path} has {int(bad.sum())} missing or non-numeric value(s) in column {column!r} "
+                f"(first at item {where!r}); {_rebuild(directory)} again."
+            )
+        layout[column] = values.astype(float)
+    if (layout["n_users"] < 0).any():
+        raise AtlasError(f"{path} has negative n_users counts; {_rebuild(directory)} again.")
+    return layout
+
+
+def read_export(out_dir: str | Path) -> Export:
+    """Read and check the layout, neighbours and manifest an ``atlas build --out DIR`` wrote."""
+    directory = Path(out_dir)
+    if not directory.is_dir():
+        raise AtlasError(f"No export directory at {directory}; {_rebuild(directory)}.")
+    manifest = _read_manifest(directory)
+    layout, layout_path = _read_table(directory, "layout")
+    layout = _check_layout(layout, layout_path, directory)
+    neighbors, neighbors_path = _read_table(directory, "neighbors")
+    _require_columns(neighbors, neighbors_path, NEIGHBOR_COLUMNS, directory)
+    name_column = manifest.get("name_column")
+    if name_column is not None and name_column not in layout.columns:
+        raise AtlasError(
+            f"{directory / 'manifest.json'} names name_column {name_column!r}, which is not a column of "
+            f"{layout_path.name}; set it to one of {', '.join(map(repr, layout.columns))} or null."
+        )
+    return Export(directory, layout.reset_index(drop=True), neighbors, manifest)
+
+
+class _Blob:
+    """Collects typed arrays into one 8-byte-aligned buffer and remembers where each one is.
+
+    Arrays of multi-byte numbers are stored byte-shuffled: all first bytes, then all second
+    bytes, and so on. Neighbouring numbers often share their high bytes, so the shuffled form
+    compresses much better (the page un-shuffles once at load).
+    """
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.size = 0
+
+    def add(self, values: np.ndarray) -> dict:
+        little = np.ascontiguousarray(values).astype(values.dtype.newbyteorder("<"), copy=False)
+        ref = {"offset": self.size, "length": int(values.size), "type": _JS_TYPES[values.dtype.str[1:]]}
+        if little.itemsize > 1:
+            data = little.view(np.uint8).reshape(-1, little.itemsize).T.tobytes()
+            ref["shuffled"] = True
+        else:
+            data = little.tobytes()
+        pad = -len(data) % 8
+        self.parts.append(data + b"\0" * pad)
+        self.size += len(data) + pad
+        return ref
+
+
+_JS_TYPES = {"f4": "f32", "f8": "f64", "u1": "u8", "u2": "u16", "u4": "u32"}
+
+
+def _index_dtype(count: int) -> type:
+    """The smallest unsigned type that holds the indices ``0 .. count``."""
+    if count < 2**8:
+        return np.uint8
+    if count < 2**16:
+        return np.uint16
+    return np.uint32
+
+
+def _as_text(value: object) -> str | None:
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def _pack_field(name: str, column: pd.Series, blob: _Blob) -> dict | None:
+    """Describe one metadata column: a number, a category (colourable) or free text."""
+    n = len(column)
+    if pd.api.types.is_bool_dtype(column):
+        column = column.map(lambda v: None if pd.isna(v) else ("true" if v else "false"))
+    if pd.api.types.is_numeric_dtype(column):
+        values = column.to_numpy(dtype=float, na_value=np.nan)
+        present = values[np.isfinite(values)]
+        if present.size == 0:
+            return None
+        integer = bool(np.all(present == np.round(present)))
+        exact32 = integer and float(np.abs(present).max()) < FLOAT32_EXACT
+        dtype = np.float32 if exact32 or not integer and np.all(np.abs(present) < 3e38) else np.float64
+        return {"name": name, "kind": "number", "integer": integer, "values": blob.add(values.astype(dtype))}
+    texts = [_as_text(v) for v in column.tolist()]
+    distinct = pd.unique(pd.Series([t for t in texts if t is not None], dtype=object))
+    if len(distinct) == 0:
+        return None
+    if len(distinct) > max(2, CATEGORY_MAX_SHARE * n):
+        return {"name": name, "kind": "text", "values": texts}
+    lookup = {value: code for code, value in enumerate(distinct, start=1)}
+    codes = np.fromiter((lookup.get(t, 0) if t is not None else 0 for t in texts), dtype=np.int64, count=n)
+    return {
+        "name": name,
+        "kind": "category",
+        "table": [str(v) for v in distinct],
+        "codes": blob.add(codes.astype(_index_dtype(len(distinct)))),
+    }
+
+
+def _pack_neighbors(neighbors: pd.DataFrame, ids: pd.Index, blob: _Blob) -> dict:
+    """Neighbour lists in compressed-row form: item i's neighbours are index[offsets[i]:offsets[i+1]]."""
+    n = len(ids)
+    source = ids.get_indexer(neighbors["item_id"].astype(str))
+    target = ids.get_indexer(neighbors["neighbor_id"].astype(str))
+    known = (source >= 0) & (target >= 0) & (source != target)
+    if not known.all():
+        logger.warning("ignoring %d neighbour rows whose items are not in the layout", int((~known).sum()))
+    rank = pd.to_numeric(neighbors["rank"], errors="coerce").to_numpy(dtype=float, na_value=np.inf)
+    edges = pd.DataFrame({"s": source[known], "t": target[known], "r": rank[known]})
+    edges = edges.drop_duplicates(["s", "t"]).sort_values(["s", "r"], kind="stable")
+    counts = np.bincount(edges["s"].to_numpy(), minlength=n)
+    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.uint32)
+    return {
+        "offsets": blob.add(offsets),
+        "index": blob.add(edges["t"].to_numpy().astype(_index_dtype(n - 1))),
+    }
+
+
+def default_title(export: Export) -> str:
+    title = export.manifest.get("title")
+    if isinstance(title, str) and title.strip():
+        return title.strip()
+    return f"Atlas of {len(export.layout):,} items"
+
+
+def pack_payload(export: Export, *, title: str, max_labels: int) -> bytes:
+    """The page's data as one byte string (header length, JSON header, aligned binary arrays)."""
+    order = np.lexsort((export.layout["item_id"].to_numpy(), -export.layout["n_users"].to_numpy()))
+    layout = export.layout.iloc[order].reset_index(drop=True)
+    n = len(layout)
+    ids = layout["item_id"].tolist()
+    name_column = export.manifest.get("name_column")
+    if name_column in (None, "item_id"):
+        names, name_field = None, "item_id"
+    else:
+        names = [_as_text(v) or item for v, item in zip(layout[name_column].tolist(), ids)]
+        name_field = str(name_column)
+
+    blob = _Blob()
+    xy = np.empty((n, 2), dtype=np.float32)
+    xy[:, 0], xy[:, 1] = layout["x"], layout["y"]
+    users = layout["n_users"].to_numpy()
+    users_dtype = np.uint32 if users.max() < 2**32 and np.all(users == np.round(users)) else np.float64
+    skip = set(LAYOUT_COLUMNS) | {name_column}
+    fields = []
+    for column in layout.columns:
+        if column in skip:
+            continue
+        field = _pack_field(str(column), layout[column], blob)
+        if field is not None:
+            fields.append(field)
+    header = {
+        "version": 1,
+        "title": title,
+        "count": n,
+        "projection": export.manifest.get("projection"),
+        "nameField": name_field,
+        "ids": ids,
+        "names": names,
+        "xy": blob.add(xy),
+        "users": blob.add(users.astype(users_dtype)),
+        "bounds": [float(layout["x"].min()), float(layout["y"].min()), float(layout["x"].max()), float(layout["y"].max())],
+        "fields": fields,
+        "neighbors": _pack_neighbors(export.neighbors, pd.Index(ids), blob),
+        "maxLabels": int(max_labels),
+    }
+    head = json.dumps(header, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+    head += b" " * (-(len(head) + 4) % 8)
+    return struct.pack("<I", len(head)) + head + b"".join(blob.parts)

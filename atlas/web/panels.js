@@ -1,0 +1,177 @@
+/* DOM pieces: tooltip, item details with neighbours, legend, search results. Every piece of
+   data is written with textContent (never as HTML), so names from scraped data stay text. */
+
+function element(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  return node;
+}
+
+function formatCount(value) {
+  return Number(value).toLocaleString("en");
+}
+
+function rgbaCss(colors, i) {
+  return `rgb(${colors[4 * i]}, ${colors[4 * i + 1]}, ${colors[4 * i + 2]})`;
+}
+
+/* [label, value] rows describing item i: popularity, then each metadata field that has a value. */
+function itemRows(data, i, limit = Infinity) {
+  const rows = [["users", formatCount(data.users[i])]];
+  for (const field of data.fields) {
+    if (rows.length >= limit) break;
+    const value = data.fieldValue(field, i);
+    if (value !== null && value !== undefined && value !== "") rows.push([field.name, value]);
+  }
+  return rows;
+}
+
+function fillRows(list, rows) {
+  list.replaceChildren();
+  for (const [label, value] of rows) {
+    list.append(element("dt", null, label), element("dd", null, value));
+  }
+}
+
+class Tooltip {
+  constructor(root) {
+    this.root = root;
+    this.name = root.querySelector("#atlas-tooltip-name");
+    this.fields = root.querySelector("#atlas-tooltip-fields");
+  }
+
+  show(data, i, sx, sy, bounds) {
+    this.name.textContent = data.names[i];
+    fillRows(this.fields, itemRows(data, i, 6));
+    this.root.hidden = false;
+    const w = this.root.offsetWidth, h = this.root.offsetHeight;
+    const x = sx + 16 + w > bounds.width ? sx - 16 - w : sx + 16;
+    const y = sy + 16 + h > bounds.height ? sy - 12 - h : sy + 16;
+    this.root.style.left = `${Math.max(4, x)}px`;
+    this.root.style.top = `${Math.max(4, y)}px`;
+  }
+
+  hide() { this.root.hidden = true; }
+}
+
+class DetailsPanel {
+  constructor(root, { onNeighbor, onNeighborHover, onClose }) {
+    this.root = root;
+    this.name = root.querySelector("#atlas-item-name");
+    this.id = root.querySelector("#atlas-item-id");
+    this.fields = root.querySelector("#atlas-item-fields");
+    this.title = root.querySelector("#atlas-neighbors-title");
+    this.list = root.querySelector("#atlas-neighbors");
+    root.querySelector("#atlas-close").addEventListener("click", onClose);
+    this.onNeighbor = onNeighbor;
+    this.onNeighborHover = onNeighborHover;
+  }
+
+  show(data, i, neighbors, colors) {
+    this.name.textContent = data.names[i];
+    this.id.textContent = data.names === data.ids ? "" : `id ${data.ids[i]}`;
+    fillRows(this.fields, itemRows(data, i));
+    this.title.textContent = neighbors.length ? `Neighbours (${neighbors.length})` : "No neighbours";
+    this.list.replaceChildren(...neighbors.map((j) => {
+      const button = element("button", "atlas-neighbor");
+      button.type = "button";
+      button.dataset.index = String(j);
+      const swatch = element("span", "atlas-swatch");
+      swatch.style.background = rgbaCss(colors, j);
+      button.append(element("span", "atlas-neighbor-name", data.names[j]), swatch);
+      button.addEventListener("click", () => this.onNeighbor(j));
+      button.addEventListener("mouseenter", () => this.onNeighborHover(j));
+      button.addEventListener("mouseleave", () => this.onNeighborHover(-1));
+      const item = element("li");
+      item.append(button);
+      return item;
+    }));
+    this.root.hidden = false;
+    this.root.scrollTop = 0;
+  }
+
+  hide() { this.root.hidden = true; }
+}
+
+function renderLegend(root, legend, hidden, onToggle) {
+  root.replaceChildren();
+  if (legend.kind === "ramp") {
+    const ramp = element("div", "atlas-ramp");
+    ramp.style.background = legend.gradient;
+    const labels = element("div", "atlas-ramp-labels");
+    labels.append(element("span", null, legend.low), element("span", null, legend.log ? "log scale" : ""),
+                  element("span", null, legend.high));
+    root.append(ramp, labels);
+  }
+  for (const entry of legend.entries) {
+    const row = element("div", "atlas-legend-item" + (hidden.has(entry.key) ? " faded" : ""));
+    row.title = "Click to fade or show";
+    const swatch = element("span", "atlas-swatch");
+    swatch.style.background = entry.color;
+    row.append(swatch, element("span", "atlas-legend-label", entry.label),
+               element("span", "atlas-legend-count", formatCount(entry.count)));
+    row.addEventListener("click", () => onToggle(entry.key));
+    root.append(row);
+  }
+}
+
+/* Autocomplete: results as you type; arrows move, Enter or click chooses. */
+function attachSearch(input, list, data, onChoose) {
+  let results = [];
+  let active = -1;
+  let timer = 0;
+
+  const close = () => {
+    list.hidden = true;
+    input.setAttribute("aria-expanded", "false");
+    active = -1;
+  };
+  const highlight = (k) => {
+    active = k;
+    Array.from(list.children).forEach((li, j) => li.setAttribute("aria-selected", String(j === k)));
+  };
+  const choose = (k) => {
+    if (k < 0 || k >= results.length) return;
+    const i = results[k];
+    input.value = data.names[i];
+    close();
+    onChoose(i);
+  };
+  const update = () => {
+    results = data.search(input.value, 12);
+    list.replaceChildren(...results.map((i, k) => {
+      const li = element("li");
+      li.setAttribute("role", "option");
+      li.dataset.index = String(i);
+      li.append(element("span", "atlas-result-name", data.names[i]),
+                element("span", "atlas-result-meta", `${formatCount(data.users[i])} users`));
+      li.addEventListener("mousedown", (event) => { event.preventDefault(); choose(k); });
+      return li;
+    }));
+    list.hidden = results.length === 0;
+    input.setAttribute("aria-expanded", String(!list.hidden));
+    highlight(results.length ? 0 : -1);
+  };
+
+  input.addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(update, data.n > 50000 ? 90 : 30);
+  });
+  input.addEventListener("keydown", (event) => {
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      if (results.length) highlight((active + (event.key === "ArrowDown" ? 1 : results.length - 1)) % results.length);
+    } else if (event.key === "Enter") {
+      clearTimeout(timer);
+      if (list.hidden || !results.length) update();
+      choose(Math.max(0, active));
+    } else if (event.key === "Escape") {
+      close();
+    } else {
+      return;
+    }
+    event.preventDefault();
+  });
+  input.addEventListener("blur", close);
+  input.addEventListener("focus", () => { if (input.value) update(); });
+}

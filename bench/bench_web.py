@@ -1,0 +1,163 @@
+"""Benchmark the published web atlas at scale.
+
+Writes a synthetic export (clustered points, random names, a category and a number per item,
+k graph neighbours), runs ``write_html`` on it and opens the page in headless Chromium:
+
+    .venv/bin/python bench/bench_web.py                 # 200,000 items
+    .venv/bin/python bench/bench_web.py --sizes 20000,200000 --repeats 3
+
+Reported per size: write time and peak memory of ``write_html``, file size, load time until
+``window.atlasMap.ready`` (median of the repeats, each in a fresh browser), hover latency
+(pointer event to tooltip filled, mean and 99th percentile over 2,000 random positions), the frame
+interval while zooming and the script time of those frames (label placement, overlay, draw calls). Chromium draws WebGL with a software renderer here, so frame
+figures are a pessimistic proxy for a real GPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.spatial import cKDTree
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from atlas.web import write_html  # noqa: E402
+
+SYLLABLES = ["ka", "ri", "mo", "ten", "sa", "lu", "vor", "en", "di", "pa", "zo", "shi", "ma", "ro", "qu", "el"]
+
+HOVER_PROBE = """(samples) => {
+  const overlay = document.getElementById('atlas-overlay'), box = overlay.getBoundingClientRect();
+  const tooltip = document.getElementById('atlas-tooltip-name');
+  const times = [];
+  let hits = 0;
+  for (let s = 0; s < samples; s++) {
+    const x = box.left + Math.random() * box.width, y = box.top + Math.random() * box.height;
+    const t0 = performance.now();
+    overlay.dispatchEvent(new PointerEvent('pointermove', {clientX: x, clientY: y, bubbles: true}));
+    void tooltip.offsetWidth;  // the tooltip's layout is part of the cost
+    times.push(performance.now() - t0);
+    if (atlasMap.state.hover >= 0) hits++;
+  }
+  // The browser's clock ticks in 0.1 ms steps, so the mean over all probes is the finer figure.
+  const mean = times.reduce((a, b) => a + b, 0) / samples;
+  times.sort((a, b) => a - b);
+  return {mean, p99: times[Math.floor(samples * 0.99)], hits};
+}"""
+
+FRAME_PROBE = """(frames) => new Promise((resolve) => {
+  const overlay = document.getElementById('atlas-overlay'), box = overlay.getBoundingClientRect();
+  const stamps = [], scripts = [];
+  const median = (xs) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const step = (now) => {
+    stamps.push(now);
+    scripts.push(atlasMap.state.frameMs);
+    if (stamps.length > frames) {
+      resolve({interval: median(stamps.slice(1).map((t, i) => t - stamps[i])), script: median(scripts.slice(1))});
+      return;
+    }
+    const dy = stamps.length % 20 < 10 ? -60 : 60;
+    overlay.dispatchEvent(new WheelEvent('wheel', {deltaY: dy, clientX: box.left + box.width * 0.6,
+                                                   clientY: box.top + box.height / 2, bubbles: true, cancelable: true}));
+    requestAnimationFrame(step);
+  };
+  requestAnimationFrame(step);
+})"""
+
+
+def synthetic_export(directory: Path, n: int, k: int, seed: int = 0) -> None:
+    """Clustered 2D points of uneven size and density, Zipf-like popularity, random names."""
+    rng = np.random.default_rng(seed)
+    clusters = 80
+    centres = rng.uniform(-60, 60, size=(clusters, 2))
+    weights = rng.dirichlet(np.full(clusters, 0.7))
+    label = rng.choice(clusters, size=n, p=weights)
+    spread = rng.uniform(0.8, 5.0, size=clusters)[label]
+    xy = centres[label] + rng.standard_normal((n, 2)) * spread[:, None]
+    syllables = np.array(SYLLABLES)
+    words = ["".join(rng.choice(syllables, size=rng.integers(2, 4))).title() for _ in range(5000)]
+    first, second = rng.integers(0, len(words), size=(2, n))
+    names = [f"{words[a]} {words[b]}" for a, b in zip(first, second)]
+    layout = pd.DataFrame({
+        "item_id": [f"item{i}" for i in range(n)],
+        "x": xy[:, 0],
+        "y": xy[:, 1],
+        "n_users": np.maximum(1, (rng.pareto(1.1, size=n) * 20)).astype(np.int64),
+        "title": names,
+        "genre": [f"genre {g}" for g in (label % 30)],
+        "year": rng.integers(1950, 2025, size=n),
+    })
+    layout.to_parquet(directory / "layout.parquet", index=False)
+    _, nearest = cKDTree(xy).query(xy, k=k + 1)
+    neighbors = pd.DataFrame({
+        "item_id": np.repeat(layout["item_id"].to_numpy(), k),
+        "neighbor_id": layout["item_id"].to_numpy()[nearest[:, 1:].ravel()],
+        "rank": np.tile(np.arange(k), n),
+        "weight": np.tile(1.0 / (1.0 + np.arange(k)), n),
+    })
+    neighbors.to_parquet(directory / "neighbors.parquet", index=False)
+    manifest = {"name_column": "title", "projection": "umap", "title": f"Benchmark atlas ({n:,} items)"}
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+
+
+def measure_page(page_path: Path, repeats: int) -> dict:
+    from browser import chromium_page
+
+    loads, hover, frame = [], None, None
+    for attempt in range(repeats):
+        with chromium_page() as (page, log):
+            started = time.perf_counter()
+            page.goto(page_path.as_uri(), wait_until="commit", timeout=120000)
+            page.wait_for_function("window.atlasMap && window.atlasMap.ready", timeout=120000, polling=20)
+            loads.append(time.perf_counter() - started)
+            if attempt == 0:
+                hover = page.evaluate(HOVER_PROBE, 2000)
+                frame = page.evaluate(FRAME_PROBE, 60)
+            errors = log.errors()
+            if errors:
+                raise RuntimeError(f"page errors: {errors}")
+    return {"load_s": statistics.median(loads), "loads": loads, "hover": hover, "frame": frame}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="200000", help="comma-separated item counts")
+    parser.add_argument("--neighbors", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    rows = []
+    for n in (int(s) for s in args.sizes.split(",")):
+        with tempfile.TemporaryDirectory(prefix="atlas-bench-web-") as tmp:
+            directory = Path(tmp)
+            synthetic_export(directory, n, args.neighbors)
+            started = time.perf_counter()
+            page_path = write_html(directory)
+            write_s = time.perf_counter() - started
+            peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            size_mb = page_path.stat().st_size / 1e6
+            page = measure_page(page_path, args.repeats)
+            rows.append((n, write_s, peak_mb, size_mb, page))
+
+    print(f"neighbours per item: {args.neighbors}; load = median of {args.repeats} fresh browsers")
+    print(f"{'items':>9} {'write s':>8} {'peak MB':>8} {'file MB':>8} {'load s':>7} "
+          f"{'hover ms (mean/p99)':>19} {'frame ms':>9} {'script ms':>9}")
+    for n, write_s, peak_mb, size_mb, page in rows:
+        hover = f"{page['hover']['mean']:.3f} / {page['hover']['p99']:.1f}"
+        print(f"{n:>9,} {write_s:>8.2f} {peak_mb:>8.0f} {size_mb:>8.1f} {page['load_s']:>7.2f} "
+              f"{hover:>19} {page['frame']['interval']:>9.1f} {page['frame']['script']:>9.2f}")
+        loads = ", ".join(f"{t:.2f}" for t in page["loads"])
+        print(f"{'':>9} loads: {loads}; pointer over an item in {page['hover']['hits']} of 2000 hover probes")
+
+
+if __name__ == "__main__":
+    main()

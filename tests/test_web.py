@@ -1,0 +1,574 @@
+"""The published web atlas: what write_html packs, how it fails, and what the page does in a
+real (headless) Chromium."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import re
+import struct
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from atlas.errors import AtlasError
+from atlas.web import write_html
+from atlas.web.html import HTML_NAME
+
+HOSTILE_IMG = '<img src=x onerror="window.__pwned=1;alert(1)">'
+HOSTILE_SCRIPT = "</script><script>window.__pwned=2;alert(2)</script>"
+BACKGROUND = (11, 14, 21)
+GENRES = [f"genre {chr(ord('A') + k)}" for k in range(25)]
+WORDS = ["amber", "basalt", "cedar", "delta", "ember", "fjord", "granite", "harbor", "indigo", "juniper",
+         "kestrel", "lagoon", "meadow", "nimbus", "onyx", "prairie", "quartz", "raven", "sierra", "tundra"]
+
+# Items placed far from the clusters, so the pointer finds them unambiguously.
+LONELY = {"m_lonely": (40.0, 38.0), "m_img": (-40.0, 36.0), "m_script": (40.0, -38.0)}
+LONELY_NEIGHBORS = ["m0007", "m0003", "m0042", "m0100", "m0011"]
+
+
+def make_export(directory: Path, n: int = 400, seed: int = 0, name_column: str | None = "title") -> Path:
+    """A small export with planted structure: six clusters, three isolated items (one with a
+    plain name, two with hostile names), 25 genres (more than the palette), years with gaps."""
+    rng = np.random.default_rng(seed)
+    directory.mkdir(parents=True, exist_ok=True)
+    centres = rng.uniform(-25, 25, size=(6, 2))
+    cluster = rng.integers(0, 6, size=n)
+    xy = centres[cluster] + rng.normal(0, 2.5, size=(n, 2))
+    ids = [f"m{k:04d}" for k in range(n)]
+    titles = [f"{WORDS[k % 20].title()} {WORDS[(k // 20) % 20]} {k}" for k in range(n)]
+    users = rng.integers(5, 400, size=n)
+    year = rng.integers(1960, 2024, size=n).astype(float)
+    year[::9] = np.nan
+    layout = pd.DataFrame({
+        "item_id": ids, "x": xy[:, 0], "y": xy[:, 1], "n_users": users, "title": titles,
+        "genres": [GENRES[(c * 4 + k) % 25] for k, c in enumerate(cluster)],
+        "year": year, "score": rng.uniform(1, 10, size=n).round(2),
+    })
+    extra = pd.DataFrame({
+        "item_id": list(LONELY), "x": [p[0] for p in LONELY.values()], "y": [p[1] for p in LONELY.values()],
+        "n_users": [5000, 20, 15], "title": ["Lonely Lighthouse", HOSTILE_IMG, HOSTILE_SCRIPT],
+        "genres": [None, "genre A", "genre B"], "year": [1999.0, np.nan, 2001.0], "score": [9.5, 1.0, 2.0],
+    })
+    layout = pd.concat([layout, extra], ignore_index=True)
+    layout["n_users"] = layout["n_users"].astype("int64")
+    layout.to_parquet(directory / "layout.parquet", index=False)
+    layout.to_csv(directory / "layout.csv", index=False)
+
+    rows = []
+    for k in range(n):  # each item's neighbours: nearby items of its own cluster
+        same = np.flatnonzero(cluster == cluster[k])
+        near = same[np.argsort(np.hypot(*(xy[same] - xy[k]).T))][1:6]
+        rows += [(ids[k], ids[j], rank, 1.0 / (rank + 1)) for rank, j in enumerate(near)]
+    rows += [("m_lonely", other, rank, 0.5) for rank, other in enumerate(LONELY_NEIGHBORS)]
+    rows += [("m_img", "m_script", 0, 0.9), ("m_script", "m_img", 0, 0.9)]
+    neighbors = pd.DataFrame(rows, columns=["item_id", "neighbor_id", "rank", "weight"])
+    neighbors.sample(frac=1.0, random_state=seed).to_parquet(directory / "neighbors.parquet", index=False)
+
+    manifest = {"name_column": name_column, "projection": "umap", "title": "Test atlas", "params": {"k": 5}}
+    (directory / "manifest.json").write_text(json.dumps(manifest))
+    return directory
+
+
+@pytest.fixture(scope="module")
+def export_dir(tmp_path_factory) -> Path:
+    return make_export(tmp_path_factory.mktemp("export"))
+
+
+@pytest.fixture(scope="module")
+def page_path(export_dir) -> Path:
+    return write_html(export_dir)
+
+
+def read_payload(page: Path) -> tuple[dict, bytes]:
+    """Undo what write_html packed: the JSON header and the binary section after it."""
+    text = page.read_text(encoding="utf-8")
+    blob = re.search(r'<script type="application/octet-stream" id="atlas-data">([^<]*)</script>', text).group(1)
+    raw = gzip.decompress(base64.b64decode(blob))
+    (head_length,) = struct.unpack("<I", raw[:4])
+    return json.loads(raw[4 : 4 + head_length]), raw[4 + head_length :]
+
+
+def array(binary: bytes, ref: dict) -> np.ndarray:
+    dtype = np.dtype({"f32": "<f4", "f64": "<f8", "u8": "u1", "u16": "<u2", "u32": "<u4"}[ref["type"]])
+    raw = np.frombuffer(binary, dtype=np.uint8, count=ref["length"] * dtype.itemsize, offset=ref["offset"])
+    if ref.get("shuffled"):  # byte planes back to whole numbers
+        raw = raw.reshape(dtype.itemsize, ref["length"]).T.copy()
+    return raw.view(dtype).ravel()
+
+
+# ---------------------------------------------------------------- packing, without a browser
+
+
+def test_write_html_writes_one_offline_file(export_dir, page_path):
+    assert page_path == export_dir / HTML_NAME
+    text = page_path.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>")
+    assert "<title>Test atlas</title>" in text
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", text), "the page must not load anything from the network"
+    assert not list(export_dir.glob(".*.tmp")), "no temporary file may be left behind"
+
+
+def test_payload_holds_the_layout_in_popularity_order(export_dir, page_path):
+    header, binary = read_payload(page_path)
+    layout = pd.read_parquet(export_dir / "layout.parquet")
+    expected = layout.sort_values(["n_users", "item_id"], ascending=[False, True]).reset_index(drop=True)
+    assert header["count"] == len(layout)
+    assert header["ids"] == expected["item_id"].tolist()
+    assert header["names"] == expected["title"].tolist()
+    xy = array(binary, header["xy"]).reshape(-1, 2)
+    np.testing.assert_array_equal(xy, expected[["x", "y"]].to_numpy(dtype=np.float32))
+    np.testing.assert_array_equal(array(binary, header["users"]), expected["n_users"])
+
+    fields = {f["name"]: f for f in header["fields"]}
+    assert set(fields) == {"genres", "year", "score"}
+    genres = fields["genres"]
+    assert genres["kind"] == "category"
+    codes = array(binary, genres["codes"])
+    decoded = [genres["table"][c - 1] if c else None for c in codes]
+    assert decoded == [None if pd.isna(g) else g for g in expected["genres"]]
+    year = array(binary, fields["year"]["values"])
+    assert fields["year"]["integer"] is True
+    np.testing.assert_array_equal(np.isnan(year), expected["year"].isna())
+    np.testing.assert_array_equal(year[~np.isnan(year)], expected["year"].dropna())
+
+
+def test_payload_neighbours_follow_rank(page_path):
+    header, binary = read_payload(page_path)
+    ids = header["ids"]
+    offsets = array(binary, header["neighbors"]["offsets"])
+    index = array(binary, header["neighbors"]["index"])
+    assert offsets[0] == 0 and offsets[-1] == len(index) and np.all(np.diff(offsets.astype(int)) >= 0)
+    lonely = ids.index("m_lonely")
+    listed = [ids[j] for j in index[offsets[lonely] : offsets[lonely + 1]]]
+    assert listed == LONELY_NEIGHBORS
+
+
+def test_hostile_text_cannot_end_the_data_block(page_path):
+    text = page_path.read_text(encoding="utf-8")
+    assert HOSTILE_IMG not in text and HOSTILE_SCRIPT not in text
+    assert len(re.findall(r"</script", text, re.IGNORECASE)) == 2  # the data block and the code
+    header, _ = read_payload(page_path)
+    assert HOSTILE_IMG in header["names"] and HOSTILE_SCRIPT in header["names"]
+
+
+def test_output_title_and_escaping(export_dir, tmp_path):
+    (tmp_path / "site").mkdir()
+    target = write_html(export_dir, output=tmp_path / "site" / "map.html", title="Maps & <b>more</b>")
+    assert target == tmp_path / "site" / "map.html"
+    text = target.read_text(encoding="utf-8")
+    assert "<title>Maps &amp; &lt;b&gt;more&lt;/b&gt;</title>" in text
+    assert read_payload(target)[0]["title"] == "Maps & <b>more</b>"
+
+
+def test_csv_layout_and_id_names(tmp_path):
+    directory = make_export(tmp_path / "export", n=60, name_column=None)
+    (directory / "layout.parquet").unlink()
+    header, _ = read_payload(write_html(directory))
+    assert header["names"] is None and header["nameField"] == "item_id"
+    assert len(header["ids"]) == 63 and "m_lonely" == header["ids"][0]
+    assert {f["name"] for f in header["fields"]} == {"title", "genres", "year", "score"}
+    assert next(f for f in header["fields"] if f["name"] == "title")["kind"] == "text"
+
+
+def test_unknown_neighbours_are_dropped(tmp_path, caplog):
+    directory = make_export(tmp_path / "export", n=120)
+    neighbors = pd.read_parquet(directory / "neighbors.parquet")
+    ghost = pd.DataFrame({"item_id": ["m0001"], "neighbor_id": ["no_such_item"], "rank": [0], "weight": [1.0]})
+    pd.concat([ghost, neighbors]).to_parquet(directory / "neighbors.parquet", index=False)
+    header, binary = read_payload(write_html(directory))
+    index = array(binary, header["neighbors"]["index"])
+    assert len(index) == len(neighbors)
+    assert "ignoring 1 neighbour rows" in caplog.text
+
+
+def test_a_failed_write_keeps_the_old_page(export_dir, tmp_path, monkeypatch):
+    target = tmp_path / "atlas.html"
+    target.write_text("old page")
+
+    def broken_replace(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("atlas.web.html.os.replace", broken_replace)
+    with pytest.raises(OSError, match="disk full"):
+        write_html(export_dir, output=target)
+    assert target.read_text() == "old page"
+    assert [p.name for p in tmp_path.iterdir()] == ["atlas.html"]
+
+
+def _break(directory: Path, how: str) -> None:
+    layout = pd.read_parquet(directory / "layout.parquet")
+    if how == "no manifest":
+        (directory / "manifest.json").unlink()
+    elif how == "bad json":
+        (directory / "manifest.json").write_text("{name_column: ")
+    elif how == "json list":
+        (directory / "manifest.json").write_text("[1, 2]")
+    elif how == "bad name column":
+        (directory / "manifest.json").write_text(json.dumps({"name_column": "label"}))
+    elif how == "no layout":
+        (directory / "layout.parquet").unlink()
+    elif how == "damaged layout":
+        (directory / "layout.parquet").write_bytes(b"PAR1 this is not parquet")
+    elif how == "no y":
+        layout.drop(columns="y").to_parquet(directory / "layout.parquet")
+    elif how == "empty layout":
+        layout.iloc[:0].to_parquet(directory / "layout.parquet")
+    elif how == "nan x":
+        layout.loc[3, "x"] = np.nan
+        layout.to_parquet(directory / "layout.parquet")
+    elif how == "duplicate id":
+        layout.loc[4, "item_id"] = layout.loc[5, "item_id"]
+        layout.to_parquet(directory / "layout.parquet")
+    elif how == "negative users":
+        layout.loc[2, "n_users"] = -3
+        layout.to_parquet(directory / "layout.parquet")
+    elif how == "no neighbours":
+        (directory / "neighbors.parquet").unlink()
+    elif how == "neighbours without rank":
+        pd.read_parquet(directory / "neighbors.parquet").drop(columns="rank").to_parquet(directory / "neighbors.parquet")
+
+
+@pytest.mark.parametrize(
+    "how, message",
+    [
+        ("no manifest", r"manifest\.json is missing; run 'atlas build \.\.\. --out .*' first"),
+        ("bad json", r"manifest\.json is not readable JSON"),
+        ("json list", r"manifest\.json must hold a JSON object, not list"),
+        ("bad name column", r"name_column 'label', which is not a column of layout\.parquet"),
+        ("no layout", r"layout\.parquet is missing; run 'atlas build"),
+        ("damaged layout", r"Could not read .*layout\.parquet"),
+        ("no y", r"layout\.parquet lacks the column\(s\) 'y'"),
+        ("empty layout", r"layout\.parquet has no items"),
+        ("nan x", r"1 missing or non-numeric value\(s\) in column 'x' \(first at item 'm0003'\)"),
+        ("duplicate id", r"lists item_id 'm0005' more than once"),
+        ("negative users", r"negative n_users"),
+        ("no neighbours", r"neighbors\.parquet is missing"),
+        ("neighbours without rank", r"neighbors\.parquet lacks the column\(s\) 'rank'"),
+    ],
+)
+def test_broken_exports_raise_one_line_errors(tmp_path, how, message):
+    directory = make_export(tmp_path / "export", n=30)
+    (directory / "layout.csv").unlink()
+    _break(directory, how)
+    with pytest.raises(AtlasError, match=message) as caught:
+        write_html(directory)
+    assert "\n" not in str(caught.value)
+    assert not (directory / HTML_NAME).exists()
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"max_labels": -1}, r"max_labels must be at least 0, got -1"),
+        ({"max_labels": 2.5}, r"max_labels must be a whole number, got 2\.5"),
+        ({"title": 3}, r"title must be text, got int"),
+        ({"output": "{dir}"}, r"it is a folder; give a file name"),
+        ({"output": "{dir}/missing/map.html"}, r"the folder .*missing does not exist"),
+    ],
+)
+def test_bad_arguments_raise(export_dir, kwargs, message):
+    kwargs = {k: v.format(dir=export_dir) if isinstance(v, str) else v for k, v in kwargs.items()}
+    with pytest.raises(AtlasError, match=message):
+        write_html(export_dir, **kwargs)
+
+
+def test_missing_directory(tmp_path):
+    with pytest.raises(AtlasError, match=r"No export directory at .*nowhere; run 'atlas build"):
+        write_html(tmp_path / "nowhere")
+
+
+# ---------------------------------------------------------------- the page, in headless Chromium
+
+COUNT_LIT_PIXELS = """([x0, y0, x1, y1]) => {
+  const gl = document.getElementById('atlas-gl'), ratio = gl.width / gl.clientWidth;
+  const copy = document.createElement('canvas');
+  copy.width = gl.width; copy.height = gl.height;
+  const ctx = copy.getContext('2d');
+  ctx.drawImage(gl, 0, 0);
+  const w = Math.round((x1 - x0) * ratio), h = Math.round((y1 - y0) * ratio);
+  const px = ctx.getImageData(Math.round(x0 * ratio), Math.round(y0 * ratio), w, h).data;
+  let lit = 0;
+  for (let i = 0; i < px.length; i += 4) {
+    if (Math.abs(px[i] - %d) + Math.abs(px[i + 1] - %d) + Math.abs(px[i + 2] - %d) > 30) lit++;
+  }
+  return lit;
+}""" % BACKGROUND
+
+PIXEL_AT = """([x, y]) => {
+  const gl = document.getElementById('atlas-gl'), ratio = gl.width / gl.clientWidth;
+  const copy = document.createElement('canvas');
+  copy.width = gl.width; copy.height = gl.height;
+  const ctx = copy.getContext('2d');
+  ctx.drawImage(gl, 0, 0);
+  return Array.from(ctx.getImageData(Math.round(x * ratio), Math.round(y * ratio), 1, 1).data);
+}"""
+
+
+@pytest.fixture()
+def atlas_page(page_path):
+    """The test page, opened from file:// and ready; yields (page, log, dialogs)."""
+    from browser import chromium_page
+
+    with chromium_page() as (page, log):
+        dialogs = []
+        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        page.goto(page_path.as_uri())
+        page.wait_for_function("window.atlasMap && window.atlasMap.ready", timeout=30000)
+        yield page, log, dialogs
+        assert log.errors() == []
+        assert dialogs == []
+        assert page.evaluate("window.__pwned") is None
+
+
+def index_of(page, item_id: str) -> int:
+    i = page.evaluate("id => atlasMap.indexOf(id)", item_id)
+    assert i >= 0
+    return i
+
+
+def point_of(page, i: int) -> tuple[float, float]:
+    p = page.evaluate("i => atlasMap.project(i)", i)
+    return p["x"], p["y"]
+
+
+def wait_until_centred(page, i: int) -> None:
+    page.wait_for_function(
+        """i => { const p = atlasMap.project(i), v = atlasMap.view;
+                  return Math.abs(p.x - v.width / 2) < 1 && Math.abs(p.y - v.height / 2) < 1; }""",
+        arg=i, timeout=10000,
+    )
+
+
+def overlaps(a: dict, b: dict) -> bool:
+    return a["x"] < b["x"] + b["width"] and b["x"] < a["x"] + a["width"] and \
+        a["y"] < b["y"] + b["height"] and b["y"] < a["y"] + a["height"]
+
+
+@pytest.mark.browser
+def test_page_draws_points_and_non_overlapping_labels(atlas_page):
+    page, log, _ = atlas_page
+    assert page.title() == "Test atlas"
+    assert page.locator("#atlas-title").text_content() == "Test atlas"
+    width, height = page.evaluate("[atlasMap.view.width, atlasMap.view.height]")
+    assert page.evaluate(COUNT_LIT_PIXELS, [0, 0, width, height]) > 2000
+    # The counter does see an empty patch as empty: the corner beyond the lonely items.
+    assert page.evaluate(COUNT_LIT_PIXELS, [width - 40, height - 40, width, height]) == 0
+    labels = page.evaluate("atlasMap.state.labels")
+    assert len(labels) >= 10
+    assert labels[0]["index"] == 0 == index_of(page, "m_lonely")  # the most popular item is labelled first
+    for k, a in enumerate(labels):
+        for b in labels[k + 1 :]:
+            assert not overlaps(a, b), (a, b)
+    panel = page.locator("#atlas-controls").bounding_box()
+    assert not any(overlaps(label, panel) for label in labels), "labels stay out from under the panel"
+
+
+@pytest.mark.browser
+def test_hover_shows_the_item(atlas_page):
+    page, _, _ = atlas_page
+    tooltip = page.locator("#atlas-tooltip")
+    assert tooltip.is_hidden()
+    x, y = point_of(page, index_of(page, "m_lonely"))
+    page.mouse.move(x + 1, y + 1)
+    tooltip.wait_for(state="visible")
+    assert page.locator("#atlas-tooltip-name").text_content() == "Lonely Lighthouse"
+    assert "users5,000" in page.locator("#atlas-tooltip-fields").text_content()
+    page.mouse.move(x + 60, y + 60)  # empty space
+    tooltip.wait_for(state="hidden")
+
+
+@pytest.mark.browser
+def test_wheel_zooms_around_the_cursor_and_drag_pans(atlas_page):
+    page, _, _ = atlas_page
+    i = index_of(page, "m0010")
+    x, y = point_of(page, i)
+    k0 = page.evaluate("atlasMap.view.k")
+    labels_before = len(page.evaluate("atlasMap.state.labels"))
+    ax, ay = round(x), round(y)  # the browser reports whole-pixel pointer positions
+    page.mouse.move(ax, ay)
+    for _ in range(4):
+        page.mouse.wheel(0, -200)
+    page.wait_for_function("k => atlasMap.view.k > 2 * k", arg=k0)
+    page.wait_for_timeout(100)
+    zoom = page.evaluate("atlasMap.view.k") / k0
+    # The world point under the cursor stays put; everything else spreads away from it.
+    x, y = ax + (x - ax) * zoom, ay + (y - ay) * zoom
+    assert point_of(page, i) == pytest.approx((x, y), abs=0.01)
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x - 100, y + 50, steps=5)
+    page.mouse.up()
+    assert point_of(page, i) == pytest.approx((x - 100, y + 50), abs=0.5)
+    assert labels_before > 0
+
+
+@pytest.mark.browser
+def test_two_finger_pinch_zooms_around_the_fingers(atlas_page):
+    page, _, _ = atlas_page
+    i = index_of(page, "m0010")
+    x, y = point_of(page, i)
+    k0 = page.evaluate("atlasMap.view.k")
+    page.evaluate("""([x, y]) => {
+        const overlay = document.getElementById('atlas-overlay');
+        const touch = (type, id, dx) => overlay.dispatchEvent(new PointerEvent(type, {
+            pointerId: id, pointerType: 'touch', isPrimary: id === 1, clientX: x + dx, clientY: y, bubbles: true}));
+        touch('pointerdown', 1, -70); touch('pointerdown', 2, 30);
+        touch('pointermove', 2, 130);  // fingers 100 -> 200 px apart, midpoint x-20 -> x+30
+        touch('pointerup', 1, -70); touch('pointerup', 2, 130);
+    }""", [x, y])
+    assert page.evaluate("atlasMap.view.k") == pytest.approx(2 * k0)
+    # The map follows the midpoint and doubles around it: 20 px right of it becomes 40 px.
+    assert point_of(page, i) == pytest.approx((x + 30 + 40, y), abs=0.01)
+    assert page.evaluate("atlasMap.state.selected") == -1  # a pinch is not a click
+
+
+@pytest.mark.browser
+def test_search_box_finds_and_flies_to_an_item(atlas_page):
+    page, _, _ = atlas_page
+    i = index_of(page, "m0123")
+    name = page.evaluate("i => atlasMap.item(i).name", i)
+    assert page.evaluate("q => atlasMap.search(q)[0].index", name) == i
+    page.locator("#atlas-search").fill(name.upper())  # case does not matter
+    page.locator("#atlas-results li").first.wait_for()
+    assert page.locator("#atlas-results li .atlas-result-name").first.text_content() == name
+    page.keyboard.press("Enter")
+    wait_until_centred(page, i)
+    assert page.evaluate("atlasMap.state.selected") == i
+    assert page.locator("#atlas-item-name").text_content() == name
+    # A partial name lists several items, prefix matches first.
+    found = page.evaluate("atlasMap.search('amber', 50)")
+    assert found and all("amber" in f["name"].lower() for f in found)
+    assert [f["name"].lower().startswith("amber") for f in found] == sorted(
+        (f["name"].lower().startswith("amber") for f in found), reverse=True)
+
+
+@pytest.mark.browser
+def test_click_lists_neighbours_and_a_neighbour_flies(atlas_page):
+    page, _, _ = atlas_page
+    lonely = index_of(page, "m_lonely")
+    page.mouse.click(*point_of(page, lonely))
+    panel = page.locator("#atlas-details")
+    panel.wait_for(state="visible")
+    assert page.locator("#atlas-item-name").text_content() == "Lonely Lighthouse"
+    expected = [page.evaluate("id => atlasMap.item(atlasMap.indexOf(id)).name", nid) for nid in LONELY_NEIGHBORS]
+    assert page.locator("#atlas-neighbors .atlas-neighbor-name").all_text_contents() == expected
+    assert page.evaluate("atlasMap.state.neighbors") == [index_of(page, nid) for nid in LONELY_NEIGHBORS]
+    page.locator("#atlas-neighbors button").nth(1).click()
+    target = index_of(page, LONELY_NEIGHBORS[1])
+    wait_until_centred(page, target)
+    assert page.locator("#atlas-item-name").text_content() == expected[1]
+    page.locator("#atlas-close").click()
+    panel.wait_for(state="hidden")
+    assert page.evaluate("atlasMap.state.selected") == -1
+
+
+@pytest.mark.browser
+def test_pasted_profile_makes_its_items_glow(atlas_page):
+    page, _, _ = atlas_page
+    name = lambda item_id: page.evaluate("id => atlasMap.item(atlasMap.indexOf(id)).name", item_id)
+    lonely = index_of(page, "m_lonely")
+    before = page.evaluate(PIXEL_AT, list(point_of(page, lonely)))
+    profile = "\n".join([
+        "lonely lighthouse",                         # a name, any case
+        "m0002",                                     # an id
+        f"{name('m0005')}, {name('m0006')}",         # comma separated
+        "  " + name("m0008") + "  ",                 # stray spaces
+        "Nothing By This Name",
+    ])
+    page.locator("#atlas-profile-box summary").click()
+    page.locator("#atlas-profile").fill(profile)
+    page.locator("#atlas-profile-go").click()
+    status = page.locator("#atlas-profile-status")
+    assert status.text_content().startswith("5 of 6 matched (5 items glow).")
+    assert "Nothing By This Name" in status.text_content()
+    glowing = sorted(index_of(page, i) for i in ["m_lonely", "m0002", "m0005", "m0006", "m0008"])
+    assert page.evaluate("atlasMap.state.profile.items") == glowing
+    page.wait_for_timeout(100)
+    after = page.evaluate(PIXEL_AT, list(point_of(page, lonely)))
+    assert after[:3] != before[:3] and after[0] > 200 and after[1] > 150 and after[2] < 150  # gold glow
+    page.locator("#atlas-profile-clear").click()
+    assert page.evaluate("atlasMap.state.profile") is None
+
+
+@pytest.mark.browser
+def test_colour_by_fields_with_legend(atlas_page):
+    page, _, _ = atlas_page
+    assert page.locator("#atlas-color").input_value() == "genres"
+    legend = page.locator("#atlas-legend .atlas-legend-label").all_text_contents()
+    assert len(legend) == 22 and legend[20] == "other (5 more)" and legend[21] == "missing"
+    assert set(legend[:20]) < set(GENRES)
+    lonely = index_of(page, "m_lonely")
+    x, y = point_of(page, index_of(page, "m0001"))
+    before = page.evaluate(PIXEL_AT, [x, y])
+    page.locator("#atlas-color").select_option("year")
+    assert page.evaluate("atlasMap.state.colorField") == "year"
+    assert page.locator(".atlas-ramp").count() == 1
+    low, _, high = page.locator("#atlas-legend .atlas-ramp-labels span").all_text_contents()
+    assert re.fullmatch(r"19[67]\d", low) and re.fullmatch(r"20[12]\d", high)
+    page.wait_for_timeout(100)
+    assert page.evaluate(PIXEL_AT, [x, y]) != before
+    assert [o for o in page.locator("#atlas-color option").all_text_contents()] == ["genres", "year", "score", "popularity"]
+    assert lonely == 0
+
+
+@pytest.mark.browser
+def test_hostile_names_stay_text(atlas_page):
+    page, _, dialogs = atlas_page
+    for item_id, raw in (("m_img", HOSTILE_IMG), ("m_script", HOSTILE_SCRIPT)):
+        i = index_of(page, item_id)
+        x, y = point_of(page, i)
+        page.mouse.move(x, y)
+        page.locator("#atlas-tooltip").wait_for(state="visible")
+        assert page.locator("#atlas-tooltip-name").text_content() == raw
+        page.mouse.click(x, y)
+        assert page.locator("#atlas-item-name").text_content() == raw
+        assert page.locator("#atlas-neighbors .atlas-neighbor-name").all_text_contents() != []
+        page.locator("#atlas-search").fill(raw[:12])
+        page.locator("#atlas-results .atlas-result-name").filter(has_text=raw).first.wait_for()
+        assert raw in page.locator("#atlas-results .atlas-result-name").all_text_contents()
+        page.keyboard.press("Escape")
+    report = page.evaluate("t => atlasMap.loadProfile(t)", HOSTILE_IMG + "\n" + HOSTILE_SCRIPT)
+    assert report["matched"] == 2
+    assert page.evaluate("document.querySelectorAll('img, #atlas-root script').length") == 0
+    assert dialogs == [] and page.evaluate("window.__pwned") is None
+
+
+@pytest.mark.browser
+def test_screenshot_of_a_selected_item_with_profile(atlas_page):
+    page, _, _ = atlas_page
+    page.evaluate("atlasMap.loadProfile('m0002\\nm0005\\nm0006\\nm0009\\nm0012')")
+    i = index_of(page, "m0004")
+    page.evaluate("i => { atlasMap.select(i); return atlasMap.flyTo(i); }", i)
+    x, y = point_of(page, index_of(page, "m0005"))
+    page.mouse.move(x, y)
+    page.wait_for_timeout(150)
+    page.screenshot(path="/tmp/web_atlas.png")
+    assert Path("/tmp/web_atlas.png").stat().st_size > 20000
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("n", [1, 2])
+def test_tiny_maps_load(tmp_path, n):
+    from browser import chromium_page
+
+    directory = tmp_path / "tiny"
+    directory.mkdir()
+    pd.DataFrame({"item_id": [f"t{k}" for k in range(n)], "x": [0.0, 1.0][:n], "y": [0.0, 0.0][:n],
+                  "n_users": [3] * n}).to_parquet(directory / "layout.parquet")
+    pd.DataFrame({"item_id": pd.Series([], dtype=str), "neighbor_id": pd.Series([], dtype=str),
+                  "rank": pd.Series([], dtype=int)}).to_parquet(directory / "neighbors.parquet")
+    (directory / "manifest.json").write_text(json.dumps({"name_column": None, "projection": "tsne"}))
+    with chromium_page() as (page, log):
+        page.goto(write_html(directory).as_uri())
+        page.wait_for_function("window.atlasMap && window.atlasMap.ready", timeout=30000)
+        assert page.locator("#atlas-title").text_content() == f"Atlas of {n} items"
+        assert page.locator("#atlas-subtitle").text_content() == f"{n} items · TSNE layout"
+        page.mouse.click(*point_of(page, 0))
+        assert page.locator("#atlas-item-name").text_content() == "t0"
+        assert page.locator("#atlas-neighbors-title").text_content() == "No neighbours"
+        assert page.evaluate("atlasMap.state.colorField") == "popularity"
+        assert log.errors() == []
