@@ -30,7 +30,8 @@ LONELY = {"m_lonely": (40.0, 38.0), "m_img": (-40.0, 36.0), "m_script": (40.0, -
 LONELY_NEIGHBORS = ["m0007", "m0003", "m0042", "m0100", "m0011"]
 
 
-def make_export(directory: Path, n: int = 400, seed: int = 0, name_column: str | None = "title") -> Path:
+def make_export(directory: Path, n: int = 400, seed: int = 0, name_column: str | None = "title",
+                label_column: str | None = None) -> Path:
     """A small export with planted structure: six clusters, three isolated items (one with a
     plain name, two with hostile names), 25 genres (more than the palette), years with gaps."""
     rng = np.random.default_rng(seed)
@@ -68,7 +69,8 @@ def make_export(directory: Path, n: int = 400, seed: int = 0, name_column: str |
     neighbors = pd.DataFrame(rows, columns=["item_id", "neighbor_id", "rank", "weight"])
     neighbors.sample(frac=1.0, random_state=seed).to_parquet(directory / "neighbors.parquet", index=False)
 
-    manifest = {"name_column": name_column, "projection": "umap", "title": "Test atlas", "params": {"k": 5}}
+    manifest = {"name_column": name_column, "label_column": label_column, "projection": "umap",
+                "title": "Test atlas", "params": {"k": 5}}
     (directory / "manifest.json").write_text(json.dumps(manifest))
     return directory
 
@@ -172,6 +174,12 @@ def test_csv_layout_and_id_names(tmp_path):
     assert len(header["ids"]) == 63 and "m_lonely" == header["ids"][0]
     assert {f["name"] for f in header["fields"]} == {"title", "genres", "year", "score"}
     assert next(f for f in header["fields"] if f["name"] == "title")["kind"] == "text"
+
+
+@pytest.mark.parametrize("label_column, expected", [("year", "year"), ("genres", "genres"), ("title", None), (None, None)])
+def test_the_label_column_colours_the_map_first(tmp_path, label_column, expected):
+    header, _ = read_payload(write_html(make_export(tmp_path / "export", n=120, label_column=label_column)))
+    assert header["colorField"] == expected
 
 
 def test_unknown_neighbours_are_dropped(tmp_path, caplog):
@@ -473,7 +481,7 @@ def test_pasted_profile_makes_its_items_glow(atlas_page):
     lonely = index_of(page, "m_lonely")
     before = page.evaluate(PIXEL_AT, list(point_of(page, lonely)))
     profile = "\n".join([
-        "lonely lighthouse",                         # a name, any case
+        "the LONELY lighthouse (1999)",              # a name, any case, with article and year
         "m0002",                                     # an id
         f"{name('m0005')}, {name('m0006')}",         # comma separated
         "  " + name("m0008") + "  ",                 # stray spaces

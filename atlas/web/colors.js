@@ -35,6 +35,8 @@ function colorableFields(data) {
 }
 
 function defaultColorField(data) {
+  const chosen = data.fields.find((f) => f.name === data.colorField);
+  if (chosen) return chosen;
   const categories = data.fields.filter((f) => f.kind === "category" && f.table.length >= 2);
   return categories[0] || data.fields.find((f) => f.kind === "number") || POPULARITY_FIELD;
 }

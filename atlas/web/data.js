@@ -34,6 +34,18 @@ function normaliseName(text) {
   return String(text).toLowerCase().replace(/\s+/g, " ").trim();
 }
 
+/* A looser form for matching pasted profiles: besides case and spacing it ignores punctuation,
+   a leading or trailing article and a trailing bracketed note such as a year, so
+   "The Matrix (1999)" finds "Matrix, The". */
+function looseName(text) {
+  return normaliseName(text)
+    .replace(/\s*[(\[][^()\[\]]*[)\]]$/, "")
+    .replace(/,\s*(the|a|an)$/, "")
+    .replace(/^(the|a|an)\s+/, "")
+    .replace(/[^\p{L}\p{N}]+/gu, " ")
+    .trim();
+}
+
 class AtlasData {
   constructor({ header, array }) {
     const n = header.count;
@@ -47,6 +59,7 @@ class AtlasData {
     this.xy = array(header.xy);
     this.users = array(header.users);
     this.bounds = header.bounds;
+    this.colorField = header.colorField;
     this.neighbors = {
       offsets: array(header.neighbors.offsets),
       index: array(header.neighbors.index),
@@ -124,22 +137,27 @@ class AtlasData {
     return i === undefined ? -1 : i;
   }
 
-  /* Items a pasted line refers to: an exact id, else every item with that name (any case). */
+  /* Items a pasted line refers to: an exact id; else every item with that name or id in any
+     case; else every item whose name matches in the looser form (see looseName). */
   lookup(text) {
     const byId = this.indexOfId(text);
     if (byId >= 0) return [byId];
     if (!this.nameLookup) {
       this.nameLookup = new Map();
-      const add = (key, i) => {
-        const list = this.nameLookup.get(key);
-        if (list) { if (list[list.length - 1] !== i) list.push(i); } else this.nameLookup.set(key, [i]);
+      this.looseLookup = new Map();
+      const add = (map, key, i) => {
+        if (!key) return;
+        const list = map.get(key);
+        if (!list) map.set(key, [i]);
+        else if (list[list.length - 1] !== i) list.push(i);
       };
       for (let i = 0; i < this.n; i++) {
-        add(normaliseName(this.names[i]), i);
-        add(normaliseName(this.ids[i]), i);
+        add(this.nameLookup, normaliseName(this.names[i]), i);
+        add(this.nameLookup, normaliseName(this.ids[i]), i);
+        add(this.looseLookup, looseName(this.names[i]), i);
       }
     }
-    return this.nameLookup.get(normaliseName(text)) || [];
+    return this.nameLookup.get(normaliseName(text)) || this.looseLookup.get(looseName(text)) || [];
   }
 
   /* Split a pasted profile into entries (lines; a line that is not itself a name is split on

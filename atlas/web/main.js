@@ -106,7 +106,7 @@ class AtlasApp {
   /* Screen rectangles of the open panels, relative to the map. */
   panelBoxes() {
     const origin = this.root.getBoundingClientRect();
-    return ["atlas-controls", "atlas-details"].map((id) => document.getElementById(id))
+    return ["atlas-controls", "atlas-details", "atlas-hint"].map((id) => document.getElementById(id))
       .filter((panel) => !panel.hidden)
       .map((panel) => {
         const box = panel.getBoundingClientRect();

@@ -226,6 +226,14 @@ def _pack_neighbors(neighbors: pd.DataFrame, ids: pd.Index, blob: _Blob) -> dict
     }
 
 
+def _default_color(fields: list[dict], label_column: object) -> str | None:
+    """The manifest's label column (the category maps are judged by) when it can colour the map."""
+    for field in fields:
+        if field["name"] == label_column and field["kind"] in ("category", "number"):
+            return field["name"]
+    return None
+
+
 def default_title(export: Export) -> str:
     title = export.manifest.get("title")
     if isinstance(title, str) and title.strip():
@@ -271,6 +279,7 @@ def pack_payload(export: Export, *, title: str, max_labels: int) -> bytes:
         "users": blob.add(users.astype(users_dtype)),
         "bounds": [float(layout["x"].min()), float(layout["y"].min()), float(layout["x"].max()), float(layout["y"].max())],
         "fields": fields,
+        "colorField": _default_color(fields, export.manifest.get("label_column")),
         "neighbors": _pack_neighbors(export.neighbors, pd.Index(ids), blob),
         "maxLabels": int(max_labels),
     }
