@@ -114,13 +114,13 @@ def graph_from_candidates(candidates: Candidates, params: GraphParams = GraphPar
     """The ``topk`` method: keep each item's best ``n_neighbors`` candidates and symmetrise."""
     n_items, m = candidates.index.shape
     k = params.n_neighbors
+    if k >= n_items:
+        raise AtlasError(f"n_neighbors={k} needs more than {k} items, but only {n_items} are left; lower n_neighbors.")
     if k > m:
         raise AtlasError(
             f"n_neighbors={k} is more than the {m} candidates kept per item; raise n_candidates "
             f"to at least {k} or lower n_neighbors."
         )
-    if k >= n_items:
-        raise AtlasError(f"n_neighbors={k} needs more than {k} items, but only {n_items} are left; lower n_neighbors.")
     index = candidates.index[:, :k]
     score = candidates.score[:, :k]
     valid = index >= 0

@@ -377,7 +377,7 @@ def load_items(path: str | os.PathLike, *, item_col: str | None = None) -> pd.Da
     frame = frame.drop_duplicates(subset=col, keep="first").set_index(col)
     frame.index.name = "item_id"
     for c in frame.columns:
-        if frame[c].dtype == object:
+        if not pd.api.types.is_numeric_dtype(frame[c]):
             converted = pd.to_numeric(frame[c], errors="coerce")
             if converted.notna().sum() == frame[c].notna().sum() and frame[c].notna().any():
                 frame[c] = converted
@@ -392,7 +392,7 @@ def guess_name_column(items: pd.DataFrame | None) -> str | None:
         for c in items.columns:
             if str(c).lower() == candidate:
                 return c
-    text = [c for c in items.columns if items[c].dtype == object]
+    text = [c for c in items.columns if not pd.api.types.is_numeric_dtype(items[c])]
     return text[0] if text else None
 
 

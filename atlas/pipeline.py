@@ -8,6 +8,7 @@ their cache ``key`` and the ``seconds`` they took to compute.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -162,7 +163,7 @@ class Pipeline:
 
     def metrics(self, layout: Layout, graph: ItemGraph, embedding: Embedding | None = None, labels: np.ndarray | None = None) -> dict:
         """Metrics of a layout (cached in memory; cheap to recompute)."""
-        label_hash = "" if labels is None else str(hash(tuple(map(str, labels))))
+        label_hash = "" if labels is None else hashlib.sha256("\0".join(map(str, labels)).encode()).hexdigest()[:16]
         key = stage_key("metrics", {"labels": label_hash}, layout.key, graph.key, "" if embedding is None else embedding.key)
         coords = None if embedding is None else embedding.coords
         value, _ = self.cache.get_or_compute(key, lambda: layout_metrics(graph, layout.xy, coords, labels))

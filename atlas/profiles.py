@@ -134,7 +134,7 @@ def build_profiles(data: Interactions | Dataset, params: FilterParams = FilterPa
         raise AtlasError(
             "only one user is left after filtering; a map needs items shared by several users — lower --min-user-items or --min-item-users."
         )
-    if item_codes.shape[0] < 3:
+    if item_codes.shape[0] < 2:
         raise AtlasError(f"only {item_codes.shape[0]} items are left after filtering; lower --min-item-users.")
     row = np.searchsorted(user_codes, u)
     col = np.searchsorted(item_codes, i)

@@ -149,6 +149,24 @@ def project(embedding: Embedding, params: ProjectionParams, neighbors: Embedding
     return Layout(xy - xy.mean(axis=0), params.method, params)
 
 
+def pca_init(x: np.ndarray, *, scale: float) -> np.ndarray:
+    """The embedding's first two principal components, scaled to ±``scale``.
+
+    Both projections start from it, so UMAP and t-SNE inherit the same global arrangement
+    from the PyMDE embedding and their aligned layouts can be compared item by item.
+    """
+    x0 = x.astype(np.float64) - x.mean(axis=0)
+    _, _, vt = np.linalg.svd(x0, full_matrices=False)
+    pcs = x0 @ vt[:2].T
+    if pcs.shape[1] < 2:
+        pcs = np.c_[pcs, np.zeros(pcs.shape[0])]
+    for col in range(2):  # fix the sign so the start does not flip between runs
+        if pcs[np.argmax(np.abs(pcs[:, col])), col] < 0:
+            pcs[:, col] *= -1
+    extent = np.abs(pcs).max()
+    return (pcs / (extent if extent > 0 else 1.0) * scale).astype(np.float32)
+
+
 def _umap(x: np.ndarray, params: UmapParams, neighbors: EmbeddingNeighbors) -> np.ndarray:
     import umap
 
@@ -160,6 +178,7 @@ def _umap(x: np.ndarray, params: UmapParams, neighbors: EmbeddingNeighbors) -> n
         spread=params.spread,
         n_epochs=params.n_epochs,
         random_state=params.seed,
+        init=pca_init(x, scale=10.0),
         precomputed_knn=(*knn, None),
         n_jobs=1,
     )
@@ -176,7 +195,7 @@ def _tsne(x: np.ndarray, params: TsneParams, neighbors: EmbeddingNeighbors) -> n
     k = params.k_needed
     knn = PrecomputedNeighbors(neighbors.indices[:, 1 : k + 1].copy(), neighbors.distances[:, 1 : k + 1].astype(np.float64))
     affinities = PerplexityBasedNN(perplexity=params.perplexity, knn_index=knn, n_jobs=-1, random_state=params.seed, verbose=False)
-    init = openTSNE.initialization.pca(x.astype(np.float64), random_state=params.seed)
+    init = pca_init(x, scale=1e-4 * 2)
     tsne = openTSNE.TSNE(
         early_exaggeration=params.early_exaggeration,
         learning_rate=params.learning_rate,

@@ -1,0 +1,35 @@
+"""Shared fixtures: small synthetic data with planted communities, built once per session."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import atlas
+
+
+@pytest.fixture(scope="session")
+def planted() -> atlas.Dataset:
+    """600 users, 240 items in 6 communities; users draw 90% of their items from one community."""
+    return atlas.synthetic_profiles(600, 240, n_communities=6, mean_profile_length=15, in_community=0.9, seed=3)
+
+
+@pytest.fixture(scope="session")
+def small_params() -> atlas.BuildParams:
+    return atlas.BuildParams(
+        filter=atlas.FilterParams(min_item_users=3, min_user_items=2),
+        graph=atlas.GraphParams(n_neighbors=10),
+        embed=atlas.EmbedParams(max_iter=200),
+        umap=atlas.UmapParams(n_neighbors=15, n_epochs=200),
+        tsne=atlas.TsneParams(perplexity=15, n_iter=300),
+    )
+
+
+@pytest.fixture(scope="session")
+def built(planted, small_params) -> atlas.BuildResult:
+    return atlas.Pipeline().build(planted, small_params)
+
+
+def dense_cooccurrence(profiles: atlas.Profiles) -> np.ndarray:
+    x = profiles.matrix.toarray().astype(np.float64)
+    return x.T @ x

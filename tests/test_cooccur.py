@@ -1,0 +1,73 @@
+import numpy as np
+import pytest
+
+import atlas
+from atlas.cooccur import CooccurrenceParams, cooccurrence_candidates
+from conftest import dense_cooccurrence
+
+
+def reference_scores(profiles, weighting):
+    g = dense_cooccurrence(profiles)
+    d = np.diag(g).copy()
+    mass = np.asarray(profiles.matrix.sum(axis=0)).ravel()
+    np.fill_diagonal(g, 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if weighting == "count":
+            s = g
+        elif weighting == "cosine":
+            s = g / np.sqrt(np.outer(d, d))
+        elif weighting == "jaccard":
+            s = g / (d[:, None] + d[None, :] - g)
+        else:
+            s = np.log(g * profiles.n_users / np.outer(mass, mass))
+            s[(g < 1) | (s <= 0)] = -np.inf
+    s[g == 0] = -np.inf
+    np.fill_diagonal(s, -np.inf)
+    return g, s
+
+
+@pytest.fixture(scope="module")
+def profiles(planted):
+    return atlas.build_profiles(planted, atlas.FilterParams(min_item_users=3, min_user_items=2))
+
+
+@pytest.mark.parametrize("weighting", atlas.WEIGHTINGS)
+def test_candidates_match_a_dense_reference(profiles, weighting):
+    cands = cooccurrence_candidates(profiles, CooccurrenceParams(weighting=weighting, n_candidates=12))
+    g, s = reference_scores(profiles, weighting)
+    for i in range(profiles.n_items):
+        accepted = cands.score[i] > 0
+        expected = np.sort(s[i][np.isfinite(s[i])])[::-1][: accepted.sum()]
+        np.testing.assert_allclose(cands.score[i][accepted], expected, rtol=1e-4)
+        # the listed partners really have those scores and counts
+        idx = cands.index[i][accepted]
+        np.testing.assert_allclose(s[i, idx], cands.score[i][accepted], rtol=1e-4)
+        np.testing.assert_allclose(cands.count[i][cands.index[i] >= 0], g[i, cands.index[i][cands.index[i] >= 0]], rtol=1e-5)
+        assert i not in cands.index[i]
+
+
+def test_weighted_profiles_multiply_weights(planted):
+    data = atlas.from_arrays(["u", "u", "v", "v"], ["a", "b", "a", "b"], [2.0, 3.0, 1.0, 4.0])
+    p = atlas.build_profiles(data, atlas.FilterParams(min_item_users=1, min_user_items=1, binary=False))
+    c = cooccurrence_candidates(p, CooccurrenceParams(weighting="count", n_candidates=1))
+    assert c.score[0, 0] == pytest.approx(2 * 3 + 1 * 4)
+
+
+def test_rejected_pairs_become_ranked_fallbacks(profiles):
+    strict = cooccurrence_candidates(profiles, CooccurrenceParams(weighting="pmi", min_count=1e9, n_candidates=5))
+    assert (strict.score < 0).all() or (strict.index < 0).any()
+    # fall-backs are ordered by count, strongest first
+    valid = strict.index[0] >= 0
+    counts = strict.count[0][valid]
+    assert (np.diff(counts) <= 0).all() and counts[0] > 0
+
+
+def test_results_do_not_depend_on_thread_count(profiles):
+    a = cooccurrence_candidates(profiles, CooccurrenceParams(), n_threads=1)
+    b = cooccurrence_candidates(profiles, CooccurrenceParams())
+    np.testing.assert_allclose(a.score, b.score)
+
+
+def test_bad_weighting_lists_the_choices():
+    with pytest.raises(atlas.AtlasError, match="Unsupported value 'tfidf' for weighting; the supported values are 'count', 'cosine'"):
+        CooccurrenceParams(weighting="tfidf")
