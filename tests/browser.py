@@ -34,7 +34,10 @@ CHROMIUM_ARGS = [
 
 def require_chromium() -> None:
     if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}; install it with 'apt-get install -y chromium'")
+        message = f"no Chromium at {CHROMIUM}; install it with 'apt-get install -y chromium'"
+        if os.environ.get("ATLAS_REQUIRE_BROWSER"):
+            pytest.fail(message)
+        pytest.skip(message)
 
 
 class PageLog:

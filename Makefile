@@ -1,0 +1,43 @@
+# One command per job; each sets up what it needs first.
+#   make app    the notebook app on the built-in demo data
+#   make test   the whole test suite (installs Chromium for the browser tests when run as root)
+#   make demo   the command-line build of the demo, with its web atlas, into out/demo
+#   make bench  speed and memory benchmarks (prints ratios against the baselines)
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PORT ?= 2718
+
+.PHONY: setup app demo test chromium bench check clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -e ".[test]"
+	touch $@
+
+setup: $(VENV)/.installed
+
+app: setup
+	$(VENV)/bin/marimo run notebooks/atlas.py --port $(PORT)
+
+demo: setup
+	$(VENV)/bin/atlas build --demo --out out/demo --html
+
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q chromium; \
+	  else echo "Chromium is missing: install it (e.g. 'sudo apt-get install chromium') or the browser tests are skipped."; fi; }
+
+test: setup chromium
+	$(PY) -m pytest
+
+check: setup
+	$(VENV)/bin/marimo check notebooks/
+
+bench: setup
+	$(PY) bench/bench_core.py
+	$(PY) bench/bench_web.py
+
+clean:
+	rm -rf out .pytest_cache
