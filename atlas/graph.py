@@ -172,15 +172,18 @@ def cooccurrence_matrix(profiles: Profiles) -> sp.csr_matrix:
 def _ranked_neighbors(counts: sp.csr_matrix, edges: np.ndarray, n_items: int, k: int):
     """Per item, its graph neighbours ordered by co-occurrence count (for lists and metrics)."""
     a = sp.coo_matrix((np.ones(edges.shape[0]), (edges[:, 0], edges[:, 1])), shape=(n_items, n_items))
-    adj = ((a + a.T) > 0).tocsr()
-    weighted = adj.multiply(counts).tocsr()
+    adj = ((a + a.T) > 0).astype(np.float32).tocsr()
+    # keep every graph edge, even one whose count is absent, by adding a tiny floor
+    weighted = (adj.multiply(counts) + adj * 1e-9).tocsr()
+    weighted.sort_indices()
+    rows = np.repeat(np.arange(n_items), np.diff(weighted.indptr))
+    order = np.lexsort((-weighted.data, rows))
+    rows_sorted = rows[order]
+    starts = weighted.indptr[:-1]
+    rank = np.arange(order.shape[0]) - starts[rows_sorted]
+    keep = rank < k
     neighbors = np.full((n_items, k), -1, dtype=np.int32)
     score = np.full((n_items, k), -np.inf, dtype=np.float32)
-    for i in range(n_items):
-        lo, hi = adj.indptr[i], adj.indptr[i + 1]
-        cols = adj.indices[lo:hi]
-        vals = np.asarray(weighted[i, cols].todense()).ravel() if cols.size else np.empty(0)
-        order = np.argsort(-vals, kind="stable")[:k]
-        neighbors[i, : order.size] = cols[order]
-        score[i, : order.size] = vals[order]
+    neighbors[rows_sorted[keep], rank[keep]] = weighted.indices[order][keep]
+    score[rows_sorted[keep], rank[keep]] = weighted.data[order][keep]
     return neighbors, score

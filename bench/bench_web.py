@@ -6,7 +6,8 @@ k graph neighbours), runs ``write_html`` on it and opens the page in headless Ch
     .venv/bin/python bench/bench_web.py                 # 200,000 items
     .venv/bin/python bench/bench_web.py --sizes 20000,200000 --repeats 3
 
-Reported per size: write time and peak memory of ``write_html``, file size, load time until
+Reported per size: write time of ``write_html``, the process's peak memory so far (synthetic
+data and neighbour search included), file size, load time until
 ``window.atlasMap.ready`` (median of the repeats, each in a fresh browser), hover latency
 (pointer event to tooltip filled, mean and 99th percentile over 2,000 random positions), the frame
 interval while zooming and the script time of those frames (label placement, overlay, draw calls). Chromium draws WebGL with a software renderer here, so frame
