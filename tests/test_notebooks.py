@@ -1,0 +1,279 @@
+"""The marimo notebooks: run as scripts on small data, linted, and served to a real browser."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import atlas
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+APP = NOTEBOOKS / "atlas.py"
+SWEEP = NOTEBOOKS / "sweep.py"
+SMALL_FILTERS = ["--min-item-users", "3", "--min-user-items", "2"]
+
+
+@pytest.fixture(scope="module")
+def small_files(tmp_path_factory) -> tuple[Path, Path]:
+    """A CSV of (user, item, stars) with planted communities, and an item metadata CSV."""
+    folder = tmp_path_factory.mktemp("small")
+    data = atlas.synthetic_profiles(n_users=400, n_items=150, n_communities=5, mean_profile_length=15, seed=1)
+    inter = data.interactions
+    stars = np.random.default_rng(0).integers(1, 6, len(inter))
+    plays = pd.DataFrame({"listener": inter.user_ids[inter.user], "track": inter.item_ids[inter.item], "stars": stars})
+    plays.to_csv(folder / "plays.csv", index=False)
+    data.items.reset_index().to_csv(folder / "tracks.csv", index=False)
+    return folder / "plays.csv", folder / "tracks.csv"
+
+
+def kept_profiles(plays: Path) -> atlas.Profiles:
+    data = atlas.load_dataset(plays, atlas.IngestParams(user_col="listener", item_col="track"))
+    return atlas.build_profiles(data, atlas.FilterParams(min_item_users=3, min_user_items=2))
+
+
+def expected_items(plays: Path) -> int:
+    return kept_profiles(plays).n_items
+
+
+def load_notebook(path: Path):
+    """Import a notebook file under a private module name (not ``atlas``)."""
+    spec = importlib.util.spec_from_file_location(f"notebook_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.app
+
+
+def run_notebook(path: Path, args: list[str], monkeypatch) -> dict:
+    monkeypatch.setattr(sys, "argv", [str(path), *args])
+    _, defs = load_notebook(path).run()
+    return defs
+
+
+def app_args(small_files, *extra: str) -> list[str]:
+    plays, tracks = small_files
+    return ["--input", str(plays), "--items", str(tracks), "--user-col", "listener", "--item-col", "track", *SMALL_FILTERS, *extra]
+
+
+# ---------------------------------------------------------------------------------------------
+# As scripts
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_app_runs_every_stage_on_small_data(small_files, monkeypatch):
+    defs = run_notebook(APP, app_args(small_files, "--n-neighbors", "8", "--embedding-dim", "4", "--seed", "3"), monkeypatch)
+    failed = [(run.stage, run.error) for run in defs["stage_runs"] if run.error]
+    assert failed == []
+    n_items = expected_items(small_files[0])
+    assert defs["profiles"].n_items == n_items
+    assert defs["graph_params"].n_neighbors == 8  # from the command line
+    assert defs["embedding"].coords.shape == (n_items, 4)
+    assert set(defs["aligned"]) == {"umap", "tsne"}
+    table = defs["map_data"]
+    assert len(table) == n_items
+    assert {"umap_x", "umap_y", "tsne_x", "tsne_y", "community", "neighbours"} <= set(table.columns)
+    assert table["name"].str.startswith("item ").all()  # names from the metadata file
+    assert len(defs["maps"].dataframe) == n_items  # small data: nothing sampled
+    assert set(defs["layout_metrics"]) == {"umap", "tsne"}
+    assert 0 <= defs["layout_metrics"]["umap"]["knn_recall"] <= 1
+    assert defs["comparison"].data["frameLabels"] == ["UMAP", "t-SNE"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("extra", "stage", "message"),
+    [
+        (["--input", "/nonexistent/plays.csv"], "data", "plays.csv"),
+        (["--min-item-users", "100000"], "profiles", "lower the minimums"),
+        (["--min-item-users", "lots"], "command line", "--min-item-users must be a whole number"),
+    ],
+)
+def test_app_reports_bad_input_and_keeps_running(small_files, monkeypatch, extra, stage, message):
+    defs = run_notebook(APP, app_args(small_files, *extra), monkeypatch)
+    runs = {run.stage: run for run in defs["stage_runs"]}
+    assert message in runs[stage].error
+    if stage != "command line":
+        assert runs["UMAP"].value is None and runs["UMAP"].error is None  # skipped, not crashed
+
+
+def test_notebooks_pass_marimo_check():
+    marimo = Path(sys.executable).parent / "marimo"
+    result = subprocess.run([str(marimo), "check", "--strict", str(NOTEBOOKS)], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# In a browser
+# ---------------------------------------------------------------------------------------------
+
+# The Vega view behind each mo.ui.altair_chart lives in React state; find it through the
+# React fiber of the chart's element and read the drawn symbols from its scenegraph.
+VEGA_MARKS_JS = """
+() => {
+  const embeds = [];
+  const walk = (root) => {
+    root.querySelectorAll('.vega-embed').forEach(e => embeds.push(e));
+    root.querySelectorAll('*').forEach(e => e.shadowRoot && walk(e.shadowRoot));
+  };
+  walk(document);
+  const marks = {};
+  for (const el of embeds) {
+    let view = null;
+    for (let node = el, up = 0; node && up < 6 && !view; node = node.parentElement, up++) {
+      const key = Object.keys(node).find(k => k.startsWith('__reactFiber'));
+      for (let fiber = key ? node[key] : null, depth = 0; fiber && depth < 30 && !view; fiber = fiber.return, depth++) {
+        for (let hook = fiber.memoizedState; hook && typeof hook === 'object' && !view; hook = hook.next) {
+          const state = hook.memoizedState;
+          if (state && state.view && typeof state.view.scenegraph === 'function') view = state.view;
+        }
+      }
+    }
+    if (!view) continue;
+    const visit = (item) => {
+      if (item.marktype === 'symbol' && item.role === 'mark' && item.name) {
+        marks[item.name] = item.items.map(i => [i.datum.row, i.x, i.y, i.opacity]);
+      }
+      (item.items || []).forEach(visit);
+    };
+    visit(view.scenegraph().root);
+  }
+  return marks;
+}
+"""
+
+
+def drawn_marks(page) -> dict[str, list]:
+    return page.evaluate(VEGA_MARKS_JS)
+
+
+def wait_for(page, condition, timeout: float = 180.0, what: str = "the app"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        page.wait_for_timeout(500)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def layout_of(marks: list) -> dict[int, tuple[float, float]]:
+    return {int(row): (x, y) for row, x, y, _ in marks}
+
+
+@pytest.fixture(scope="module")
+def served_app(small_files, tmp_path_factory):
+    from browser import chromium_page, marimo_server
+
+    out = tmp_path_factory.mktemp("export") / "atlas-out"
+    with marimo_server(APP, app_args(small_files, "--out", str(out))) as url, chromium_page(viewport=(1500, 2600)) as (page, log):
+        page.goto(url)
+        wait_for(page, lambda: {"umap_map_marks", "tsne_map_marks"} <= set(drawn_marks(page)), what="both maps")
+        wait_for(page, lambda: page.get_by_text("Quality at a glance").count() > 0, what="the metrics")
+        page.wait_for_timeout(1500)
+        yield page, log, out
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_app_renders_without_errors(served_app, tmp_path):
+    page, log, _ = served_app
+    page.screenshot(path=str(tmp_path / "app.png"))
+    assert log.errors() == []
+    assert page.locator("marimo-callout-output[data-kind*='danger']").count() == 0
+    assert page.locator(".text-error").count() == 0
+    for heading in ("Diagnostics", "Maps", "Compare layouts (Emblaze)", "Quality at a glance", "Export"):
+        assert page.get_by_text(heading, exact=False).count() > 0, heading
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_both_maps_draw_every_item(served_app, small_files):
+    page, _, _ = served_app
+    marks = drawn_marks(page)
+    n_items = expected_items(small_files[0])
+    assert len(marks["umap_map_marks"]) == n_items
+    assert len(marks["tsne_map_marks"]) == n_items
+    assert sorted(layout_of(marks["umap_map_marks"])) == list(range(n_items))
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_emblaze_comparison_is_drawn(served_app):
+    page, _, _ = served_app
+    canvases = page.locator("marimo-anywidget canvas")
+    boxes = [canvases.nth(i).bounding_box() for i in range(canvases.count())]
+    plot = [i for i, box in enumerate(boxes) if box and box["width"] > 300]
+    assert plot, "no Emblaze plot canvas"
+    from test_widgets import coloured_pixels
+
+    assert coloured_pixels(canvases.nth(plot[0]).screenshot()) > 500
+    assert page.locator("marimo-anywidget .text-error").count() == 0
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_search_outlines_the_item_and_its_neighbours(served_app, small_files):
+    page, _, _ = served_app
+    before = drawn_marks(page)["umap_map_marks"]
+    assert all(opacity == pytest.approx(0.75) for *_, opacity in before)
+    profiles = kept_profiles(small_files[0])
+    favourite = profiles.item_ids[int(np.argmax(profiles.item_users))]
+    box = page.locator("marimo-text[data-label*='find an item'] input")
+    box.fill(f"item {favourite} (")
+    box.press("Enter")
+    faded = lambda: [m for m in drawn_marks(page).get("umap_map_marks", []) if m[3] < 0.5]  # noqa: E731
+    wait_for(page, faded, timeout=30, what="the search highlight")
+    marks = drawn_marks(page)
+    for name in ("umap_map_marks", "tsne_map_marks"):
+        lit = sorted(int(row) for row, _, _, opacity in marks[name] if opacity == 1)
+        assert 2 <= len(lit) <= 11, lit  # the item and its graph neighbours
+    assert page.get_by_text("graph neighbours are outlined").count() == 1
+    box.fill("")
+    box.press("Enter")
+    wait_for(page, lambda: not faded(), timeout=30, what="the highlight to clear")
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_moving_a_projection_slider_redraws_the_layout(served_app):
+    page, _, _ = served_app
+    before = layout_of(drawn_marks(page)["umap_map_marks"])
+    thumb = page.locator("marimo-slider[data-label*='min_dist'] [role='slider']")
+    thumb.focus()
+    thumb.press("ArrowRight")  # 0.3 -> 0.35
+
+    def moved():
+        now = layout_of(drawn_marks(page).get("umap_map_marks", []))
+        return len(now) == len(before) and any(np.hypot(*np.subtract(now[r], before[r])) > 1 for r in before)
+
+    wait_for(page, moved, timeout=120, what="the UMAP view to change")
+    assert page.get_by_text("0.35").count() > 0
+
+    thumb.press("ArrowLeft")  # back to 0.3: served from the stage cache, the same layout again
+
+    def restored():
+        now = layout_of(drawn_marks(page).get("umap_map_marks", []))
+        return len(now) == len(before) and all(np.hypot(*np.subtract(now[r], before[r])) < 0.5 for r in before)
+
+    wait_for(page, restored, timeout=60, what="the earlier UMAP layout")
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_export_button_writes_the_files(served_app):
+    page, _, out = served_app
+    page.locator("marimo-button[data-label*='Export'] button").click()
+    wait_for(page, lambda: page.get_by_text("Wrote the").count() > 0, timeout=120, what="the export")
+    for name in ("layout.csv", "layout.parquet", "neighbors.parquet", "manifest.json"):
+        assert (out / name).is_file(), name
+    layout = pd.read_csv(out / "layout.csv")
+    assert {"item_id", "x", "y"} <= set(layout.columns)
+    assert len(layout) == len(drawn_marks(page)["umap_map_marks"])

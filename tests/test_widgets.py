@@ -1,0 +1,435 @@
+"""atlas.widgets: the Emblaze wrapper, the map tables and charts, and the app plumbing."""
+
+from __future__ import annotations
+
+import io
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import atlas
+from atlas import widgets
+from atlas.errors import AtlasError
+
+# ---------------------------------------------------------------------------------------------
+# Emblaze
+# ---------------------------------------------------------------------------------------------
+
+
+def emblaze_bundle() -> str:
+    import emblaze.viewer
+
+    return (emblaze.viewer.BUNDLE_DIR / "widget-main.js").read_text()
+
+
+def two_clusters(n: int = 60, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    a = rng.normal(size=(n, 2)) + np.repeat([[0.0, 0.0], [8.0, 0.0]], n // 2, axis=0)
+    rotated = a @ np.array([[0.0, -1.0], [1.0, 0.0]])
+    return a, rotated
+
+
+def test_portable_esm_replaces_the_backbone_listener_once():
+    source = emblaze_bundle()
+    patched = widgets.portable_emblaze_esm(source)
+    assert widgets._BACKBONE_LISTENER in source
+    assert widgets._BACKBONE_LISTENER not in patched
+    assert patched.count(widgets._PORTABLE_LISTENER) == 1
+    assert len(patched) - len(source) == len(widgets._PORTABLE_LISTENER) - len(widgets._BACKBONE_LISTENER)
+    assert widgets.portable_emblaze_esm(patched) == patched  # idempotent
+
+
+def test_portable_esm_refuses_an_unknown_bundle():
+    with pytest.raises(RuntimeError, match="does not contain the trait listener"):
+        widgets.portable_emblaze_esm("export default { render() {} }")
+
+
+def test_emblaze_view_ships_the_patched_module_and_the_frames():
+    a, b = two_clusters()
+    names = [f"item {i}" for i in range(len(a))]
+    view = widgets.emblaze_view({"UMAP": a, "t-SNE": b}, names=names, colors=np.repeat(["x", "y"], 30))
+    assert widgets._PORTABLE_LISTENER in view._esm
+    assert widgets._BACKBONE_LISTENER not in view._esm
+    assert view.data["frameLabels"] == ["UMAP", "t-SNE"]
+    assert view.thumbnailData["items"][3]["name"] == "item 3"
+    assert view.colorScheme == "tableau"  # categorical colours
+    # the second frame was rotated by 90°; Emblaze's alignment turns it back onto the first
+    aligned = view.embeddings[1].field("position")
+    assert np.allclose(aligned, a, atol=1e-6)
+
+
+def test_emblaze_view_lists_the_graph_neighbours_with_pads_filled():
+    a, b = two_clusters()
+    n = len(a)
+    neighbors = np.tile(np.arange(1, 6), (n, 1)) % n
+    neighbors[0] = [7, 8, -1, -1, -1]
+    view = widgets.emblaze_view({"A": a, "B": b}, names=[str(i) for i in range(n)], neighbors=neighbors)
+    table = view.embeddings[0].get_ancestor_neighbors()
+    assert table.metric == "graph"
+    assert table[0].tolist() == [7, 8, 8, 8, 8]
+    assert table[5].tolist() == [1, 2, 3, 4, 5]
+    assert view.colorScheme == "tableau"  # zeros: a single category
+
+
+@pytest.mark.parametrize(
+    ("layouts", "kwargs", "message"),
+    [
+        ({}, {}, "at least one"),
+        ({"A": np.zeros((5, 3))}, {}, r"shape \(5, 2\)"),
+        ({"A": np.zeros((5, 2)), "B": np.zeros((4, 2))}, {}, r"layout 'B' must have shape \(5, 2\)"),
+        ({"A": np.full((5, 2), np.nan)}, {}, "non-finite"),
+        ({"A": np.zeros((5, 2))}, {"names": ["a"]}, "names has 1 entries for 5 items"),
+        ({"A": np.zeros((5, 2))}, {"colors": [1, 2]}, "one value per item"),
+        ({"A": np.zeros((5, 2))}, {"neighbors": np.zeros((5, 2), dtype=float)}, "integer row indices"),
+        ({"A": np.zeros((5, 2))}, {"neighbors": np.full((5, 2), 9)}, "between 0 and 4"),
+    ],
+)
+def test_emblaze_view_rejects_bad_input(layouts, kwargs, message):
+    kwargs = {"names": [str(i) for i in range(5)], **kwargs}
+    with pytest.raises(ValueError, match=message):
+        widgets.emblaze_view(layouts, **kwargs)
+
+
+EMBLAZE_NOTEBOOK = '''
+import marimo
+
+app = marimo.App(width="full")
+
+with app.setup:
+    import numpy as np
+
+    from atlas.widgets import emblaze_view
+
+
+@app.cell
+def _():
+    rng = np.random.default_rng(0)
+    n = 200
+    a = rng.normal(size=(n, 2)) + np.repeat([[0.0, 0.0], [6.0, 6.0]], n // 2, axis=0)
+    b = a @ np.array([[0.0, -1.0], [1.0, 0.0]]) + rng.normal(scale=0.3, size=(n, 2))
+    neighbors = np.argsort(((a[:, None] - a[None]) ** 2).sum(-1), axis=1)[:, 1:11]
+    emblaze_view({"A": a, "B": b}, names=[f"item {i}" for i in range(n)], colors=np.repeat(["x", "y"], n // 2), neighbors=neighbors)
+    return
+
+
+if __name__ == "__main__":
+    app.run()
+'''
+
+
+def coloured_pixels(png: bytes) -> int:
+    """Pixels that are neither white nor grey: drawn points."""
+    from PIL import Image
+
+    image = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+    spread = image.max(axis=2) - image.min(axis=2)
+    return int((spread > 40).sum())
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_emblaze_draws_in_marimo(tmp_path):
+    from browser import chromium_page, marimo_server
+
+    notebook = tmp_path / "emblaze_check.py"
+    notebook.write_text(textwrap.dedent(EMBLAZE_NOTEBOOK))
+    repo = str(Path(__file__).resolve().parents[1])
+    with marimo_server(notebook, env={"PYTHONPATH": repo}) as url, chromium_page() as (page, log):
+        page.goto(url)
+        canvas = None
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            page.wait_for_timeout(1000)
+            candidates = page.locator("marimo-anywidget canvas")
+            sizes = [candidates.nth(i).bounding_box() for i in range(candidates.count())]
+            big = [i for i, box in enumerate(sizes) if box and box["width"] > 300]
+            if big:
+                canvas = candidates.nth(big[0])
+                break
+        assert canvas is not None, "Emblaze never created its plot canvas"
+        page.wait_for_timeout(2000)  # let the points fade in
+        page.screenshot(path=str(tmp_path / "emblaze.png"))
+        assert page.locator("marimo-anywidget .text-error").count() == 0, "marimo shows an error box in the widget"
+        assert coloured_pixels(canvas.screenshot()) > 500, "the Emblaze canvas is blank"
+        assert log.errors() == []
+
+
+# ---------------------------------------------------------------------------------------------
+# Map tables
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def items() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "item_id": ["a", "b", "c", "d"],
+            "n_users": [40, 10, 25, 5],
+            "title": ["Alien", "Babe", "Casablanca", "Alien Resurrection"],
+            "genre": ["Sci-Fi", "Children", "Drama", "Sci-Fi"],
+            "rating.mean": [4.1, 3.2, 4.5, 2.9],
+        }
+    )
+
+
+@pytest.fixture
+def neighbors() -> np.ndarray:
+    return np.array([[3, 2], [2, -1], [0, 1], [0, -1]])
+
+
+@pytest.fixture
+def table(items, neighbors) -> pd.DataFrame:
+    xy = np.arange(8, dtype=float).reshape(4, 2)
+    return widgets.map_table(items, {"umap": xy, "tsne": -xy}, name_column="title", neighbors=neighbors)
+
+
+def test_map_table_joins_coordinates_names_and_neighbours(table):
+    assert table["name"].tolist() == ["Alien", "Babe", "Casablanca", "Alien Resurrection"]
+    assert table["neighbours"].tolist() == ["Alien Resurrection, Casablanca", "Casablanca", "Alien, Babe", "Alien"]
+    assert table["umap_y"].tolist() == [1.0, 3.0, 5.0, 7.0]
+    assert table["tsne_x"].tolist() == [0.0, -2.0, -4.0, -6.0]
+    assert "rating_mean" in table.columns  # Vega cannot use dots in field names
+    assert "title" not in table.columns  # it is the name
+    assert not table["highlight"].any()
+    assert widgets.metadata_columns(table) == ["genre", "rating_mean"]
+
+
+def test_map_table_without_metadata_uses_ids(items):
+    table = widgets.map_table(items[["item_id", "n_users"]], {"umap": np.zeros((4, 2))})
+    assert table["name"].tolist() == ["a", "b", "c", "d"]
+    assert table["neighbours"].tolist() == ["", "", "", ""]
+
+
+def test_map_table_rejects_a_layout_of_the_wrong_size(items):
+    with pytest.raises(ValueError, match=r"layout 'umap' must have shape \(4, 2\)"):
+        widgets.map_table(items, {"umap": np.zeros((3, 2))})
+
+
+def test_colour_options_offer_popularity_numbers_and_small_categories(items):
+    options = widgets.colour_options(items.assign(title_copy=items["title"]), name_column="title", max_categories=3)
+    assert options == {"popularity (users)": "n_users", "genre": "genre", "rating.mean": "rating_mean"}
+
+
+@pytest.mark.parametrize(("values", "expected"), [(np.arange(20), True), (np.arange(5), False), (np.array(list("abcdefghijklmno")), False)])
+def test_is_quantitative(values, expected):
+    assert widgets.is_quantitative(pd.Series(values)) is expected
+
+
+def test_sample_rows_keeps_everything_below_the_limit():
+    assert widgets.sample_rows(10, 20).tolist() == list(range(10))
+
+
+def test_sample_rows_draws_a_fixed_sample_that_holds_the_kept_rows():
+    rows = widgets.sample_rows(1000, 100, keep=[5, 999, 5], seed=3)
+    assert rows.shape == (100,)
+    assert np.all(np.diff(rows) > 0)
+    assert {5, 999} <= set(rows.tolist())
+    assert np.array_equal(rows, widgets.sample_rows(1000, 100, keep=[5, 999], seed=3))
+    assert not np.array_equal(rows, widgets.sample_rows(1000, 100, keep=[5, 999], seed=4))
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [("alien", [0, 3]), ("ALIEN RESURRECTION", [3]), ("d", [3]), ("a", [0, 2, 1, 3]), ("  ", []), ("zzz", [])],
+)
+def test_find_items_puts_exact_matches_then_popular_ones_first(table, query, expected):
+    assert widgets.find_items(table, query).tolist() == expected
+
+
+def test_find_items_matches_ids_exactly(table):
+    assert widgets.find_items(table, "b").tolist()[0] == 1
+
+
+def test_with_neighbours_adds_graph_neighbours(neighbors):
+    assert widgets.with_neighbours([1], neighbors).tolist() == [1, 2]
+    assert widgets.with_neighbours([0], neighbors, k=1).tolist() == [0, 3]
+    assert widgets.with_neighbours([], neighbors).tolist() == []
+    assert widgets.with_neighbours([2], None).tolist() == [2]
+
+
+def test_rows_from_text_reads_ids_and_names(table):
+    assert widgets.rows_from_text(table, "a\nCasablanca, nothing\n\n").tolist() == [0, 2]
+    assert widgets.rows_from_text(table, "").tolist() == []
+
+
+def test_rows_for_user_finds_the_users_items_on_the_map():
+    interactions = atlas.from_arrays(["u1", "u1", "u2", "u1"], ["a", "c", "b", "z"])
+    assert widgets.rows_for_user(interactions, ["a", "b", "c", "d"], "u1").tolist() == [0, 2]  # z is not on the map
+    assert widgets.rows_for_user(interactions, ["a", "b", "c", "d"], "nobody").tolist() == []
+
+
+def test_subset_neighbors_renumbers_and_drops_outsiders(neighbors):
+    sub = widgets.subset_neighbors(neighbors, np.array([0, 2, 3]))
+    # row 0 -> [3, 2] -> [2, 1]; row 2 -> [0, 1] -> [0, (1 dropped)]; row 3 -> [0, -1] -> [0, -1]
+    assert sub.tolist() == [[2, 1], [0, -1], [0, -1]]
+
+
+# ---------------------------------------------------------------------------------------------
+# Charts
+# ---------------------------------------------------------------------------------------------
+
+
+def test_linked_maps_share_one_brush_across_named_views(table):
+    spec = widgets.linked_maps(table, {"UMAP": "umap", "t-SNE": "tsne"}, color="genre").to_dict()
+    assert [view["name"] for view in spec["hconcat"]] == ["umap_map", "tsne_map"]
+    assert [view["encoding"]["x"]["field"] for view in spec["hconcat"]] == ["umap_x", "tsne_x"]
+    (brush,) = spec["params"]
+    assert brush["name"] == "brush" and brush["views"] == ["umap_map", "tsne_map"]
+    assert brush["select"]["type"] == "interval"
+    colour = spec["hconcat"][0]["encoding"]["color"]
+    assert colour["condition"]["field"] == "genre" and colour["condition"]["type"] == "nominal"
+    assert colour["value"] == "#d0d0d0"  # outside the brush
+    tips = [t["field"] for t in spec["hconcat"][0]["encoding"]["tooltip"]]
+    assert tips[:2] == ["name", "n_users"] and "neighbours" in tips
+
+
+def test_linked_maps_colour_numbers_continuously_and_fade_unhighlighted(table):
+    marked = table.assign(highlight=[True, False, False, False])
+    spec = widgets.linked_maps(marked, {"UMAP": "umap"}, color="n_users").to_dict()
+    encoding = spec["hconcat"][0]["encoding"]
+    assert encoding["color"]["condition"]["type"] == "quantitative"  # popularity is always a scale
+    assert encoding["opacity"]["value"] == 0.15
+    plain = widgets.linked_maps(table, {"UMAP": "umap"}, color=None).to_dict()
+    assert plain["hconcat"][0]["encoding"]["opacity"]["value"] == 0.75
+
+
+def test_histogram_counts_every_value():
+    values = np.r_[np.ones(5), np.full(3, 10.0), 100.0]
+    spec = widgets.histogram(values, title="t", x_title="x", log_x=True, bins=10).to_dict()
+    counts = [row["count"] for row in next(iter(spec["datasets"].values()))]
+    assert sum(counts) == 9
+    assert spec["encoding"]["x"]["scale"]["type"] == "log"
+
+
+def test_selectable_chart_keeps_global_altair_options(table):
+    import altair as alt
+
+    before = dict(alt.renderers.options)
+    chart = widgets.selectable_chart(widgets.linked_maps(table, {"UMAP": "umap"}))
+    assert dict(alt.renderers.options) == before
+    assert len(chart.value) == 0  # nothing brushed yet
+
+
+# ---------------------------------------------------------------------------------------------
+# App plumbing
+# ---------------------------------------------------------------------------------------------
+
+
+def test_app_settings_read_command_line_names():
+    settings = widgets.app_settings(
+        {"input": "plays.csv", "user-col": 7, "min-item-users": 50, "min_weight": 6, "seed": [1, 2], "unknown": "x"}
+    )
+    assert settings["input"] == "plays.csv"
+    assert settings["user_col"] == "7"
+    assert settings["min_item_users"] == 50
+    assert settings["min_weight"] == 6.0
+    assert settings["seed"] == 2  # the last one given wins
+    assert settings["weighting"] == widgets.APP_DEFAULTS["weighting"]
+    assert "unknown" not in settings
+
+
+@pytest.mark.parametrize(("args", "message"), [({"min-item-users": "many"}, "--min-item-users must be a whole number"), ({"seed": 1.5}, "--seed must be a whole number"), ({"min-weight": "x"}, "--min-weight must be a number")])
+def test_app_settings_name_the_bad_option(args, message):
+    with pytest.raises(AtlasError, match=message):
+        widgets.app_settings(args)
+
+
+@pytest.mark.parametrize(("text", "integer", "expected"), [("", False, None), (" none ", False, None), ("3.5", False, 3.5), ("40", True, 40)])
+def test_optional_number(text, integer, expected):
+    assert widgets.optional_number(text, "box", integer=integer) == expected
+
+
+@pytest.mark.parametrize(("text", "integer", "message"), [("abc", False, "weight threshold must be a number or empty"), ("2.5", True, "whole number")])
+def test_optional_number_names_the_box(text, integer, message):
+    with pytest.raises(AtlasError, match=message):
+        widgets.optional_number(text, "weight threshold", integer=integer)
+
+
+def test_capped_projection_lowers_what_the_item_count_forbids():
+    umap, note = widgets.capped_projection(atlas.UmapParams(n_neighbors=50), 20)
+    assert umap.n_neighbors == 19 and "lowered to 19" in note
+    tsne, note = widgets.capped_projection(atlas.TsneParams(perplexity=30), 40)
+    assert tsne.perplexity == 13 and "perplexity lowered to 13" in note
+    same, note = widgets.capped_projection(atlas.UmapParams(n_neighbors=10), 20)
+    assert same == atlas.UmapParams(n_neighbors=10) and note is None
+
+
+def test_run_stage_turns_problems_into_messages():
+    ok = widgets.run_stage("double", lambda report: 2 * 21)
+    assert ok.ok and ok.value == 42 and ok.seconds >= 0
+
+    def impossible(report):
+        raise AtlasError("min_item_users must be at least 1, got 0.")
+
+    failed = widgets.run_stage("profiles", impossible)
+    assert failed.value is None and failed.error == "min_item_users must be at least 1, got 0."
+
+    def broken(report):
+        raise KeyError("x")
+
+    crashed = widgets.run_stage("graph", broken)
+    assert crashed.error == "KeyError: 'x'"
+
+    waiting = widgets.run_stage("embedding", lambda report: 1 / 0, needs=[None])
+    assert waiting.value is None and waiting.error is None
+
+
+def test_run_stage_passes_progress_to_the_stage():
+    seen = []
+
+    def compute(report):
+        report("cooccurrence", 5, 10)
+        seen.append(True)
+        return "done"
+
+    assert widgets.run_stage("co-occurrence", compute).value == "done"
+    assert seen == [True]
+
+
+def test_timing_table_marks_cached_stages():
+    class Result:
+        seconds = 4.0
+
+    runs = [
+        widgets.StageRun("embedding", Result(), None, 4.1),
+        widgets.StageRun("UMAP", Result(), None, 0.01),
+        widgets.StageRun("t-SNE", None, "perplexity too large", 0.0),
+        widgets.skipped("PyMDE 2D"),
+    ]
+    table = widgets.timing_table(runs)
+    assert table["stage"].tolist() == ["embedding", "UMAP", "t-SNE"]
+    assert table["status"].tolist() == ["computed", "cached", "failed"]
+
+
+def test_metrics_table_has_one_row_per_layout():
+    table = widgets.metrics_table({"umap": {"knn_recall": 0.41234, "trustworthiness": 0.9}, "tsne": {"knn_recall": 0.5}})
+    assert table["layout"].tolist() == ["umap", "tsne"]
+    assert table.loc[0, "knn_recall"] == 0.412
+    assert np.isnan(table.loc[1, "trustworthiness"])
+
+
+def test_resolve_upload_prefers_the_uploaded_file(tmp_path):
+    class Upload:
+        name = "../my plays.csv"
+        contents = b"user,item\n1,2\n"
+
+    path = widgets.resolve_upload("ignored.csv", [Upload()], tmp_path)
+    assert Path(path) == tmp_path / "my_plays.csv"
+    assert Path(path).read_bytes() == Upload.contents
+    assert widgets.resolve_upload(" data.csv ", [], tmp_path) == "data.csv"
+    assert widgets.resolve_upload("", [], tmp_path) is None
+
+
+def test_load_data_opens_the_demo_or_the_users_file(tmp_path):
+    demo = widgets.load_data(path=None)
+    assert demo.name_column == "title"
+    csv = tmp_path / "plays.csv"
+    csv.write_text("who,what,stars\nann,x,5\nbob,x,3\nann,y,4\n")
+    data = widgets.load_data(path=str(csv), user_col="who", item_col="what", weight_col="stars")
+    assert data.interactions.n_users == 2 and data.interactions.n_items == 2
+    with pytest.raises(AtlasError):
+        widgets.load_data(path=str(tmp_path / "missing.csv"))
