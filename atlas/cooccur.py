@@ -14,7 +14,6 @@ item with too few accepted partners still gets neighbours (the graph stage marks
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -66,22 +65,6 @@ class Candidates:
 
 
 @numba.njit(cache=True, inline="always")
-def _score(method: int, s: float, di: float, dj: float, mi: float, mj: float, n_users: float, min_count: float) -> float:
-    if s < min_count:
-        return -1.0 / (1.0 + s)
-    if method == 0:
-        return s
-    if method == 1:
-        return s / math.sqrt(di * dj)
-    if method == 2:
-        return s / (di + dj - s)
-    pmi = math.log(s * n_users / (mi * mj))
-    if pmi <= 0.0:
-        return -1.0 / (1.0 + s)
-    return pmi
-
-
-@numba.njit(cache=True, inline="always")
 def _sift_down(keys, idx, size, pos):
     while True:
         left = 2 * pos + 1
@@ -112,9 +95,16 @@ def _sift_up(keys, idx, pos):
 
 @numba.njit(parallel=True, cache=True)
 def _topk_block(
-    items, n_chunks, user_ptr, user_items, user_w, item_ptr, item_users, item_w,
-    diag, mass, n_users, method, min_count, out_index, out_score,
+    items, n_chunks, user_ptr, user_items, user_w, item_ptr, item_users, item_w, binary,
+    method, rank_scale, diag, threshold, min_count, out_index, out_key,
 ):  # pragma: no cover - compiled
+    """Top candidates of ``items`` by a *rank key* that orders pairs like the final score.
+
+    The keys cost one multiply (count, cosine, PMI) or one division (Jaccard) per touched
+    partner; the exact scores are derived for the winners only (``_keys_to_scores``).
+    Rejected pairs get the key −1/(1+s), and are skipped outright once the heap holds only
+    accepted partners.
+    """
     n_items = diag.shape[0]
     m = out_index.shape[1]
     n = items.shape[0]
@@ -128,21 +118,38 @@ def _topk_block(
             n_touched = 0
             for p in range(item_ptr[i], item_ptr[i + 1]):
                 u = item_users[p]
-                wi = item_w[p]
-                for q in range(user_ptr[u], user_ptr[u + 1]):
-                    j = user_items[q]
-                    if acc[j] == 0.0:
-                        touched[n_touched] = j
-                        n_touched += 1
-                    acc[j] += wi * user_w[q]
+                if binary:
+                    for q in range(user_ptr[u], user_ptr[u + 1]):
+                        j = user_items[q]
+                        if acc[j] == 0.0:
+                            touched[n_touched] = j
+                            n_touched += 1
+                        acc[j] += 1.0
+                else:
+                    wi = item_w[p]
+                    for q in range(user_ptr[u], user_ptr[u + 1]):
+                        j = user_items[q]
+                        if acc[j] == 0.0:
+                            touched[n_touched] = j
+                            n_touched += 1
+                        acc[j] += wi * user_w[q]
             size = 0
+            di = diag[i]
+            thr = threshold[i]
             for r in range(n_touched):
                 j = touched[r]
                 s = acc[j]
                 acc[j] = 0.0
                 if j == i:
                     continue
-                key = _score(method, s, diag[i], diag[j], mass[i], mass[j], n_users, min_count)
+                if method == 2:
+                    key = s / (di + diag[j])
+                else:
+                    key = s * rank_scale[j]
+                if s < min_count or key <= thr:
+                    if size == m and heap_key[0] >= 0.0:
+                        continue
+                    key = -1.0 / (1.0 + s)
                 if size < m:
                     heap_key[size] = key
                     heap_idx[size] = j
@@ -154,14 +161,64 @@ def _topk_block(
                     _sift_down(heap_key, heap_idx, size, 0)
             # pop the heap (smallest first) into the row from the back: best ends up first
             for r in range(size - 1, -1, -1):
-                out_score[i, r] = heap_key[0]
+                out_key[i, r] = heap_key[0]
                 out_index[i, r] = heap_idx[0]
                 heap_key[0] = heap_key[r]
                 heap_idx[0] = heap_idx[r]
                 _sift_down(heap_key, heap_idx, r, 0)
             for r in range(size, m):
                 out_index[i, r] = -1
-                out_score[i, r] = -np.inf
+                out_key[i, r] = -np.inf
+
+
+def _rank_terms(method: str, diag: np.ndarray, mass: np.ndarray, n_users: int):
+    """Per-item factors of the rank key, and each item's acceptance threshold on it."""
+    n = diag.shape[0]
+    with np.errstate(divide="ignore"):
+        if method == "cosine":
+            scale = 1.0 / np.sqrt(diag)
+        elif method == "pmi":
+            scale = 1.0 / mass
+        else:
+            scale = np.ones(n)
+    # PMI > 0  ⟺  s·N/(m_i m_j) > 1  ⟺  s/m_j > m_i/N
+    threshold = mass / n_users if method == "pmi" else np.zeros(n)
+    return scale.astype(np.float64), threshold.astype(np.float64)
+
+
+def _keys_to_counts(method: str, key: np.ndarray, index: np.ndarray, diag: np.ndarray, mass: np.ndarray, binary: bool) -> np.ndarray:
+    """Σ_u w_ui w_uj of the kept candidates, recovered exactly from their rank keys."""
+    k = key.astype(np.float64)
+    j = np.maximum(index, 0)
+    i = np.arange(key.shape[0])[:, None]
+    if method == "cosine":
+        s = k * np.sqrt(diag[j])
+    elif method == "jaccard":
+        s = k * (diag[i] + diag[j])
+    elif method == "pmi":
+        s = k * mass[j]
+    else:
+        s = k.copy()
+    rejected = k < 0
+    s[rejected] = -1.0 / k[rejected] - 1.0
+    s[index < 0] = 0.0
+    if binary:
+        s = np.rint(s)
+    return s.astype(np.float32)
+
+
+def _keys_to_scores(method: str, key: np.ndarray, diag: np.ndarray, mass: np.ndarray, n_users: int) -> np.ndarray:
+    """Exact scores of the kept candidates from their rank keys (negative keys stay as they are)."""
+    score = key.astype(np.float64)
+    ok = key > 0
+    rows = np.nonzero(ok)[0]
+    if method == "cosine":
+        score[ok] = key[ok] / np.sqrt(diag[rows])
+    elif method == "jaccard":
+        score[ok] = key[ok] / (1.0 - key[ok])
+    elif method == "pmi":
+        score[ok] = np.log(key[ok].astype(np.float64) * n_users / mass[rows])
+    return score.astype(np.float32)
 
 
 def cooccurrence_candidates(
@@ -193,7 +250,9 @@ def cooccurrence_candidates(
     mass = np.asarray(csc.sum(axis=0)).ravel().astype(np.float64)
 
     out_index = np.full((n_items, m), -1, dtype=np.int32)
-    out_score = np.full((n_items, m), -np.inf, dtype=np.float32)
+    out_key = np.full((n_items, m), -np.inf, dtype=np.float32)
+    scale, threshold = _rank_terms(params.weighting, diag, mass, n_users)
+    binary = bool(np.all(user_w == 1.0))
     threads = n_threads or numba.get_num_threads()
     # interleave popular and rare items so that every block and chunk costs about the same
     order = np.random.default_rng(0).permutation(n_items).astype(np.int64)
@@ -204,42 +263,12 @@ def cooccurrence_candidates(
     for lo in range(0, n_items, block):
         items = order[lo : lo + block]
         _topk_block(
-            items, min(n_chunks, items.shape[0]), user_ptr, user_items, user_w, item_ptr, item_users, item_w,
-            diag, mass, float(n_users), method, float(params.min_count), out_index, out_score,
+            items, min(n_chunks, items.shape[0]), user_ptr, user_items, user_w, item_ptr, item_users, item_w, binary,
+            method, scale, diag, threshold, float(params.min_count), out_index, out_key,
         )
         done += items.shape[0]
         if progress is not None:
             progress(done, n_items)
-    count = _gather_counts(out_index, csc)
-    return Candidates(out_index, out_score, count, params.weighting, profiles.pair_updates)
-
-
-def _gather_counts(index: np.ndarray, csc) -> np.ndarray:
-    """Σ_u w_ui w_uj for each listed pair (a sparse dot product of two columns)."""
-    n_items, m = index.shape
-    rows = np.repeat(np.arange(n_items), m)
-    cols = index.ravel()
-    valid = cols >= 0
-    out = np.zeros(n_items * m, dtype=np.float32)
-    out[valid] = _column_dots(csc.indptr.astype(np.int64), csc.indices.astype(np.int32), csc.data.astype(np.float32), rows[valid].astype(np.int64), cols[valid].astype(np.int64))
-    return out.reshape(n_items, m)
-
-
-@numba.njit(parallel=True, cache=True)
-def _column_dots(ptr, idx, val, a, b):  # pragma: no cover - compiled
-    out = np.zeros(a.shape[0], dtype=np.float32)
-    for t in numba.prange(a.shape[0]):
-        p, pe = ptr[a[t]], ptr[a[t] + 1]
-        q, qe = ptr[b[t]], ptr[b[t] + 1]
-        s = 0.0
-        while p < pe and q < qe:
-            if idx[p] == idx[q]:
-                s += val[p] * val[q]
-                p += 1
-                q += 1
-            elif idx[p] < idx[q]:
-                p += 1
-            else:
-                q += 1
-        out[t] = s
-    return out
+    count = _keys_to_counts(params.weighting, out_key, out_index, diag, mass, binary)
+    score = _keys_to_scores(params.weighting, out_key, diag, mass, n_users)
+    return Candidates(out_index, score, count, params.weighting, profiles.pair_updates)
