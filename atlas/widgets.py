@@ -7,6 +7,7 @@ item tables, neighbour lists) into widgets and chart specifications.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import time
 import warnings
@@ -56,6 +57,7 @@ def _run_inline(fn, args=(), kwargs=None):
     fn(*args, **(kwargs or {}))
 
 
+@functools.cache
 def _viewer_class():
     import emblaze
 
@@ -115,7 +117,6 @@ def emblaze_view(
     *,
     names: Sequence[str],
     colors: np.ndarray | Sequence | None = None,
-    sizes: np.ndarray | Sequence | None = None,
     neighbors: np.ndarray | None = None,
     n_layout_neighbors: int = 10,
     suggestions: bool = False,
@@ -126,11 +127,12 @@ def emblaze_view(
         layouts: frame label -> ``(n, 2)`` coordinates, rows in the same item order. The
             first layout is the reference the others are aligned to.
         names: one label per item, shown on hover and in the sidebar.
-        colors: one value per item; strings colour by category, numbers by a continuous scale.
-        sizes: optional point radius per item (e.g. growing with popularity).
+        colors: one value per item; strings colour by category, numbers by a continuous scale
+            (Emblaze treats numbers with fewer than 12 distinct values as categories).
         neighbors: optional ``(n, k)`` row indices of each item's neighbours in the item
             graph (``-1`` pads allowed); the sidebar then lists those neighbours and Star
-            Trails compare each layout with them. Without it, neighbours are taken from each layout itself.
+            Trails compare each layout with them. Without it, each layout's own nearest
+            points stand in.
         n_layout_neighbors: neighbours computed within each 2D layout (for Star Trails and
             frame colours).
         suggestions: compute Emblaze's "suggested selections" (costly on large maps).
@@ -162,10 +164,7 @@ def emblaze_view(
     k = int(min(n_layout_neighbors, n - 1))
     embeddings = []
     for label, xy in frames.items():
-        fields = {Field.POSITION: xy, Field.COLOR: color_values}
-        if sizes is not None:
-            fields[Field.RADIUS] = np.asarray(sizes, dtype=np.float64)
-        frame = emblaze.Embedding(fields, label=label, n_neighbors=k, parent=parent)
+        frame = emblaze.Embedding({Field.POSITION: xy, Field.COLOR: color_values}, label=label, n_neighbors=k, parent=parent)
         frame.compute_neighbors(n_neighbors=k, metric="euclidean")
         embeddings.append(frame)
 
@@ -476,55 +475,107 @@ def selectable_chart(chart):
 # App plumbing: command-line presets, data loading, stage runs
 # ---------------------------------------------------------------------------------------------
 
-#: The notebook's command-line options (same names as ``atlas build``) and their defaults.
-APP_DEFAULTS = {
-    "input": None,
-    "items": None,
-    "user_col": None,
-    "item_col": None,
-    "weight_col": None,
-    "min_item_users": 10,
-    "min_user_items": 5,
-    "min_weight": None,
-    "max_user_items": None,
-    "weighting": "cosine",
-    "n_neighbors": 15,
-    "embedding_dim": 3,
-    "projection": "umap",
-    "seed": 0,
-    "out": None,
-    "cache_dir": None,
-}
-_TEXT_OPTIONS = ("input", "items", "user_col", "item_col", "weight_col", "weighting", "projection", "out", "cache_dir")
-_INT_OPTIONS = ("min_item_users", "min_user_items", "max_user_items", "n_neighbors", "embedding_dim", "seed")
+_TEXT_OPTIONS = (
+    "input", "items", "items_id_col", "name_col", "label_col", "user_col", "item_col", "weight_col",
+    "weighting", "graph_method", "init", "projection", "out", "cache_dir",
+)
+_INT_OPTIONS = ("min_item_users", "min_user_items", "max_user_items", "n_neighbors", "embedding_dim", "max_iter", "umap_n_neighbors", "seed")
+_FLOAT_OPTIONS = ("min_weight", "min_count", "repulsive_fraction", "min_dist", "spread", "perplexity", "early_exaggeration", "dof")
+
+
+def app_defaults() -> dict:
+    """Every option of the app with its default, taken from the core's parameter classes."""
+    import atlas
+
+    filters, cooc, graph = atlas.FilterParams(), atlas.CooccurrenceParams(), atlas.GraphParams()
+    embed, umap, tsne = atlas.EmbedParams(), atlas.UmapParams(), atlas.TsneParams()
+    return {
+        "input": None, "demo": False, "items": None, "items_id_col": None, "name_col": None, "label_col": None,
+        "user_col": None, "item_col": None, "weight_col": None,
+        "min_item_users": filters.min_item_users, "min_user_items": filters.min_user_items,
+        "min_weight": filters.min_weight, "max_user_items": filters.max_user_items,
+        "weighting": cooc.weighting, "min_count": cooc.min_count,
+        "n_neighbors": graph.n_neighbors, "graph_method": graph.method,
+        "embedding_dim": embed.embedding_dim, "repulsive_fraction": embed.repulsive_fraction,
+        "max_iter": embed.max_iter, "init": embed.init,
+        "umap_n_neighbors": umap.n_neighbors, "min_dist": umap.min_dist, "spread": umap.spread,
+        "perplexity": tsne.perplexity, "early_exaggeration": tsne.early_exaggeration, "dof": tsne.dof,
+        "projection": "umap", "seed": 0, "out": None, "cache_dir": None,
+    }  # fmt: skip
 
 
 def app_settings(cli_args: Mapping[str, object]) -> dict:
     """Typed presets from ``marimo run notebooks/atlas.py -- --input FILE ...``.
 
-    Option names use dashes as on the command line (``--min-item-users``); options the app
-    does not know are ignored. Raises ``AtlasError`` naming a value that has the wrong type.
+    Options carry the names of ``atlas build`` (``--min-item-users``, ``--umap-n-neighbors``,
+    ``--perplexity`` ...), plus ``--input`` for the interactions file; ``--demo`` or no input
+    opens the MovieLens demo with the command line's demo filters. Options the app does not
+    know are ignored. Raises ``AtlasError`` naming a value of the wrong type.
     """
     from atlas.errors import AtlasError
 
-    settings = dict(APP_DEFAULTS)
+    settings = app_defaults()
+    given = set()
     for raw_key, value in cli_args.items():
         key = str(raw_key).replace("-", "_")
         if key not in settings:
             continue
+        given.add(key)
         if isinstance(value, list):
             value = value[-1]
-        if key in _TEXT_OPTIONS:
+        if key == "demo":
+            settings[key] = value in ("", True, "true", "True", 1)
+        elif key in _TEXT_OPTIONS:
             settings[key] = None if value in ("", None) else str(value)
         elif key in _INT_OPTIONS:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
                 raise AtlasError(f"--{raw_key} must be a whole number, got {value!r}.")
             settings[key] = int(value)
-        else:  # min_weight
+        else:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise AtlasError(f"--{raw_key} must be a number, got {value!r}.")
             settings[key] = float(value)
+    _check_choices(settings)
+    if settings["demo"]:
+        settings["input"] = None
+    if settings["input"] is None:
+        demo = _demo_filter()
+        for key in ("min_item_users", "min_user_items", "min_weight"):
+            if key not in given and demo is not None:
+                settings[key] = getattr(demo, key)
     return settings
+
+
+def _check_choices(settings: dict) -> None:
+    import atlas
+    from atlas.embed import INITS
+    from atlas.errors import check_choice
+    from atlas.graph import GRAPH_METHODS
+
+    check_choice("--weighting", settings["weighting"], tuple(atlas.WEIGHTINGS))
+    check_choice("--graph-method", settings["graph_method"], GRAPH_METHODS)
+    check_choice("--init", settings["init"], INITS)
+    check_choice("--projection", settings["projection"], ("umap", "tsne", "pymde"))
+
+
+def _demo_filter():
+    """The command line's filters for the demo (liked films only), when it offers them."""
+    try:
+        from atlas.cli import demo_filter
+    except ImportError:
+        return None
+    return demo_filter()
+
+
+def slider_steps(steps: Sequence[float], value: float) -> list[float]:
+    """A slider's stops with ``value`` among them (a preset off the grid stays selectable)."""
+    return sorted({*steps, value})
+
+
+def float_grid(start: float, stop: float, step: float) -> list[float]:
+    """Evenly spaced slider stops, rounded so that they print cleanly."""
+    count = int(round((stop - start) / step))
+    return [round(start + i * step, 6) for i in range(count + 1)]
 
 
 def optional_number(text: str, name: str, *, integer: bool = False) -> float | int | None:
@@ -584,6 +635,9 @@ def load_data(
     user_col: str | None = None,
     item_col: str | None = None,
     weight_col: str | None = None,
+    items_id_col: str | None = None,
+    name_col: str | None = None,
+    label_col: str | None = None,
 ):
     """The demo when ``path`` is empty, else the user's file (and optional metadata file)."""
     import atlas
@@ -591,7 +645,25 @@ def load_data(
     if not path:
         return atlas.demo_movielens()
     params = atlas.IngestParams(user_col=user_col or None, item_col=item_col or None, weight_col=weight_col or None)
-    return atlas.load_dataset(path, params, items_path=items_path or None)
+    return atlas.load_dataset(
+        path,
+        params,
+        items_path=items_path or None,
+        items_id_col=items_id_col or None,
+        name_column=name_col or None,
+        label_column=label_col or None,
+    )
+
+
+def default_colour(options: Mapping[str, str], items, label_column: str | None) -> str:
+    """The "colour by" choice to start with: the label column, else the first categorical
+    metadata column, else popularity."""
+    if label_column in options:
+        return label_column
+    for label in options:
+        if label != "popularity (users)" and items is not None and items[label].dtype.kind not in "biuf":
+            return label
+    return "popularity (users)"
 
 
 def capped_projection(params, n_items: int):
@@ -752,3 +824,56 @@ def export_with_page(out_dir, result, data, *, projection: str) -> dict[str, Pat
         return paths
     paths["atlas.html"] = write_html(out_dir)
     return paths
+
+
+def build_params(settings: Mapping[str, object]):
+    """``atlas.BuildParams`` from the app's settings (see ``app_settings``)."""
+    import atlas
+
+    return atlas.BuildParams(
+        filter=atlas.FilterParams(
+            min_item_users=settings["min_item_users"],
+            min_user_items=settings["min_user_items"],
+            min_weight=settings["min_weight"],
+            max_user_items=settings["max_user_items"],
+            seed=settings["seed"],
+        ),
+        cooccurrence=atlas.CooccurrenceParams(weighting=settings["weighting"], min_count=settings["min_count"]),
+        graph=atlas.GraphParams(n_neighbors=settings["n_neighbors"], method=settings["graph_method"]),
+        embed=atlas.EmbedParams(
+            embedding_dim=settings["embedding_dim"],
+            repulsive_fraction=settings["repulsive_fraction"],
+            max_iter=settings["max_iter"],
+            init=settings["init"],
+            seed=settings["seed"],
+        ),
+        umap=atlas.UmapParams(
+            n_neighbors=settings["umap_n_neighbors"], min_dist=settings["min_dist"], spread=settings["spread"], seed=settings["seed"]
+        ),
+        tsne=atlas.TsneParams(
+            perplexity=settings["perplexity"], early_exaggeration=settings["early_exaggeration"], dof=settings["dof"], seed=settings["seed"]
+        ),
+    )
+
+
+def embed_stages(pipe, data, params, progress=None):
+    """Run the stages up to the embedding through ``pipe``'s cache.
+
+    Returns ``(profiles, candidates, graph, embedding)``; ``candidates`` is None for the
+    recipe graph, which does not use them.
+    """
+    profiles = pipe.profiles(data, params.filter)
+    candidates = None
+    if params.graph.method == "topk":
+        candidates = pipe.cooccurrence(profiles, params.cooccurrence, progress=progress)
+    graph = pipe.graph(profiles, candidates, params.graph)
+    return profiles, candidates, graph, pipe.embed(graph, params.embed)
+
+
+def data_from_settings(settings: Mapping[str, object]):
+    """The dataset the settings name (the demo when they name no input)."""
+    return load_data(
+        path=settings["input"],
+        items_path=settings["items"],
+        **{key: settings[key] for key in ("user_col", "item_col", "weight_col", "items_id_col", "name_col", "label_col")},
+    )

@@ -46,24 +46,22 @@ def _():
         settings = widgets.app_settings(mo.cli_args())
         settings_run = widgets.StageRun("command line", settings, None, 0.0)
     except atlas.AtlasError as _exc:
-        settings = dict(widgets.APP_DEFAULTS)
+        settings = widgets.app_defaults()
         settings_run = widgets.StageRun("command line", None, str(_exc), 0.0)
     pipe = atlas.Pipeline(cache_dir=settings["cache_dir"])
     upload_dir = Path(tempfile.mkdtemp(prefix="atlas-upload-"))
     return pipe, settings, settings_run, upload_dir
 
 
-
 @app.cell
 def _(settings):
+    _text = {key: settings[key] or "" for key in ("input", "items", "user_col", "item_col", "weight_col", "items_id_col", "name_col", "label_col")}
     data_defaults = {
-        "path": settings["input"] or "",
+        "path": _text["input"],
         "upload": (),
-        "items_path": settings["items"] or "",
+        "items_path": _text["items"],
         "items_upload": (),
-        "user_col": settings["user_col"] or "",
-        "item_col": settings["item_col"] or "",
-        "weight_col": settings["weight_col"] or "",
+        **{key: _text[key] for key in ("user_col", "item_col", "weight_col", "items_id_col", "name_col", "label_col")},
     }
     data_form = (
         mo.md(
@@ -74,43 +72,45 @@ def _(settings):
             {items_upload}
             Columns (empty: the file's first columns)
             {user_col} {item_col} {weight_col}
+            Metadata columns (empty: guessed)
+            {items_id_col} {name_col} {label_col}
             """
         )
         .batch(
-            path=mo.ui.text(value=data_defaults["path"], label="Interactions file", placeholder="empty: MovieLens demo", full_width=True),
+            path=mo.ui.text(value=_text["input"], label="Interactions file", placeholder="empty: MovieLens demo", full_width=True),
             upload=mo.ui.file(label="…or upload", kind="button"),
-            items_path=mo.ui.text(value=data_defaults["items_path"], label="Item metadata (optional)", full_width=True),
+            items_path=mo.ui.text(value=_text["items"], label="Item metadata (optional)", full_width=True),
             items_upload=mo.ui.file(label="…or upload", kind="button"),
-            user_col=mo.ui.text(value=data_defaults["user_col"], label="user", placeholder="auto"),
-            item_col=mo.ui.text(value=data_defaults["item_col"], label="item", placeholder="auto"),
-            weight_col=mo.ui.text(value=data_defaults["weight_col"], label="weight", placeholder="none"),
+            user_col=mo.ui.text(value=_text["user_col"], label="user", placeholder="auto"),
+            item_col=mo.ui.text(value=_text["item_col"], label="item", placeholder="auto"),
+            weight_col=mo.ui.text(value=_text["weight_col"], label="weight", placeholder="auto"),
+            items_id_col=mo.ui.text(value=_text["items_id_col"], label="id", placeholder="first"),
+            name_col=mo.ui.text(value=_text["name_col"], label="name", placeholder="title/name"),
+            label_col=mo.ui.text(value=_text["label_col"], label="label", placeholder="none"),
         )
         .form(submit_button_label="Load data", bordered=False)
     )
     return data_defaults, data_form
 
 
-
 @app.cell
 def _(settings):
-    def _steps(values, current):
-        return sorted({*values, current})
-
+    _grid = widgets.slider_steps
     filter_defaults = {
         "min_item_users": settings["min_item_users"],
         "min_user_items": settings["min_user_items"],
-        "min_weight": "" if settings["min_weight"] is None else str(settings["min_weight"]),
+        "min_weight": "" if settings["min_weight"] is None else f"{settings['min_weight']:g}",
         "max_user_items": "" if settings["max_user_items"] is None else str(settings["max_user_items"]),
     }
     filter_form = (
         mo.md("{min_item_users}\n\n{min_user_items}\n\n{min_weight}\n\n{max_user_items}")
         .batch(
             min_item_users=mo.ui.slider(
-                steps=_steps([1, 2, 3, 5, 10, 15, 20, 30, 50, 75, 100, 150, 200, 300, 500], settings["min_item_users"]),
+                steps=_grid([1, 2, 3, 5, 10, 15, 20, 30, 50, 75, 100, 150, 200, 300, 500], settings["min_item_users"]),
                 value=settings["min_item_users"], label="min users per item", show_value=True, full_width=True,
             ),
             min_user_items=mo.ui.slider(
-                steps=_steps([1, 2, 3, 5, 10, 15, 20, 30, 50, 100], settings["min_user_items"]),
+                steps=_grid([1, 2, 3, 5, 10, 15, 20, 30, 50, 100], settings["min_user_items"]),
                 value=settings["min_user_items"], label="min items per user", show_value=True, full_width=True,
             ),
             min_weight=mo.ui.text(value=filter_defaults["min_weight"], label="weight threshold", placeholder="none"),
@@ -119,31 +119,37 @@ def _(settings):
         .form(submit_button_label="Apply filters", bordered=False)
     )
 
-    graph_defaults = {"weighting": settings["weighting"], "n_neighbors": settings["n_neighbors"], "method": "topk"}
+    graph_defaults = {"weighting": settings["weighting"], "n_neighbors": settings["n_neighbors"], "method": settings["graph_method"]}
     graph_form = (
         mo.md("{weighting}\n\n{n_neighbors}\n\n{method}")
         .batch(
-            weighting=mo.ui.dropdown(list(atlas.WEIGHTINGS), value=settings["weighting"] if settings["weighting"] in atlas.WEIGHTINGS else None, label="weighting"),
+            weighting=mo.ui.dropdown(list(atlas.WEIGHTINGS), value=settings["weighting"], label="weighting"),
             n_neighbors=mo.ui.slider(
-                steps=_steps([2, 3, 5, 8, 10, 15, 20, 30, 40, 60, 100], settings["n_neighbors"]),
+                steps=_grid([2, 3, 5, 8, 10, 15, 20, 30, 40, 60, 100], settings["n_neighbors"]),
                 value=settings["n_neighbors"], label="graph n_neighbors", show_value=True, full_width=True,
             ),
-            method=mo.ui.dropdown(["topk", "recipe"], value="topk", label="graph method"),
+            method=mo.ui.dropdown(["topk", "recipe"], value=settings["graph_method"], label="graph method"),
         )
         .form(submit_button_label="Apply graph", bordered=False)
     )
 
-    embed_defaults = {"embedding_dim": settings["embedding_dim"], "max_iter": 300, "repulsive_fraction": 1.0, "init": "random"}
+    embed_defaults = {key: settings[key] for key in ("embedding_dim", "max_iter", "repulsive_fraction", "init")}
     embed_form = (
         mo.md("{embedding_dim}\n\n{max_iter}\n\n{repulsive_fraction}\n\n{init}")
         .batch(
             embedding_dim=mo.ui.slider(
-                steps=_steps([2, 3, 4, 5, 6, 8], settings["embedding_dim"]),
+                steps=_grid([2, 3, 4, 5, 6, 8], settings["embedding_dim"]),
                 value=settings["embedding_dim"], label="embedding_dim", show_value=True, full_width=True,
             ),
-            max_iter=mo.ui.slider(steps=[50, 100, 200, 300, 500, 1000, 2000], value=300, label="PyMDE iterations", show_value=True, full_width=True),
-            repulsive_fraction=mo.ui.slider(0.1, 3.0, step=0.1, value=1.0, label="repulsion", show_value=True, full_width=True),
-            init=mo.ui.dropdown(["random", "spectral"], value="random", label="init"),
+            max_iter=mo.ui.slider(
+                steps=_grid([50, 100, 200, 300, 500, 1000, 2000], settings["max_iter"]),
+                value=settings["max_iter"], label="PyMDE iterations", show_value=True, full_width=True,
+            ),
+            repulsive_fraction=mo.ui.slider(
+                steps=_grid(widgets.float_grid(0.1, 3.0, 0.1), settings["repulsive_fraction"]),
+                value=settings["repulsive_fraction"], label="repulsion", show_value=True, full_width=True,
+            ),
+            init=mo.ui.dropdown(["random", "spectral"], value=settings["init"], label="init"),
         )
         .form(submit_button_label="Apply embedding", bordered=False)
     )
@@ -157,7 +163,6 @@ def _(settings):
         graph_form,
         seed,
     )
-
 
 
 @app.cell
@@ -179,15 +184,19 @@ def _(data_form, embed_form, filter_form, graph_form, seed):
     return
 
 
-
 @app.cell
-def _():
-    umap_neighbors = mo.ui.slider(steps=[5, 10, 15, 20, 30, 50, 75, 100, 150, 200, 300], value=50, label="n_neighbors", show_value=True, debounce=True)
-    umap_min_dist = mo.ui.slider(0.0, 1.0, step=0.05, value=0.3, label="min_dist", show_value=True, debounce=True)
-    umap_spread = mo.ui.slider(0.5, 3.0, step=0.1, value=1.0, label="spread", show_value=True, debounce=True)
-    tsne_perplexity = mo.ui.slider(5, 100, step=5, value=30, label="perplexity", show_value=True, debounce=True)
-    tsne_exaggeration = mo.ui.slider(steps=[1.0, 1.3, 2.0, 4.0, 8.0, 12.0, 16.0, 24.0], value=12.0, label="early exaggeration", show_value=True, debounce=True)
-    tsne_dof = mo.ui.slider(0.2, 2.0, step=0.1, value=1.0, label="degrees of freedom", show_value=True, debounce=True)
+def _(settings):
+    _grid = widgets.slider_steps
+
+    def _slider(steps, key, label):
+        return mo.ui.slider(steps=_grid(steps, settings[key]), value=settings[key], label=label, show_value=True, debounce=True)
+
+    umap_neighbors = _slider([5, 10, 15, 20, 30, 50, 75, 100, 150, 200, 300], "umap_n_neighbors", "n_neighbors")
+    umap_min_dist = _slider(widgets.float_grid(0.0, 1.0, 0.05), "min_dist", "min_dist")
+    umap_spread = _slider(widgets.float_grid(0.5, 3.0, 0.1), "spread", "spread")
+    tsne_perplexity = _slider(widgets.float_grid(5, 100, 5), "perplexity", "perplexity")
+    tsne_exaggeration = _slider([1.0, 1.3, 2.0, 4.0, 8.0, 12.0, 16.0, 24.0], "early_exaggeration", "early exaggeration")
+    tsne_dof = _slider(widgets.float_grid(0.2, 2.0, 0.1), "dof", "degrees of freedom")
     return (
         tsne_dof,
         tsne_exaggeration,
@@ -198,7 +207,6 @@ def _():
     )
 
 
-
 @app.cell
 def _(data_defaults, data_form, upload_dir):
     _choice = data_form.value or data_defaults
@@ -207,9 +215,7 @@ def _(data_defaults, data_form, upload_dir):
         lambda _report: widgets.load_data(
             path=widgets.resolve_upload(_choice["path"], _choice["upload"], upload_dir),
             items_path=widgets.resolve_upload(_choice["items_path"], _choice["items_upload"], upload_dir),
-            user_col=_choice["user_col"].strip(),
-            item_col=_choice["item_col"].strip(),
-            weight_col=_choice["weight_col"].strip(),
+            **{key: _choice[key].strip() for key in ("user_col", "item_col", "weight_col", "items_id_col", "name_col", "label_col")},
         ),
         title="Loading data…",
     )
@@ -245,11 +251,12 @@ def _(data, filter_defaults, filter_form, pipe, seed):
 
 
 @app.cell
-def _(graph_defaults, graph_form, pipe, profiles):
+def _(graph_defaults, graph_form, pipe, profiles, settings):
     _g = graph_form.value or graph_defaults
     graph_params = atlas.GraphParams(n_neighbors=int(_g["n_neighbors"]), method=_g["method"])
     cooccurrence_params = atlas.CooccurrenceParams(
         weighting=_g["weighting"] or "cosine",
+        min_count=settings["min_count"],
         n_candidates=max(atlas.CooccurrenceParams().n_candidates, graph_params.n_neighbors),
     )
     if graph_params.method == "topk":
@@ -422,9 +429,14 @@ def _(data, embedding, graph, profiles):
 def _(data, profiles):
     mo.stop(profiles is None)
     item_info = atlas.item_frame(profiles, data)
+    return (item_info,)
+
+
+@app.cell
+def _(data):
+    mo.stop(data is None)
     _options = widgets.colour_options(data.items, name_column=data.name_column)
-    _label = data.label_column if data.label_column in _options else "popularity (users)"
-    colour_by = mo.ui.dropdown(_options, value=_label, label="colour by")
+    colour_by = mo.ui.dropdown(_options, value=widgets.default_colour(_options, data.items, data.label_column), label="colour by")
     search = mo.ui.text(label="find an item", placeholder="name or id")
     _users = [str(u) for u in data.interactions.user_ids]
     if len(_users) <= 5000:
@@ -432,7 +444,7 @@ def _(data, profiles):
     else:
         user_pick = mo.ui.text(label="place a user", placeholder="user id")
     pasted = mo.ui.text_area(label="…or paste items (ids or names, one per line)", rows=2)
-    return colour_by, item_info, pasted, search, user_pick
+    return colour_by, pasted, search, user_pick
 
 
 

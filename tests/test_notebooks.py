@@ -104,6 +104,18 @@ def test_app_reports_bad_input_and_keeps_running(small_files, monkeypatch, extra
         assert runs["UMAP"].value is None and runs["UMAP"].error is None  # skipped, not crashed
 
 
+@pytest.mark.slow
+def test_sweep_projects_the_default_grid(small_files, monkeypatch):
+    defs = run_notebook(SWEEP, app_args(small_files), monkeypatch)
+    assert [run.error for run in defs["sweep_runs"].values()] == [None] * 8
+    assert len(defs["sweep_params"]) == 8
+    n_items = expected_items(small_files[0])
+    assert all(layout.xy.shape == (n_items, 2) for layout in defs["sweep_layouts"].values())
+    assert set(defs["sweep_metrics"]) == set(defs["sweep_params"])
+    umap_15 = defs["sweep_params"]["UMAP n_neighbors=15 min_dist=0.1"]
+    assert (umap_15.n_neighbors, umap_15.min_dist) == (15, 0.1)
+
+
 def test_notebooks_pass_marimo_check():
     marimo = Path(sys.executable).parent / "marimo"
     result = subprocess.run([str(marimo), "check", "--strict", str(NOTEBOOKS)], capture_output=True, text=True, timeout=120)

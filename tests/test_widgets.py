@@ -321,21 +321,57 @@ def test_selectable_chart_keeps_global_altair_options(table):
 
 def test_app_settings_read_command_line_names():
     settings = widgets.app_settings(
-        {"input": "plays.csv", "user-col": 7, "min-item-users": 50, "min_weight": 6, "seed": [1, 2], "unknown": "x"}
+        {"input": "plays.csv", "user-col": 7, "min-item-users": 50, "min-weight": 6, "perplexity": 40, "seed": [1, 2], "unknown": "x"}
     )
     assert settings["input"] == "plays.csv"
     assert settings["user_col"] == "7"
     assert settings["min_item_users"] == 50
     assert settings["min_weight"] == 6.0
+    assert settings["perplexity"] == 40.0
     assert settings["seed"] == 2  # the last one given wins
-    assert settings["weighting"] == widgets.APP_DEFAULTS["weighting"]
+    assert settings["weighting"] == atlas.CooccurrenceParams().weighting
+    assert settings["umap_n_neighbors"] == atlas.UmapParams().n_neighbors
     assert "unknown" not in settings
 
 
-@pytest.mark.parametrize(("args", "message"), [({"min-item-users": "many"}, "--min-item-users must be a whole number"), ({"seed": 1.5}, "--seed must be a whole number"), ({"min-weight": "x"}, "--min-weight must be a number")])
+def test_app_settings_use_the_command_lines_demo_filters():
+    from atlas.cli import demo_filter
+
+    demo = widgets.app_settings({})
+    assert demo["input"] is None
+    assert demo["min_weight"] == demo_filter().min_weight
+    assert widgets.app_settings({"demo": "", "input": "x.csv"})["input"] is None
+    assert widgets.app_settings({"min-weight": 2})["min_weight"] == 2.0
+    assert widgets.app_settings({"input": "x.csv"})["min_weight"] is None
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ({"min-item-users": "many"}, "--min-item-users must be a whole number"),
+        ({"seed": 1.5}, "--seed must be a whole number"),
+        ({"min-weight": "x"}, "--min-weight must be a number"),
+        ({"weighting": "magic"}, "Unsupported value 'magic' for --weighting"),
+        ({"init": "pca"}, "Unsupported value 'pca' for --init"),
+    ],
+)
 def test_app_settings_name_the_bad_option(args, message):
     with pytest.raises(AtlasError, match=message):
         widgets.app_settings(args)
+
+
+def test_slider_steps_keep_a_preset_off_the_grid():
+    assert widgets.slider_steps([1, 5, 10], 7) == [1, 5, 7, 10]
+    assert widgets.float_grid(0.0, 1.0, 0.25) == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert widgets.float_grid(0.2, 2.0, 0.1)[-1] == 2.0
+
+
+def test_default_colour_prefers_the_label_then_a_category(items):
+    options = widgets.colour_options(items, name_column="title")
+    assert widgets.default_colour(options, items, "genre") == "genre"
+    assert widgets.default_colour(options, items, None) == "genre"
+    numeric = items[["item_id", "n_users", "rating.mean"]]
+    assert widgets.default_colour(widgets.colour_options(numeric), numeric, None) == "popularity (users)"
 
 
 @pytest.mark.parametrize(("text", "integer", "expected"), [("", False, None), (" none ", False, None), ("3.5", False, 3.5), ("40", True, 40)])
