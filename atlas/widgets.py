@@ -371,9 +371,13 @@ def linked_maps(
 
     brush = alt.selection_interval(name="brush", encodings=["x", "y"], resolve="global")
     if color:
-        kind = "quantitative" if color == "n_users" or is_quantitative(table[color]) else "nominal"
-        scheme = "viridis" if kind == "quantitative" else "tableau20"
-        colour = alt.Color(f"{color}:{kind[0].upper()}", scale=alt.Scale(scheme=scheme), legend=alt.Legend(title=color))
+        if color == "n_users":  # popularity is heavy-tailed: a log scale shows its spread
+            scale, kind = alt.Scale(scheme="viridis", type="log"), "Q"
+        elif is_quantitative(table[color]):
+            scale, kind = alt.Scale(scheme="viridis"), "Q"
+        else:
+            scale, kind = alt.Scale(scheme="tableau20"), "N"
+        colour = alt.Color(f"{color}:{kind}", scale=scale, legend=alt.Legend(title=color))
         colour = alt.condition(brush, colour, alt.value("#d0d0d0"))
     else:
         colour = alt.condition(brush, alt.value("#4c78a8"), alt.value("#d0d0d0"))
@@ -504,38 +508,34 @@ def app_defaults() -> dict:
     }  # fmt: skip
 
 
-def app_settings(cli_args: Mapping[str, object]) -> dict:
+def app_settings(cli_args: Mapping[str, object], *, problems: list[str] | None = None) -> dict:
     """Typed presets from ``marimo run notebooks/atlas.py -- --input FILE ...``.
 
     Options carry the names of ``atlas build`` (``--min-item-users``, ``--umap-n-neighbors``,
     ``--perplexity`` ...), plus ``--input`` for the interactions file; ``--demo`` or no input
     opens the MovieLens demo with the command line's demo filters. Options the app does not
-    know are ignored. Raises ``AtlasError`` naming a value of the wrong type.
+    know are ignored. A value of the wrong type raises ``AtlasError`` naming it; when a
+    ``problems`` list is given, the message goes there instead and the default is kept.
     """
     from atlas.errors import AtlasError
 
-    settings = app_defaults()
+    defaults = app_defaults()
+    settings = dict(defaults)
     given = set()
     for raw_key, value in cli_args.items():
         key = str(raw_key).replace("-", "_")
         if key not in settings:
             continue
+        try:
+            settings[key] = _option_value(str(raw_key), key, value[-1] if isinstance(value, list) else value)
+            _check_choices(settings)
+        except AtlasError as exc:
+            if problems is None:
+                raise
+            problems.append(str(exc))
+            settings[key] = defaults[key]
+            continue
         given.add(key)
-        if isinstance(value, list):
-            value = value[-1]
-        if key == "demo":
-            settings[key] = value in ("", True, "true", "True", 1)
-        elif key in _TEXT_OPTIONS:
-            settings[key] = None if value in ("", None) else str(value)
-        elif key in _INT_OPTIONS:
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
-                raise AtlasError(f"--{raw_key} must be a whole number, got {value!r}.")
-            settings[key] = int(value)
-        else:
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise AtlasError(f"--{raw_key} must be a number, got {value!r}.")
-            settings[key] = float(value)
-    _check_choices(settings)
     if settings["demo"]:
         settings["input"] = None
     if settings["input"] is None:
@@ -544,6 +544,22 @@ def app_settings(cli_args: Mapping[str, object]) -> dict:
             if key not in given and demo is not None:
                 settings[key] = getattr(demo, key)
     return settings
+
+
+def _option_value(flag: str, key: str, value: object):
+    from atlas.errors import AtlasError
+
+    if key == "demo":
+        return value in ("", True, "true", "True", 1)
+    if key in _TEXT_OPTIONS:
+        return None if value in ("", None) else str(value)
+    if key in _INT_OPTIONS:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+            raise AtlasError(f"--{flag} must be a whole number, got {value!r}.")
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise AtlasError(f"--{flag} must be a number, got {value!r}.")
+    return float(value)
 
 
 def _check_choices(settings: dict) -> None:
@@ -797,6 +813,22 @@ def metrics_table(metrics: Mapping[str, Mapping[str, float]]):
     frame = pd.DataFrame.from_dict({name: dict(values) for name, values in metrics.items()}, orient="index")
     frame.index.name = "layout"
     return frame.round(3).reset_index()
+
+
+def aligned_layouts(*, umap=None, tsne=None, pymde=None) -> dict:
+    """The layouts that exist, keyed ``umap``/``tsne``/``pymde``, each aligned onto the first.
+
+    ``pymde`` is a 2D ``atlas.Embedding`` (PyMDE's own 2D map); it becomes a ``Layout``.
+    """
+    import atlas
+
+    if pymde is not None:
+        pymde = atlas.Layout(pymde.coords, "pymde", None, key=pymde.key, seconds=pymde.seconds)
+    layouts = {key: layout for key, layout in (("umap", umap), ("tsne", tsne), ("pymde", pymde)) if layout is not None}
+    if not layouts:
+        return {}
+    reference = next(iter(layouts.values()))
+    return {key: layout if layout is reference else atlas.align_layout(layout, reference) for key, layout in layouts.items()}
 
 
 def subset_neighbors(neighbors: np.ndarray, rows: np.ndarray) -> np.ndarray:

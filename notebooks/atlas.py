@@ -39,15 +39,11 @@ def _():
     return
 
 
-
 @app.cell
 def _():
-    try:
-        settings = widgets.app_settings(mo.cli_args())
-        settings_run = widgets.StageRun("command line", settings, None, 0.0)
-    except atlas.AtlasError as _exc:
-        settings = widgets.app_defaults()
-        settings_run = widgets.StageRun("command line", None, str(_exc), 0.0)
+    _problems = []
+    settings = widgets.app_settings(mo.cli_args(), problems=_problems)
+    settings_run = widgets.StageRun("command line", settings, " ".join(_problems) or None, 0.0)
     pipe = atlas.Pipeline(cache_dir=settings["cache_dir"])
     upload_dir = Path(tempfile.mkdtemp(prefix="atlas-upload-"))
     return pipe, settings, settings_run, upload_dir
@@ -223,7 +219,6 @@ def _(data_defaults, data_form, upload_dir):
     return data, data_run
 
 
-
 @app.cell
 def _(data, filter_defaults, filter_form, pipe, seed):
     _f = filter_form.value or filter_defaults
@@ -247,7 +242,6 @@ def _(data, filter_defaults, filter_form, pipe, seed):
     )
     profiles = profiles_run.value
     return filter_params, filter_run, profiles, profiles_run
-
 
 
 @app.cell
@@ -286,7 +280,6 @@ def _(graph_defaults, graph_form, pipe, profiles, settings):
     )
 
 
-
 @app.cell
 def _(embed_defaults, embed_form, graph, pipe, seed):
     _e = embed_form.value or embed_defaults
@@ -304,7 +297,6 @@ def _(embed_defaults, embed_form, graph, pipe, seed):
     return embed_params, embedding, embedding_run
 
 
-
 @app.cell
 def _(embedding, pipe, seed, umap_min_dist, umap_neighbors, umap_spread):
     _params = atlas.UmapParams(
@@ -318,7 +310,6 @@ def _(embedding, pipe, seed, umap_min_dist, umap_neighbors, umap_spread):
         "UMAP", lambda _report: pipe.project(embedding, umap_params), needs=[embedding], title="Projecting with UMAP…", note=_note
     )
     return umap_params, umap_run
-
 
 
 @app.cell
@@ -336,16 +327,14 @@ def _(embedding, pipe, seed, tsne_dof, tsne_exaggeration, tsne_perplexity):
     return tsne_params, tsne_run
 
 
-
 @app.cell
 def _():
     pymde_2d = mo.ui.checkbox(value=False, label="also compare PyMDE's own 2D embedding")
     return (pymde_2d,)
 
 
-
 @app.cell
-def _(embed_params, graph, pipe, pymde_2d, umap_run):
+def _(embed_params, graph, pipe, pymde_2d):
     if pymde_2d.value:
         pymde_run = widgets.run_stage(
             "PyMDE 2D",
@@ -355,25 +344,13 @@ def _(embed_params, graph, pipe, pymde_2d, umap_run):
         )
     else:
         pymde_run = widgets.skipped("PyMDE 2D")
-    layouts = {}
-    if umap_run.value is not None:
-        layouts["umap"] = umap_run.value
-    return layouts, pymde_run
-
+    return (pymde_run,)
 
 
 @app.cell
-def _(layouts, pymde_run, tsne_run, umap_run):
-    # every layout aligned onto UMAP (or the first available one)
-    _reference = umap_run.value
-    aligned = dict(layouts)
-    if tsne_run.value is not None:
-        aligned["tsne"] = tsne_run.value if _reference is None else atlas.align_layout(tsne_run.value, _reference)
-    if pymde_run.value is not None:
-        _layout = atlas.Layout(pymde_run.value.coords, "pymde", None, key=pymde_run.value.key, seconds=pymde_run.value.seconds)
-        aligned["pymde"] = _layout if _reference is None else atlas.align_layout(_layout, _reference)
+def _(pymde_run, tsne_run, umap_run):
+    aligned = widgets.aligned_layouts(umap=umap_run.value, tsne=tsne_run.value, pymde=pymde_run.value)
     return (aligned,)
-
 
 
 @app.cell
@@ -393,7 +370,6 @@ def _(
     stage_runs = [settings_run, filter_run, *pipeline_runs]
     mo.vstack(widgets.stage_messages(stage_runs))
     return pipeline_runs, stage_runs
-
 
 
 @app.cell
@@ -424,7 +400,6 @@ def _(data, embedding, graph, profiles):
     return
 
 
-
 @app.cell
 def _(data, profiles):
     mo.stop(profiles is None)
@@ -447,7 +422,6 @@ def _(data):
     return colour_by, pasted, search, user_pick
 
 
-
 @app.cell
 def _(aligned, data, graph, item_info):
     mo.stop(not aligned or graph is None)
@@ -455,7 +429,6 @@ def _(aligned, data, graph, item_info):
         item_info, {key: layout.xy for key, layout in aligned.items()}, name_column=data.name_column, neighbors=graph.neighbors
     )
     return (map_data,)
-
 
 
 @app.cell
@@ -477,7 +450,6 @@ def _(data, graph, map_data, pasted, profiles, search, user_pick):
         _lines.append(f"Pasted list: {len(_pasted_rows)} items found on the map.")
     highlight_note = mo.md("  \n".join(_lines))
     return highlight_note, highlight_rows
-
 
 
 @app.cell
@@ -509,13 +481,12 @@ def _(
     return
 
 
-
 @app.cell
 def _(aligned, colour_by, highlight_note, highlight_rows, map_data):
     _rows = widgets.sample_rows(len(map_data), keep=highlight_rows)
     _view = map_data.iloc[_rows].copy()
     _view["highlight"] = _view["row"].isin(highlight_rows)
-    _titles = {"umap": "UMAP", "tsne": "t-SNE (aligned to UMAP)"}
+    _titles = {"umap": "UMAP", "tsne": "t-SNE (aligned to UMAP)" if "umap" in aligned else "t-SNE"}
     _colour = colour_by.value if colour_by.value in map_data else "n_users"
     maps = widgets.selectable_chart(
         widgets.linked_maps(_view, {_titles[k]: k for k in ("umap", "tsne") if k in aligned}, color=_colour)
@@ -532,7 +503,6 @@ def _(aligned, colour_by, highlight_note, highlight_rows, map_data):
     return (maps,)
 
 
-
 @app.cell
 def _(maps):
     _selected = maps.value
@@ -540,11 +510,10 @@ def _(maps):
     mo.vstack(
         [
             mo.md(f"**{len(_selected):,} items selected**" if len(_selected) else "_Brush over either map to list the items here._"),
-            mo.ui.table(_selected[_columns], selection=None, page_size=10) if len(_selected) else mo.md(""),
+            mo.ui.table(_selected[_columns].reset_index(drop=True), selection=None, page_size=10) if len(_selected) else mo.md(""),
         ]
     )
     return
-
 
 
 @app.cell
@@ -573,7 +542,6 @@ def _(aligned, colour_by, graph, map_data, pymde_2d):
     return
 
 
-
 @app.cell
 def _(aligned, data, embedding, graph, pipe, profiles):
     mo.stop(not aligned)
@@ -591,7 +559,6 @@ def _(aligned, data, embedding, graph, pipe, profiles):
         ]
     )
     return (layout_metrics,)
-
 
 
 @app.cell
@@ -616,7 +583,6 @@ def _(aligned, settings):
     export_button = mo.ui.run_button(label="Export")
     mo.vstack([mo.md("## Export"), mo.hstack([export_layout_choice, export_dir, export_button], widths=[1, 3, 1], align="end")])
     return export_button, export_dir, export_layout_choice
-
 
 
 @app.cell

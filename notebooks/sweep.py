@@ -32,11 +32,9 @@ def _():
 
 @app.cell
 def _():
-    settings_error = None
-    try:
-        settings = widgets.app_settings(mo.cli_args())
-    except atlas.AtlasError as _exc:
-        settings, settings_error = widgets.app_defaults(), str(_exc)
+    _problems = []
+    settings = widgets.app_settings(mo.cli_args(), problems=_problems)
+    settings_error = " ".join(_problems) or None
     pipe = atlas.Pipeline(cache_dir=settings["cache_dir"])
     return pipe, settings, settings_error
 
@@ -72,8 +70,8 @@ def _():
 
 @app.cell
 def _(data_run, grid_defaults, grid_form, settings, settings_error, upstream_run):
-    mo.stop(settings_error is not None, mo.callout(settings_error or "", kind="danger"))
-    mo.stop(upstream_run.value is None, mo.vstack(widgets.stage_messages([data_run, upstream_run])))
+    _problems = [mo.callout(settings_error, kind="danger")] if settings_error else []
+    mo.stop(upstream_run.value is None, mo.vstack([*_problems, *widgets.stage_messages([data_run, upstream_run])]))
     data = data_run.value
     profiles, _candidates, graph, embedding = upstream_run.value
     _grid = grid_form.value or grid_defaults

@@ -100,7 +100,11 @@ def test_app_reports_bad_input_and_keeps_running(small_files, monkeypatch, extra
     defs = run_notebook(APP, app_args(small_files, *extra), monkeypatch)
     runs = {run.stage: run for run in defs["stage_runs"]}
     assert message in runs[stage].error
-    if stage != "command line":
+    if stage == "command line":  # the bad option keeps its default, the others apply, the map is made
+        assert defs["filter_params"].min_item_users == atlas.FilterParams().min_item_users
+        assert defs["filter_params"].min_user_items == 2
+        assert runs["UMAP"].ok and runs["t-SNE"].ok
+    else:
         assert runs["UMAP"].value is None and runs["UMAP"].error is None  # skipped, not crashed
 
 

@@ -292,6 +292,7 @@ def test_linked_maps_colour_numbers_continuously_and_fade_unhighlighted(table):
     spec = widgets.linked_maps(marked, {"UMAP": "umap"}, color="n_users").to_dict()
     encoding = spec["hconcat"][0]["encoding"]
     assert encoding["color"]["condition"]["type"] == "quantitative"  # popularity is always a scale
+    assert encoding["color"]["condition"]["scale"]["type"] == "log"
     assert encoding["opacity"]["value"] == 0.15
     plain = widgets.linked_maps(table, {"UMAP": "umap"}, color=None).to_dict()
     assert plain["hconcat"][0]["encoding"]["opacity"]["value"] == 0.75
@@ -358,6 +359,18 @@ def test_app_settings_use_the_command_lines_demo_filters():
 def test_app_settings_name_the_bad_option(args, message):
     with pytest.raises(AtlasError, match=message):
         widgets.app_settings(args)
+
+
+def test_app_settings_can_collect_problems_and_keep_going():
+    problems = []
+    settings = widgets.app_settings({"input": "x.csv", "min-item-users": "lots", "weighting": "magic", "seed": 4}, problems=problems)
+    assert problems == [
+        "--min-item-users must be a whole number, got 'lots'.",
+        "Unsupported value 'magic' for --weighting; the supported values are " + ", ".join(repr(w) for w in atlas.WEIGHTINGS) + ".",
+    ]
+    assert settings["min_item_users"] == atlas.FilterParams().min_item_users
+    assert settings["weighting"] == atlas.CooccurrenceParams().weighting
+    assert (settings["input"], settings["seed"]) == ("x.csv", 4)
 
 
 def test_slider_steps_keep_a_preset_off_the_grid():
@@ -469,3 +482,20 @@ def test_load_data_opens_the_demo_or_the_users_file(tmp_path):
     assert data.interactions.n_users == 2 and data.interactions.n_items == 2
     with pytest.raises(AtlasError):
         widgets.load_data(path=str(tmp_path / "missing.csv"))
+
+
+def test_aligned_layouts_turn_every_layout_onto_the_first():
+    rng = np.random.default_rng(0)
+    xy = rng.normal(size=(50, 2)).astype(np.float32)
+    turned = xy @ np.array([[0.0, 1.0], [-1.0, 0.0]], dtype=np.float32) * 3 + 5
+    umap = atlas.Layout(xy, "umap", None, key="u")
+    tsne = atlas.Layout(turned, "tsne", None, key="t")
+    pymde = atlas.Embedding(turned.copy(), distortion=0.1, iterations=10, key="p")
+    aligned = widgets.aligned_layouts(umap=umap, tsne=tsne, pymde=pymde)
+    assert list(aligned) == ["umap", "tsne", "pymde"]
+    assert aligned["umap"] is umap
+    assert np.allclose(aligned["tsne"].xy, xy, atol=1e-4)
+    assert aligned["pymde"].method == "pymde" and np.allclose(aligned["pymde"].xy, xy, atol=1e-4)
+    only_tsne = widgets.aligned_layouts(tsne=tsne)
+    assert only_tsne["tsne"] is tsne
+    assert widgets.aligned_layouts() == {}
