@@ -396,8 +396,8 @@ def linked_maps(
             alt.Chart(title=title, name=f"{key}_map")
             .mark_circle(strokeWidth=1.2)
             .encode(
-                x=alt.X(f"{key}_x:Q", axis=None, scale=alt.Scale(zero=False, nice=False)),
-                y=alt.Y(f"{key}_y:Q", axis=None, scale=alt.Scale(zero=False, nice=False)),
+                x=alt.X(f"{key}_x:Q", axis=None, scale=alt.Scale(zero=False, nice=False, padding=8)),
+                y=alt.Y(f"{key}_y:Q", axis=None, scale=alt.Scale(zero=False, nice=False, padding=8)),
                 color=colour,
                 size=alt.Size("n_users:Q", scale=alt.Scale(type="sqrt", range=[6, 160]), legend=None),
                 opacity=opacity,
@@ -447,8 +447,8 @@ def small_multiple(table, key: str, *, title: str, color: str | None = None, siz
     import altair as alt
 
     encoding = {
-        "x": alt.X(f"{key}_x:Q", axis=None, scale=alt.Scale(zero=False, nice=False)),
-        "y": alt.Y(f"{key}_y:Q", axis=None, scale=alt.Scale(zero=False, nice=False)),
+        "x": alt.X(f"{key}_x:Q", axis=None, scale=alt.Scale(zero=False, nice=False, padding=8)),
+        "y": alt.Y(f"{key}_y:Q", axis=None, scale=alt.Scale(zero=False, nice=False, padding=8)),
     }
     if color:
         kind = "Q" if is_quantitative(table[color]) else "N"
@@ -749,7 +749,8 @@ def run_stage(
             with mo.status.spinner(title=label) as status:
 
                 def report(name, done, total):
-                    status.update(title=label, subtitle=f"{name}: {done:,.0f} of {total:,.0f}" if total > 1 else name)
+                    progress = f"{name}: {done:,.0f} of {total:,.0f}" if total > 1 and done < total else f"{name} done"
+                    status.update(title=label, subtitle=progress if done else name)
 
                 value = compute(report)
         else:
