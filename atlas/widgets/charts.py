@@ -1,0 +1,148 @@
+"""Altair charts for the app: linked UMAP/t-SNE maps, histograms, small multiples."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import warnings
+from collections.abc import Mapping
+
+import numpy as np
+
+from .tables import is_quantitative, metadata_columns
+
+log = logging.getLogger(__name__)
+
+@contextlib.contextmanager
+def _quiet_altair():
+    """Silence Altair's notice that the shared brush was added to several views (intended)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Automatically deduplicated selection parameter")
+        yield
+
+
+def linked_maps(
+    table,
+    views: Mapping[str, str],
+    *,
+    color: str | None = "n_users",
+    width: int = 460,
+    height: int = 420,
+    tooltip_columns: int = 6,
+):
+    """Side-by-side scatterplots of the same items with one linked brush.
+
+    Brushing in any view keeps colour on the brushed items in every view and greys the rest;
+    rows with ``highlight`` set are drawn on top, outlined, while the others fade.
+
+    Args:
+        table: a map table (see ``map_table``), possibly a sampled subset of rows.
+        views: view title -> layout key (the ``<key>_x``/``<key>_y`` columns).
+        color: column to colour by (categorical or numeric), or None.
+    """
+    import altair as alt
+
+    brush = alt.selection_interval(name="brush", encodings=["x", "y"], resolve="global")
+    if color:
+        if color == "n_users":  # popularity is heavy-tailed: a log scale shows its spread
+            scale, kind = alt.Scale(scheme="viridis", type="log"), "Q"
+        elif is_quantitative(table[color]):
+            scale, kind = alt.Scale(scheme="viridis"), "Q"
+        else:
+            scale, kind = alt.Scale(scheme="tableau20"), "N"
+        colour = alt.Color(f"{color}:{kind}", scale=scale, legend=alt.Legend(title=color))
+        colour = alt.condition(brush, colour, alt.value("#d0d0d0"))
+    else:
+        colour = alt.condition(brush, alt.value("#4c78a8"), alt.value("#d0d0d0"))
+    any_highlight = bool(table["highlight"].any())
+    opacity = alt.condition("datum.highlight", alt.value(1.0), alt.value(0.15 if any_highlight else 0.75))
+    stroke = alt.condition("datum.highlight", alt.value("black"), alt.value(None))
+    meta = [c for c in metadata_columns(table) if c != color][:tooltip_columns]
+    tooltip = ["name:N", "n_users:Q"]
+    if color and color != "n_users":
+        tooltip.append(alt.Tooltip(f"{color}", title=color))
+    tooltip += [alt.Tooltip(c) for c in meta]
+    tooltip.append(alt.Tooltip("neighbours:N", title="top neighbours"))
+    charts = []
+    for title, key in views.items():
+        chart = (
+            alt.Chart(title=title, name=f"{key}_map")
+            .mark_circle(strokeWidth=1.2)
+            .encode(
+                x=alt.X(f"{key}_x:Q", axis=None, scale=alt.Scale(zero=False, nice=False, padding=8)),
+                y=alt.Y(f"{key}_y:Q", axis=None, scale=alt.Scale(zero=False, nice=False, padding=8)),
+                color=colour,
+                size=alt.Size("n_users:Q", scale=alt.Scale(type="sqrt", range=[6, 160]), legend=None),
+                opacity=opacity,
+                stroke=stroke,
+                order=alt.Order("highlight:Q", sort="ascending"),
+                tooltip=tooltip,
+            )
+            .properties(width=width, height=height)
+        )
+        charts.append(chart)
+    with _quiet_altair():
+        return alt.hconcat(*charts, data=table).add_params(brush).configure_view(strokeWidth=0)
+
+
+def histogram(values, *, title: str, x_title: str, log_x: bool = False, bins: int = 40, width: int = 300, height: int = 160):
+    """A histogram of counts (profile lengths, item popularity), optionally on log-spaced bins."""
+    import altair as alt
+    import pandas as pd
+
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        values = np.zeros(1)
+    low, high = float(values.min()), float(values.max())
+    if log_x and low > 0 and high > low:
+        edges = np.unique(np.geomspace(low, high * 1.0001, bins + 1))
+    else:
+        edges = np.linspace(low, high + 1e-9 if high == low else high, bins + 1)
+    counts, edges = np.histogram(values, bins=edges)
+    frame = pd.DataFrame({"start": edges[:-1], "end": edges[1:], "count": counts})
+    scale = alt.Scale(type="log") if log_x and low > 0 else alt.Scale()
+    return (
+        alt.Chart(frame, title=title)
+        .mark_rect(color="#4c78a8")
+        .encode(
+            x=alt.X("start:Q", title=x_title, scale=scale),
+            x2="end:Q",
+            y=alt.Y("count:Q", title="count"),
+            tooltip=[alt.Tooltip("start:Q", format=".3~g"), alt.Tooltip("end:Q", format=".3~g"), "count:Q"],
+        )
+        .properties(width=width, height=height)
+    )
+
+
+def small_multiple(table, key: str, *, title: str, color: str | None = None, size: int = 220):
+    """One small, non-interactive scatterplot of a layout (for sweeps)."""
+    import altair as alt
+
+    encoding = {
+        "x": alt.X(f"{key}_x:Q", axis=None, scale=alt.Scale(zero=False, nice=False, padding=8)),
+        "y": alt.Y(f"{key}_y:Q", axis=None, scale=alt.Scale(zero=False, nice=False, padding=8)),
+    }
+    if color:
+        kind = "Q" if is_quantitative(table[color]) else "N"
+        encoding["color"] = alt.Color(f"{color}:{kind}", legend=None)
+    return alt.Chart(table, title=title).mark_circle(size=8, opacity=0.7).encode(**encoding).properties(width=size, height=size)
+
+
+def selectable_chart(chart):
+    """``mo.ui.altair_chart`` for ``chart``, with the chart's own brush as its only selection
+    and without the export menu."""
+    import altair as alt
+    import marimo as mo
+
+    options = alt.renderers.options
+    saved = options.get("embed_options")
+    options["embed_options"] = {**(saved or {}), "actions": False}
+    try:
+        with _quiet_altair():
+            return mo.ui.altair_chart(chart, chart_selection=False, legend_selection=False)
+    finally:
+        if saved is None:
+            options.pop("embed_options", None)
+        else:
+            options["embed_options"] = saved

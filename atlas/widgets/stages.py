@@ -1,0 +1,227 @@
+"""Stage runs in the app: results or readable messages, timing and metric tables, export."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .settings import load_data
+
+log = logging.getLogger(__name__)
+
+@dataclass(frozen=True)
+class StageRun:
+    """One run of a pipeline stage in the app: its result or the message that stopped it."""
+
+    stage: str
+    value: object | None
+    error: str | None
+    seconds: float  # wall time of this run; a cache hit takes almost none
+    note: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def computed_seconds(self) -> float | None:
+        """Time the result took when it was first computed (from the stage result)."""
+        return getattr(self.value, "seconds", None)
+
+
+def run_stage(
+    stage: str,
+    compute: Callable[[Callable[[str, float, float], None]], object],
+    *,
+    needs: Sequence[object] = (),
+    title: str | None = None,
+    note: str | None = None,
+    spinner: bool = True,
+) -> StageRun:
+    """Run ``compute(report)`` under a spinner; a problem becomes a message, not an exception.
+
+    ``report(stage, done, total)`` (the pipeline's progress signature) updates the spinner.
+    When any value in ``needs`` is None (an earlier stage failed) nothing runs. An
+    ``AtlasError`` (bad input, impossible parameters) gives its own one-line message; any other
+    exception is logged with its traceback and reported by type and message, so one failing
+    stage never takes the rest of the app down.
+    """
+    import marimo as mo
+
+    from atlas.errors import AtlasError
+
+    if any(value is None for value in needs):
+        return skipped(stage)
+    start = time.perf_counter()
+    label = title or f"Computing {stage}…"
+    try:
+        if spinner:
+            with mo.status.spinner(title=label) as status:
+
+                def report(name, done, total):
+                    progress = f"{name}: {done:,.0f} of {total:,.0f}" if total > 1 and done < total else f"{name} done"
+                    status.update(title=label, subtitle=progress if done else name)
+
+                value = compute(report)
+        else:
+            value = compute(lambda *args: None)
+    except AtlasError as exc:
+        return StageRun(stage, None, str(exc), time.perf_counter() - start, note)
+    except Exception as exc:  # noqa: BLE001 - shown in the app, logged with its traceback
+        log.exception("stage %s failed", stage)
+        return StageRun(stage, None, f"{type(exc).__name__}: {exc}", time.perf_counter() - start, note)
+    return StageRun(stage, value, None, time.perf_counter() - start, note)
+
+
+def skipped(stage: str) -> StageRun:
+    """A stage that did not run because an earlier one failed."""
+    return StageRun(stage, None, None, 0.0)
+
+
+def stage_messages(runs: Sequence[StageRun]):
+    """Callouts for failed stages and notes (empty when all is well)."""
+    import marimo as mo
+
+    out = []
+    for run in runs:
+        if run.error:
+            out.append(mo.callout(mo.md(f"**{run.stage}** — {run.error}"), kind="danger"))
+        if run.note:
+            out.append(mo.callout(mo.md(f"**{run.stage}** — {run.note}"), kind="warn"))
+    return out
+
+
+def timing_table(runs: Sequence[StageRun]):
+    """A small table: stage, status (computed, cached or failed), time of this run and time
+    when first computed. Stages that did not run are left out."""
+    import pandas as pd
+
+    rows = []
+    for run in runs:
+        if run.error:
+            status = "failed"
+        elif run.value is None:
+            continue
+        elif run.computed_seconds is not None and run.seconds < 0.5 * run.computed_seconds:
+            status = "cached"
+        else:
+            status = "computed"
+        rows.append(
+            {
+                "stage": run.stage,
+                "status": status,
+                "this run (s)": round(run.seconds, 3),
+                "first computed (s)": None if run.computed_seconds is None else round(run.computed_seconds, 3),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def metrics_table(metrics: Mapping[str, Mapping[str, float]]):
+    """Layout name -> metrics dict, as a rounded table with one row per layout."""
+    import pandas as pd
+
+    frame = pd.DataFrame.from_dict({name: dict(values) for name, values in metrics.items()}, orient="index")
+    frame.index.name = "layout"
+    return frame.round(3).reset_index()
+
+
+def aligned_layouts(*, umap=None, tsne=None, pymde=None) -> dict:
+    """The layouts that exist, keyed ``umap``/``tsne``/``pymde``, each aligned onto the first.
+
+    ``pymde`` is a 2D ``atlas.Embedding`` (PyMDE's own 2D map); it becomes a ``Layout``.
+    """
+    import atlas
+
+    if pymde is not None:
+        pymde = atlas.Layout(pymde.coords, "pymde", None, key=pymde.key, seconds=pymde.seconds)
+    layouts = {key: layout for key, layout in (("umap", umap), ("tsne", tsne), ("pymde", pymde)) if layout is not None}
+    if not layouts:
+        return {}
+    reference = next(iter(layouts.values()))
+    return {key: layout if layout is reference else atlas.align_layout(layout, reference) for key, layout in layouts.items()}
+
+
+def subset_neighbors(neighbors: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Neighbour lists restricted to ``rows`` and renumbered to positions in ``rows``.
+
+    Neighbours outside the subset are dropped; lists are left-aligned and padded with -1.
+    """
+    neighbors = np.asarray(neighbors)
+    rows = np.asarray(rows)
+    position = np.full(neighbors.shape[0] + 1, -1, dtype=np.int64)  # index -1 maps to -1
+    position[rows] = np.arange(rows.shape[0])
+    mapped = position[np.where(neighbors[rows] >= 0, neighbors[rows], -1)]
+    order = np.argsort(mapped < 0, axis=1, kind="stable")
+    return np.take_along_axis(mapped, order, axis=1)
+
+
+def export_with_page(out_dir, result, data, *, projection: str) -> dict[str, Path]:
+    """Write the export with the core's exporter, and the HTML atlas when it is available."""
+    import atlas
+
+    paths = dict(atlas.export_layout(out_dir, result, data, projection=projection))
+    try:
+        from atlas.web import write_html
+    except ImportError:  # the web page is optional
+        return paths
+    paths["atlas.html"] = write_html(out_dir)
+    return paths
+
+
+def build_params(settings: Mapping[str, object]):
+    """``atlas.BuildParams`` from the app's settings (see ``app_settings``)."""
+    import atlas
+
+    return atlas.BuildParams(
+        filter=atlas.FilterParams(
+            min_item_users=settings["min_item_users"],
+            min_user_items=settings["min_user_items"],
+            min_weight=settings["min_weight"],
+            max_user_items=settings["max_user_items"],
+            seed=settings["seed"],
+        ),
+        cooccurrence=atlas.CooccurrenceParams(weighting=settings["weighting"], min_count=settings["min_count"]),
+        graph=atlas.GraphParams(n_neighbors=settings["n_neighbors"], method=settings["graph_method"]),
+        embed=atlas.EmbedParams(
+            embedding_dim=settings["embedding_dim"],
+            repulsive_fraction=settings["repulsive_fraction"],
+            max_iter=settings["max_iter"],
+            init=settings["init"],
+            seed=settings["seed"],
+        ),
+        umap=atlas.UmapParams(
+            n_neighbors=settings["umap_n_neighbors"], min_dist=settings["min_dist"], spread=settings["spread"], seed=settings["seed"]
+        ),
+        tsne=atlas.TsneParams(
+            perplexity=settings["perplexity"], early_exaggeration=settings["early_exaggeration"], dof=settings["dof"], seed=settings["seed"]
+        ),
+    )
+
+
+def embed_stages(pipe, data, params, progress=None):
+    """Run the stages up to the embedding through ``pipe``'s cache.
+
+    Returns ``(profiles, candidates, graph, embedding)``; ``candidates`` is None for the
+    recipe graph, which does not use them.
+    """
+    profiles = pipe.profiles(data, params.filter)
+    candidates = None
+    if params.graph.method == "topk":
+        candidates = pipe.cooccurrence(profiles, params.cooccurrence, progress=progress)
+    graph = pipe.graph(profiles, candidates, params.graph)
+    return profiles, candidates, graph, pipe.embed(graph, params.embed)
+
+
+def data_from_settings(settings: Mapping[str, object]):
+    """The dataset the settings name (the demo when they name no input)."""
+    return load_data(
+        path=settings["input"],
+        items_path=settings["items"],
+        **{key: settings[key] for key in ("user_col", "item_col", "weight_col", "items_id_col", "name_col", "label_col")},
+    )

@@ -1,0 +1,163 @@
+"""The item tables behind the maps: sampling, search, neighbour names, highlights."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+#: Above this many points the Altair views draw a sample (Altair stays fluid to ~20k points).
+MAX_CHART_POINTS = 20_000
+#: Emblaze (WebGL) draws a sample above this many points.
+MAX_EMBLAZE_POINTS = 10_000
+#: Columns of the map table that are not item metadata.
+MAP_COLUMNS = ("row", "item_id", "name", "n_users", "neighbours", "highlight")
+
+
+def safe_column_name(name: object) -> str:
+    """A column name Vega can use as a field (no dots, brackets or quotes)."""
+    text = "".join(ch if ch.isalnum() or ch in "_ -" else "_" for ch in str(name)).strip()
+    return text or "column"
+
+
+def map_table(
+    items,
+    layouts: Mapping[str, np.ndarray],
+    *,
+    name_column: str | None = None,
+    neighbors: np.ndarray | None = None,
+    n_tooltip_neighbors: int = 5,
+):
+    """One row per item with its coordinates in every layout, ready for the Altair views.
+
+    Args:
+        items: the item table aligned with the layouts' rows (``atlas.item_frame``): an
+            ``item_id`` column, ``n_users`` and any metadata columns.
+        layouts: key -> ``(n, 2)`` coordinates; columns ``<key>_x`` and ``<key>_y`` are added.
+        name_column: metadata column that names an item; the item id is used without it.
+        neighbors: ``(n, k)`` neighbour rows (``-1`` pads); their names fill the tooltip.
+    """
+    import pandas as pd
+
+    n = len(items)
+    frame = pd.DataFrame({"row": np.arange(n)})
+    frame["item_id"] = items["item_id"].astype(str).to_numpy() if "item_id" in items else items.index.astype(str)
+    if name_column and name_column in items:
+        names = items[name_column].astype(str).to_numpy()
+    else:
+        names = frame["item_id"].to_numpy()
+    frame["name"] = names
+    frame["n_users"] = items["n_users"].to_numpy() if "n_users" in items else np.ones(n, dtype=np.int64)
+    if neighbors is not None:
+        frame["neighbours"] = neighbour_names(names, neighbors, n_tooltip_neighbors)
+    else:
+        frame["neighbours"] = ""
+    frame["highlight"] = False
+    taken = set(frame.columns)
+    for column in items.columns:
+        if column in ("item_id", "n_users") or column == name_column:
+            continue
+        safe = safe_column_name(column)
+        if safe in taken:
+            continue
+        taken.add(safe)
+        frame[safe] = items[column].to_numpy()
+    for key, xy in layouts.items():
+        xy = np.asarray(xy)
+        if xy.shape != (n, 2):
+            raise ValueError(f"layout {key!r} must have shape ({n}, 2), got {xy.shape}.")
+        frame[f"{key}_x"] = xy[:, 0].astype(np.float64)
+        frame[f"{key}_y"] = xy[:, 1].astype(np.float64)
+    return frame
+
+
+def neighbour_names(names: Sequence[str], neighbors: np.ndarray, limit: int = 5) -> list[str]:
+    """The names of each item's first ``limit`` neighbours, joined for a tooltip."""
+    names = np.asarray(names, dtype=object)
+    out = []
+    for row in np.asarray(neighbors)[:, :limit]:
+        out.append(", ".join(str(names[j]) for j in row if j >= 0))
+    return out
+
+
+def metadata_columns(table) -> list[str]:
+    """The item-metadata columns of a map table (everything the app did not add)."""
+    return [c for c in table.columns if c not in MAP_COLUMNS and not c.endswith(("_x", "_y"))]
+
+
+def colour_columns(table, *, max_categories: int = 40) -> list[str]:
+    """Columns worth colouring a map by: numbers, or categories with few distinct values."""
+    usable = ["n_users"]
+    for column in metadata_columns(table):
+        values = table[column]
+        if values.dtype.kind in "biuf" or values.nunique(dropna=True) <= max_categories:
+            usable.append(column)
+    return usable
+
+
+def is_quantitative(values, *, min_distinct: int = 13) -> bool:
+    """Numbers with many distinct values get a continuous scale; anything else is categorical."""
+    return values.dtype.kind in "iuf" and values.nunique(dropna=True) >= min_distinct
+
+
+def sample_rows(n: int, max_points: int = MAX_CHART_POINTS, *, keep: Sequence[int] = (), seed: int = 0) -> np.ndarray:
+    """Sorted row numbers to draw: all rows, or a seeded sample of ``max_points`` that always
+    contains the ``keep`` rows (search hits, a user's items)."""
+    if n <= max_points:
+        return np.arange(n)
+    keep = np.unique(np.asarray(keep, dtype=np.int64))[:max_points]
+    rest = np.setdiff1d(np.arange(n), keep)
+    rng = np.random.default_rng(seed)
+    extra = rng.choice(rest, size=max_points - keep.shape[0], replace=False)
+    return np.sort(np.concatenate([keep, extra]))
+
+
+def find_items(table, query: str, *, limit: int = 10) -> np.ndarray:
+    """Rows whose name or id matches ``query`` (exact matches first, then most popular)."""
+    query = query.strip().lower()
+    if not query:
+        return np.array([], dtype=np.int64)
+    names = table["name"].astype(str).str.lower()
+    ids = table["item_id"].astype(str).str.lower()
+    exact = (names == query) | (ids == query)
+    partial = names.str.contains(query, regex=False)
+    score = exact.astype(int) * 2 + partial.astype(int)
+    hits = table.assign(_score=score)[score > 0]
+    hits = hits.sort_values(["_score", "n_users"], ascending=[False, False])
+    return hits["row"].to_numpy()[:limit]
+
+
+def with_neighbours(rows: Sequence[int], neighbors: np.ndarray | None, k: int = 10) -> np.ndarray:
+    """``rows`` plus each one's first ``k`` graph neighbours."""
+    rows = np.asarray(rows, dtype=np.int64)
+    if neighbors is None or rows.size == 0:
+        return rows
+    near = np.asarray(neighbors)[rows, :k].ravel()
+    return np.unique(np.concatenate([rows, near[near >= 0]]))
+
+
+def rows_from_text(table, text: str) -> np.ndarray:
+    """Rows named in pasted text: one item id or exact name per line or comma."""
+    tokens = {t.strip().lower() for line in text.splitlines() for t in line.split(",")}
+    tokens.discard("")
+    if not tokens:
+        return np.array([], dtype=np.int64)
+    ids = table["item_id"].astype(str).str.lower()
+    names = table["name"].astype(str).str.lower()
+    return table["row"].to_numpy()[(ids.isin(tokens) | names.isin(tokens)).to_numpy()]
+
+
+def rows_for_user(interactions, item_ids: Sequence[str], user_id: str) -> np.ndarray:
+    """Map rows (positions in ``item_ids``) of the items one user interacted with."""
+    import pandas as pd
+
+    matches = np.flatnonzero(np.asarray(interactions.user_ids) == str(user_id))
+    if matches.size == 0:
+        return np.array([], dtype=np.int64)
+    touched = np.asarray(interactions.item_ids)[interactions.item[interactions.user == matches[0]]]
+    position = pd.Index(np.asarray(item_ids, dtype=str))
+    rows = position.get_indexer(np.asarray(touched, dtype=str))
+    return np.sort(rows[rows >= 0])
