@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 
-import atlas
 from atlas.graph import ItemGraph
 from atlas.metrics import knn_recall, label_agreement, trustworthiness
 
