@@ -32,7 +32,7 @@ STAGE_VERSIONS = {
     "graph": 1,
     "embedding": 1,
     "neighbors": 1,
-    "layout": 1,
+    "layout": 2,
     "metrics": 1,
 }
 
