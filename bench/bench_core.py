@@ -109,10 +109,13 @@ def _start_measuring() -> dict:
     return before
 
 
-def _cpu() -> float:
-    """CPU seconds of this process and of its reaped children (pymde's pool workers)."""
+def _cpu(children: bool = True) -> float:
+    """CPU seconds of this process (all its threads) and, with ``children``, of its reaped child
+    processes (pymde's pool workers; a child's time counts when it is reaped)."""
     import resource
 
+    if not children:
+        return time.process_time()
     c = resource.getrusage(resource.RUSAGE_CHILDREN)
     return time.process_time() + c.ru_utime + c.ru_stime
 
@@ -410,15 +413,18 @@ def task_end_to_end(args: dict) -> dict:
     mem = _start_measuring()
     _say(f"generated {len(data.interactions):,} interactions in {gen:.1f}s")
 
-    cpu_start: dict = {}
-    stage_cpu: dict = {}
+    started: dict = {}
+    stage_cpu: dict = {}  # stage -> [CPU seconds, wall seconds], summed over its calls
 
     def progress(stage, done, total):
         if done == 0:
-            cpu_start[stage] = _cpu()
+            started[stage] = (_cpu(children=False), time.perf_counter())
             _say(f"stage {stage} …")
-        elif done == total and stage in cpu_start:
-            stage_cpu[stage] = stage_cpu.get(stage, 0.0) + _cpu() - cpu_start.pop(stage)
+        elif done == total and stage in started:
+            c0, t0 = started.pop(stage)
+            acc = stage_cpu.setdefault(stage, [0.0, 0.0])
+            acc[0] += _cpu(children=False) - c0
+            acc[1] += time.perf_counter() - t0
 
     t = time.perf_counter()
     result = Pipeline().build(data, progress=progress)
@@ -510,7 +516,7 @@ def _median(values):
 
 
 def _gb(n) -> str:
-    return f"{n / GIB:.2f} GB" if n else "–"
+    return f"{n / GIB:.2f} GiB" if n else "–"
 
 
 def _secs(s) -> str:
@@ -722,7 +728,7 @@ def bench_cooccurrence(runner: Runner, profiles_path: Path, prep: dict, opts, re
             print(f"  {key.split('_')[1]}: speed-up round by round " + ", ".join(f"{x:.1f}×" for x in r["speedup_per_round"])
                   + "; 1-min load average at each kernel run " + ", ".join(f"{x:.1f}" for x in r["loads"]))
     if sc["status"] == "ok":
-        print(f"  scipy's product has {sc['nnz']:,} non-zeros ({sc['nnz'] * (4 + sc['index_bytes']) / GIB:.2f} GB of values + indices); "
+        print(f"  scipy's product has {sc['nnz']:,} non-zeros ({sc['nnz'] * (4 + sc['index_bytes']) / GIB:.2f} GiB of values + indices); "
               f"the kernel keeps {out['kernel_count'].get('n_candidates', '?')} candidates per item")
     results["cooccurrence"] = out
 
@@ -739,7 +745,7 @@ def bench_end_to_end(runner: Runner, synthetic: dict, opts, results: dict) -> No
     print(f"  data: {p['users']:,} users, {p['items']:,} items, {p['interactions']:,} interactions, Σ length² = {res['pair_updates']:,}; "
           f"generated in {_secs(res['generate_seconds'])} (not part of the build)")
     cpu = res.get("stage_cpu", {})
-    rows = [[stage, _secs(sec), _cores(cpu.get(stage), sec)] for stage, sec in res["timings"].items()]
+    rows = [[stage, _secs(sec), _cores(*cpu[stage]) if stage in cpu else "–"] for stage, sec in res["timings"].items()]
     rows.append(["total (build)", _secs(res["total_seconds"]), ""])
     _table("end to end: Pipeline().build stage times (one run, after a warm-up build); cores = CPU time / wall time",
            ["stage", "time", "cores"], rows)
@@ -821,7 +827,7 @@ def main(argv=None) -> int:
     runner = Runner(workdir, opts.mem_cap_gb * GIB)
     info = machine_info()
     results: dict = {"machine": info, "quick": opts.quick, "options": {k: v for k, v in vars(opts).items() if k != "child"}}
-    print(f"atlas core benchmark — {info['date']}, {info['cores']} cores ({info['cpu']}), {info['memory_gb']} GB, "
+    print(f"atlas core benchmark — {info['date']}, {info['cores']} cores ({info['cpu']}), {info['memory_gb']} GiB, "
           f"load average {info['load_average_at_start'][0]:.1f}, commit {info['commit']} (atlas core {info['atlas_core_sha256']}){' — QUICK' if opts.quick else ''}", flush=True)
     out_path = Path(opts.out) if opts.out else ROOT / "bench" / "results" / f"core-{time.strftime('%Y%m%d-%H%M%S')}{'-quick' if opts.quick else ''}.json"
     out_path.parent.mkdir(parents=True, exist_ok=True)
