@@ -111,6 +111,7 @@ def _topk_block(
     for chunk in numba.prange(n_chunks):
         acc = np.zeros(n_items, dtype=np.float32)
         touched = np.empty(n_items, dtype=np.int32)
+        seen = np.full(n_items, -1, dtype=np.int64)  # last item whose row listed j
         heap_key = np.empty(m, dtype=np.float32)
         heap_idx = np.empty(m, dtype=np.int32)
         for t in range(chunk, n, n_chunks):
@@ -121,7 +122,8 @@ def _topk_block(
                 if binary:
                     for q in range(user_ptr[u], user_ptr[u + 1]):
                         j = user_items[q]
-                        if acc[j] == 0.0:
+                        if seen[j] != i:
+                            seen[j] = i
                             touched[n_touched] = j
                             n_touched += 1
                         acc[j] += 1.0
@@ -129,7 +131,8 @@ def _topk_block(
                     wi = item_w[p]
                     for q in range(user_ptr[u], user_ptr[u + 1]):
                         j = user_items[q]
-                        if acc[j] == 0.0:
+                        if seen[j] != i:
+                            seen[j] = i
                             touched[n_touched] = j
                             n_touched += 1
                         acc[j] += wi * user_w[q]

@@ -140,6 +140,7 @@ def build_profiles(data: Interactions | Dataset, params: FilterParams = FilterPa
     col = np.searchsorted(item_codes, i)
     matrix = sp.csr_matrix((w, (row, col)), shape=(user_codes.shape[0], item_codes.shape[0]), dtype=np.float32)
     matrix.sum_duplicates()
+    matrix.eliminate_zeros()
     matrix.sort_indices()
     item_users = np.bincount(col, minlength=item_codes.shape[0]).astype(np.int64)
     log.info("kept %d users, %d items, %d interactions", matrix.shape[0], matrix.shape[1], matrix.nnz)
