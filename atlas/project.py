@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.spatial import cKDTree
 
+from .cores import threads_for_now
 from .embed import Embedding
 from .errors import AtlasError, check_range
 
@@ -193,8 +194,12 @@ def _tsne(x: np.ndarray, params: TsneParams, neighbors: EmbeddingNeighbors) -> n
     from openTSNE.nearest_neighbors import PrecomputedNeighbors
 
     k = params.k_needed
+    # Threads for the idle cores only: openTSNE's threads wait on each other at every step, so
+    # on a busy machine extra threads slow it down several times. The result does not depend on
+    # the number of threads.
+    n_jobs = threads_for_now()
     knn = PrecomputedNeighbors(neighbors.indices[:, 1 : k + 1].copy(), neighbors.distances[:, 1 : k + 1].astype(np.float64))
-    affinities = PerplexityBasedNN(perplexity=params.perplexity, knn_index=knn, n_jobs=-1, random_state=params.seed, verbose=False)
+    affinities = PerplexityBasedNN(perplexity=params.perplexity, knn_index=knn, n_jobs=n_jobs, random_state=params.seed, verbose=False)
     init = pca_init(x, scale=1e-4 * 2)
     tsne = openTSNE.TSNE(
         early_exaggeration=params.early_exaggeration,
@@ -202,7 +207,7 @@ def _tsne(x: np.ndarray, params: TsneParams, neighbors: EmbeddingNeighbors) -> n
         dof=params.dof,
         n_iter=params.n_iter,
         random_state=params.seed,
-        n_jobs=-1,
+        n_jobs=n_jobs,
         verbose=False,
     )
     return np.asarray(tsne.fit(affinities=affinities, initialization=init))

@@ -483,14 +483,14 @@ def _(
 
 @app.cell
 def _(aligned, colour_by, highlight_note, highlight_rows, map_data):
-    _rows = widgets.sample_rows(len(map_data), keep=highlight_rows)
-    _view = map_data.iloc[_rows].copy()
-    _view["highlight"] = _view["row"].isin(highlight_rows)
     _titles = {"umap": "UMAP", "tsne": "t-SNE (aligned to UMAP)" if "umap" in aligned else "t-SNE"}
-    _colour = colour_by.value if colour_by.value in map_data else "n_users"
-    maps = widgets.selectable_chart(
-        widgets.linked_maps(_view, {_titles[k]: k for k in ("umap", "tsne") if k in aligned}, color=_colour)
+    _chart, _rows = widgets.map_views(
+        map_data,
+        {_titles[k]: k for k in ("umap", "tsne") if k in aligned},
+        color=colour_by.value if colour_by.value in map_data else "n_users",
+        highlight_rows=highlight_rows,
     )
+    maps = widgets.selectable_chart(_chart)
     _sampled = (
         mo.callout(
             mo.md(f"Showing a sample of **{len(_rows):,}** of {len(map_data):,} items in these views (Altair stays fluid up to {widgets.MAX_CHART_POINTS:,} points); search hits and a user's items are always drawn."),
@@ -518,14 +518,14 @@ def _(maps):
 
 @app.cell
 def _(aligned, colour_by, graph, map_data, pymde_2d):
-    _rows = widgets.sample_rows(len(map_data), widgets.MAX_EMBLAZE_POINTS)
     _names = {"umap": "UMAP", "tsne": "t-SNE", "pymde": "PyMDE 2D"}
-    _frames = {_names[k]: layout.xy[_rows] for k, layout in aligned.items()}
-    comparison = widgets.emblaze_view(
-        _frames,
-        names=map_data["name"].to_numpy()[_rows],
-        colors=map_data[colour_by.value if colour_by.value in map_data else "n_users"].to_numpy()[_rows],
-        neighbors=widgets.subset_neighbors(graph.neighbors, _rows),
+    comparison, _rows = widgets.comparison_view(
+        {_names[k]: layout for k, layout in aligned.items()},
+        map_data,
+        graph.neighbors,
+        color=colour_by.value if colour_by.value in map_data else "n_users",
+        max_points=widgets.MAX_EMBLAZE_POINTS,
+        graph_key=graph.key,
     )
     mo.vstack(
         [
@@ -573,9 +573,9 @@ def _(pipeline_runs):
 
 
 @app.cell
-def _(aligned, settings):
-    mo.stop(not aligned)
-    _choices = [k for k in ("umap", "tsne", "pymde") if k in aligned]
+def _(pymde_2d, settings):
+    # Not tied to the layouts themselves, so that a typed folder survives a slider move.
+    _choices = ["umap", "tsne"] + (["pymde"] if pymde_2d.value else [])
     export_layout_choice = mo.ui.dropdown(
         _choices, value=settings["projection"] if settings["projection"] in _choices else _choices[0], label="layout to keep"
     )
@@ -606,6 +606,10 @@ def _(
     umap_params,
 ):
     mo.stop(not export_button.value, mo.md("_Choose a layout and a folder, then press **Export**._"))
+    mo.stop(
+        export_layout_choice.value not in aligned,
+        mo.callout(mo.md(f"**Export** — there is no **{export_layout_choice.value}** layout to write (see the messages above); choose another."), kind="danger"),
+    )
     _result = atlas.BuildResult(
         params=atlas.BuildParams(
             filter=filter_params,

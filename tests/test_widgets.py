@@ -262,6 +262,29 @@ def test_rows_for_user_finds_the_users_items_on_the_map():
     assert widgets.rows_for_user(interactions, ["a", "b", "c", "d"], "nobody").tolist() == []
 
 
+def test_comparison_view_reuses_the_viewer_for_settings_seen_before():
+    n = 40
+    rng = np.random.default_rng(3)
+    table = pd.DataFrame({"name": [f"item {i}" for i in range(n)], "n_users": rng.integers(1, 50, n), "genre": np.repeat(["a", "b"], n // 2)})
+    neighbors = np.stack([(np.arange(n) + 1) % n, (np.arange(n) + 2) % n], axis=1)
+
+    def layout(key):
+        return atlas.Layout(rng.normal(size=(n, 2)).astype(np.float32), "umap", None, key=key)
+
+    first = {"UMAP": layout("u1"), "t-SNE": layout("t1")}
+    view, rows = widgets.comparison_view(first, table, neighbors, color="genre", max_points=30, graph_key="g")
+    assert len(rows) == 30 and len(view.embeddings) == 2
+    again, _ = widgets.comparison_view(dict(first), table, neighbors, color="genre", max_points=30, graph_key="g")
+    assert again is view  # same layouts, colour and graph: not rebuilt
+    other_colour, _ = widgets.comparison_view(first, table, neighbors, color="n_users", max_points=30, graph_key="g")
+    other_layout, _ = widgets.comparison_view({"UMAP": layout("u2"), "t-SNE": first["t-SNE"]}, table, neighbors, color="genre", max_points=30, graph_key="g")
+    assert other_colour is not view and other_layout is not view
+    unkeyed = {"UMAP": layout(""), "t-SNE": layout("")}
+    a, _ = widgets.comparison_view(unkeyed, table, neighbors, color="genre", max_points=30, graph_key="g")
+    b, _ = widgets.comparison_view(unkeyed, table, neighbors, color="genre", max_points=30, graph_key="g")
+    assert a is not b  # layouts without a cache key are never taken for each other
+
+
 def test_subset_neighbors_renumbers_and_drops_outsiders(neighbors):
     sub = widgets.subset_neighbors(neighbors, np.array([0, 2, 3]))
     # row 0 -> [3, 2] -> [2, 1]; row 2 -> [0, 1] -> [0, (1 dropped)]; row 3 -> [0, -1] -> [0, -1]
@@ -296,6 +319,31 @@ def test_linked_maps_colour_numbers_continuously_and_fade_unhighlighted(table):
     assert encoding["opacity"]["value"] == 0.15
     plain = widgets.linked_maps(table, {"UMAP": "umap"}, color=None).to_dict()
     assert plain["hconcat"][0]["encoding"]["opacity"]["value"] == 0.75
+
+
+def test_map_views_reuses_a_chart_only_for_the_same_drawing(table):
+    views = {"UMAP": "umap", "t-SNE": "tsne"}
+    chart, rows = widgets.map_views(table, views, color="genre", highlight_rows=[2])
+    assert rows.tolist() == [0, 1, 2, 3]
+    drawn = next(iter(chart.to_dict()["datasets"].values()))
+    assert [row["highlight"] for row in drawn] == [False, False, True, False]
+    assert widgets.map_views(table.copy(), views, color="genre", highlight_rows=[2])[0] is chart  # same drawing
+    renamed = table.assign(name=["Alien", "Babe", "Casablanca", "Aliens"])  # other metadata, same layouts
+    moved = table.assign(umap_x=table["umap_x"] + 1.0)
+    for other in (
+        widgets.map_views(table, views, color="genre", highlight_rows=[1]),
+        widgets.map_views(table, views, color="n_users", highlight_rows=[2]),
+        widgets.map_views(renamed, views, color="genre", highlight_rows=[2]),
+        widgets.map_views(moved, views, color="genre", highlight_rows=[2]),
+        widgets.map_views(table, {"UMAP": "umap"}, color="genre", highlight_rows=[2]),
+    ):
+        assert other[0] is not chart
+
+
+def test_map_views_samples_large_tables_but_keeps_highlights(table):
+    big = pd.concat([table] * 10, ignore_index=True).assign(row=np.arange(40))
+    _, rows = widgets.map_views(big, {"UMAP": "umap"}, color="genre", highlight_rows=[37, 39], max_points=12)
+    assert len(rows) == 12 and {37, 39} <= set(rows.tolist())
 
 
 def test_histogram_counts_every_value():

@@ -13,6 +13,8 @@ from .emblaze import (  # noqa: F401
     _fill_padding,
     _neighbor_source,
     emblaze_view,
+    comparison_view,
+    subset_neighbors,
 )
 from .tables import (  # noqa: F401
     MAX_CHART_POINTS,
@@ -33,6 +35,7 @@ from .tables import (  # noqa: F401
 from .charts import (  # noqa: F401
     _quiet_altair,
     linked_maps,
+    map_views,
     histogram,
     small_multiple,
     selectable_chart,
@@ -64,7 +67,6 @@ from .stages import (  # noqa: F401
     timing_table,
     metrics_table,
     aligned_layouts,
-    subset_neighbors,
     export_with_page,
     build_params,
     embed_stages,

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import warnings
-from collections.abc import Mapping
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from .tables import is_quantitative, metadata_columns
+from .tables import MAX_CHART_POINTS, is_quantitative, metadata_columns, sample_rows
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +85,39 @@ def linked_maps(
         charts.append(chart)
     with _quiet_altair():
         return alt.hconcat(*charts, data=table).add_params(brush).configure_view(strokeWidth=0)
+
+
+#: Charts built by ``map_views``, keyed by what they draw, most recent last.
+_MAP_VIEWS: OrderedDict = OrderedDict()
+#: How many of them are kept for settings seen before.
+MAP_VIEWS_CACHE_SIZE = 16
+
+
+def map_views(table, views: Mapping[str, str], *, color: str, highlight_rows: Sequence[int] = (), max_points: int = MAX_CHART_POINTS):
+    """The app's linked maps: ``linked_maps`` of a sample of ``table`` (highlighted rows always
+    drawn), memoised on what is drawn.
+
+    Building an Altair chart validates every encoding against the Vega-Lite schema, which costs
+    more than everything else in a slider move that is served from the stage cache; a chart of
+    the same rows, coordinates, metadata, highlights and colour is therefore returned again.
+
+    Returns ``(chart, rows)``: the rows of ``table`` that are drawn.
+    """
+    import pandas as pd
+
+    rows = sample_rows(len(table), max_points, keep=highlight_rows)
+    view = table.iloc[rows].copy()
+    view["highlight"] = view["row"].isin(list(highlight_rows))
+    content = pd.util.hash_pandas_object(view, index=False).to_numpy().tobytes()
+    key = (hashlib.sha1(content).hexdigest(), tuple(view.columns), tuple(views.items()), color)
+    if key in _MAP_VIEWS:
+        _MAP_VIEWS.move_to_end(key)
+        return _MAP_VIEWS[key], rows
+    chart = linked_maps(view, views, color=color)
+    _MAP_VIEWS[key] = chart
+    while len(_MAP_VIEWS) > MAP_VIEWS_CACHE_SIZE:
+        _MAP_VIEWS.popitem(last=False)
+    return chart, rows
 
 
 def histogram(values, *, title: str, x_title: str, log_x: bool = False, bins: int = 40, width: int = 300, height: int = 160):

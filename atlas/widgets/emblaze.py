@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -162,3 +163,55 @@ def emblaze_view(
         thread_starter=_run_inline,
         compute_suggestions=suggestions,
     )
+
+
+#: Viewers built by ``comparison_view``, most recent last.
+_COMPARISONS: OrderedDict = OrderedDict()
+#: How many comparison viewers are kept for settings seen before.
+COMPARISON_CACHE_SIZE = 8
+
+
+def comparison_view(layouts: Mapping[str, object], table, neighbors: np.ndarray, *, color: str, max_points: int, graph_key: str = ""):
+    """The app's Emblaze comparison of ``layouts`` (label -> ``atlas.Layout``), memoised.
+
+    Items are sampled to ``max_points`` (the same sample every time), named by ``table['name']``
+    and coloured by ``table[color]``. A viewer for the same layouts (by their cache keys),
+    colour, sample and graph is returned again rather than rebuilt, so that moving a slider
+    back to a setting seen before does not rebuild and resend the comparison. Layouts without
+    a cache key are never memoised.
+
+    Returns ``(viewer, rows)``: the rows of ``table`` that it shows.
+    """
+    from .tables import sample_rows
+
+    rows = sample_rows(len(table), max_points)
+    keys = tuple((label, getattr(layout, "key", "")) for label, layout in layouts.items())
+    memo = None if not graph_key or not all(key for _, key in keys) else (keys, color, len(table), max_points, graph_key)
+    if memo is not None and memo in _COMPARISONS:
+        _COMPARISONS.move_to_end(memo)
+        return _COMPARISONS[memo], rows
+    viewer = emblaze_view(
+        {label: layout.xy[rows] for label, layout in layouts.items()},
+        names=table["name"].to_numpy()[rows],
+        colors=table[color].to_numpy()[rows],
+        neighbors=subset_neighbors(neighbors, rows),
+    )
+    if memo is not None:
+        _COMPARISONS[memo] = viewer
+        while len(_COMPARISONS) > COMPARISON_CACHE_SIZE:
+            _COMPARISONS.popitem(last=False)
+    return viewer, rows
+
+
+def subset_neighbors(neighbors: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Neighbour lists restricted to ``rows`` and renumbered to positions in ``rows``.
+
+    Neighbours outside the subset are dropped; lists are left-aligned and padded with -1.
+    """
+    neighbors = np.asarray(neighbors)
+    rows = np.asarray(rows)
+    position = np.full(neighbors.shape[0] + 1, -1, dtype=np.int64)  # index -1 maps to -1
+    position[rows] = np.arange(rows.shape[0])
+    mapped = position[np.where(neighbors[rows] >= 0, neighbors[rows], -1)]
+    order = np.argsort(mapped < 0, axis=1, kind="stable")
+    return np.take_along_axis(mapped, order, axis=1)

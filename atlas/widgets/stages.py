@@ -8,7 +8,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 
 from .settings import load_data
 
@@ -145,20 +144,6 @@ def aligned_layouts(*, umap=None, tsne=None, pymde=None) -> dict:
         return {}
     reference = next(iter(layouts.values()))
     return {key: layout if layout is reference else atlas.align_layout(layout, reference) for key, layout in layouts.items()}
-
-
-def subset_neighbors(neighbors: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Neighbour lists restricted to ``rows`` and renumbered to positions in ``rows``.
-
-    Neighbours outside the subset are dropped; lists are left-aligned and padded with -1.
-    """
-    neighbors = np.asarray(neighbors)
-    rows = np.asarray(rows)
-    position = np.full(neighbors.shape[0] + 1, -1, dtype=np.int64)  # index -1 maps to -1
-    position[rows] = np.arange(rows.shape[0])
-    mapped = position[np.where(neighbors[rows] >= 0, neighbors[rows], -1)]
-    order = np.argsort(mapped < 0, axis=1, kind="stable")
-    return np.take_along_axis(mapped, order, axis=1)
 
 
 def export_with_page(out_dir, result, data, *, projection: str) -> dict[str, Path]:

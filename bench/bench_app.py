@@ -1,0 +1,267 @@
+"""Benchmark the notebook app's responsiveness in a real browser.
+
+Serves ``notebooks/atlas.py`` on the built-in demo data with ``marimo run`` (a fresh stage cache
+unless ``--cache-dir`` is given), opens it in headless Chromium and times what a person waits
+for, from the action to the moment the changed map is drawn:
+
+    .venv/bin/python bench/bench_app.py                  # demo data, 5 rounds
+    .venv/bin/python bench/bench_app.py --rounds 9 -- --min-item-users 20   # flags after -- go to the app
+
+Measured:
+
+- *first render*: page load until both maps are drawn;
+- *new value*: a projection slider (UMAP min_dist, t-SNE perplexity) moved to a value not seen
+  before, until that view is redrawn;
+- *seen value*: the slider moved back and forth between two values seen before, until the
+  view shows the earlier layout again (checked: the drawn points must equal the first drawing);
+- *colour*: the colour-by choice changed, until the points are recoloured.
+
+Each timing is split into the kernel's part (the first cell starting to run until the last
+cell finishes, read from marimo's websocket messages) and the bytes of cell output sent to
+the page. Times are taken in the page (``performance.now``), from just before the input event
+to the first animation frame that shows the change. Raw numbers go to
+``bench/results/app-<time>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from browser import chromium_page, marimo_server
+
+APP = ROOT / "notebooks" / "atlas.py"
+
+# Records every websocket message the page receives: time, operation, cell status, size.
+SOCKET_LOG = """
+(() => {
+  window.__atlasSocket = [];
+  const Native = window.WebSocket;
+  window.WebSocket = function (...args) {
+    const ws = new Native(...args);
+    ws.addEventListener('message', (event) => {
+      const size = typeof event.data === 'string' ? event.data.length : (event.data.byteLength || event.data.size || 0);
+      let op = '?', status = null, cell = null, output = 0;
+      if (typeof event.data === 'string') {
+        try {
+          const msg = JSON.parse(event.data);
+          const data = msg.data || msg;
+          op = msg.op || data.op || '?';
+          status = data.status || null;
+          cell = data.cell_id || null;
+          output = data.output && data.output.data ? JSON.stringify(data.output.data).length : 0;
+        } catch (e) { /* not JSON */ }
+      }
+      window.__atlasSocket.push({t: performance.now(), op, status, cell, size, output});
+    });
+    return ws;
+  };
+  window.WebSocket.prototype = Native.prototype;
+  Object.assign(window.WebSocket, Native);
+})();
+"""
+
+# The Vega views behind mo.ui.altair_chart, found through React state (as in the tests), and a
+# short signature of one mark's drawn points: positions, fills and opacities.
+MARKS_JS = """
+window.__atlasMarks = () => {
+  // the interactive maps live in the shadow roots of <marimo-vega> elements; looking only there
+  // keeps this check cheap enough to run on every animation frame
+  const embeds = [];
+  document.querySelectorAll('marimo-vega').forEach(host => {
+    if (host.shadowRoot) host.shadowRoot.querySelectorAll('.vega-embed').forEach(e => embeds.push(e));
+  });
+  const marks = {};
+  for (const el of embeds) {
+    let view = null;
+    for (let node = el, up = 0; node && up < 6 && !view; node = node.parentElement, up++) {
+      const key = Object.keys(node).find(k => k.startsWith('__reactFiber'));
+      for (let fiber = key ? node[key] : null, depth = 0; fiber && depth < 30 && !view; fiber = fiber.return, depth++) {
+        for (let hook = fiber.memoizedState; hook && typeof hook === 'object' && !view; hook = hook.next) {
+          const state = hook.memoizedState;
+          if (state && state.view && typeof state.view.scenegraph === 'function') view = state.view;
+        }
+      }
+    }
+    if (!view) continue;
+    const visit = (item) => {
+      if (item.marktype === 'symbol' && item.role === 'mark' && item.name) marks[item.name] = item.items;
+      (item.items || []).forEach(visit);
+    };
+    visit(view.scenegraph().root);
+  }
+  return marks;
+};
+window.__atlasSignature = (name) => {
+  const items = window.__atlasMarks()[name];
+  if (!items || !items.length) return null;
+  const sorted = items.slice().sort((a, b) => a.datum.row - b.datum.row);
+  const pick = sorted.filter((_, i) => i % Math.max(1, Math.floor(sorted.length / 40)) === 0);
+  return items.length + ':' + pick.map(i => [i.x.toFixed(1), i.y.toFixed(1), i.fill, i.opacity].join(',')).join(';');
+};
+window.__atlasWatch = (name, before, timeout) => new Promise((resolve) => {
+  const t0 = performance.now();
+  const tick = () => {
+    const now = window.__atlasSignature(name);
+    if (now !== null && now !== before) { resolve({start: t0, ms: performance.now() - t0, signature: now}); return; }
+    if (performance.now() - t0 > timeout) { resolve({start: t0, ms: null, signature: null}); return; }
+    requestAnimationFrame(tick);
+  };
+  tick();
+});
+"""
+
+
+def socket_summary(page, start: float) -> dict:
+    """Kernel time and output bytes from the websocket messages received after ``start``."""
+    messages = page.evaluate("(start) => window.__atlasSocket.filter(m => m.t >= start)", start)
+    cells = [m for m in messages if m["op"] == "cell-op"]
+    running = [m["t"] for m in cells if m["status"] == "running"]
+    idle = [m["t"] for m in cells if m["status"] == "idle"]
+    return {
+        "kernel_ms": (max(idle) - min(running)) if running and idle else None,
+        "first_run_ms": (min(running) - start) if running else None,
+        "cells_run": len({m["cell"] for m in cells if m["status"] == "running"}),
+        "output_bytes": sum(m["output"] for m in cells),
+        "socket_bytes": sum(m["size"] for m in messages),
+        "timeline": [[round(m["t"] - start), m["cell"], m["status"], m["output"]] for m in cells if m["status"] or m["output"]],
+    }
+
+
+def timed(page, mark: str, action, settle: float = 1.5, timeout: float = 300.0) -> dict:
+    """Run ``action`` and time it until ``mark`` is drawn differently; then let the page settle
+    (the cells after the maps finish) so that the next action starts from rest."""
+    before = page.evaluate("(name) => window.__atlasSignature(name)", mark)
+    page.evaluate("(args) => { window.__atlasResult = window.__atlasWatch(...args); }", [mark, before, timeout * 1000])
+    action()
+    result = page.evaluate("() => window.__atlasResult")
+    if result["ms"] is None:
+        raise SystemExit(f"{mark} did not change within {timeout:.0f} s")
+    print(f"  {mark}: {result['ms']:.0f} ms", flush=True)
+    page.wait_for_timeout(int(settle * 1000))
+    result.update(socket_summary(page, result["start"]))
+    return result
+
+
+def wait_until(page, js: str, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(js):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {what}")
+        page.wait_for_timeout(200)
+
+
+def slider(page, label: str):
+    thumb = page.locator(f"marimo-slider[data-label*='{label}'] [role='slider']")
+    thumb.focus()
+    return thumb
+
+
+def median(rows: list[dict], key: str) -> float | None:
+    values = [r[key] for r in rows if r.get(key) is not None]
+    return statistics.median(values) if values else None
+
+
+def load_average() -> float:
+    return os.getloadavg()[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5, help="back-and-forth moves between two seen values")
+    parser.add_argument("--cache-dir", help="stage cache to use (default: a fresh one)")
+    parser.add_argument("--settle", type=float, default=1.5, help="seconds of rest after each change")
+    parser.add_argument("--busy", type=int, default=0, help="busy-loop processes to run alongside (a loaded machine)")
+    parser.add_argument("app_args", nargs="*", help="flags passed to the app after --")
+    args = parser.parse_args()
+
+    cache = args.cache_dir or tempfile.mkdtemp(prefix="atlas-bench-cache-")
+    commit = subprocess.run(["git", "describe", "--always", "--dirty"], check=False, cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    report: dict = {"commit": commit, "cpus": os.cpu_count(), "app_args": args.app_args, "busy": args.busy, "load": [load_average()]}
+    hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)]
+    try:
+        cases = measure(args, cache, report)
+    finally:
+        for hog in hogs:
+            hog.kill()
+    report["cases"] = cases
+    out = ROOT / "bench" / "results" / f"app-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=1))
+
+    busy = f", {args.busy} busy-loop processes alongside" if args.busy else ""
+    print(f"commit {commit}, {os.cpu_count()} cores{busy}, load average {min(report['load']):.1f}–{max(report['load']):.1f}")
+    print(f"first render (fresh cache={args.cache_dir is None}): {report['first_render_s']:.1f} s")
+    print(f"{'change':<42}{'to drawn (ms)':>14}{'kernel (ms)':>13}{'cells':>7}{'output KB':>11}")
+    for name, case in cases.items():
+        rows = ([("new value", [case["new"]])] if case.get("new") else []) + [(f"seen value (median of {len(case['seen'])})", case["seen"])]
+        for what, values in rows:
+            print(
+                f"{name + ' ' + what:<42}{median(values, 'ms'):>14.0f}{(median(values, 'kernel_ms') or 0):>13.0f}"
+                f"{median(values, 'cells_run'):>7.0f}{median(values, 'output_bytes') / 1024:>11.0f}"
+            )
+    if report["console_errors"]:
+        print("console errors:", *report["console_errors"], sep="\n  ")
+    print(f"raw: {out.relative_to(ROOT)}")
+
+
+def measure(args, cache: str, report: dict) -> dict:
+    """Serve the app, drive it in Chromium and return the timed cases (fills ``report``)."""
+    with marimo_server(APP, ["--cache-dir", cache, *args.app_args]) as url, chromium_page(viewport=(1500, 1400)) as (page, log):
+        page.add_init_script(SOCKET_LOG)
+        page.add_init_script(MARKS_JS)
+        start = time.perf_counter()
+        page.goto(url)
+        both = "() => window.__atlasSignature && window.__atlasSignature('umap_map_marks') && window.__atlasSignature('tsne_map_marks')"
+        deadline = time.monotonic() + 600
+        while not page.evaluate(both):
+            if time.monotonic() > deadline:
+                raise SystemExit("timed out waiting for the maps")
+            page.wait_for_timeout(200)
+        report["first_render_s"] = time.perf_counter() - start
+        print(f"first render {report['first_render_s']:.1f} s", flush=True)
+        wait_until(page, "() => document.body.innerText.includes('Quality at a glance')", 300, "the metrics")
+        page.wait_for_timeout(3000)
+        report["load"].append(load_average())
+
+        cases = {}
+        for name, label, mark in (("umap_min_dist", "min_dist", "umap_map_marks"), ("tsne_perplexity", "perplexity", "tsne_map_marks")):
+            first = page.evaluate("(name) => window.__atlasSignature(name)", mark)
+            thumb = slider(page, label)
+            new = timed(page, mark, lambda thumb=thumb: thumb.press("ArrowRight"), args.settle)
+            seen = []
+            for i in range(args.rounds):
+                key = "ArrowLeft" if i % 2 == 0 else "ArrowRight"
+                seen.append(timed(page, mark, lambda key=key, thumb=thumb: thumb.press(key), args.settle))
+                # a seen value must come back exactly as it was first drawn
+                if key == "ArrowLeft" and seen[-1]["signature"] != first:
+                    raise SystemExit(f"{name}: the seen value was drawn differently the second time")
+            cases[name] = {"new": new, "seen": seen}
+
+        colour = page.locator("marimo-dropdown[data-label*='colour by'] select")
+        options = colour.locator("option").all_text_contents()
+        current = colour.input_value()
+        other = [o for o in options if o and o != current][:2]
+        cases["colour"] = {"seen": [timed(page, "umap_map_marks", lambda o=o: colour.select_option(o), args.settle) for o in other + [current]]}
+        report["load"].append(load_average())
+        report["console_errors"] = log.errors()
+
+    for case in cases.values():
+        for row in [case.get("new"), *case["seen"]]:
+            if row:
+                row.pop("signature", None)
+    return cases
+
+
+if __name__ == "__main__":
+    main()
