@@ -155,7 +155,7 @@ VEGA_MARKS_JS = """
     if (!view) continue;
     const visit = (item) => {
       if (item.marktype === 'symbol' && item.role === 'mark' && item.name) {
-        marks[item.name] = item.items.map(i => [i.datum.row, i.x, i.y, i.opacity]);
+        marks[item.name] = item.items.map(i => [i.datum.row, i.x, i.y, i.opacity, i.datum.name]);
       }
       (item.items || []).forEach(visit);
     };
@@ -181,7 +181,7 @@ def wait_for(page, condition, timeout: float = 180.0, what: str = "the app"):
 
 
 def layout_of(marks: list) -> dict[int, tuple[float, float]]:
-    return {int(row): (x, y) for row, x, y, _ in marks}
+    return {int(row): (x, y) for row, x, y, *_ in marks}
 
 
 @pytest.fixture(scope="module")
@@ -239,7 +239,7 @@ def test_emblaze_comparison_is_drawn(served_app):
 def test_search_outlines_the_item_and_its_neighbours(served_app, small_files):
     page, _, _ = served_app
     before = drawn_marks(page)["umap_map_marks"]
-    assert all(opacity == pytest.approx(0.75) for *_, opacity in before)
+    assert all(opacity == pytest.approx(0.75) for _, _, _, opacity, _ in before)
     profiles = kept_profiles(small_files[0])
     favourite = profiles.item_ids[int(np.argmax(profiles.item_users))]
     box = page.locator("marimo-text[data-label*='find an item'] input")
@@ -249,7 +249,7 @@ def test_search_outlines_the_item_and_its_neighbours(served_app, small_files):
     wait_for(page, faded, timeout=30, what="the search highlight")
     marks = drawn_marks(page)
     for name in ("umap_map_marks", "tsne_map_marks"):
-        lit = sorted(int(row) for row, _, _, opacity in marks[name] if opacity == 1)
+        lit = sorted(int(row) for row, _, _, opacity, _ in marks[name] if opacity == 1)
         assert 2 <= len(lit) <= 11, lit  # the item and its graph neighbours
     assert page.get_by_text("graph neighbours are outlined").count() == 1
     box.fill("")
@@ -293,3 +293,47 @@ def test_export_button_writes_the_files(served_app):
     layout = pd.read_csv(out / "layout.csv")
     assert {"item_id", "x", "y"} <= set(layout.columns)
     assert len(layout) == len(drawn_marks(page)["umap_map_marks"])
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_uploaded_files_replace_the_data(served_app, small_files, tmp_path):
+    """Upload an interactions file and a metadata file through the data form: the maps are
+    redrawn from them, with the uploaded names. (A second app, in a new tab of the browser.)"""
+    from browser import PageLog, marimo_server
+
+    plays, tracks = small_files
+    subset = pd.read_csv(plays)
+    subset = subset[subset["track"].isin(sorted(subset["track"].unique())[:90])]
+    upload_plays = tmp_path / "my plays.csv"
+    subset.to_csv(upload_plays, index=False)
+    names = pd.read_csv(tracks)
+    names["title"] = [f"Uploaded track {i}" for i in range(len(names))]
+    upload_tracks = tmp_path / "my tracks.csv"
+    names[["item_id", "title"]].to_csv(upload_tracks, index=False)
+    n_expected = expected_items(upload_plays)
+    assert n_expected < expected_items(plays)
+
+    with marimo_server(APP, app_args(small_files)) as url:
+        page = served_app[0].context.new_page()
+        log = PageLog(page)
+        page.goto(url)
+        wait_for(page, lambda: len(drawn_marks(page).get("umap_map_marks", [])) == expected_items(plays), what="the first maps")
+        uploads = page.get_by_role("button", name="…or upload")
+        assert uploads.count() == 2  # interactions, then item metadata
+        for button, path in zip((uploads.nth(0), uploads.nth(1)), (upload_plays, upload_tracks)):
+            with page.expect_file_chooser() as chooser:
+                button.click()
+            chooser.value.set_files(str(path))
+            page.wait_for_timeout(500)
+        page.get_by_role("button", name="Load data").click()
+
+        def redrawn():
+            marks = drawn_marks(page)
+            return all(len(marks.get(name, [])) == n_expected for name in ("umap_map_marks", "tsne_map_marks"))
+
+        wait_for(page, redrawn, timeout=180, what="the maps of the uploaded file")
+        drawn_names = {name for *_, name in drawn_marks(page)["umap_map_marks"]}
+        assert all(name.startswith("Uploaded track ") for name in drawn_names), sorted(drawn_names)[:5]
+        assert page.locator("marimo-callout-output[data-kind*='danger']").count() == 0
+        assert log.errors() == []
