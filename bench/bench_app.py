@@ -204,7 +204,8 @@ def main() -> None:
     print(f"first render (fresh cache={args.cache_dir is None}): {report['first_render_s']:.1f} s")
     print(f"{'change':<42}{'to drawn (ms)':>14}{'kernel (ms)':>13}{'cells':>7}{'output KB':>11}")
     for name, case in cases.items():
-        rows = ([("new value", [case["new"]])] if case.get("new") else []) + [(f"seen value (median of {len(case['seen'])})", case["seen"])]
+        seen = "change" if name == "colour" else "seen value"
+        rows = ([("new value", [case["new"]])] if case.get("new") else []) + [(f"{seen} (median of {len(case['seen'])})", case["seen"])]
         for what, values in rows:
             print(
                 f"{name + ' ' + what:<42}{median(values, 'ms'):>14.0f}{(median(values, 'kernel_ms') or 0):>13.0f}"
