@@ -38,6 +38,7 @@ check: setup
 bench: setup
 	$(PY) bench/bench_core.py
 	$(PY) bench/bench_web.py
+	$(PY) bench/bench_app.py
 
 clean:
 	rm -rf out .pytest_cache

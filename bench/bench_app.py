@@ -40,8 +40,6 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from browser import chromium_page, marimo_server
 
-APP = ROOT / "notebooks" / "atlas.py"
-
 # Records every websocket message the page receives: time, operation, cell status, size.
 SOCKET_LOG = """
 (() => {
@@ -182,11 +180,15 @@ def main() -> None:
     parser.add_argument("--cache-dir", help="stage cache to use (default: a fresh one)")
     parser.add_argument("--settle", type=float, default=1.5, help="seconds of rest after each change")
     parser.add_argument("--busy", type=int, default=0, help="busy-loop processes to run alongside (a loaded machine)")
+    parser.add_argument(
+        "--checkout", type=Path, help="measure another checkout's app and atlas package instead (e.g. a git worktree of an earlier commit)"
+    )
     parser.add_argument("app_args", nargs="*", help="flags passed to the app after --")
     args = parser.parse_args()
 
     cache = args.cache_dir or tempfile.mkdtemp(prefix="atlas-bench-cache-")
-    commit = subprocess.run(["git", "describe", "--always", "--dirty"], check=False, cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    source = (args.checkout or ROOT).resolve()
+    commit = subprocess.run(["git", "describe", "--always", "--dirty"], check=False, cwd=source, capture_output=True, text=True).stdout.strip()
     report: dict = {"commit": commit, "cpus": os.cpu_count(), "app_args": args.app_args, "busy": args.busy, "load": [load_average()]}
     hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)]
     try:
@@ -218,7 +220,9 @@ def main() -> None:
 
 def measure(args, cache: str, report: dict) -> dict:
     """Serve the app, drive it in Chromium and return the timed cases (fills ``report``)."""
-    with marimo_server(APP, ["--cache-dir", cache, *args.app_args]) as url, chromium_page(viewport=(1500, 1400)) as (page, log):
+    source = (args.checkout or ROOT).resolve()
+    env = {"PYTHONPATH": str(source)} if args.checkout else None
+    with marimo_server(source / "notebooks" / "atlas.py", ["--cache-dir", cache, *args.app_args], env=env) as url, chromium_page(viewport=(1500, 1400)) as (page, log):
         page.add_init_script(SOCKET_LOG)
         page.add_init_script(MARKS_JS)
         start = time.perf_counter()
