@@ -128,6 +128,12 @@ def build_profiles(data: Interactions | Dataset, params: FilterParams = FilterPa
         )
     u, i = user[keep], item[keep]
     w = np.ones(n_kept, dtype=np.float32) if params.binary else weight[keep]
+    n_negative = 0 if params.binary else int((w < 0).sum())
+    if n_negative:
+        raise AtlasError(
+            f"{n_negative:,} of the kept interactions have negative weights, which weighted co-occurrence cannot rank; "
+            "drop them with min_weight=0 (--min-weight 0) or use binary=True."
+        )
     user_codes = np.unique(u)
     item_codes = np.unique(i)
     if user_codes.shape[0] < 2:

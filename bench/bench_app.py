@@ -14,7 +14,9 @@ Measured:
   before, until that view is redrawn;
 - *seen value*: the slider moved back and forth between two values seen before, until the
   view shows the earlier layout again (checked: the drawn points must equal the first drawing);
-- *colour*: the colour-by choice changed, until the points are recoloured.
+- *colour*: the colour-by choice changed, until the points are recoloured;
+- *min_item_users*: the sidebar's "min users per item" filter moved and applied (every stage
+  after the filter reruns), then moved back and forth between the two values seen.
 
 Each timing is split into the kernel's part (the first cell starting to run until the last
 cell finishes, read from marimo's websocket messages) and the bytes of cell output sent to
@@ -258,6 +260,25 @@ def measure(args, cache: str, report: dict) -> dict:
         current = colour.input_value()
         other = [o for o in options if o and o != current][:2]
         cases["colour"] = {"seen": [timed(page, "umap_map_marks", lambda o=o: colour.select_option(o), args.settle) for o in other + [current]]}
+
+        # a filter in the sidebar form: every stage after it reruns, or comes from the cache
+        thumb = page.locator("marimo-slider[data-label*='min users per item'] [role='slider']").filter(visible=True).first
+        apply = page.get_by_role("button", name="Apply filters")
+
+        def move_and_apply(key):
+            thumb.focus()
+            thumb.press(key)
+            apply.click()
+
+        first = page.evaluate("(name) => window.__atlasSignature(name)", "umap_map_marks")
+        new = timed(page, "umap_map_marks", lambda: move_and_apply("ArrowRight"), args.settle)
+        seen = []
+        for i in range(min(args.rounds, 4)):
+            key = "ArrowLeft" if i % 2 == 0 else "ArrowRight"
+            seen.append(timed(page, "umap_map_marks", lambda key=key: move_and_apply(key), args.settle))
+            if key == "ArrowLeft" and seen[-1]["signature"] != first:
+                raise SystemExit("filters: the seen value was drawn differently the second time")
+        cases["min_item_users"] = {"new": new, "seen": seen}
         report["load"].append(load_average())
         report["console_errors"] = log.errors()
 

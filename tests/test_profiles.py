@@ -28,6 +28,15 @@ def test_weight_threshold_and_weights_kept_when_not_binary():
     assert set(np.unique(p.matrix.data)) == {4.0, 5.0}
 
 
+def test_negative_weights_are_refused_unless_dropped_or_binary():
+    data = atlas.from_arrays(["u0", "u0", "u1", "u1"], ["a", "b", "a", "b"], [1.0, -1.0, 2.0, 3.0])
+    with pytest.raises(atlas.AtlasError, match=r"^1 of the kept interactions have negative weights.*min_weight=0"):
+        build_profiles(data, FilterParams(min_item_users=1, min_user_items=1, binary=False))
+    dropped = build_profiles(data, FilterParams(min_item_users=1, min_user_items=1, min_weight=0, binary=False))
+    assert dropped.n_interactions == 3 and dropped.matrix.data.min() > 0
+    assert build_profiles(data, FilterParams(min_item_users=1, min_user_items=1)).n_interactions == 4  # binary: weights unused
+
+
 def test_power_user_cap_is_deterministic_and_seeded(planted):
     base = FilterParams(min_item_users=1, min_user_items=1, max_user_items=5)
     a = build_profiles(planted, base)
