@@ -28,7 +28,7 @@ T = TypeVar("T")
 # Bump a stage's version when its code changes what it returns.
 STAGE_VERSIONS = {
     "profiles": 1,
-    "cooccurrence": 1,
+    "cooccurrence": 2,  # 2: column sums in double precision
     "graph": 1,
     "embedding": 1,
     "neighbors": 1,
