@@ -348,9 +348,13 @@ def test_map_views_samples_large_tables_but_keeps_highlights(table):
 
 def test_histogram_counts_every_value():
     values = np.r_[np.ones(5), np.full(3, 10.0), 100.0]
-    spec = widgets.histogram(values, title="t", x_title="x", log_x=True, bins=10).to_dict()
+    chart = widgets.histogram(values, title="t", x_title="x", log_x=True, bins=10)
+    spec = chart.to_dict()
     counts = [row["count"] for row in next(iter(spec["datasets"].values()))]
     assert sum(counts) == 9
+    assert widgets.histogram(values.copy(), title="t", x_title="x", log_x=True, bins=10) is chart  # seen before
+    assert widgets.histogram(values[:-1], title="t", x_title="x", log_x=True, bins=10) is not chart
+    assert widgets.histogram(values, title="other", x_title="x", log_x=True, bins=10) is not chart
     assert spec["encoding"]["x"]["scale"]["type"] == "log"
 
 

@@ -87,10 +87,10 @@ def linked_maps(
         return alt.hconcat(*charts, data=table).add_params(brush).configure_view(strokeWidth=0)
 
 
-#: Charts built by ``map_views``, keyed by what they draw, most recent last.
-_MAP_VIEWS: OrderedDict = OrderedDict()
+#: Charts built by ``map_views`` and ``histogram``, keyed by what they draw, most recent last.
+_CHARTS: OrderedDict = OrderedDict()
 #: How many of them are kept for settings seen before.
-MAP_VIEWS_CACHE_SIZE = 16
+CHART_CACHE_SIZE = 32
 
 
 def map_views(table, views: Mapping[str, str], *, color: str, highlight_rows: Sequence[int] = (), max_points: int = MAX_CHART_POINTS):
@@ -109,23 +109,35 @@ def map_views(table, views: Mapping[str, str], *, color: str, highlight_rows: Se
     view = table.iloc[rows].copy()
     view["highlight"] = view["row"].isin(list(highlight_rows))
     content = pd.util.hash_pandas_object(view, index=False).to_numpy().tobytes()
-    key = (hashlib.sha1(content).hexdigest(), tuple(view.columns), tuple(views.items()), color)
-    if key in _MAP_VIEWS:
-        _MAP_VIEWS.move_to_end(key)
-        return _MAP_VIEWS[key], rows
-    chart = linked_maps(view, views, color=color)
-    _MAP_VIEWS[key] = chart
-    while len(_MAP_VIEWS) > MAP_VIEWS_CACHE_SIZE:
-        _MAP_VIEWS.popitem(last=False)
-    return chart, rows
+    key = ("map", hashlib.sha1(content).hexdigest(), tuple(view.columns), tuple(views.items()), color)
+    return _remembered(key, lambda: linked_maps(view, views, color=color)), rows
+
+
+def _remembered(key, build):
+    """``build()``, or the chart built earlier under ``key`` (the most recent few are kept)."""
+    if key in _CHARTS:
+        _CHARTS.move_to_end(key)
+        return _CHARTS[key]
+    chart = _CHARTS[key] = build()
+    while len(_CHARTS) > CHART_CACHE_SIZE:
+        _CHARTS.popitem(last=False)
+    return chart
 
 
 def histogram(values, *, title: str, x_title: str, log_x: bool = False, bins: int = 40, width: int = 300, height: int = 160):
-    """A histogram of counts (profile lengths, item popularity), optionally on log-spaced bins."""
+    """A histogram of counts (profile lengths, item popularity), optionally on log-spaced bins.
+
+    Memoised like ``map_views``: the same values and options give the same chart object.
+    """
+    values = np.ascontiguousarray(values, dtype=np.float64)
+    key = ("histogram", hashlib.sha1(values.tobytes()).hexdigest(), title, x_title, log_x, bins, width, height)
+    return _remembered(key, lambda: _histogram(values, title, x_title, log_x, bins, width, height))
+
+
+def _histogram(values: np.ndarray, title: str, x_title: str, log_x: bool, bins: int, width: int, height: int):
     import altair as alt
     import pandas as pd
 
-    values = np.asarray(values, dtype=np.float64)
     values = values[np.isfinite(values)]
     if values.size == 0:
         values = np.zeros(1)
