@@ -278,7 +278,8 @@ def test_comparison_view_reuses_the_viewer_for_settings_seen_before():
     assert again is view  # same layouts, colour and graph: not rebuilt
     other_colour, _ = widgets.comparison_view(first, table, neighbors, color="n_users", max_points=30, graph_key="g")
     other_layout, _ = widgets.comparison_view({"UMAP": layout("u2"), "t-SNE": first["t-SNE"]}, table, neighbors, color="genre", max_points=30, graph_key="g")
-    assert other_colour is not view and other_layout is not view
+    renamed, _ = widgets.comparison_view(first, table.assign(name=[f"film {i}" for i in range(n)]), neighbors, color="genre", max_points=30, graph_key="g")
+    assert other_colour is not view and other_layout is not view and renamed is not view  # e.g. another metadata file
     unkeyed = {"UMAP": layout(""), "t-SNE": layout("")}
     a, _ = widgets.comparison_view(unkeyed, table, neighbors, color="genre", max_points=30, graph_key="g")
     b, _ = widgets.comparison_view(unkeyed, table, neighbors, color="genre", max_points=30, graph_key="g")

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import logging
 import warnings
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from .memo import Recent, content_hash
 from .tables import MAX_CHART_POINTS, is_quantitative, metadata_columns, sample_rows
 
 log = logging.getLogger(__name__)
@@ -87,10 +86,8 @@ def linked_maps(
         return alt.hconcat(*charts, data=table).add_params(brush).configure_view(strokeWidth=0)
 
 
-#: Charts built by ``map_views`` and ``histogram``, keyed by what they draw, most recent last.
-_CHARTS: OrderedDict = OrderedDict()
-#: How many of them are kept for settings seen before.
-CHART_CACHE_SIZE = 32
+#: Charts built by ``map_views`` and ``histogram`` for the last few drawings.
+_CHARTS: Recent = Recent(32)
 
 
 def map_views(table, views: Mapping[str, str], *, color: str, highlight_rows: Sequence[int] = (), max_points: int = MAX_CHART_POINTS):
@@ -103,25 +100,11 @@ def map_views(table, views: Mapping[str, str], *, color: str, highlight_rows: Se
 
     Returns ``(chart, rows)``: the rows of ``table`` that are drawn.
     """
-    import pandas as pd
-
     rows = sample_rows(len(table), max_points, keep=highlight_rows)
     view = table.iloc[rows].copy()
     view["highlight"] = view["row"].isin(list(highlight_rows))
-    content = pd.util.hash_pandas_object(view, index=False).to_numpy().tobytes()
-    key = ("map", hashlib.sha1(content).hexdigest(), tuple(view.columns), tuple(views.items()), color)
-    return _remembered(key, lambda: linked_maps(view, views, color=color)), rows
-
-
-def _remembered(key, build):
-    """``build()``, or the chart built earlier under ``key`` (the most recent few are kept)."""
-    if key in _CHARTS:
-        _CHARTS.move_to_end(key)
-        return _CHARTS[key]
-    chart = _CHARTS[key] = build()
-    while len(_CHARTS) > CHART_CACHE_SIZE:
-        _CHARTS.popitem(last=False)
-    return chart
+    key = ("map", content_hash(view, tuple(views.items()), color))
+    return _CHARTS.get(key, lambda: linked_maps(view, views, color=color)), rows
 
 
 def histogram(values, *, title: str, x_title: str, log_x: bool = False, bins: int = 40, width: int = 300, height: int = 160):
@@ -129,9 +112,9 @@ def histogram(values, *, title: str, x_title: str, log_x: bool = False, bins: in
 
     Memoised like ``map_views``: the same values and options give the same chart object.
     """
-    values = np.ascontiguousarray(values, dtype=np.float64)
-    key = ("histogram", hashlib.sha1(values.tobytes()).hexdigest(), title, x_title, log_x, bins, width, height)
-    return _remembered(key, lambda: _histogram(values, title, x_title, log_x, bins, width, height))
+    values = np.asarray(values, dtype=np.float64)
+    key = ("histogram", content_hash(values, title, x_title, log_x, bins, width, height))
+    return _CHARTS.get(key, lambda: _histogram(values, title, x_title, log_x, bins, width, height))
 
 
 def _histogram(values: np.ndarray, title: str, x_title: str, log_x: bool, bins: int, width: int, height: int):

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import traitlets
+
+from .memo import Recent, content_hash
 
 log = logging.getLogger(__name__)
 
@@ -165,20 +166,18 @@ def emblaze_view(
     )
 
 
-#: Viewers built by ``comparison_view``, most recent last.
-_COMPARISONS: OrderedDict = OrderedDict()
-#: How many comparison viewers are kept for settings seen before.
-COMPARISON_CACHE_SIZE = 8
+#: Viewers built by ``comparison_view`` for the last few settings.
+_COMPARISONS: Recent = Recent(8)
 
 
 def comparison_view(layouts: Mapping[str, object], table, neighbors: np.ndarray, *, color: str, max_points: int, graph_key: str = ""):
     """The app's Emblaze comparison of ``layouts`` (label -> ``atlas.Layout``), memoised.
 
     Items are sampled to ``max_points`` (the same sample every time), named by ``table['name']``
-    and coloured by ``table[color]``. A viewer for the same layouts (by their cache keys),
-    colour, sample and graph is returned again rather than rebuilt, so that moving a slider
-    back to a setting seen before does not rebuild and resend the comparison. Layouts without
-    a cache key are never memoised.
+    and coloured by ``table[color]``. A viewer for the same layouts (by their cache keys), graph,
+    names and colours is returned again rather than rebuilt, so that moving a slider back to a
+    setting seen before does not rebuild and resend the comparison. Layouts without a cache key
+    are never memoised.
 
     Returns ``(viewer, rows)``: the rows of ``table`` that it shows.
     """
@@ -186,21 +185,18 @@ def comparison_view(layouts: Mapping[str, object], table, neighbors: np.ndarray,
 
     rows = sample_rows(len(table), max_points)
     keys = tuple((label, getattr(layout, "key", "")) for label, layout in layouts.items())
-    memo = None if not graph_key or not all(key for _, key in keys) else (keys, color, len(table), max_points, graph_key)
-    if memo is not None and memo in _COMPARISONS:
-        _COMPARISONS.move_to_end(memo)
-        return _COMPARISONS[memo], rows
-    viewer = emblaze_view(
-        {label: layout.xy[rows] for label, layout in layouts.items()},
-        names=table["name"].to_numpy()[rows],
-        colors=table[color].to_numpy()[rows],
-        neighbors=subset_neighbors(neighbors, rows),
-    )
-    if memo is not None:
-        _COMPARISONS[memo] = viewer
-        while len(_COMPARISONS) > COMPARISON_CACHE_SIZE:
-            _COMPARISONS.popitem(last=False)
-    return viewer, rows
+    shown = table[list(dict.fromkeys(["name", color]))].iloc[rows]
+    memo = None if not graph_key or not all(key for _, key in keys) else (keys, graph_key, content_hash(shown))
+
+    def build():
+        return emblaze_view(
+            {label: layout.xy[rows] for label, layout in layouts.items()},
+            names=shown["name"].to_numpy(),
+            colors=shown[color].to_numpy(),
+            neighbors=subset_neighbors(neighbors, rows),
+        )
+
+    return _COMPARISONS.get(memo, build), rows
 
 
 def subset_neighbors(neighbors: np.ndarray, rows: np.ndarray) -> np.ndarray:

@@ -1,0 +1,49 @@
+"""Widgets and charts kept for settings seen before, keyed by what they show."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class Recent(Generic[T]):
+    """The values built for the last ``size`` keys; a key of None is never kept."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._values: OrderedDict[Hashable, T] = OrderedDict()
+
+    def get(self, key: Hashable | None, build: Callable[[], T]) -> T:
+        """The value kept under ``key``, or ``build()`` (then kept)."""
+        if key is not None and key in self._values:
+            self._values.move_to_end(key)
+            return self._values[key]
+        value = build()
+        if key is not None:
+            self._values[key] = value
+            while len(self._values) > self.size:
+                self._values.popitem(last=False)
+        return value
+
+
+def content_hash(*parts) -> str:
+    """A digest of tables, arrays and plain values, for keys of what a widget shows."""
+    import numpy as np
+    import pandas as pd
+
+    digest = hashlib.sha1()
+    for part in parts:
+        if isinstance(part, (pd.DataFrame, pd.Series)):
+            digest.update(repr(list(part.columns) if isinstance(part, pd.DataFrame) else part.name).encode())
+            digest.update(pd.util.hash_pandas_object(part, index=False).to_numpy().tobytes())
+        elif isinstance(part, np.ndarray):
+            digest.update(repr((part.dtype.str, part.shape)).encode())
+            digest.update(np.ascontiguousarray(part).tobytes() if part.dtype != object else repr(part.tolist()).encode())
+        else:
+            digest.update(repr(part).encode())
+        digest.update(b"\0")
+    return digest.hexdigest()
