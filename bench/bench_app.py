@@ -40,7 +40,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from browser import chromium_page, marimo_server
+from browser import SYMBOL_MARKS_JS, chromium_page, marimo_server
 
 # Records every websocket message the page receives: time, operation, cell status, size.
 SOCKET_LOG = """
@@ -71,37 +71,9 @@ SOCKET_LOG = """
 })();
 """
 
-# The Vega views behind mo.ui.altair_chart, found through React state (as in the tests), and a
-# short signature of one mark's drawn points: positions, fills and opacities.
-MARKS_JS = """
-window.__atlasMarks = () => {
-  // the interactive maps live in the shadow roots of <marimo-vega> elements; looking only there
-  // keeps this check cheap enough to run on every animation frame
-  const embeds = [];
-  document.querySelectorAll('marimo-vega').forEach(host => {
-    if (host.shadowRoot) host.shadowRoot.querySelectorAll('.vega-embed').forEach(e => embeds.push(e));
-  });
-  const marks = {};
-  for (const el of embeds) {
-    let view = null;
-    for (let node = el, up = 0; node && up < 6 && !view; node = node.parentElement, up++) {
-      const key = Object.keys(node).find(k => k.startsWith('__reactFiber'));
-      for (let fiber = key ? node[key] : null, depth = 0; fiber && depth < 30 && !view; fiber = fiber.return, depth++) {
-        for (let hook = fiber.memoizedState; hook && typeof hook === 'object' && !view; hook = hook.next) {
-          const state = hook.memoizedState;
-          if (state && state.view && typeof state.view.scenegraph === 'function') view = state.view;
-        }
-      }
-    }
-    if (!view) continue;
-    const visit = (item) => {
-      if (item.marktype === 'symbol' && item.role === 'mark' && item.name) marks[item.name] = item.items;
-      (item.items || []).forEach(visit);
-    };
-    visit(view.scenegraph().root);
-  }
-  return marks;
-};
+# The drawn symbols of the maps (found as in the tests), and a short signature of one mark's
+# drawn points: positions, fills and opacities.
+MARKS_JS = f"window.__atlasMarks = {SYMBOL_MARKS_JS};" + """
 window.__atlasSignature = (name) => {
   const items = window.__atlasMarks()[name];
   if (!items || !items.length) return null;

@@ -40,6 +40,41 @@ def require_chromium() -> None:
         pytest.skip(message)
 
 
+# The Vega view behind each mo.ui.altair_chart lives in React state, not in the DOM: find it
+# through the React fiber of the chart's element. The maps live in the shadow roots of
+# <marimo-vega> elements; looking only there keeps this cheap enough to run on every frame.
+# Evaluates to a JavaScript function returning {mark name: [scenegraph items]} for every named
+# symbol mark drawn on the page.
+SYMBOL_MARKS_JS = """
+() => {
+  const embeds = [];
+  document.querySelectorAll('marimo-vega').forEach(host => {
+    if (host.shadowRoot) host.shadowRoot.querySelectorAll('.vega-embed').forEach(e => embeds.push(e));
+  });
+  const marks = {};
+  for (const el of embeds) {
+    let view = null;
+    for (let node = el, up = 0; node && up < 6 && !view; node = node.parentElement, up++) {
+      const key = Object.keys(node).find(k => k.startsWith('__reactFiber'));
+      for (let fiber = key ? node[key] : null, depth = 0; fiber && depth < 30 && !view; fiber = fiber.return, depth++) {
+        for (let hook = fiber.memoizedState; hook && typeof hook === 'object' && !view; hook = hook.next) {
+          const state = hook.memoizedState;
+          if (state && state.view && typeof state.view.scenegraph === 'function') view = state.view;
+        }
+      }
+    }
+    if (!view) continue;
+    const visit = (item) => {
+      if (item.marktype === 'symbol' && item.role === 'mark' && item.name) marks[item.name] = item.items;
+      (item.items || []).forEach(visit);
+    };
+    visit(view.scenegraph().root);
+  }
+  return marks;
+}
+"""
+
+
 class PageLog:
     """Console messages and page errors collected from one page."""
 

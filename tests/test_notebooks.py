@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 import atlas
+from browser import SYMBOL_MARKS_JS
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -130,39 +131,13 @@ def test_notebooks_pass_marimo_check():
 # In a browser
 # ---------------------------------------------------------------------------------------------
 
-# The Vega view behind each mo.ui.altair_chart lives in React state; find it through the
-# React fiber of the chart's element and read the drawn symbols from its scenegraph.
-VEGA_MARKS_JS = """
-() => {
-  const embeds = [];
-  const walk = (root) => {
-    root.querySelectorAll('.vega-embed').forEach(e => embeds.push(e));
-    root.querySelectorAll('*').forEach(e => e.shadowRoot && walk(e.shadowRoot));
-  };
-  walk(document);
-  const marks = {};
-  for (const el of embeds) {
-    let view = null;
-    for (let node = el, up = 0; node && up < 6 && !view; node = node.parentElement, up++) {
-      const key = Object.keys(node).find(k => k.startsWith('__reactFiber'));
-      for (let fiber = key ? node[key] : null, depth = 0; fiber && depth < 30 && !view; fiber = fiber.return, depth++) {
-        for (let hook = fiber.memoizedState; hook && typeof hook === 'object' && !view; hook = hook.next) {
-          const state = hook.memoizedState;
-          if (state && state.view && typeof state.view.scenegraph === 'function') view = state.view;
-        }
-      }
-    }
-    if (!view) continue;
-    const visit = (item) => {
-      if (item.marktype === 'symbol' && item.role === 'mark' && item.name) {
-        marks[item.name] = item.items.map(i => [i.datum.row, i.x, i.y, i.opacity, i.datum.name]);
-      }
-      (item.items || []).forEach(visit);
-    };
-    visit(view.scenegraph().root);
-  }
-  return marks;
-}
+# Each drawn point of the named symbol marks: [row, x, y, opacity, name].
+VEGA_MARKS_JS = f"""
+() => {{
+  const marks = ({SYMBOL_MARKS_JS})();
+  return Object.fromEntries(Object.entries(marks).map(([name, items]) =>
+    [name, items.map(i => [i.datum.row, i.x, i.y, i.opacity, i.datum.name])]));
+}}
 """
 
 
