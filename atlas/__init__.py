@@ -10,6 +10,7 @@ a stage cache, for the command line (``atlas build``) and the notebooks alike.
 """
 
 from .cache import StageCache, stage_key
+from . import weightings
 from .cooccur import WEIGHTINGS, Candidates, CooccurrenceParams, cooccurrence_candidates
 from .demo import demo_movielens, synthetic_profiles
 from .embed import Embedding, EmbedParams, embed_graph

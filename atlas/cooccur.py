@@ -1,9 +1,9 @@
 """Stage 3 — co-occurrence: each item's strongest partners, without the item × item matrix.
 
-For item i the kernel walks the users of i and, for each, the items of that user, adding
-``w_ui * w_uj`` into a dense per-thread accumulator — one row of XᵀX at a time. The row is
-scored (count, cosine, Jaccard or positive PMI) and only its ``n_candidates`` best entries are
-kept in a small heap. Memory is O(items × n_candidates) plus one accumulator per thread,
+For item i the kernel walks the users of i and, for each, the items of that user, adding the
+pair's weight (1, ``w_ui · w_uj`` or ``min(w_ui, w_uj)``) into a dense per-thread accumulator —
+one row of XᵀX at a time. The row is ranked by the weighting's rank key (:mod:`atlas.weightings`)
+and only its ``n_candidates`` best entries are kept in a small heap. Memory is O(items × n_candidates) plus one accumulator per thread,
 instead of the O(nnz(XᵀX)) that a sparse matrix product materialises.
 
 Pairs that a weighting rejects (PMI ≤ 0, fewer than ``min_count`` shared users) are not lost:
@@ -22,26 +22,30 @@ import numpy as np
 
 from .errors import AtlasError, check_choice, check_range
 from .profiles import Profiles
+from .weightings import PAIR_CODES, PAIR_WEIGHTS, WEIGHTINGS, ItemSums, Weighting, get_weighting, item_sums
 
 log = logging.getLogger(__name__)
 
-WEIGHTINGS = ("count", "cosine", "jaccard", "pmi")
-_METHOD_CODE = {name: code for code, name in enumerate(WEIGHTINGS)}
 
 
 @dataclass(frozen=True)
 class CooccurrenceParams:
     """How to score item pairs and how many candidates per item to keep.
 
-    ``n_candidates`` bounds the graph's ``n_neighbors`` that can be served without recomputing.
+    ``weighting`` names a strategy of :mod:`atlas.weightings`; ``pair_weight`` says how the two
+    interactions' weights of a shared user combine (``none``: each shared user counts 1;
+    ``product``: w_i·w_j, e.g. rating × rating; ``min``: min(w_i, w_j)). ``n_candidates`` bounds
+    the graph's ``n_neighbors`` that can be served without recomputing.
     """
 
     weighting: str = "cosine"
     min_count: float = 1.0
     n_candidates: int = 64
+    pair_weight: str = "none"
 
     def __post_init__(self) -> None:
         check_choice("weighting", self.weighting, WEIGHTINGS)
+        check_choice("pair_weight", self.pair_weight, PAIR_WEIGHTS)
         check_range("min_count", self.min_count, 0)
         check_range("n_candidates", self.n_candidates, 1, 4096)
 
@@ -49,11 +53,14 @@ class CooccurrenceParams:
 @dataclass(frozen=True, eq=False)
 class Candidates:
     """Each item's best partners, best first: ``index[i, r]`` (−1 pads), ``score[i, r]``
-    (negative = rejected by the weighting, kept as fall-back) and ``count[i, r]``."""
+    (negative = rejected by the weighting, kept as fall-back) and ``count[i, r]``.
+
+    Ties in score are broken by the smaller partner index, so the result is one well-defined
+    answer that any engine can reproduce."""
 
     index: np.ndarray  # int32, n_items × n_candidates
     score: np.ndarray  # float32
-    count: np.ndarray  # float32: Σ_u w_ui w_uj
+    count: np.ndarray  # float32: Σ_u pair(w_ui, w_uj)
     weighting: str
     pair_updates: int
     key: str = ""
@@ -65,15 +72,21 @@ class Candidates:
 
 
 @numba.njit(cache=True, inline="always")
+def _worse(key_a, idx_a, key_b, idx_b):
+    """Whether candidate a ranks below b: a smaller key, or the same key and a larger index."""
+    return key_a < key_b or (key_a == key_b and idx_a > idx_b)
+
+
+@numba.njit(cache=True, inline="always")
 def _sift_down(keys, idx, size, pos):
     while True:
         left = 2 * pos + 1
         if left >= size:
             return
         child = left
-        if left + 1 < size and keys[left + 1] < keys[left]:
+        if left + 1 < size and _worse(keys[left + 1], idx[left + 1], keys[left], idx[left]):
             child = left + 1
-        if keys[child] < keys[pos]:
+        if _worse(keys[child], idx[child], keys[pos], idx[pos]):
             keys[child], keys[pos] = keys[pos], keys[child]
             idx[child], idx[pos] = idx[pos], idx[child]
             pos = child
@@ -85,7 +98,7 @@ def _sift_down(keys, idx, size, pos):
 def _sift_up(keys, idx, pos):
     while pos > 0:
         parent = (pos - 1) // 2
-        if keys[pos] < keys[parent]:
+        if _worse(keys[pos], idx[pos], keys[parent], idx[parent]):
             keys[pos], keys[parent] = keys[parent], keys[pos]
             idx[pos], idx[parent] = idx[parent], idx[pos]
             pos = parent
@@ -95,17 +108,17 @@ def _sift_up(keys, idx, pos):
 
 @numba.njit(parallel=True, cache=True)
 def _topk_block(
-    items, n_chunks, user_ptr, user_items, user_w, item_ptr, item_users, item_w, binary,
-    method, rank_scale, diag, threshold, min_count, out_index, out_key,
+    items, n_chunks, user_ptr, user_items, user_w, item_ptr, item_users, item_w, pair_code,
+    scale, half, threshold, min_count, out_index, out_key,
 ):  # pragma: no cover - compiled
-    """Top candidates of ``items`` by a *rank key* that orders pairs like the final score.
+    """Top candidates of ``items`` by the rank key ``s · scale[j] / (half[i] + half[j])``.
 
-    The keys cost one multiply (count, cosine, PMI) or one division (Jaccard) per touched
-    partner; the exact scores are derived for the winners only (``_keys_to_scores``).
-    Rejected pairs get the key −1/(1+s), and are skipped outright once the heap holds only
-    accepted partners.
+    ``s`` accumulates, per shared user, 1 (``pair_code`` 0), w_i·w_j (1) or min(w_i, w_j) (2).
+    The exact scores are derived for the winners only (``Weighting.score_from_key``). Rejected
+    pairs get the key −1/(1+s) — behind every accepted pair, ordered by ``s`` — and are skipped
+    outright once the heap holds only accepted partners.
     """
-    n_items = diag.shape[0]
+    n_items = half.shape[0]
     m = out_index.shape[1]
     n = items.shape[0]
     for chunk in numba.prange(n_chunks):
@@ -119,25 +132,21 @@ def _topk_block(
             n_touched = 0
             for p in range(item_ptr[i], item_ptr[i + 1]):
                 u = item_users[p]
-                if binary:
-                    for q in range(user_ptr[u], user_ptr[u + 1]):
-                        j = user_items[q]
-                        if seen[j] != i:
-                            seen[j] = i
-                            touched[n_touched] = j
-                            n_touched += 1
+                wi = item_w[p]
+                for q in range(user_ptr[u], user_ptr[u + 1]):
+                    j = user_items[q]
+                    if seen[j] != i:
+                        seen[j] = i
+                        touched[n_touched] = j
+                        n_touched += 1
+                    if pair_code == 0:
                         acc[j] += 1.0
-                else:
-                    wi = item_w[p]
-                    for q in range(user_ptr[u], user_ptr[u + 1]):
-                        j = user_items[q]
-                        if seen[j] != i:
-                            seen[j] = i
-                            touched[n_touched] = j
-                            n_touched += 1
+                    elif pair_code == 1:
                         acc[j] += wi * user_w[q]
+                    else:
+                        acc[j] += min(wi, user_w[q])
             size = 0
-            di = diag[i]
+            hi = half[i]
             thr = threshold[i]
             for r in range(n_touched):
                 j = touched[r]
@@ -145,10 +154,7 @@ def _topk_block(
                 acc[j] = 0.0
                 if j == i:
                     continue
-                if method == 2:
-                    key = s / (di + diag[j])
-                else:
-                    key = s * rank_scale[j]
+                key = s * scale[j] / (hi + half[j])
                 if s < min_count or key <= thr:
                     if size == m and heap_key[0] >= 0.0:
                         continue
@@ -158,11 +164,11 @@ def _topk_block(
                     heap_idx[size] = j
                     _sift_up(heap_key, heap_idx, size)
                     size += 1
-                elif key > heap_key[0]:
+                elif _worse(heap_key[0], heap_idx[0], np.float32(key), j):
                     heap_key[0] = key
                     heap_idx[0] = j
                     _sift_down(heap_key, heap_idx, size, 0)
-            # pop the heap (smallest first) into the row from the back: best ends up first
+            # pop the heap (worst first) into the row from the back: best ends up first
             for r in range(size - 1, -1, -1):
                 out_key[i, r] = heap_key[0]
                 out_index[i, r] = heap_idx[0]
@@ -176,66 +182,63 @@ def _topk_block(
 
 @numba.njit(cache=True)
 def _column_sums(ptr, w):  # pragma: no cover - compiled
-    """Per column: the sum of squared weights (the diagonal of XᵀX) and the sum of weights."""
+    """Per column: the sum of weights and the sum of squared weights."""
     n = ptr.shape[0] - 1
-    squares = np.zeros(n, dtype=np.float64)
     sums = np.zeros(n, dtype=np.float64)
+    squares = np.zeros(n, dtype=np.float64)
     for j in range(n):
         for p in range(ptr[j], ptr[j + 1]):
             v = np.float64(w[p])
-            squares[j] += v * v
             sums[j] += v
-    return squares, sums
+            squares[j] += v * v
+    return sums, squares
 
 
-def _rank_terms(method: str, diag: np.ndarray, mass: np.ndarray, n_users: int):
-    """Per-item factors of the rank key, and each item's acceptance threshold on it."""
-    n = diag.shape[0]
-    with np.errstate(divide="ignore"):
-        if method == "cosine":
-            scale = 1.0 / np.sqrt(diag)
-        elif method == "pmi":
-            scale = 1.0 / mass
-        else:
-            scale = np.ones(n)
-    # PMI > 0  ⟺  s·N/(m_i m_j) > 1  ⟺  s/m_j > m_i/N
-    threshold = mass / n_users if method == "pmi" else np.zeros(n)
-    return scale.astype(np.float64), threshold.astype(np.float64)
-
-
-def _keys_to_counts(method: str, key: np.ndarray, index: np.ndarray, diag: np.ndarray, mass: np.ndarray, binary: bool) -> np.ndarray:
-    """Σ_u w_ui w_uj of the kept candidates, recovered exactly from their rank keys."""
+def _keys_to_counts(weighting: Weighting, key: np.ndarray, index: np.ndarray, sums: ItemSums, integral: bool) -> np.ndarray:
+    """``s`` of the kept candidates, recovered exactly from their rank keys."""
     k = key.astype(np.float64)
     j = np.maximum(index, 0)
-    i = np.arange(key.shape[0])[:, None]
-    if method == "cosine":
-        s = k * np.sqrt(diag[j])
-    elif method == "jaccard":
-        s = k * (diag[i] + diag[j])
-    elif method == "pmi":
-        s = k * mass[j]
-    else:
-        s = k.copy()
-    rejected = k < 0
+    i = np.broadcast_to(np.arange(key.shape[0])[:, None], key.shape)
+    s = np.zeros_like(k)
+    accepted = (k >= 0) & (index >= 0)
+    s[accepted] = weighting.count_from_key(k[accepted], i[accepted], j[accepted], sums)
+    rejected = (k < 0) & (index >= 0)
     s[rejected] = -1.0 / k[rejected] - 1.0
-    s[index < 0] = 0.0
-    if binary:
+    if integral:
         s = np.rint(s)
     return s.astype(np.float32)
 
 
-def _keys_to_scores(method: str, key: np.ndarray, diag: np.ndarray, mass: np.ndarray, n_users: int) -> np.ndarray:
+def _keys_to_scores(weighting: Weighting, key: np.ndarray, sums: ItemSums) -> np.ndarray:
     """Exact scores of the kept candidates from their rank keys (negative keys stay as they are)."""
     score = key.astype(np.float64)
     ok = key > 0
     rows = np.nonzero(ok)[0]
-    if method == "cosine":
-        score[ok] = key[ok] / np.sqrt(diag[rows])
-    elif method == "jaccard":
-        score[ok] = key[ok] / (1.0 - key[ok])
-    elif method == "pmi":
-        score[ok] = np.log(key[ok].astype(np.float64) * n_users / mass[rows])
+    score[ok] = weighting.score_from_key(key[ok].astype(np.float64), rows, sums)
     return score.astype(np.float32)
+
+
+def profile_arrays(profiles: Profiles) -> dict[str, np.ndarray]:
+    """The profile matrix by user and by item, in the kernel's dtypes (views where possible:
+    one copy of the interactions is about 8 bytes each, 0.4 GB at 50M)."""
+    csr = profiles.matrix.tocsr()
+    csc = profiles.matrix.tocsc()
+    csc.sort_indices()
+    return {
+        "user_ptr": csr.indptr.astype(np.int64),
+        "user_items": np.asarray(csr.indices, dtype=np.int32),
+        "user_w": np.asarray(csr.data, dtype=np.float32),
+        "item_ptr": csc.indptr.astype(np.int64),
+        "item_users": np.asarray(csc.indices, dtype=np.int32),
+        "item_w": np.asarray(csc.data, dtype=np.float32),
+    }
+
+
+def pair_sums(profiles: Profiles, pair_weight: str, arrays: dict | None = None) -> ItemSums:
+    """The per-item sums every weighting is built from, under ``pair_weight``."""
+    arrays = arrays or profile_arrays(profiles)
+    sums, squares = _column_sums(arrays["item_ptr"], arrays["item_w"])
+    return item_sums(pair_weight, np.diff(arrays["item_ptr"]), sums, squares, profiles.n_users)
 
 
 def cooccurrence_candidates(
@@ -249,44 +252,41 @@ def cooccurrence_candidates(
 
     ``progress(done, total)`` is called between blocks of items.
     """
-    x = profiles.matrix
-    n_users, n_items = x.shape
+    n_users, n_items = profiles.matrix.shape
     if n_items < 2:
         raise AtlasError("co-occurrence needs at least two items; lower the filters.")
     m = min(params.n_candidates, n_items - 1)
-    csr = x.tocsr()
-    csc = x.tocsc()
-    csc.sort_indices()
-    # views, not copies, where the matrix already has the kernel's dtypes (one copy of the
-    # interactions is about 8 bytes each: 0.4 GB at 50M)
-    user_ptr = csr.indptr.astype(np.int64)
-    user_items = np.asarray(csr.indices, dtype=np.int32)
-    user_w = np.asarray(csr.data, dtype=np.float32)
-    item_ptr = csc.indptr.astype(np.int64)
-    item_users = np.asarray(csc.indices, dtype=np.int32)
-    item_w = np.asarray(csc.data, dtype=np.float32)
-    diag, mass = _column_sums(item_ptr, item_w)
+    arrays = profile_arrays(profiles)
+    if params.pair_weight != "none":
+        n_negative = int((arrays["user_w"] < 0).sum())
+        if n_negative:
+            raise AtlasError(
+                f"{n_negative:,} of the kept interactions have negative weights, which a {params.pair_weight} pair weight cannot rank; "
+                "drop them with --min-weight 0 or use --pair-weight none."
+            )
+    weighting = get_weighting(params.weighting)
+    sums = pair_sums(profiles, params.pair_weight, arrays)
+    terms = weighting.terms(sums)
 
     out_index = np.full((n_items, m), -1, dtype=np.int32)
     out_key = np.full((n_items, m), -np.inf, dtype=np.float32)
-    scale, threshold = _rank_terms(params.weighting, diag, mass, n_users)
-    binary = bool(np.all(user_w == 1.0))
     threads = n_threads or numba.get_num_threads()
     # interleave popular and rare items so that every block and chunk costs about the same
     order = np.random.default_rng(0).permutation(n_items).astype(np.int64)
     block = max(256, n_items // 50)
     n_chunks = max(4 * threads, 1)
-    method = _METHOD_CODE[params.weighting]
     done = 0
     for lo in range(0, n_items, block):
         items = order[lo : lo + block]
         _topk_block(
-            items, min(n_chunks, items.shape[0]), user_ptr, user_items, user_w, item_ptr, item_users, item_w, binary,
-            method, scale, diag, threshold, float(params.min_count), out_index, out_key,
+            items, min(n_chunks, items.shape[0]), arrays["user_ptr"], arrays["user_items"], arrays["user_w"],
+            arrays["item_ptr"], arrays["item_users"], arrays["item_w"], PAIR_CODES[params.pair_weight],
+            terms.scale, terms.half, terms.threshold, float(params.min_count), out_index, out_key,
         )
         done += items.shape[0]
         if progress is not None:
             progress(done, n_items)
-    count = _keys_to_counts(params.weighting, out_key, out_index, diag, mass, binary)
-    score = _keys_to_scores(params.weighting, out_key, diag, mass, n_users)
+    integral = params.pair_weight == "none" or bool(np.all(arrays["user_w"] == np.rint(arrays["user_w"])))
+    count = _keys_to_counts(weighting, out_key, out_index, sums, integral)
+    score = _keys_to_scores(weighting, out_key, sums)
     return Candidates(out_index, score, count, params.weighting, profiles.pair_updates)

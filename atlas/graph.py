@@ -163,6 +163,7 @@ def recipe_graph(profiles: Profiles, params: GraphParams = GraphParams()) -> Ite
 def cooccurrence_matrix(profiles: Profiles) -> sp.csr_matrix:
     """The full item × item co-occurrence counts (diagonal removed) — the recipe's way."""
     x = profiles.matrix.astype(np.float32)
+    x.data[:] = 1.0  # counts of shared users, whatever the interactions' weights
     counts = (x.T @ x).tocsr()
     counts.setdiag(0)
     counts.eliminate_zeros()

@@ -24,15 +24,15 @@ class FilterParams:
     """Which users, items and interactions to keep.
 
     ``min_weight`` drops interactions below a weight (e.g. ratings below 3.5);
-    ``max_user_items`` caps power users by a deterministic, seeded sample of their items;
-    ``binary`` treats every kept interaction as weight 1 (otherwise weights are used).
+    ``max_user_items`` caps power users by a deterministic, seeded sample of their items.
+    The kept interactions keep their weights; the co-occurrence stage decides whether to use
+    them (``CooccurrenceParams.pair_weight``).
     """
 
     min_item_users: int = 10
     min_user_items: int = 5
     min_weight: float | None = None
     max_user_items: int | None = None
-    binary: bool = True
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -48,7 +48,7 @@ class FilterParams:
 
 @dataclass(frozen=True, eq=False)
 class Profiles:
-    """The kept interactions as a CSR matrix (users × items) with the id mappings.
+    """The kept interactions as a CSR matrix (users × items) of their weights, with the id mappings.
 
     ``item_ids[j]`` is the id of column j; ``item_source[j]`` its code in the ingested data.
     """
@@ -126,14 +126,7 @@ def build_profiles(data: Interactions | Dataset, params: FilterParams = FilterPa
             f"no interactions are left after filtering (min_item_users={params.min_item_users}, "
             f"min_user_items={params.min_user_items}); lower the minimums."
         )
-    u, i = user[keep], item[keep]
-    w = np.ones(n_kept, dtype=np.float32) if params.binary else weight[keep]
-    n_negative = 0 if params.binary else int((w < 0).sum())
-    if n_negative:
-        raise AtlasError(
-            f"{n_negative:,} of the kept interactions have negative weights, which weighted co-occurrence cannot rank; "
-            "drop them with min_weight=0 (--min-weight 0) or use binary=True."
-        )
+    u, i, w = user[keep], item[keep], weight[keep]
     user_codes = np.unique(u)
     item_codes = np.unique(i)
     if user_codes.shape[0] < 2:
@@ -145,8 +138,7 @@ def build_profiles(data: Interactions | Dataset, params: FilterParams = FilterPa
     row = np.searchsorted(user_codes, u)
     col = np.searchsorted(item_codes, i)
     matrix = sp.csr_matrix((w, (row, col)), shape=(user_codes.shape[0], item_codes.shape[0]), dtype=np.float32)
-    matrix.sum_duplicates()
-    matrix.eliminate_zeros()
+    matrix.sum_duplicates()  # an interaction of weight 0 stays: the user did touch the item
     matrix.sort_indices()
     item_users = np.bincount(col, minlength=item_codes.shape[0]).astype(np.int64)
     log.info("kept %d users, %d items, %d interactions", matrix.shape[0], matrix.shape[1], matrix.nnz)

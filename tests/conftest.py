@@ -31,5 +31,12 @@ def built(planted, small_params) -> atlas.BuildResult:
 
 
 def dense_cooccurrence(profiles: atlas.Profiles) -> np.ndarray:
-    x = profiles.matrix.toarray().astype(np.float64)
+    """Shared users per pair of items (XᵀX of the binary profile matrix)."""
+    x = binary_profiles(profiles)
     return x.T @ x
+
+
+def binary_profiles(profiles: atlas.Profiles) -> np.ndarray:
+    x = profiles.matrix.copy()
+    x.data[:] = 1.0
+    return x.toarray().astype(np.float64)

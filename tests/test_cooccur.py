@@ -3,13 +3,13 @@ import pytest
 
 import atlas
 from atlas.cooccur import CooccurrenceParams, cooccurrence_candidates
-from conftest import dense_cooccurrence
+from conftest import binary_profiles, dense_cooccurrence
 
 
 def reference_scores(profiles, weighting):
     g = dense_cooccurrence(profiles)
     d = np.diag(g).copy()
-    mass = np.asarray(profiles.matrix.sum(axis=0)).ravel()
+    mass = binary_profiles(profiles).sum(axis=0)
     np.fill_diagonal(g, 0)
     with np.errstate(divide="ignore", invalid="ignore"):
         if weighting == "count":
@@ -46,11 +46,57 @@ def test_candidates_match_a_dense_reference(profiles, weighting):
         assert i not in cands.index[i]
 
 
-def test_weighted_profiles_multiply_weights(planted):
+@pytest.mark.parametrize("pair_weight,expected", [("none", 2), ("product", 2 * 3 + 1 * 4), ("min", 2 + 1)])
+def test_pair_weights_combine_the_two_interactions(pair_weight, expected):
     data = atlas.from_arrays(["u", "u", "v", "v"], ["a", "b", "a", "b"], [2.0, 3.0, 1.0, 4.0])
-    p = atlas.build_profiles(data, atlas.FilterParams(min_item_users=1, min_user_items=1, binary=False))
-    c = cooccurrence_candidates(p, CooccurrenceParams(weighting="count", n_candidates=1))
-    assert c.score[0, 0] == pytest.approx(2 * 3 + 1 * 4)
+    p = atlas.build_profiles(data, atlas.FilterParams(min_item_users=1, min_user_items=1))
+    c = cooccurrence_candidates(p, CooccurrenceParams(weighting="count", n_candidates=1, pair_weight=pair_weight))
+    assert c.score[0, 0] == pytest.approx(expected) and c.count[0, 0] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("weighting", atlas.WEIGHTINGS)
+@pytest.mark.parametrize("pair_weight", ["product", "min"])
+def test_weighted_candidates_match_a_dense_reference(weighting, pair_weight):
+    rng = np.random.default_rng(4)
+    users = rng.integers(0, 60, 900)
+    items = rng.integers(0, 25, 900)
+    data = atlas.from_arrays(users, items, rng.integers(1, 6, 900).astype(float), aggregate="max")
+    p = atlas.build_profiles(data, atlas.FilterParams(min_item_users=1, min_user_items=1))
+    x = p.matrix.toarray().astype(np.float64)
+    if pair_weight == "product":
+        g = x.T @ x
+    else:
+        g = np.minimum(x[:, :, None], x[:, None, :]).sum(axis=0)
+    sums = atlas.weightings.ItemSums(np.diag(g).copy(), x.sum(axis=0), p.n_users)
+    strategy = atlas.weightings.get_weighting(weighting)
+    i, j = np.indices(g.shape)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = strategy.score(g, i, j, sums)
+    s[(g == 0) | (i == j) | ~(s > 0)] = -np.inf
+    c = cooccurrence_candidates(p, CooccurrenceParams(weighting=weighting, n_candidates=8, pair_weight=pair_weight))
+    for row in range(p.n_items):
+        ok = c.score[row] > 0
+        np.testing.assert_allclose(c.score[row][ok], np.sort(s[row][np.isfinite(s[row])])[::-1][: ok.sum()], rtol=1e-4)
+        listed = c.index[row] >= 0
+        np.testing.assert_allclose(c.count[row][listed], g[row, c.index[row][listed]], rtol=1e-5)
+
+
+def test_negative_weights_are_refused_by_weighted_pairs_only():
+    data = atlas.from_arrays(["u0", "u0", "u1", "u1"], ["a", "b", "a", "b"], [1.0, -1.0, 2.0, 3.0])
+    p = atlas.build_profiles(data, atlas.FilterParams(min_item_users=1, min_user_items=1))
+    with pytest.raises(atlas.AtlasError, match=r"^1 of the kept interactions have negative weights.*--min-weight 0 or use --pair-weight none"):
+        cooccurrence_candidates(p, CooccurrenceParams(pair_weight="product"))
+    assert cooccurrence_candidates(p, CooccurrenceParams(weighting="count", n_candidates=1)).count[0, 0] == 2
+
+
+def test_ties_go_to_the_smaller_index():
+    # item 0 shares exactly one user with each of items 1..6: all tied
+    users = [u for u in range(6) for _ in range(2)]
+    items = [x for u in range(6) for x in (0, u + 1)]
+    p = atlas.build_profiles(atlas.from_arrays(users, items), atlas.FilterParams(min_item_users=1, min_user_items=1))
+    first = list(p.item_ids).index("0")
+    c = cooccurrence_candidates(p, CooccurrenceParams(weighting="count", n_candidates=3))
+    assert [p.item_ids[j] for j in c.index[first]] == ["1", "2", "3"]
 
 
 def test_rejected_pairs_become_ranked_fallbacks(profiles):
@@ -78,8 +124,8 @@ def test_zero_weights_do_not_break_the_kernel():
     items = ["a", "b", "c"] * 3000
     weights = [1.0, 0.0, 1.0] * 3000
     data = atlas.from_arrays(users, items, weights)
-    p = atlas.build_profiles(data, atlas.FilterParams(min_item_users=1, min_user_items=1, binary=False))
-    c = cooccurrence_candidates(p, CooccurrenceParams(weighting="count", n_candidates=2))
+    p = atlas.build_profiles(data, atlas.FilterParams(min_item_users=1, min_user_items=1))
+    c = cooccurrence_candidates(p, CooccurrenceParams(weighting="count", n_candidates=2, pair_weight="product"))
     ids = list(p.item_ids)
     a, cc = ids.index("a"), ids.index("c")
     assert c.index[a, 0] == cc and c.count[a, 0] == pytest.approx(3000)

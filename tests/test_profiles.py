@@ -22,19 +22,16 @@ def test_filters_reach_a_fixed_point():
     assert p.n_interactions == 8
 
 
-def test_weight_threshold_and_weights_kept_when_not_binary():
-    p = build_profiles(toy(), FilterParams(min_item_users=1, min_user_items=1, min_weight=4, binary=False))
+def test_weight_threshold_keeps_the_weights():
+    p = build_profiles(toy(), FilterParams(min_item_users=1, min_user_items=1, min_weight=4))
     assert p.n_interactions == 6
     assert set(np.unique(p.matrix.data)) == {4.0, 5.0}
 
 
-def test_negative_weights_are_refused_unless_dropped_or_binary():
-    data = atlas.from_arrays(["u0", "u0", "u1", "u1"], ["a", "b", "a", "b"], [1.0, -1.0, 2.0, 3.0])
-    with pytest.raises(atlas.AtlasError, match=r"^1 of the kept interactions have negative weights.*min_weight=0"):
-        build_profiles(data, FilterParams(min_item_users=1, min_user_items=1, binary=False))
-    dropped = build_profiles(data, FilterParams(min_item_users=1, min_user_items=1, min_weight=0, binary=False))
-    assert dropped.n_interactions == 3 and dropped.matrix.data.min() > 0
-    assert build_profiles(data, FilterParams(min_item_users=1, min_user_items=1)).n_interactions == 4  # binary: weights unused
+def test_interactions_of_weight_zero_stay_in_the_profiles():
+    data = atlas.from_arrays(["u0", "u0", "u1", "u1"], ["a", "b", "a", "b"], [0.0, 1.0, 2.0, 0.0])
+    p = build_profiles(data, FilterParams(min_item_users=1, min_user_items=1))
+    assert p.n_interactions == 4 and list(p.item_users) == [2, 2]
 
 
 def test_power_user_cap_is_deterministic_and_seeded(planted):
