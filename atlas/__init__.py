@@ -2,7 +2,7 @@
 
 The pipeline, one module per stage::
 
-    ingest → profiles (filter, index) → cooccur → graph → embed (PyMDE) → project (UMAP / t-SNE)
+    ingest → profiles (filter, index) → cooccur → graph → embed (PyMDE) → project (UMAP, t-SNE, PaCMAP …)
     → metrics → export
 
 Each stage is a pure function with a frozen parameter dataclass; ``Pipeline`` runs them behind
@@ -19,18 +19,30 @@ from .export import export_layout, read_layout
 from .graph import GraphParams, ItemGraph, cooccurrence_matrix, graph_from_candidates, recipe_graph
 from .ingest import Dataset, IngestParams, Interactions, from_arrays, load_dataset, load_interactions, load_items
 from .metrics import knn_recall, label_agreement, layout_metrics, trustworthiness
-from .pipeline import BuildParams, BuildResult, Pipeline
+from .pipeline import BuildResult, Pipeline
+from .plan import BuildParams, Source, argv_of, build_params, command_line
 from .profiles import FilterParams, Profiles, build_profiles, item_frame, item_labels, item_names
-from .project import EmbeddingNeighbors, Layout, TsneParams, UmapParams, align_layout, embedding_neighbors, project
+from . import project as projections
+from .project import (
+    EmbeddingNeighbors,
+    Layout,
+    PacmapParams,
+    PymdeParams,
+    TsneParams,
+    UmapParams,
+    align_layout,
+    embedding_neighbors,
+    project,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "AtlasError", "BuildParams", "BuildResult", "Candidates", "CooccurrenceParams", "Dataset", "EmbedParams",
     "Embedding", "EmbeddingNeighbors", "FilterParams", "GraphParams", "IngestParams", "Interactions", "ItemGraph",
-    "Layout", "Pipeline", "Profiles", "StageCache", "TsneParams", "UmapParams", "WEIGHTINGS", "align_layout",
-    "build_profiles", "cooccurrence_candidates", "cooccurrence_matrix", "demo_movielens", "embed_graph",
+    "Layout", "PacmapParams", "Pipeline", "Profiles", "PymdeParams", "Source", "StageCache", "TsneParams", "UmapParams",
+    "WEIGHTINGS", "align_layout", "argv_of", "build_params", "build_profiles", "command_line", "cooccurrence_candidates", "cooccurrence_matrix", "demo_movielens", "embed_graph",
     "embedding_neighbors", "export_layout", "from_arrays", "graph_from_candidates", "item_frame", "item_labels",
     "item_names", "knn_recall", "label_agreement", "layout_metrics", "load_dataset", "load_interactions",
-    "load_items", "project", "read_layout", "recipe_graph", "stage_key", "synthetic_profiles", "trustworthiness",
+    "load_items", "project", "projections", "read_layout", "recipe_graph", "stage_key", "synthetic_profiles", "trustworthiness",
 ]

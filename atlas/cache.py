@@ -1,19 +1,26 @@
-"""The stage cache: every stage result stored under a key of (its inputs, its parameters,
-the stage's code version). Changing a projection parameter recomputes only the projection;
-running the same build twice recomputes nothing.
+"""The stage cache: every stage result stored under a key of (its inputs, its parameters, the
+code that computes it). Changing a projection parameter recomputes only the projection; running
+the same build twice recomputes nothing; editing or upgrading the code a stage runs makes its old
+entries unreachable, so a result is never served by code other than the one that made it.
 
 Two layers: an in-memory LRU (so a value seen before in a notebook comes back at once) and an
-optional directory of pickles, written atomically.
+optional directory of pickles, written atomically and trimmed to a size bound, least recently
+used first.
 """
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import functools
 import hashlib
+import importlib.metadata
+import importlib.util
 import json
 import logging
 import os
 import pickle
+import sys
 import tempfile
 import threading
 from collections import Counter, OrderedDict
@@ -25,16 +32,18 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# Bump a stage's version when its code changes what it returns.
-STAGE_VERSIONS = {
-    "profiles": 1,
-    "cooccurrence": 2,  # 2: column sums in double precision
-    "graph": 1,
-    "embedding": 1,
-    "neighbors": 1,
-    "layout": 2,
-    "metrics": 1,
+#: The module whose code (with everything it imports) computes each stage's result.
+STAGE_CODE = {
+    "profiles": "atlas.profiles",
+    "cooccurrence": "atlas.cooccur",
+    "graph": "atlas.graph",
+    "embedding": "atlas.embed",
+    "neighbors": "atlas.project.base",
+    "layout": "atlas.project",
+    "metrics": "atlas.metrics",
 }
+
+DEFAULT_MAX_BYTES = 4 * 1024**3
 
 
 def _plain(value):
@@ -47,18 +56,92 @@ def _plain(value):
     return value
 
 
-def stage_key(stage: str, params: object, *upstream: str) -> str:
-    """A short hash naming one stage result: stage, its code version, parameters, inputs."""
-    payload = json.dumps([stage, STAGE_VERSIONS.get(stage, 0), _plain(params), list(upstream)], sort_keys=True, default=str)
+@functools.cache
+def _imports(module: str) -> tuple[frozenset[str], frozenset[str]]:
+    """(atlas modules, other top-level packages) that ``module``'s source imports anywhere."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.origin or not spec.origin.endswith(".py"):
+        return frozenset(), frozenset()
+    tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
+    package = module if spec.submodule_search_locations else module.rpartition(".")[0]
+    inside, outside = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = importlib.util.resolve_name("." * node.level + (node.module or ""), package) if node.level else node.module
+            names = [base] + [f"{base}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        for name in names:
+            top = name.split(".")[0]
+            if top == "atlas":
+                if _is_module(name):
+                    inside.add(name)
+            elif top not in sys.stdlib_module_names:
+                outside.add(top)
+    return frozenset(inside), frozenset(outside)
+
+
+def _is_module(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+@functools.cache
+def code_fingerprint(module: str) -> str:
+    """A digest of ``module``'s source, of every atlas module it imports (transitively), and
+    of the versions of the libraries they import."""
+    seen: set[str] = set()
+    libraries: set[str] = set()
+    todo = [module]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        inside, outside = _imports(name)
+        libraries |= outside
+        todo.extend(inside - seen)
+    digest = hashlib.sha256()
+    for name in sorted(seen):
+        spec = importlib.util.find_spec(name)
+        digest.update(name.encode() + b"\0" + Path(spec.origin).read_bytes() + b"\0")
+    for top in sorted(libraries):
+        digest.update(f"{top}=={_library_version(top)}\0".encode())
+    return digest.hexdigest()[:16]
+
+
+#: Import names whose distribution is called otherwise.
+_DISTRIBUTIONS = {"umap": "umap-learn", "sklearn": "scikit-learn", "yaml": "PyYAML"}
+
+
+@functools.cache
+def _library_version(top: str) -> str:
+    try:
+        return importlib.metadata.version(_DISTRIBUTIONS.get(top, top))
+    except importlib.metadata.PackageNotFoundError:
+        return str(getattr(sys.modules.get(top), "__version__", "unknown"))
+
+
+def stage_key(stage: str, params: object, *upstream: str, code: str | None = None) -> str:
+    """A short hash naming one stage result: stage, the fingerprint of its code (``code``, a
+    module name, else the stage's own), parameters, inputs."""
+    fingerprint = code_fingerprint(code or STAGE_CODE.get(stage, "atlas"))
+    payload = json.dumps([stage, fingerprint, _plain(params), list(upstream)], sort_keys=True, default=str)
     return f"{stage}-{hashlib.sha256(payload.encode()).hexdigest()[:20]}"
 
 
 class StageCache:
-    """Memory LRU of ``memory_items`` entries in front of an optional on-disk store."""
+    """Memory LRU of ``memory_items`` entries in front of an optional on-disk store of at most
+    ``max_bytes`` (least recently used entries are deleted first)."""
 
-    def __init__(self, directory: str | os.PathLike | None = None, memory_items: int = 64) -> None:
+    def __init__(self, directory: str | os.PathLike | None = None, memory_items: int = 64, max_bytes: int | None = None) -> None:
         self.directory = None if directory is None else Path(directory)
         self.memory_items = memory_items
+        self.max_bytes = DEFAULT_MAX_BYTES if max_bytes is None else int(max_bytes)
         self._memory: OrderedDict[str, object] = OrderedDict()
         self._lock = threading.RLock()
         self.hits: Counter = Counter()
@@ -80,6 +163,10 @@ class StageCache:
             except Exception as exc:  # a damaged entry is recomputed, not fatal
                 log.warning("ignoring unreadable cache entry %s (%s)", path, exc)
                 return None
+            try:
+                os.utime(path)  # recently used: trimmed last
+            except OSError:
+                pass
             self._remember(key, value)
             return value
         return None
@@ -104,6 +191,8 @@ class StageCache:
             os.replace(tmp, path)
         except OSError as exc:
             log.warning("could not write cache entry %s (%s); continuing without it", path, exc)
+            return
+        self.trim()
 
     def get_or_compute(self, key: str, compute: Callable[[], T]) -> tuple[T, bool]:
         """The cached value for ``key`` or ``compute()``'s; the flag says whether it was a hit."""
@@ -120,3 +209,66 @@ class StageCache:
     def clear_memory(self) -> None:
         with self._lock:
             self._memory.clear()
+
+    # -- the disk store ---------------------------------------------------------------------------
+    def entries(self) -> list[tuple[Path, int, float]]:
+        """(path, bytes, last use) of every entry on disk, least recently used first."""
+        if self.directory is None or not self.directory.is_dir():
+            return []
+        found = []
+        for path in self.directory.glob("*.pkl"):
+            if path.name.startswith(".tmp-"):
+                continue
+            try:
+                st = path.stat()
+            except OSError:
+                continue
+            found.append((path, st.st_size, st.st_mtime))
+        return sorted(found, key=lambda e: e[2])
+
+    def trim(self, max_bytes: int | None = None) -> int:
+        """Delete least recently used entries until the store holds at most ``max_bytes``;
+        returns how many were deleted."""
+        limit = self.max_bytes if max_bytes is None else max_bytes
+        entries = self.entries()
+        total = sum(size for _, size, _ in entries)
+        deleted = 0
+        for path, size, _ in entries:
+            if total <= limit:
+                break
+            try:
+                path.unlink()
+            except OSError:
+                continue
+            total -= size
+            deleted += 1
+        return deleted
+
+    def info(self) -> dict:
+        """Entries and bytes on disk, in total and per stage."""
+        per_stage: dict[str, dict] = {}
+        for path, size, _ in self.entries():
+            stage = path.name.split("-", 1)[0]
+            slot = per_stage.setdefault(stage, {"entries": 0, "bytes": 0})
+            slot["entries"] += 1
+            slot["bytes"] += size
+        return {
+            "directory": None if self.directory is None else str(self.directory),
+            "entries": sum(s["entries"] for s in per_stage.values()),
+            "bytes": sum(s["bytes"] for s in per_stage.values()),
+            "max_bytes": self.max_bytes,
+            "stages": per_stage,
+        }
+
+    def clear(self, stage: str | None = None) -> int:
+        """Delete the disk entries (of one ``stage`` only, when given) and the memory layer."""
+        self.clear_memory()
+        deleted = 0
+        for path, _, _ in self.entries():
+            if stage is None or path.name.startswith(f"{stage}-"):
+                try:
+                    path.unlink()
+                    deleted += 1
+                except OSError:
+                    pass
+        return deleted

@@ -13,130 +13,16 @@ import sys
 import time
 from pathlib import Path
 
+from .cache import StageCache
 from .errors import AtlasError
+from .plan import add_build_arguments
 
 log = logging.getLogger("atlas")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number of at least 1, got {value}")
-    return value
-
-
-def _number(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
 
 
 def default_cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "atlas"
-
-
-def add_build_arguments(p: argparse.ArgumentParser) -> None:
-    """The ``atlas build`` flags (the notebook app reads the same names)."""
-    p.add_argument("input", nargs="?", help="interactions: CSV, TSV, .dat, Parquet, JSON Lines or profile lines")
-    p.add_argument("--demo", action="store_true", help="use the built-in MovieLens demo data instead of INPUT")
-    p.add_argument("--items", help="item metadata file (CSV/TSV/Parquet); its first column is the item id")
-    p.add_argument("--items-id-col", help="the item id column of --items (default: its first column)")
-    p.add_argument("--name-col", help="metadata column with the item's display name (default: title/name)")
-    p.add_argument("--label-col", help="categorical metadata column used to score maps (e.g. genre)")
-    p.add_argument("--user-col", help="user column (default: the first column)")
-    p.add_argument("--item-col", help="item column (default: the second column)")
-    p.add_argument("--weight-col", help="weight column, e.g. a rating (default: a numeric third column)")
-    p.add_argument("--min-weight", type=_number, help="drop interactions with a weight below this (e.g. 3.5)")
-    p.add_argument("--min-item-users", type=_positive_int, help="keep items with at least N distinct users (default 10)")
-    p.add_argument("--min-user-items", type=_positive_int, help="keep users with at least N items (default 5)")
-    p.add_argument("--max-user-items", type=_positive_int, help="cap long profiles to N items (seeded sample)")
-    p.add_argument("--weighting", choices=("count", "cosine", "jaccard", "pmi"), help="pair similarity (default cosine)")
-    p.add_argument("--min-count", type=_number, help="ignore pairs shared by fewer users than this (default 1)")
-    p.add_argument("--n-neighbors", type=_positive_int, help="graph neighbours per item (default 15)")
-    p.add_argument("--graph-method", choices=("topk", "recipe"), help="topk (fast) or the published PyMDE recipe")
-    p.add_argument("--embedding-dim", type=_positive_int, help="PyMDE embedding dimension (default 3)")
-    p.add_argument("--repulsive-fraction", type=_number, help="PyMDE repulsive edges per attractive edge (default 1)")
-    p.add_argument("--max-iter", type=_positive_int, help="PyMDE iterations (default 300)")
-    p.add_argument("--init", choices=("random", "spectral"), help="PyMDE initialisation (default random)")
-    p.add_argument("--projection", choices=("umap", "tsne"), default="umap", help="which layout to export (default umap)")
-    p.add_argument("--no-compare", action="store_true", help="compute only the exported projection")
-    p.add_argument("--umap-n-neighbors", type=_positive_int, help="UMAP n_neighbors (default 50)")
-    p.add_argument("--min-dist", type=_number, help="UMAP min_dist (default 0.3)")
-    p.add_argument("--spread", type=_number, help="UMAP spread (default 1.0)")
-    p.add_argument("--perplexity", type=_number, help="t-SNE perplexity (default 30)")
-    p.add_argument("--early-exaggeration", type=_number, help="t-SNE early exaggeration (default 12)")
-    p.add_argument("--dof", type=_number, help="t-SNE degrees of freedom (default 1)")
-    p.add_argument("--seed", type=int, default=0, help="random seed for every stage (default 0)")
-
-
-def build_params_from_args(args: argparse.Namespace):
-    """BuildParams from parsed ``atlas build`` flags; unset flags keep the defaults."""
-    from .cooccur import CooccurrenceParams
-    from .embed import EmbedParams
-    from .graph import GraphParams
-    from .pipeline import BuildParams
-    from .profiles import FilterParams
-    from .project import TsneParams, UmapParams
-
-    def given(**pairs):
-        return {k: v for k, v in pairs.items() if v is not None}
-
-    seed = args.seed
-    defaults = demo_filter() if args.demo else FilterParams()
-    filt = FilterParams(
-        **{
-            **defaults.__dict__,
-            **given(
-                min_item_users=args.min_item_users,
-                min_user_items=args.min_user_items,
-                min_weight=args.min_weight,
-                max_user_items=args.max_user_items,
-            ),
-            "seed": seed,
-        }
-    )
-    projections = (args.projection,) if args.no_compare else (args.projection, *[p for p in ("umap", "tsne") if p != args.projection])
-    return BuildParams(
-        filter=filt,
-        cooccurrence=CooccurrenceParams(**given(weighting=args.weighting, min_count=args.min_count)),
-        graph=GraphParams(**given(n_neighbors=args.n_neighbors, method=args.graph_method)),
-        embed=EmbedParams(
-            **given(embedding_dim=args.embedding_dim, repulsive_fraction=args.repulsive_fraction, max_iter=args.max_iter, init=args.init),
-            seed=seed,
-        ),
-        umap=UmapParams(**given(n_neighbors=args.umap_n_neighbors, min_dist=args.min_dist, spread=args.spread), seed=seed),
-        tsne=TsneParams(**given(perplexity=args.perplexity, early_exaggeration=args.early_exaggeration, dof=args.dof), seed=seed),
-        projections=projections,
-    )
-
-
-def demo_filter():
-    """Filters for the MovieLens demo: ratings of 3.5 and up, films liked by 10+ users."""
-    from .profiles import FilterParams
-
-    return FilterParams(min_item_users=10, min_user_items=5, min_weight=3.5)
-
-
-def load_from_args(args: argparse.Namespace):
-    """The Dataset named by the flags (the demo, or INPUT with --items)."""
-    from .demo import demo_movielens
-    from .ingest import IngestParams, load_dataset
-
-    if args.demo:
-        if args.input:
-            raise AtlasError("give either INPUT or --demo, not both.")
-        return demo_movielens()
-    if not args.input:
-        raise AtlasError("no input: give an interaction file (atlas build FILE --out DIR) or --demo.")
-    params = IngestParams(user_col=args.user_col, item_col=args.item_col, weight_col=args.weight_col)
-    return load_dataset(
-        args.input, params, items_path=args.items, items_id_col=args.items_id_col, name_column=args.name_col, label_column=args.label_col
-    )
 
 
 class _Bars:
@@ -168,22 +54,26 @@ class _Bars:
 def cmd_build(args: argparse.Namespace) -> int:
     from .export import export_layout
     from .pipeline import Pipeline
+    from .plan import params_from_args, source_from_args
 
     if not args.out:
         raise AtlasError("no output folder: add --out DIR.")
-    params = build_params_from_args(args)
+    source = source_from_args(args)
+    if not args.demo and not args.input:
+        raise AtlasError("no input: give an interaction file (atlas build FILE --out DIR) or --demo.")
+    params = params_from_args(args)
     start = time.perf_counter()
-    data = load_from_args(args)
+    data = source.load()
     load_seconds = time.perf_counter() - start
     cache_dir = None if args.no_cache else (args.cache_dir or default_cache_dir())
-    pipe = Pipeline(cache_dir)
+    pipe = Pipeline(cache=StageCache(cache_dir, max_bytes=cache_limit()))
     bars = _Bars(not args.quiet)
     try:
         result = pipe.build(data, params, progress=bars)
     finally:
         bars.close()
     timings = {"load": load_seconds, **result.timings}
-    paths = export_layout(args.out, result, data, projection=args.projection, extra_manifest={"timings": timings})
+    paths = export_layout(args.out, result, data, extra_manifest={"timings": timings})
     html = None
     if args.html:
         from .web import write_html
@@ -218,6 +108,51 @@ def summary(result, timings: dict, paths: dict, html: Path | None) -> str:
     return "\n".join(lines)
 
 
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    """``atlas build`` with the words an earlier export's manifest recorded, into ``--out``."""
+    import json
+
+    manifest_path = Path(args.dir) / "manifest.json"
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise AtlasError(f"cannot read {manifest_path} ({getattr(exc, 'strerror', None) or exc}); give a folder written by 'atlas build --out DIR'.") from None
+    words = manifest.get("argv") if isinstance(manifest, dict) else None
+    if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
+        reason = manifest.get("argv_note") if isinstance(manifest, dict) else None
+        raise AtlasError(f"{manifest_path} records no build command{f' ({reason})' if reason else ''}; rebuild it with 'atlas build' by hand.")
+    extra = ["--out", args.out, *(["--html"] if args.html else []), *(["--quiet"] if args.quiet else [])]
+    extra += ["--no-cache"] if args.no_cache else (["--cache-dir", args.cache_dir] if args.cache_dir else [])
+    rebuilt = make_parser().parse_args(["build", *words, *extra])
+    return cmd_build(rebuilt)
+
+
+def cache_limit() -> int:
+    """The disk cache's size bound: ``ATLAS_CACHE_MAX_GB`` (default 4)."""
+    raw = os.environ.get("ATLAS_CACHE_MAX_GB", "4")
+    try:
+        gb = float(raw)
+    except ValueError:
+        raise AtlasError(f"ATLAS_CACHE_MAX_GB must be a number of gigabytes, got {raw!r}.") from None
+    if not gb >= 0:
+        raise AtlasError(f"ATLAS_CACHE_MAX_GB must be 0 or more, got {raw!r}.")
+    return int(gb * 1024**3)
+
+
+def cmd_cache(args: argparse.Namespace) -> int:
+    cache = StageCache(args.cache_dir or default_cache_dir(), max_bytes=cache_limit())
+    if args.action == "clear":
+        deleted = cache.clear(args.stage)
+        print(f"deleted {deleted} cache entr{'y' if deleted == 1 else 'ies'} from {cache.directory}")
+        return 0
+    info = cache.info()
+    print(f"stage cache: {info['directory']}")
+    print(f"{info['entries']} entries, {info['bytes'] / 1e6:.1f} MB of at most {info['max_bytes'] / 1e9:.1f} GB (ATLAS_CACHE_MAX_GB)")
+    for stage, slot in sorted(info["stages"].items()):
+        print(f"  {stage:>13}: {slot['entries']:4d} entries, {slot['bytes'] / 1e6:8.1f} MB")
+    return 0
+
+
 def cmd_html(args: argparse.Namespace) -> int:
     from .web import write_html
 
@@ -232,12 +167,25 @@ def make_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     build = sub.add_parser("build", help="interactions → filtered profiles → graph → embedding → 2D layout → export")
     add_build_arguments(build)
+    build.set_defaults(func=cmd_build)
     build.add_argument("--out", help="output folder for layout.csv, layout.parquet, neighbors.parquet, manifest.json")
     build.add_argument("--html", action="store_true", help="also write the web atlas (atlas.html) into --out")
     build.add_argument("--cache-dir", help=f"stage cache folder (default {default_cache_dir()})")
     build.add_argument("--no-cache", action="store_true", help="do not read or write the on-disk stage cache")
     build.add_argument("--quiet", action="store_true", help="no progress bars or summary")
-    build.set_defaults(func=cmd_build)
+    rebuild = sub.add_parser("rebuild", help="build again what an earlier export's manifest records, into --out")
+    rebuild.add_argument("dir", help="a folder written by 'atlas build --out DIR' (or exported from the app)")
+    rebuild.add_argument("--out", required=True, help="output folder of the new build")
+    rebuild.add_argument("--html", action="store_true", help="also write the web atlas")
+    rebuild.add_argument("--cache-dir", help=f"stage cache folder (default {default_cache_dir()})")
+    rebuild.add_argument("--no-cache", action="store_true", help="do not read or write the on-disk stage cache")
+    rebuild.add_argument("--quiet", action="store_true", help="no progress bars or summary")
+    rebuild.set_defaults(func=cmd_rebuild)
+    cache = sub.add_parser("cache", help="show or clear the stage cache (least recently used entries go first past its size bound)")
+    cache.add_argument("action", choices=("info", "clear"), help="info: entries and size per stage; clear: delete entries")
+    cache.add_argument("--stage", help="with clear: only this stage's entries (profiles, cooccurrence, graph, embedding, neighbors, layout)")
+    cache.add_argument("--cache-dir", help=f"stage cache folder (default {default_cache_dir()})")
+    cache.set_defaults(func=cmd_cache)
     html = sub.add_parser("html", help="write DIR/atlas.html, a self-contained web atlas of an exported layout")
     html.add_argument("dir", help="a folder written by 'atlas build --out DIR'")
     html.add_argument("--output", help="where to write the page (default DIR/atlas.html)")

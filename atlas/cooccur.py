@@ -21,6 +21,7 @@ import numba
 import numpy as np
 
 from .errors import AtlasError, check_choice, check_range
+from .options import option
 from .profiles import Profiles
 from .weightings import PAIR_CODES, PAIR_WEIGHTS, WEIGHTINGS, ItemSums, Weighting, get_weighting, item_sums
 
@@ -38,10 +39,12 @@ class CooccurrenceParams:
     the graph's ``n_neighbors`` that can be served without recomputing.
     """
 
-    weighting: str = "cosine"
-    min_count: float = 1.0
+    weighting: str = option("cosine", "--weighting", "pair similarity (default cosine)", choices=WEIGHTINGS)
+    min_count: float = option(1.0, "--min-count", "ignore pairs whose weight (shared users) is below this (default 1)")
     n_candidates: int = 64
-    pair_weight: str = "none"
+    pair_weight: str = option(
+        "none", "--pair-weight", "how a shared user's two weights combine: none (count 1), product or min (default none)", choices=PAIR_WEIGHTS
+    )
 
     def __post_init__(self) -> None:
         check_choice("weighting", self.weighting, WEIGHTINGS)

@@ -14,6 +14,7 @@ import numpy as np
 
 from .errors import AtlasError, check_choice, check_range
 from .graph import ItemGraph
+from .options import grid, option
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +31,15 @@ class EmbedParams:
     ``embedding_dim`` matters most: 3–4 keeps structure that 2 loses and projects well.
     """
 
-    embedding_dim: int = 3
+    embedding_dim: int = option(3, "--embedding-dim", "PyMDE embedding dimension (default 3)", steps=(2, 3, 4, 5, 6, 8))
     attractive: str = "log1p"
     repulsive: str = "log"
-    repulsive_fraction: float = 1.0
+    repulsive_fraction: float = option(
+        1.0, "--repulsive-fraction", "PyMDE repulsive edges per attractive edge (default 1)", steps=grid(0.1, 3.0, 0.1)
+    )
     constraint: str = "centered"
-    init: str = "random"
-    max_iter: int = 300
+    init: str = option("random", "--init", "PyMDE initialisation (default random)", choices=INITS)
+    max_iter: int = option(300, "--max-iter", "PyMDE iterations (default 300)", steps=(50, 100, 200, 300, 500, 1000, 2000))
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -56,6 +59,7 @@ class Embedding:
     coords: np.ndarray  # float32, n × d
     distortion: float
     iterations: int
+    params: EmbedParams | None = None
     key: str = ""
     seconds: float = 0.0
 
@@ -141,4 +145,4 @@ def embed_graph(graph: ItemGraph, params: EmbedParams = EmbedParams()) -> Embedd
     if not np.all(np.isfinite(coords)):
         raise AtlasError("the embedding diverged (non-finite coordinates); lower repulsive_fraction or try init='spectral'.")
     stats = getattr(mde, "solve_stats", None)
-    return Embedding(coords, distortion, int(getattr(stats, "iterations", params.max_iter)))
+    return Embedding(coords, distortion, int(getattr(stats, "iterations", params.max_iter)), params)

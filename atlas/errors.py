@@ -29,3 +29,17 @@ def check_range(name: str, value: float, low: float | None = None, high: float |
         else:
             bound = f"between {low} and {high}"
         raise AtlasError(f"{name} must be {bound}, got {value!r}.")
+
+
+#: Seeds every random generator atlas drives accepts (numpy, torch, UMAP's RandomState).
+MAX_SEED = 2**32 - 1
+
+
+def check_seed(seed: object) -> int:
+    """``seed`` as an int, or an AtlasError unless it is a whole number from 0 to 2**32 − 1."""
+    if isinstance(seed, bool) or not isinstance(seed, (int,)) and not (hasattr(seed, "__index__")):
+        raise AtlasError(f"seed must be a whole number from 0 to {MAX_SEED}, got {seed!r}.")
+    value = int(seed)
+    if not 0 <= value <= MAX_SEED:
+        raise AtlasError(f"seed must be a whole number from 0 to {MAX_SEED}, got {value}.")
+    return value

@@ -15,6 +15,7 @@ every one of them is complete, so a failure leaves no half-written file behind.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import json
 import math
@@ -31,6 +32,7 @@ import pandas as pd
 from .errors import AtlasError
 from .ingest import Dataset
 from .pipeline import BuildResult
+from .plan import argv_of, command_line, source_of
 from .profiles import item_frame
 
 LIBRARIES = ("atlas-maps", "numpy", "scipy", "pandas", "numba", "pymde", "torch", "umap-learn", "openTSNE", "scikit-learn", "pyarrow")
@@ -92,12 +94,28 @@ def neighbors_table(result: BuildResult) -> pd.DataFrame:
     )
 
 
+def rebuild_command(result: BuildResult, data: Dataset | None, projection: str) -> dict:
+    """The ``atlas build`` words that make this layout again, or why there are none."""
+    params = result.params
+    if params.exported != projection:
+        params = dataclasses.replace(params, export=projection)
+    source = source_of(data)
+    if source is None:
+        return {"argv": None, "command": None, "argv_note": "the data was made in Python, not read from a file"}
+    try:
+        words = argv_of(params, source)
+    except AtlasError as exc:
+        return {"argv": None, "command": None, "argv_note": str(exc)}
+    return {"argv": words, "command": command_line([*words, "--out", "OUT"])}
+
+
 def build_manifest(result: BuildResult, data: Dataset | None, projection: str, extra: dict | None = None) -> dict:
     manifest = {
         "atlas_manifest_version": 1,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "projection": projection,
         "projections": list(result.layouts),
+        "aligned_to": next(iter(result.layouts)),
         "name_column": None if data is None else data.name_column,
         "label_column": None if data is None else data.label_column,
         "input": {
@@ -106,12 +124,7 @@ def build_manifest(result: BuildResult, data: Dataset | None, projection: str, e
             "source": None if data is None else data.source,
         },
         "params": result.params.to_dict(),
-        "seeds": {
-            "filter": result.params.filter.seed,
-            "embed": result.params.embed.seed,
-            "umap": result.params.umap.seed,
-            "tsne": result.params.tsne.seed,
-        },
+        **rebuild_command(result, data, projection),
         "counts": {**result.profiles.summary(), **{f"graph_{k}": v for k, v in result.graph.summary().items()}},
         "embedding": {"dim": result.embedding.dim, "distortion": result.embedding.distortion},
         "metrics": result.metrics,
@@ -132,8 +145,8 @@ def export_layout(
     projection: str | None = None,
     extra_manifest: dict | None = None,
 ) -> dict[str, Path]:
-    """Write the layout of ``projection`` (default: the first computed) and its companions."""
-    projection = projection or next(iter(result.layouts))
+    """Write the layout of ``projection`` (default: the build's exported one) and its companions."""
+    projection = projection or result.params.exported
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise AtlasError(f"output {str(out)!r} exists and is not a folder; choose another --out.")

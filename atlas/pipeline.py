@@ -11,11 +11,12 @@ import dataclasses
 import hashlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import project as projections
 from .cache import StageCache, stage_key
 from .cooccur import Candidates, CooccurrenceParams, cooccurrence_candidates
 from .embed import Embedding, EmbedParams, embed_graph
@@ -23,17 +24,9 @@ from .errors import AtlasError
 from .graph import GraphParams, ItemGraph, graph_from_candidates, recipe_graph
 from .ingest import Dataset
 from .metrics import layout_metrics
+from .plan import BuildParams
 from .profiles import FilterParams, Profiles, build_profiles, item_labels
-from .project import (
-    PROJECTIONS,
-    EmbeddingNeighbors,
-    Layout,
-    TsneParams,
-    UmapParams,
-    align_layout,
-    embedding_neighbors,
-    project,
-)
+from .project import EmbeddingNeighbors, Layout, align_layout, embedding_neighbors
 
 log = logging.getLogger(__name__)
 
@@ -41,35 +34,9 @@ Progress = Callable[[str, float, float], None]
 """``progress(stage, done, total)``: called when a stage starts (done=0), as it advances, and
 when it ends (done=total)."""
 
-STAGES = ("profiles", "cooccurrence", "graph", "embedding", "neighbors", "umap", "tsne", "metrics")
-
-
-@dataclass(frozen=True)
-class BuildParams:
-    """Every parameter of a build, one frozen dataclass per stage."""
-
-    filter: FilterParams = FilterParams()
-    cooccurrence: CooccurrenceParams = CooccurrenceParams()
-    graph: GraphParams = GraphParams()
-    embed: EmbedParams = EmbedParams()
-    umap: UmapParams = UmapParams()
-    tsne: TsneParams = TsneParams()
-    projections: tuple[str, ...] = PROJECTIONS
-
-    def __post_init__(self) -> None:
-        bad = [p for p in self.projections if p not in PROJECTIONS]
-        if bad or not self.projections:
-            raise AtlasError(f"Unsupported projections {bad or '(none)'}; choose from {', '.join(PROJECTIONS)}.")
-        if self.cooccurrence.n_candidates < self.graph.n_neighbors:
-            object.__setattr__(
-                self, "cooccurrence", dataclasses.replace(self.cooccurrence, n_candidates=self.graph.n_neighbors)
-            )
-
-    def projection_params(self, name: str) -> UmapParams | TsneParams:
-        return {"umap": self.umap, "tsne": self.tsne}[name]
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+STAGES = ("profiles", "cooccurrence", "graph", "embedding", "neighbors", *projections.names(), "metrics")
+"""The stages in the order every build runs them (``Pipeline.build``; the app runs the same
+methods one cell each)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -153,13 +120,29 @@ class Pipeline:
         key = stage_key("neighbors", {"k": k}, embedding.key)
         return self._run("neighbors", key, lambda: embedding_neighbors(embedding, k))
 
-    def project(self, embedding: Embedding, params: UmapParams | TsneParams) -> Layout:
-        key = stage_key("layout", params, embedding.key)
+    def item_graph(
+        self, profiles: Profiles, cooccurrence: CooccurrenceParams, graph: GraphParams, *, progress: Progress | None = None
+    ) -> tuple[Candidates | None, ItemGraph]:
+        """The item graph by ``graph.method``: from co-occurrence candidates (topk) or the recipe."""
+        candidates = self.cooccurrence(profiles, cooccurrence, progress=progress) if graph.method == "topk" else None
+        return candidates, self.graph(profiles, candidates, graph)
+
+    def project(self, embedding: Embedding, params, *, graph: ItemGraph | None = None) -> Layout:
+        """One projection's layout of ``embedding`` (the graph too for methods that read it)."""
+        method = projections.of(params)
+        key = stage_key("layout", params, embedding.key, code=type(method).__module__)
         cached = self.cache.get(key)
         if cached is not None:  # skip the neighbour search entirely on a hit
-            return self._run(params.method, key, lambda: cached)
-        neighbors = self.neighbors(embedding, params.k_needed)
-        return self._run(params.method, key, lambda: project(embedding, params, neighbors))
+            return self._run(method.name, key, lambda: cached)
+        method.check(params, embedding.coords.shape[0])
+        k = method.k_needed(params)
+        neighbors = self.neighbors(embedding, k) if k else None
+        return self._run(method.name, key, lambda: projections.project(embedding, params, neighbors, graph=graph))
+
+    def layouts(self, embedding: Embedding, graph: ItemGraph, params: Sequence) -> dict[str, Layout]:
+        """The layout of every projection in ``params``, each aligned onto the first."""
+        layouts = {projections.of(p).name: self.project(embedding, p, graph=graph) for p in params}
+        return aligned(layouts)
 
     def metrics(self, layout: Layout, graph: ItemGraph, embedding: Embedding | None = None, labels: np.ndarray | None = None) -> dict:
         """Metrics of a layout (cached in memory; cheap to recompute)."""
@@ -177,16 +160,9 @@ class Pipeline:
         self.timings, self.cached = {}, {}
         try:
             profiles = self.profiles(data, params.filter)
-            candidates = None
-            if params.graph.method == "topk":
-                candidates = self.cooccurrence(profiles, params.cooccurrence)
-            graph = self.graph(profiles, candidates, params.graph)
+            candidates, graph = self.item_graph(profiles, params.cooccurrence, params.graph)
             embedding = self.embed(graph, params.embed)
-            layouts: dict[str, Layout] = {}
-            for name in params.projections:
-                layouts[name] = self.project(embedding, params.projection_params(name))
-            reference = layouts[params.projections[0]]
-            layouts = {name: (lay if lay is reference else align_layout(lay, reference)) for name, lay in layouts.items()}
+            layouts = self.layouts(embedding, graph, params.projections)
             labels = item_labels(profiles, data)
             if self.progress:
                 self.progress("metrics", 0, 1)
@@ -199,3 +175,11 @@ class Pipeline:
         finally:
             self.progress = saved
         return BuildResult(params, profiles, candidates, graph, embedding, layouts, metrics, dict(self.timings), dict(self.cached))
+
+
+def aligned(layouts: dict[str, Layout]) -> dict[str, Layout]:
+    """The layouts, each aligned onto the first (which stays as it is)."""
+    if not layouts:
+        return {}
+    reference = next(iter(layouts.values()))
+    return {name: lay if lay is reference else align_layout(lay, reference) for name, lay in layouts.items()}

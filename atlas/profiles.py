@@ -15,6 +15,7 @@ import scipy.sparse as sp
 
 from .errors import AtlasError, check_range
 from .ingest import Dataset, Interactions
+from .options import option
 
 log = logging.getLogger(__name__)
 
@@ -29,10 +30,12 @@ class FilterParams:
     them (``CooccurrenceParams.pair_weight``).
     """
 
-    min_item_users: int = 10
-    min_user_items: int = 5
-    min_weight: float | None = None
-    max_user_items: int | None = None
+    min_item_users: int = option(
+        10, "--min-item-users", "keep items with at least N distinct users (default 10)", steps=(1, 2, 3, 5, 10, 15, 20, 30, 50, 75, 100, 150, 200, 300, 500)
+    )
+    min_user_items: int = option(5, "--min-user-items", "keep users with at least N items (default 5)", steps=(1, 2, 3, 5, 10, 15, 20, 30, 50, 100))
+    min_weight: float | None = option(None, "--min-weight", "drop interactions with a weight below this (e.g. 3.5)")
+    max_user_items: int | None = option(None, "--max-user-items", "cap long profiles to N items (seeded sample)")
     seed: int = 0
 
     def __post_init__(self) -> None:

@@ -20,8 +20,7 @@ def small_params() -> atlas.BuildParams:
         filter=atlas.FilterParams(min_item_users=3, min_user_items=2),
         graph=atlas.GraphParams(n_neighbors=10),
         embed=atlas.EmbedParams(max_iter=200),
-        umap=atlas.UmapParams(n_neighbors=15, n_epochs=200),
-        tsne=atlas.TsneParams(perplexity=15, n_iter=300),
+        projections=(atlas.UmapParams(n_neighbors=15, n_epochs=200), atlas.TsneParams(perplexity=15, n_iter=300)),
     )
 
 

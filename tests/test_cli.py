@@ -60,8 +60,8 @@ def test_tsne_projection_is_exported_when_chosen(ratings, tmp_path):
         (["{data}/plays.csv", "--weight-col", "track"], "holds non-numeric values"),
         (["{data}/plays.csv", "--min-item-users", "100000"], "no interactions are left after filtering"),
         (["{data}/plays.csv", "--n-neighbors", "1000"], "n_neighbors=1000 needs more than 1000 items"),
-        (["{data}/plays.csv", "--weighting", "tfidf"], "invalid choice: 'tfidf'"),
-        (["{data}/plays.csv", "--perplexity", "lots"], "expected a number, got 'lots'"),
+        (["{data}/plays.csv", "--weighting", "tfidf"], "Unsupported value 'tfidf' for --weighting; the supported values are 'count', 'cosine'"),
+        (["{data}/plays.csv", "--perplexity", "lots"], "--perplexity must be a number, got 'lots'"),
         (["{data}/plays.csv", "--items", "{data}/nothing.csv"], "input file '{data}/nothing.csv' does not exist"),
         ([], "no input: give an interaction file"),
     ],
@@ -69,12 +69,12 @@ def test_tsne_projection_is_exported_when_chosen(ratings, tmp_path):
 def test_bad_input_gives_one_line_error_and_no_output(ratings, tmp_path, capsys, args, message):
     out = tmp_path / "out"
     argv = ["build", *FAST, *[a.format(data=ratings) for a in args], "--out", str(out)]
-    with pytest.raises(SystemExit) if "invalid choice" in message or "expected a number" in message else _nothing():
+    with pytest.raises(SystemExit) if "Unsupported value" in message or "must be a number" in message else _nothing():
         code = main(argv)
         assert code == 2
     err = capsys.readouterr().err.strip()
     assert message.format(data=ratings) in err
-    if "invalid choice" not in message and "expected a number" not in message:
+    if "Unsupported value" not in message and "must be a number" not in message:
         assert err.startswith("error: ") and len(err.splitlines()) == 1
     assert not out.exists()
 

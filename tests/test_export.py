@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import numpy as np
@@ -19,7 +20,10 @@ def test_export_round_trips(tmp_path, built, planted):
     assert (csv["item_id"] == layout["item_id"]).all()
     assert manifest["projection"] == "tsne" and manifest["name_column"] == "name"
     assert manifest["params"]["graph"]["n_neighbors"] == built.params.graph.n_neighbors
-    assert manifest["seeds"]["umap"] == 0 and manifest["versions"]["pymde"]
+    assert manifest["params"]["projections"][0] == {"method": "umap", **dataclasses.asdict(built.params.projection("umap"))}
+    assert manifest["versions"]["pymde"]
+    # planted data is made in Python: there is no command that reads it again, and the manifest says why
+    assert manifest["argv"] is None and "made in Python" in manifest["argv_note"]
     assert manifest["input"]["interactions_fingerprint"] == planted.interactions.fingerprint
     assert set(manifest["metrics"]) >= {"umap", "tsne", "embedding"}
     # neighbours point at real items, best first
@@ -31,16 +35,8 @@ def test_export_round_trips(tmp_path, built, planted):
 def test_manifest_rebuilds_the_same_layout(tmp_path, built, planted):
     export_layout(tmp_path, built, planted)
     manifest = json.loads((tmp_path / "manifest.json").read_text())
-    p = manifest["params"]
-    params = atlas.BuildParams(
-        filter=atlas.FilterParams(**p["filter"]),
-        cooccurrence=atlas.CooccurrenceParams(**p["cooccurrence"]),
-        graph=atlas.GraphParams(**p["graph"]),
-        embed=atlas.EmbedParams(**p["embed"]),
-        umap=atlas.UmapParams(**p["umap"]),
-        tsne=atlas.TsneParams(**p["tsne"]),
-        projections=tuple(p["projections"]),
-    )
+    params = atlas.BuildParams.from_dict(manifest["params"])
+    assert params == built.params
     rebuilt = atlas.Pipeline().build(planted, params)
     np.testing.assert_allclose(rebuilt.layouts["umap"].xy, pd.read_parquet(tmp_path / "layout.parquet")[["x", "y"]].to_numpy(), atol=1e-4)
 

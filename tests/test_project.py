@@ -41,7 +41,9 @@ def test_aligned_tsne_sits_near_umap(built):
 
 
 def test_impossible_projection_parameters_are_explained(built):
-    with pytest.raises(atlas.AtlasError, match="perplexity 200 is too large for"):
+    with pytest.raises(atlas.AtlasError, match="perplexity 200 is too large for 240 items; use at most 79"):
         atlas.project(built.embedding, TsneParams(perplexity=200))
+    with pytest.raises(atlas.AtlasError, match="UMAP n_neighbors=300 is too large for 240 items; use at most 239"):
+        atlas.project(built.embedding, UmapParams(n_neighbors=300))
     with pytest.raises(atlas.AtlasError, match="min_dist .* must not exceed spread"):
         UmapParams(min_dist=2.0, spread=1.0)

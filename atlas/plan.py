@@ -1,0 +1,374 @@
+"""The plan of a build: what a person asked for → ``BuildParams``, and back to a command.
+
+Every face of atlas turns its input into parameters here, and only here: ``atlas build``'s flags
+(``add_build_arguments`` + ``build_params``), the notebook app's controls (the same option names),
+the sweep notebook, and a manifest being rebuilt. ``argv_of`` goes the other way, so every export
+records the ``atlas build`` command that makes the same layout again.
+
+Options are declared on the stages' parameter dataclasses (:mod:`atlas.options`); the
+projections' come from the registry (:mod:`atlas.project`), so a new projection brings its own
+flags and sliders.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import project as projections
+from .cooccur import CooccurrenceParams
+from .embed import EmbedParams
+from .errors import AtlasError, check_seed
+from .graph import GraphParams
+from .options import Field, Option, fields_of, parse, word
+from .profiles import FilterParams
+
+#: The stages before the projections, by the ``BuildParams`` field that holds their parameters.
+STAGE_CLASSES: dict[str, type] = {
+    "filter": FilterParams,
+    "cooccurrence": CooccurrenceParams,
+    "graph": GraphParams,
+    "embed": EmbedParams,
+}
+
+SEED = Option("--seed", "random seed for every stage (default 0)")
+PROJECTION = Option("--projection", "which layout to export (default: the first compared)")
+COMPARE = Option("--compare", "layouts to compute, comma separated; the first is the one the others are aligned to")
+
+
+def demo_filter() -> FilterParams:
+    """Filters for the MovieLens demo: ratings of 3.5 and up, films liked by 10+ users."""
+    return FilterParams(min_item_users=10, min_user_items=5, min_weight=3.5)
+
+
+def _default_projections() -> tuple:
+    return tuple(projections.get(name).Params() for name in projections.default_names())
+
+
+@dataclass(frozen=True)
+class BuildParams:
+    """Every parameter of a build: one frozen dataclass per stage, one per projection.
+
+    ``projections`` holds the parameters of each layout to compute, in order; the others are
+    aligned onto the first. ``export`` names the layout an export writes (default: the first).
+    """
+
+    filter: FilterParams = FilterParams()
+    cooccurrence: CooccurrenceParams = CooccurrenceParams()
+    graph: GraphParams = GraphParams()
+    embed: EmbedParams = EmbedParams()
+    projections: tuple = field(default_factory=_default_projections)
+    export: str | None = None  # None: the first projection
+
+    def __post_init__(self) -> None:
+        names = [projections.of(p).name for p in self.projections]
+        if not names:
+            raise AtlasError(f"a build needs at least one projection; choose from {', '.join(projections.names())}.")
+        if len(set(names)) != len(names):
+            raise AtlasError(f"each projection may be listed once, got {', '.join(names)}.")
+        if self.export is not None and self.export not in names:
+            raise AtlasError(f"the exported layout {self.export!r} is not computed; compute one of {', '.join(names)} or add it to --compare.")
+        object.__setattr__(self, "projections", tuple(self.projections))
+        object.__setattr__(self, "export", self.export or names[0])
+        if self.cooccurrence.n_candidates < self.graph.n_neighbors:
+            object.__setattr__(self, "cooccurrence", dataclasses.replace(self.cooccurrence, n_candidates=self.graph.n_neighbors))
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The computed projections' names, the reference first."""
+        return tuple(projections.of(p).name for p in self.projections)
+
+    @property
+    def exported(self) -> str:
+        return self.export
+
+    def projection(self, name: str):
+        """The parameters of the projection called ``name``."""
+        for p in self.projections:
+            if projections.of(p).name == name:
+                return p
+        raise AtlasError(f"projection {name!r} is not part of this build; it computes {', '.join(self.names)}.")
+
+    def with_projection(self, params) -> BuildParams:
+        """These parameters with one projection's parameters replaced (or added last)."""
+        name = projections.of(params).name
+        if name in self.names:
+            return dataclasses.replace(self, projections=tuple(params if n == name else p for n, p in zip(self.names, self.projections)))
+        return dataclasses.replace(self, projections=(*self.projections, params))
+
+    def to_dict(self) -> dict:
+        plain = {name: dataclasses.asdict(getattr(self, name)) for name in STAGE_CLASSES}
+        plain["projections"] = [{"method": projections.of(p).name, **dataclasses.asdict(p)} for p in self.projections]
+        plain["export"] = self.exported
+        return plain
+
+    @classmethod
+    def from_dict(cls, plain: Mapping[str, Any]) -> BuildParams:
+        """The inverse of ``to_dict`` (what a manifest's ``params`` holds)."""
+        try:
+            stages = {name: STAGE_CLASSES[name](**plain[name]) for name in STAGE_CLASSES}
+            layouts = tuple(projections.get(p["method"]).Params(**{k: v for k, v in p.items() if k != "method"}) for p in plain["projections"])
+        except (KeyError, TypeError) as exc:
+            raise AtlasError(f"these parameters do not describe a build ({exc}); they must come from BuildParams.to_dict().") from None
+        return cls(**stages, projections=layouts, export=plain.get("export"))
+
+
+# -- the options ---------------------------------------------------------------------------------
+
+
+def stage_fields() -> dict[str, list[Field]]:
+    """The offered fields of the stages before the projections, by stage."""
+    return {stage: fields_of(cls) for stage, cls in STAGE_CLASSES.items()}
+
+
+def projection_fields() -> dict[str, list[Field]]:
+    """The offered fields of every registered projection, by projection name."""
+    return {name: fields_of(p.Params) for name, p in projections.projections().items()}
+
+
+def all_fields() -> dict[str, Field]:
+    """Every offered field by its option name; two fields may not share a flag."""
+    found: dict[str, Field] = {}
+    for group in (*stage_fields().values(), *projection_fields().values()):
+        for f in group:
+            if f.dest in found or f.dest in ("seed", "projection", "compare"):
+                raise RuntimeError(f"the option {f.option.flag} is declared twice")
+            found[f.dest] = f
+    return found
+
+
+def _compare_list(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [v for v in (part.strip() for part in value.split(",")) if v]
+    names = tuple(value)
+    for name in names:
+        projections.get(name)
+    if not names:
+        raise AtlasError(f"--compare needs at least one projection; choose from {', '.join(projections.names())}.")
+    return names
+
+
+def build_params(values: Mapping[str, Any], *, demo: bool = False) -> BuildParams:
+    """``BuildParams`` from option values keyed by option name (``min_item_users``, ``min_dist``, ...).
+
+    Values may be typed words (``"0.3"``), numbers or None; a missing option keeps its default
+    (the demo's filters with ``demo``). ``projection`` names the exported layout and ``compare``
+    the layouts to compute (a list or a comma-separated string, the reference first; by default
+    the exported layout and every projection compared by default). Any value that cannot be used
+    raises one ``AtlasError`` naming its flag.
+    """
+    unknown = set(values) - set(all_fields()) - {"seed", "projection", "compare"}
+    if unknown:
+        raise AtlasError(f"unknown option(s) {', '.join(sorted(unknown))}; see 'atlas build --help'.")
+    seed = check_seed(_seed(values.get("seed")))
+    defaults = {"filter": demo_filter() if demo else FilterParams()}
+
+    def kwargs(fields: list[Field]) -> dict:
+        return {f.name: parse(f, values[f.dest]) for f in fields if f.dest in values}
+
+    stages = {}
+    for stage, fields in stage_fields().items():
+        base = defaults.get(stage) or STAGE_CLASSES[stage]()
+        changes = kwargs(fields)
+        if "seed" in {f.name for f in dataclasses.fields(base)}:
+            changes["seed"] = seed
+        stages[stage] = dataclasses.replace(base, **changes)
+    exported = values.get("projection") or None
+    if exported is not None:
+        projections.get(exported)
+    if values.get("compare"):
+        names = _compare_list(values["compare"])
+        if exported is not None and exported not in names:
+            names = (*names, exported)
+    else:
+        first = exported or projections.default_names()[0]
+        names = (first, *[n for n in projections.default_names() if n != first])
+    by_name = projection_fields()
+    layouts = tuple(projections.get(name).Params(**kwargs(by_name[name]), seed=seed) for name in names)
+    return BuildParams(**stages, projections=layouts, export=exported)
+
+
+SEED_FIELD = Field(BuildParams, "seed", SEED, int, False, 0)
+
+
+def _seed(raw: Any) -> int:
+    if raw is None or raw == "":
+        return 0
+    return parse(SEED_FIELD, raw)
+
+
+def options_of(params: BuildParams, *, demo: bool = False) -> dict[str, Any]:
+    """The option values that rebuild ``params`` with ``build_params``: only those that differ
+    from the defaults, plus the projections. Raises ``AtlasError`` when the stages use different
+    seeds (one ``--seed`` sets them all)."""
+    seeds = {getattr(getattr(params, stage), "seed") for stage in STAGE_CLASSES if hasattr(getattr(params, stage), "seed")}
+    seeds |= {p.seed for p in params.projections}
+    if len(seeds) > 1:
+        raise AtlasError(f"the stages use different seeds ({', '.join(map(str, sorted(seeds)))}); one --seed sets them all.")
+    values: dict[str, Any] = {}
+    defaults = {"filter": demo_filter() if demo else FilterParams()}
+    for stage, fields in stage_fields().items():
+        current, base = getattr(params, stage), defaults.get(stage) or STAGE_CLASSES[stage]()
+        for f in fields:
+            if getattr(current, f.name) != getattr(base, f.name):
+                values[f.dest] = getattr(current, f.name)
+    by_name = projection_fields()
+    for p in params.projections:
+        name = projections.of(p).name
+        base = type(p)()
+        for f in by_name[name]:
+            if getattr(p, f.name) != getattr(base, f.name):
+                values[f.dest] = getattr(p, f.name)
+    seed = seeds.pop()
+    if seed:
+        values["seed"] = seed
+    values["projection"] = params.exported
+    values["compare"] = ",".join(params.names)
+    return values
+
+
+# -- where the data comes from -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Source:
+    """The data of a build: an interactions file and its column choices, or the built-in demo."""
+
+    input: str | None = None
+    demo: bool = False
+    items: str | None = None
+    items_id_col: str | None = None
+    name_col: str | None = None
+    label_col: str | None = None
+    user_col: str | None = None
+    item_col: str | None = None
+    weight_col: str | None = None
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name != "demo" and isinstance(value, str):
+                object.__setattr__(self, f.name, value.strip() or None)
+        if self.demo and self.input:
+            raise AtlasError("give either INPUT or --demo, not both.")
+
+    @property
+    def is_demo(self) -> bool:
+        return self.demo or not self.input
+
+    def load(self):
+        """The ``Dataset``: the demo, or the file with its metadata."""
+        from .demo import demo_movielens
+        from .ingest import IngestParams, load_dataset
+
+        if self.is_demo:
+            return demo_movielens()
+        ingest = IngestParams(user_col=self.user_col, item_col=self.item_col, weight_col=self.weight_col)
+        data = load_dataset(
+            self.input, ingest, items_path=self.items, items_id_col=self.items_id_col, name_column=self.name_col, label_column=self.label_col
+        )
+        return dataclasses.replace(data, source={**data.source, "plan": dataclasses.asdict(self)})
+
+    def argv(self) -> list[str]:
+        if self.is_demo:
+            return ["--demo"]
+        words = [self.input]
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name not in ("input", "demo") and value is not None:
+                words += [f"--{f.name.replace('_', '-')}", value]
+        return words
+
+
+SOURCE_HELP = {
+    "input": "interactions: CSV, TSV, .dat, Parquet, JSON Lines or profile lines",
+    "demo": "use the built-in MovieLens demo data instead of INPUT",
+    "items": "item metadata file (CSV/TSV/Parquet); its first column is the item id",
+    "items_id_col": "the item id column of --items (default: its first column)",
+    "name_col": "metadata column with the item's display name (default: title/name)",
+    "label_col": "categorical metadata column used to score maps (e.g. genre)",
+    "user_col": "user column (default: the first column)",
+    "item_col": "item column (default: the second column)",
+    "weight_col": "weight column, e.g. a rating (default: a numeric third column)",
+}
+
+
+def source_of(data) -> Source | None:
+    """The ``Source`` a dataset was loaded from, or None for data made in Python."""
+    plan = (data.source or {}).get("plan") if data is not None else None
+    if plan is not None:
+        return Source(**plan)
+    if data is not None and (data.source or {}).get("demo") == "movielens":
+        return Source(demo=True)
+    return None
+
+
+def argv_of(params: BuildParams, source: Source) -> list[str]:
+    """The ``atlas build`` words (without ``--out``) that rebuild ``params`` on ``source``."""
+    words = source.argv()
+    for dest, value in options_of(params, demo=source.is_demo).items():
+        words += [f"--{dest.replace('_', '-')}", "none" if value is None else word(value)]
+    return words
+
+
+def command_line(words: Sequence[str]) -> str:
+    """``atlas build …`` as one line to copy into a shell."""
+    return shlex.join(["atlas", "build", *words])
+
+
+# -- the command line ----------------------------------------------------------------------------
+
+
+def _argument_type(f: Field):
+    def convert(text: str):
+        try:
+            return parse(f, text)
+        except AtlasError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = f.kind.__name__
+    return convert
+
+
+def add_build_arguments(parser: argparse.ArgumentParser) -> None:
+    """Every ``atlas build`` option: the data source, every stage's and projection's options."""
+    parser.add_argument("input", nargs="?", help=SOURCE_HELP["input"])
+    parser.add_argument("--demo", action="store_true", help=SOURCE_HELP["demo"])
+    for name in ("items", "items_id_col", "name_col", "label_col", "user_col", "item_col", "weight_col"):
+        parser.add_argument(f"--{name.replace('_', '-')}", help=SOURCE_HELP[name])
+    for f in all_fields().values():
+        parser.add_argument(
+            f.option.flag, dest=f.dest, type=_argument_type(f), metavar=_metavar(f), help=f.option.help, default=argparse.SUPPRESS
+        )
+    names = ",".join(projections.names())
+    parser.add_argument(PROJECTION.flag, choices=projections.names(), help=PROJECTION.help)
+    parser.add_argument(COMPARE.flag, metavar="NAMES", help=f"{COMPARE.help} (from {names}; default: the exported one, then {','.join(projections.default_names())})")
+    parser.add_argument("--no-compare", action="store_true", help="compute only the exported projection")
+    parser.add_argument(SEED.flag, type=_argument_type(SEED_FIELD), default=0, help=SEED.help)
+
+
+def _metavar(f: Field) -> str:
+    if f.option.choices:
+        return "{" + ",".join(f.option.choices) + "}"
+    return {int: "N", float: "X", str: "TEXT", bool: "BOOL"}[f.kind]
+
+
+def source_from_args(args) -> Source:
+    return Source(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Source)})
+
+
+def params_from_args(args) -> BuildParams:
+    """``BuildParams`` from parsed ``atlas build`` arguments (unset flags keep their defaults)."""
+    values = {dest: getattr(args, dest) for dest in all_fields() if hasattr(args, dest)}  # given flags only
+    values["seed"] = args.seed
+    if args.projection:
+        values["projection"] = args.projection
+    if args.no_compare:
+        values["compare"] = args.projection or projections.default_names()[0]
+    elif args.compare:
+        values["compare"] = args.compare
+    return build_params(values, demo=source_from_args(args).is_demo)

@@ -1,0 +1,48 @@
+"""Stage 6 — projection to 2D, one module per method, and alignment of one layout onto another.
+
+The embedding has only a few dimensions, so its exact nearest neighbours come cheaply from a
+k-d tree; they are computed once (``EmbeddingNeighbors``) and handed to every method that reads
+neighbours (UMAP's ``precomputed_knn``, openTSNE's ``PrecomputedNeighbors``, PaCMAP's near pairs),
+which then skip their own approximate search.
+
+Every module of this package other than ``base`` holds one projection; it registers itself, and
+``names()`` lists them all.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+from .base import (
+    EmbeddingNeighbors,
+    Layout,
+    Projection,
+    ProjectionInputs,
+    align_layout,
+    default_names,
+    embedding_neighbors,
+    get,
+    names,
+    of,
+    pca_init,
+    procrustes,
+    project,
+    projections,
+    register,
+)
+
+for _module in pkgutil.iter_modules(__path__):
+    if _module.name != "base" and not _module.name.startswith("_"):
+        importlib.import_module(f"{__name__}.{_module.name}")
+
+from .pacmap import PacmapParams  # noqa: E402
+from .pymde import PymdeParams  # noqa: E402
+from .tsne import TsneParams  # noqa: E402
+from .umap import UmapParams  # noqa: E402
+
+__all__ = [
+    "EmbeddingNeighbors", "Layout", "PacmapParams", "Projection", "ProjectionInputs", "PymdeParams", "TsneParams",
+    "UmapParams", "align_layout", "default_names", "embedding_neighbors", "get", "names", "of", "pca_init",
+    "procrustes", "project", "projections", "register",
+]

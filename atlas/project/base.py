@@ -1,0 +1,226 @@
+"""What every projection shares: the registry, the shared neighbours, the PCA start, alignment.
+
+A projection is one class in one module of this package (``umap.py``, ``tsne.py`` ...),
+decorated with ``@register``: it names its parameter dataclass, says how many embedding
+neighbours it needs, checks its parameters against the number of items and fits a 2D layout.
+Everything that lists projections — the command line's flags, the app's sliders and views, the
+export and its manifest — asks the registry instead of naming them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from ..embed import Embedding
+from ..errors import AtlasError
+from ..graph import ItemGraph
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, eq=False)
+class EmbeddingNeighbors:
+    """Exact k nearest neighbours in embedding space; column 0 is the item itself."""
+
+    indices: np.ndarray  # int64, n × (k+1)
+    distances: np.ndarray  # float32
+    key: str = ""
+    seconds: float = 0.0
+
+    @property
+    def k(self) -> int:
+        return self.indices.shape[1] - 1
+
+
+@dataclass(frozen=True, eq=False)
+class Layout:
+    """2D coordinates of every item, with the method and parameters that made them."""
+
+    xy: np.ndarray  # float32, n × 2
+    method: str
+    params: object
+    key: str = ""
+    seconds: float = 0.0
+
+    @property
+    def n_items(self) -> int:
+        return self.xy.shape[0]
+
+
+@dataclass(frozen=True, eq=False)
+class ProjectionInputs:
+    """What a projection may start from: the embedding, its shared neighbours, the item graph."""
+
+    embedding: Embedding
+    neighbors: EmbeddingNeighbors | None = None
+    graph: ItemGraph | None = None
+
+    @property
+    def n_items(self) -> int:
+        return int(self.embedding.coords.shape[0])
+
+
+Progress = Callable[[int, int, np.ndarray | None], None]
+"""``progress(step, total_steps, xy)``: called as an optimisation advances, with the current
+layout where the method can give one cheaply (else None)."""
+
+
+class Projection:
+    """One method from the embedding to 2D. Subclasses set the class attributes and ``fit``."""
+
+    name: ClassVar[str]  # registry key and command-line value, e.g. "umap"
+    title: ClassVar[str]  # how people read it, e.g. "UMAP"
+    Params: ClassVar[type]  # a frozen dataclass with a ``seed`` field; offered fields use ``options.option``
+    order: ClassVar[int] = 100  # place in lists (views, flags)
+    compare_by_default: ClassVar[bool] = True  # computed in a build unless the user narrows the list
+    needs_graph: ClassVar[bool] = False
+
+    def k_needed(self, params) -> int:
+        """Embedding neighbours (besides the item itself) the method reads; 0: none."""
+        return 0
+
+    def limits(self, params, n_items: int) -> tuple[dict[str, Any], str] | None:
+        """Parameter values too large for ``n_items``: (the values that fit, why), or None."""
+        return None
+
+    def fit(self, inputs: ProjectionInputs, params, *, progress: Progress | None = None) -> np.ndarray:
+        raise NotImplementedError
+
+    # -- shared behaviour ---------------------------------------------------------------------
+    def check(self, params, n_items: int) -> None:
+        """Refuse parameters that cannot work for ``n_items`` items, saying what would."""
+        if n_items < 5:
+            raise AtlasError(f"a 2D projection needs at least 5 items, but only {n_items} are left; lower the filters.")
+        problem = self.limits(params, n_items)
+        if problem is not None:
+            raise AtlasError(problem[1])
+
+    def capped(self, params, n_items: int):
+        """``params`` lowered to what ``n_items`` allows: ``(params, note or None)``."""
+        problem = self.limits(params, n_items)
+        if problem is None:
+            return params, None
+        fitted, _ = problem
+        note = ", ".join(f"{self.title} {k} lowered to {v:g}" for k, v in fitted.items()) + f" (only {n_items} items)."
+        return dataclasses.replace(params, **fitted), note
+
+
+_REGISTRY: dict[str, Projection] = {}
+
+
+def register(cls: type[Projection]) -> type[Projection]:
+    """Class decorator: make a projection available under ``cls.name``."""
+    if cls.name in _REGISTRY and type(_REGISTRY[cls.name]) is not cls:
+        raise RuntimeError(f"two projections are called {cls.name!r}")
+    _REGISTRY[cls.name] = cls()
+    cls.Params.method = cls.name
+    return cls
+
+
+def projections() -> dict[str, Projection]:
+    """Every registered projection by name, in display order."""
+    return dict(sorted(_REGISTRY.items(), key=lambda item: (item[1].order, item[0])))
+
+
+def names() -> tuple[str, ...]:
+    return tuple(projections())
+
+
+def default_names() -> tuple[str, ...]:
+    """The projections a build computes when the user does not choose."""
+    return tuple(name for name, p in projections().items() if p.compare_by_default)
+
+
+def get(name: str) -> Projection:
+    """The projection called ``name``; a one-line error lists the others."""
+    if name not in _REGISTRY:
+        raise AtlasError(f"Unsupported projection {name!r}; the supported projections are {', '.join(map(repr, names()))}.")
+    return _REGISTRY[name]
+
+
+def of(params) -> Projection:
+    """The projection whose parameters ``params`` are."""
+    return get(getattr(type(params), "method", type(params).__name__))
+
+
+def embedding_neighbors(embedding: Embedding, k: int) -> EmbeddingNeighbors:
+    """Exact ``k`` nearest neighbours of every item in embedding space (self included first)."""
+    x = embedding.coords.astype(np.float64)
+    k = min(k, x.shape[0] - 1)
+    dist, idx = cKDTree(x).query(x, k=k + 1, workers=-1)
+    # a duplicate point may come before the item itself: put the item first
+    self_pos = idx == np.arange(x.shape[0])[:, None]
+    for i in np.flatnonzero(~self_pos[:, 0]):
+        row = [i] + [j for j in idx[i] if j != i][:k]
+        idx[i] = row
+        dist[i] = np.r_[0.0, np.linalg.norm(x[row[1:]] - x[i], axis=1)]
+    return EmbeddingNeighbors(idx.astype(np.int64), dist.astype(np.float32))
+
+
+def project(
+    embedding: Embedding,
+    params,
+    neighbors: EmbeddingNeighbors | None = None,
+    *,
+    graph: ItemGraph | None = None,
+    progress: Progress | None = None,
+) -> Layout:
+    """Project the embedding to 2D with the method of ``params``, reusing ``neighbors`` when given."""
+    method = of(params)
+    n = embedding.coords.shape[0]
+    method.check(params, n)
+    k = method.k_needed(params)
+    if k and (neighbors is None or neighbors.k < min(k, n - 1)):
+        neighbors = embedding_neighbors(embedding, k)
+    if method.needs_graph and graph is None:
+        raise AtlasError(f"the {method.title} layout is made from the item graph; pass graph=.")
+    xy = np.asarray(method.fit(ProjectionInputs(embedding, neighbors, graph), params, progress=progress), dtype=np.float32)
+    if not np.all(np.isfinite(xy)):
+        raise AtlasError(f"the {method.title} layout has non-finite coordinates; change its parameters.")
+    return Layout(xy - xy.mean(axis=0), method.name, params)
+
+
+def pca_init(x: np.ndarray, *, scale: float) -> np.ndarray:
+    """The embedding's first two principal components, scaled to ±``scale``.
+
+    Every projection starts from it, so they inherit the same global arrangement from the
+    PyMDE embedding and their aligned layouts can be compared item by item.
+    """
+    x0 = x.astype(np.float64) - x.mean(axis=0)
+    _, _, vt = np.linalg.svd(x0, full_matrices=False)
+    pcs = x0 @ vt[:2].T
+    if pcs.shape[1] < 2:
+        pcs = np.c_[pcs, np.zeros(pcs.shape[0])]
+    for col in range(2):  # fix the sign so the start does not flip between runs
+        if pcs[np.argmax(np.abs(pcs[:, col])), col] < 0:
+            pcs[:, col] *= -1
+    extent = np.abs(pcs).max()
+    return (pcs / (extent if extent > 0 else 1.0) * scale).astype(np.float32)
+
+
+def align_layout(layout: Layout, reference: Layout) -> Layout:
+    """Rotate, reflect, scale and shift ``layout`` to best match ``reference`` point by point."""
+    a = layout.xy.astype(np.float64)
+    b = reference.xy.astype(np.float64)
+    if a.shape != b.shape:
+        raise AtlasError(f"layouts of {a.shape[0]} and {b.shape[0]} items cannot be aligned; they must hold the same items.")
+    xy = procrustes(a, b)
+    return Layout(xy.astype(np.float32), layout.method, layout.params, layout.key + ":aligned", layout.seconds)
+
+
+def procrustes(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The similarity transform of ``a`` (rotation/reflection, uniform scale, shift) closest to ``b``."""
+    ma, mb = a.mean(axis=0), b.mean(axis=0)
+    a0, b0 = a - ma, b - mb
+    u, s, vt = np.linalg.svd(a0.T @ b0)
+    r = u @ vt
+    norm = (a0**2).sum()
+    scale = s.sum() / norm if norm > 0 else 1.0
+    return a0 @ r * scale + mb

@@ -1,0 +1,41 @@
+"""PyMDE's own 2D layout: the item graph embedded straight into two dimensions.
+
+Not a projection of the embedding but a second PyMDE solve with ``embedding_dim=2`` and the
+embedding's other settings, offered so that people can see what the intermediate dimensions
+buy (the published recipe found 2D alone looks poor).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..embed import EmbedParams, embed_graph
+from ..errors import AtlasError
+from .base import Projection, ProjectionInputs, register
+
+
+@dataclass(frozen=True)
+class PymdeParams:
+    """No knobs of its own: the embedding's parameters, with two dimensions."""
+
+    seed: int = 0
+
+
+@register
+class Pymde2d(Projection):
+    name = "pymde"
+    title = "PyMDE 2D"
+    Params = PymdeParams
+    order = 40
+    compare_by_default = False
+    needs_graph = True
+
+    def fit(self, inputs: ProjectionInputs, params: PymdeParams, *, progress=None) -> np.ndarray:
+        embed_params = inputs.embedding.params
+        if embed_params is None:
+            raise AtlasError("the PyMDE 2D layout needs an embedding made by atlas (it reuses its parameters).")
+        two = dataclasses.replace(embed_params, embedding_dim=2, seed=params.seed)
+        return embed_graph(inputs.graph, two).coords

@@ -1,0 +1,76 @@
+"""t-SNE (openTSNE): the local "archipelago" (perplexity 25–40, early exaggeration ~1.3–12)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..cores import threads_for_now
+from ..errors import AtlasError, check_range
+from ..options import grid, option
+from .base import Projection, ProjectionInputs, pca_init, register
+
+
+@dataclass(frozen=True)
+class TsneParams:
+    """openTSNE's main knobs; ``n_iter`` counts the iterations after early exaggeration."""
+
+    perplexity: float = option(30.0, "--perplexity", "t-SNE perplexity (default 30)", steps=grid(5, 100, 5))
+    early_exaggeration: float = option(
+        12.0, "--early-exaggeration", "t-SNE early exaggeration (default 12)", steps=(1.0, 1.3, 2.0, 4.0, 8.0, 12.0, 16.0, 24.0)
+    )
+    learning_rate: float | str = "auto"
+    dof: float = option(1.0, "--dof", "t-SNE degrees of freedom (default 1; lower: tighter clusters)", steps=grid(0.2, 2.0, 0.1))
+    n_iter: int = option(500, "--tsne-iter", "t-SNE iterations after early exaggeration (default 500)", steps=(250, 500, 750, 1000, 1500))
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_range("t-SNE perplexity", self.perplexity, 1.0, 500.0)
+        check_range("t-SNE early_exaggeration", self.early_exaggeration, 1.0, 100.0)
+        check_range("t-SNE dof", self.dof, 0.05, 100.0)
+        check_range("t-SNE n_iter", self.n_iter, 10, 100_000)
+        if self.learning_rate != "auto" and not (isinstance(self.learning_rate, (int, float)) and self.learning_rate > 0):
+            raise AtlasError(f"t-SNE learning_rate must be 'auto' or a positive number, got {self.learning_rate!r}.")
+
+
+@register
+class Tsne(Projection):
+    name = "tsne"
+    title = "t-SNE"
+    Params = TsneParams
+    order = 20
+
+    def k_needed(self, params: TsneParams) -> int:
+        return int(min(3 * params.perplexity, 1000))
+
+    def limits(self, params: TsneParams, n_items: int):
+        if 3 * params.perplexity >= n_items:
+            most = max(1.0, float((n_items - 1) // 3))
+            return {"perplexity": most}, f"t-SNE perplexity {params.perplexity:g} is too large for {n_items} items; use at most {most:g}."
+        return None
+
+    def fit(self, inputs: ProjectionInputs, params: TsneParams, *, progress=None) -> np.ndarray:
+        import openTSNE
+        from openTSNE.affinity import PerplexityBasedNN
+        from openTSNE.nearest_neighbors import PrecomputedNeighbors
+
+        x = inputs.embedding.coords
+        k = self.k_needed(params)
+        # Threads for the idle cores only: openTSNE's threads wait on each other at every step, so
+        # on a busy machine extra threads slow it down several times. The result does not depend on
+        # the number of threads.
+        n_jobs = threads_for_now()
+        neighbors = inputs.neighbors
+        knn = PrecomputedNeighbors(neighbors.indices[:, 1 : k + 1].copy(), neighbors.distances[:, 1 : k + 1].astype(np.float64))
+        affinities = PerplexityBasedNN(perplexity=params.perplexity, knn_index=knn, n_jobs=n_jobs, random_state=params.seed, verbose=False)
+        tsne = openTSNE.TSNE(
+            early_exaggeration=params.early_exaggeration,
+            learning_rate=params.learning_rate,
+            dof=params.dof,
+            n_iter=params.n_iter,
+            random_state=params.seed,
+            n_jobs=n_jobs,
+            verbose=False,
+        )
+        return np.asarray(tsne.fit(affinities=affinities, initialization=pca_init(x, scale=1e-4 * 2)))
