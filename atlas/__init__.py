@@ -2,7 +2,7 @@
 
 The pipeline, one module per stage::
 
-    ingest → profiles (filter, index) → cooccur → graph → embed (PyMDE) → project (UMAP, t-SNE, PaCMAP …)
+    ingest → profiles (filter, index) → cooccur → graph → embed (PyMDE) → projections (UMAP, t-SNE, PaCMAP …)
     → metrics → export
 
 Each stage is a pure function with a frozen parameter dataclass; ``Pipeline`` runs them behind
@@ -22,8 +22,8 @@ from .metrics import knn_recall, label_agreement, layout_metrics, trustworthines
 from .pipeline import BuildResult, Pipeline
 from .plan import BuildParams, Source, argv_of, build_params, command_line
 from .profiles import FilterParams, Profiles, build_profiles, item_frame, item_labels, item_names
-from . import project as projections
-from .project import (
+from . import projections
+from .projections import (
     EmbeddingNeighbors,
     Layout,
     PacmapParams,

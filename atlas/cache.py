@@ -38,8 +38,8 @@ STAGE_CODE = {
     "cooccurrence": "atlas.cooccur",
     "graph": "atlas.graph",
     "embedding": "atlas.embed",
-    "neighbors": "atlas.project.base",
-    "layout": "atlas.project",
+    "neighbors": "atlas.projections.base",
+    "layout": "atlas.projections",
     "metrics": "atlas.metrics",
 }
 

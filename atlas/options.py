@@ -88,7 +88,8 @@ def _base_type(hint) -> tuple[type, bool]:
 def parse(field: Field, raw: Any) -> Any:
     """``raw`` (a typed word, a slider's number, None) as a value of ``field``; AtlasError if it is not one."""
     flag = field.option.flag
-    if raw is None or (isinstance(raw, str) and raw.strip().lower() in ("", "none")):
+    blank = raw is None or (isinstance(raw, str) and not raw.strip())
+    if blank or (field.optional and isinstance(raw, str) and raw.strip().lower() == "none"):
         if field.optional:
             return None
         raise AtlasError(f"{flag} needs a value; leave it out to use the default ({field.default}).")

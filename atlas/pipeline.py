@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import project as projections
+from . import projections
 from .cache import StageCache, stage_key
 from .cooccur import Candidates, CooccurrenceParams, cooccurrence_candidates
 from .embed import Embedding, EmbedParams, embed_graph
@@ -26,7 +26,7 @@ from .ingest import Dataset
 from .metrics import layout_metrics
 from .plan import BuildParams
 from .profiles import FilterParams, Profiles, build_profiles, item_labels
-from .project import EmbeddingNeighbors, Layout, align_layout, embedding_neighbors
+from .projections import EmbeddingNeighbors, Layout, align_layout, embedding_neighbors
 
 log = logging.getLogger(__name__)
 

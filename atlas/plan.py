@@ -6,7 +6,7 @@ the sweep notebook, and a manifest being rebuilt. ``argv_of`` goes the other way
 records the ``atlas build`` command that makes the same layout again.
 
 Options are declared on the stages' parameter dataclasses (:mod:`atlas.options`); the
-projections' come from the registry (:mod:`atlas.project`), so a new projection brings its own
+projections' come from the registry (:mod:`atlas.projections`), so a new projection brings its own
 flags and sliders.
 """
 
@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import project as projections
+from . import projections
 from .cooccur import CooccurrenceParams
 from .embed import EmbedParams
 from .errors import AtlasError, check_seed
@@ -165,18 +165,7 @@ def build_params(values: Mapping[str, Any], *, demo: bool = False) -> BuildParam
     if unknown:
         raise AtlasError(f"unknown option(s) {', '.join(sorted(unknown))}; see 'atlas build --help'.")
     seed = check_seed(_seed(values.get("seed")))
-    defaults = {"filter": demo_filter() if demo else FilterParams()}
-
-    def kwargs(fields: list[Field]) -> dict:
-        return {f.name: parse(f, values[f.dest]) for f in fields if f.dest in values}
-
-    stages = {}
-    for stage, fields in stage_fields().items():
-        base = defaults.get(stage) or STAGE_CLASSES[stage]()
-        changes = kwargs(fields)
-        if "seed" in {f.name for f in dataclasses.fields(base)}:
-            changes["seed"] = seed
-        stages[stage] = dataclasses.replace(base, **changes)
+    stages = {stage: stage_params(stage, values, seed=seed, demo=demo) for stage in STAGE_CLASSES}
     exported = values.get("projection") or None
     if exported is not None:
         projections.get(exported)
@@ -187,9 +176,32 @@ def build_params(values: Mapping[str, Any], *, demo: bool = False) -> BuildParam
     else:
         first = exported or projections.default_names()[0]
         names = (first, *[n for n in projections.default_names() if n != first])
-    by_name = projection_fields()
-    layouts = tuple(projections.get(name).Params(**kwargs(by_name[name]), seed=seed) for name in names)
+    layouts = tuple(projection_params(name, values, seed=seed) for name in names)
     return BuildParams(**stages, projections=layouts, export=exported)
+
+
+def _given(fields: list[Field], values: Mapping[str, Any]) -> dict:
+    return {f.name: parse(f, values[f.dest]) for f in fields if f.dest in values}
+
+
+def stage_params(stage: str, values: Mapping[str, Any], *, seed: int = 0, demo: bool = False):
+    """One stage's parameters (``filter``, ``cooccurrence``, ``graph`` or ``embed``) from option
+    values; the co-occurrence keeps at least as many candidates as the graph's ``n_neighbors``."""
+    cls = STAGE_CLASSES[stage]
+    base = demo_filter() if stage == "filter" and demo else cls()
+    changes = _given(fields_of(cls), values)
+    if any(f.name == "seed" for f in dataclasses.fields(cls)):
+        changes["seed"] = check_seed(seed)
+    if stage == "cooccurrence":
+        graph = _given(fields_of(GraphParams), values)
+        changes["n_candidates"] = max(base.n_candidates, graph.get("n_neighbors", GraphParams().n_neighbors))
+    return dataclasses.replace(base, **changes)
+
+
+def projection_params(name: str, values: Mapping[str, Any], *, seed: int = 0):
+    """The parameters of the projection called ``name`` from option values."""
+    method = projections.get(name)
+    return method.Params(**_given(fields_of(method.Params), values), seed=check_seed(seed))
 
 
 SEED_FIELD = Field(BuildParams, "seed", SEED, int, False, 0)

@@ -41,17 +41,17 @@ def _():
 
 @app.cell
 def _():
-    _problems = []
-    settings = widgets.app_settings(mo.cli_args(), problems=_problems)
-    settings_run = widgets.StageRun("command line", settings, " ".join(_problems) or None, 0.0)
-    pipe = atlas.Pipeline(cache_dir=settings["cache_dir"])
+    settings = widgets.app_settings(mo.cli_args(), collect=True)
+    settings_run = widgets.StageRun("command line", settings, " ".join(settings.problems) or None, 0.0)
+    pipe = atlas.Pipeline(cache_dir=settings.cache_dir)
+    memo = widgets.SessionMemo()  # this browser session's charts and comparisons
     upload_dir = Path(tempfile.mkdtemp(prefix="atlas-upload-"))
-    return pipe, settings, settings_run, upload_dir
+    return memo, pipe, settings, settings_run, upload_dir
 
 
 @app.cell
 def _(settings):
-    _text = {key: settings[key] or "" for key in ("input", "items", "user_col", "item_col", "weight_col", "items_id_col", "name_col", "label_col")}
+    _text = {key: getattr(settings.source, key) or "" for key in ("input", "items", "user_col", "item_col", "weight_col", "items_id_col", "name_col", "label_col")}
     data_defaults = {
         "path": _text["input"],
         "upload": (),
@@ -91,65 +91,15 @@ def _(settings):
 
 @app.cell
 def _(settings):
-    _grid = widgets.slider_steps
-    filter_defaults = {
-        "min_item_users": settings["min_item_users"],
-        "min_user_items": settings["min_user_items"],
-        "min_weight": "" if settings["min_weight"] is None else f"{settings['min_weight']:g}",
-        "max_user_items": "" if settings["max_user_items"] is None else str(settings["max_user_items"]),
-    }
-    filter_form = (
-        mo.md("{min_item_users}\n\n{min_user_items}\n\n{min_weight}\n\n{max_user_items}")
-        .batch(
-            min_item_users=mo.ui.slider(
-                steps=_grid([1, 2, 3, 5, 10, 15, 20, 30, 50, 75, 100, 150, 200, 300, 500], settings["min_item_users"]),
-                value=settings["min_item_users"], label="min users per item", show_value=True, full_width=True,
-            ),
-            min_user_items=mo.ui.slider(
-                steps=_grid([1, 2, 3, 5, 10, 15, 20, 30, 50, 100], settings["min_user_items"]),
-                value=settings["min_user_items"], label="min items per user", show_value=True, full_width=True,
-            ),
-            min_weight=mo.ui.text(value=filter_defaults["min_weight"], label="weight threshold", placeholder="none"),
-            max_user_items=mo.ui.text(value=filter_defaults["max_user_items"], label="max items per user", placeholder="none"),
-        )
-        .form(submit_button_label="Apply filters", bordered=False)
-    )
-
-    graph_defaults = {"weighting": settings["weighting"], "n_neighbors": settings["n_neighbors"], "method": settings["graph_method"]}
-    graph_form = (
-        mo.md("{weighting}\n\n{n_neighbors}\n\n{method}")
-        .batch(
-            weighting=mo.ui.dropdown(list(atlas.WEIGHTINGS), value=settings["weighting"], label="weighting"),
-            n_neighbors=mo.ui.slider(
-                steps=_grid([2, 3, 5, 8, 10, 15, 20, 30, 40, 60, 100], settings["n_neighbors"]),
-                value=settings["n_neighbors"], label="graph n_neighbors", show_value=True, full_width=True,
-            ),
-            method=mo.ui.dropdown(["topk", "recipe"], value=settings["graph_method"], label="graph method"),
-        )
-        .form(submit_button_label="Apply graph", bordered=False)
-    )
-
-    embed_defaults = {key: settings[key] for key in ("embedding_dim", "max_iter", "repulsive_fraction", "init")}
-    embed_form = (
-        mo.md("{embedding_dim}\n\n{max_iter}\n\n{repulsive_fraction}\n\n{init}")
-        .batch(
-            embedding_dim=mo.ui.slider(
-                steps=_grid([2, 3, 4, 5, 6, 8], settings["embedding_dim"]),
-                value=settings["embedding_dim"], label="embedding_dim", show_value=True, full_width=True,
-            ),
-            max_iter=mo.ui.slider(
-                steps=_grid([50, 100, 200, 300, 500, 1000, 2000], settings["max_iter"]),
-                value=settings["max_iter"], label="PyMDE iterations", show_value=True, full_width=True,
-            ),
-            repulsive_fraction=mo.ui.slider(
-                steps=_grid(widgets.float_grid(0.1, 3.0, 0.1), settings["repulsive_fraction"]),
-                value=settings["repulsive_fraction"], label="repulsion", show_value=True, full_width=True,
-            ),
-            init=mo.ui.dropdown(["random", "spectral"], value=settings["init"], label="init"),
-        )
-        .form(submit_button_label="Apply embedding", bordered=False)
-    )
-    seed = mo.ui.number(start=0, stop=2**31 - 1, value=settings["seed"], label="seed")
+    _fields = atlas.plan.stage_fields()
+    _graph_fields = _fields["cooccurrence"] + _fields["graph"]
+    filter_defaults = widgets.form_defaults(_fields["filter"], settings)
+    filter_form = widgets.options_form(_fields["filter"], settings, "Apply filters")
+    graph_defaults = widgets.form_defaults(_graph_fields, settings)
+    graph_form = widgets.options_form(_graph_fields, settings, "Apply graph")
+    embed_defaults = widgets.form_defaults(_fields["embed"], settings)
+    embed_form = widgets.options_form(_fields["embed"], settings, "Apply embedding")
+    seed = mo.ui.number(start=0, stop=atlas.errors.MAX_SEED, value=settings.seed, label="seed")
     return (
         embed_defaults,
         embed_form,
@@ -181,55 +131,45 @@ def _(data_form, embed_form, filter_form, graph_form, seed):
 
 
 @app.cell
-def _(settings):
-    _grid = widgets.slider_steps
+def _():
+    pymde_2d = mo.ui.checkbox(value=False, label="also compare PyMDE's own 2D embedding")
+    return (pymde_2d,)
 
-    def _slider(steps, key, label):
-        return mo.ui.slider(steps=_grid(steps, settings[key]), value=settings[key], label=label, show_value=True, debounce=True)
 
-    umap_neighbors = _slider([5, 10, 15, 20, 30, 50, 75, 100, 150, 200, 300], "umap_n_neighbors", "n_neighbors")
-    umap_min_dist = _slider(widgets.float_grid(0.0, 1.0, 0.05), "min_dist", "min_dist")
-    umap_spread = _slider(widgets.float_grid(0.5, 3.0, 0.1), "spread", "spread")
-    tsne_perplexity = _slider(widgets.float_grid(5, 100, 5), "perplexity", "perplexity")
-    tsne_exaggeration = _slider([1.0, 1.3, 2.0, 4.0, 8.0, 12.0, 16.0, 24.0], "early_exaggeration", "early exaggeration")
-    tsne_dof = _slider(widgets.float_grid(0.2, 2.0, 0.1), "dof", "degrees of freedom")
-    return (
-        tsne_dof,
-        tsne_exaggeration,
-        tsne_perplexity,
-        umap_min_dist,
-        umap_neighbors,
-        umap_spread,
+@app.cell
+def _(pymde_2d):
+    # the projections on show: every one compared by default, PyMDE's 2D layout on request
+    shown = tuple(
+        name for name in atlas.projections.names() if atlas.projections.get(name).compare_by_default or (name == "pymde" and pymde_2d.value)
     )
+    return (shown,)
+
+
+@app.cell
+def _(settings):
+    projection_controls = widgets.projection_controls(settings, atlas.projections.names())
+    return (projection_controls,)
 
 
 @app.cell
 def _(data_defaults, data_form, upload_dir):
     _choice = data_form.value or data_defaults
-    data_run = widgets.run_stage(
-        "data",
-        lambda _report: widgets.load_data(
-            path=widgets.resolve_upload(_choice["path"], _choice["upload"], upload_dir),
-            items_path=widgets.resolve_upload(_choice["items_path"], _choice["items_upload"], upload_dir),
-            **{key: _choice[key].strip() for key in ("user_col", "item_col", "weight_col", "items_id_col", "name_col", "label_col")},
-        ),
-        title="Loading data…",
+    data_source = atlas.Source(
+        input=widgets.resolve_upload(_choice["path"], _choice["upload"], upload_dir),
+        items=widgets.resolve_upload(_choice["items_path"], _choice["items_upload"], upload_dir),
+        **{key: _choice[key] for key in ("user_col", "item_col", "weight_col", "items_id_col", "name_col", "label_col")},
     )
+    data_run = widgets.run_stage("data", lambda _report: data_source.load(), title="Loading data…")
     data = data_run.value
-    return data, data_run
+    return data, data_run, data_source
 
 
 @app.cell
-def _(data, filter_defaults, filter_form, pipe, seed):
-    _f = filter_form.value or filter_defaults
+def _(data, data_source, filter_defaults, filter_form, pipe, seed):
     filter_run = widgets.run_stage(
         "filters",
-        lambda _report: atlas.FilterParams(
-            min_item_users=int(_f["min_item_users"]),
-            min_user_items=int(_f["min_user_items"]),
-            min_weight=widgets.optional_number(_f["min_weight"], "weight threshold"),
-            max_user_items=widgets.optional_number(_f["max_user_items"], "max items per user", integer=True),
-            seed=int(seed.value),
+        lambda _report: atlas.plan.stage_params(
+            "filter", filter_form.value or filter_defaults, seed=seed.value, demo=data_source.is_demo
         ),
         spinner=False,
     )
@@ -245,135 +185,85 @@ def _(data, filter_defaults, filter_form, pipe, seed):
 
 
 @app.cell
-def _(graph_defaults, graph_form, pipe, profiles, settings):
-    _g = graph_form.value or graph_defaults
-    graph_params = atlas.GraphParams(n_neighbors=int(_g["n_neighbors"]), method=_g["method"])
-    cooccurrence_params = atlas.CooccurrenceParams(
-        weighting=_g["weighting"] or "cosine",
-        min_count=settings["min_count"],
-        n_candidates=max(atlas.CooccurrenceParams().n_candidates, graph_params.n_neighbors),
+def _(graph_defaults, graph_form, pipe, profiles, seed):
+    _values = graph_form.value or graph_defaults
+    graph_params_run = widgets.run_stage(
+        "graph settings",
+        lambda _report: (
+            atlas.plan.stage_params("cooccurrence", _values, seed=seed.value),
+            atlas.plan.stage_params("graph", _values, seed=seed.value),
+        ),
+        spinner=False,
     )
-    if graph_params.method == "topk":
-        candidates_run = widgets.run_stage(
-            "co-occurrence",
-            lambda report: pipe.cooccurrence(profiles, cooccurrence_params, progress=report),
-            needs=[profiles],
-            title="Counting co-occurrences…",
-        )
-    else:
-        candidates_run = widgets.skipped("co-occurrence")
-    candidates = candidates_run.value
+    cooccurrence_params, graph_params = graph_params_run.value or (None, None)
     graph_run = widgets.run_stage(
         "graph",
-        lambda _report: pipe.graph(profiles, candidates, graph_params),
-        needs=[profiles] + ([candidates] if graph_params.method == "topk" else []),
-        title="Building the item graph…",
+        lambda report: pipe.item_graph(profiles, cooccurrence_params, graph_params, progress=report),
+        needs=[profiles, graph_params],
+        title="Counting co-occurrences and building the item graph…",
     )
-    graph = graph_run.value
-    return (
-        candidates,
-        candidates_run,
-        cooccurrence_params,
-        graph,
-        graph_params,
-        graph_run,
-    )
+    candidates, graph = graph_run.value or (None, None)
+    return candidates, cooccurrence_params, graph, graph_params, graph_params_run, graph_run
 
 
 @app.cell
 def _(embed_defaults, embed_form, graph, pipe, seed):
-    _e = embed_form.value or embed_defaults
-    embed_params = atlas.EmbedParams(
-        embedding_dim=int(_e["embedding_dim"]),
-        max_iter=int(_e["max_iter"]),
-        repulsive_fraction=float(_e["repulsive_fraction"]),
-        init=_e["init"],
-        seed=int(seed.value),
+    embed_params_run = widgets.run_stage(
+        "embedding settings", lambda _report: atlas.plan.stage_params("embed", embed_form.value or embed_defaults, seed=seed.value), spinner=False
     )
+    embed_params = embed_params_run.value
     embedding_run = widgets.run_stage(
-        "embedding", lambda _report: pipe.embed(graph, embed_params), needs=[graph], title="Embedding the graph with PyMDE…"
+        "embedding", lambda _report: pipe.embed(graph, embed_params), needs=[graph, embed_params], title="Embedding the graph with PyMDE…"
     )
     embedding = embedding_run.value
-    return embed_params, embedding, embedding_run
+    return embed_params, embed_params_run, embedding, embedding_run
 
 
 @app.cell
-def _(embedding, pipe, seed, umap_min_dist, umap_neighbors, umap_spread):
-    _params = atlas.UmapParams(
-        n_neighbors=int(umap_neighbors.value),
-        min_dist=min(float(umap_min_dist.value), float(umap_spread.value)),
-        spread=float(umap_spread.value),
-        seed=int(seed.value),
-    )
-    umap_params, _note = (_params, None) if embedding is None else widgets.capped_projection(_params, embedding.coords.shape[0])
-    umap_run = widgets.run_stage(
-        "UMAP", lambda _report: pipe.project(embedding, umap_params), needs=[embedding], title="Projecting with UMAP…", note=_note
-    )
-    return umap_params, umap_run
-
-
-@app.cell
-def _(embedding, pipe, seed, tsne_dof, tsne_exaggeration, tsne_perplexity):
-    _params = atlas.TsneParams(
-        perplexity=float(tsne_perplexity.value),
-        early_exaggeration=float(tsne_exaggeration.value),
-        dof=float(tsne_dof.value),
-        seed=int(seed.value),
-    )
-    tsne_params, _note = (_params, None) if embedding is None else widgets.capped_projection(_params, embedding.coords.shape[0])
-    tsne_run = widgets.run_stage(
-        "t-SNE", lambda _report: pipe.project(embedding, tsne_params), needs=[embedding], title="Projecting with t-SNE…", note=_note
-    )
-    return tsne_params, tsne_run
-
-
-@app.cell
-def _():
-    pymde_2d = mo.ui.checkbox(value=False, label="also compare PyMDE's own 2D embedding")
-    return (pymde_2d,)
-
-
-@app.cell
-def _(embed_params, graph, pipe, pymde_2d):
-    if pymde_2d.value:
-        pymde_run = widgets.run_stage(
-            "PyMDE 2D",
-            lambda _report: pipe.embed(graph, dataclasses.replace(embed_params, embedding_dim=2)),
-            needs=[graph],
-            title="Embedding the graph in 2D with PyMDE…",
+def _(embedding, graph, pipe, projection_controls, seed, shown):
+    layout_params, layout_runs = {}, {}
+    for _name in shown:
+        _method = atlas.projections.get(_name)
+        _params_run = widgets.run_stage(
+            f"{_method.title} settings",
+            lambda _report, n=_name: atlas.plan.projection_params(n, projection_controls[n].value, seed=seed.value),
+            spinner=False,
         )
-    else:
-        pymde_run = widgets.skipped("PyMDE 2D")
-    return (pymde_run,)
-
-
-@app.cell
-def _(pymde_run, tsne_run, umap_run):
-    aligned = widgets.aligned_layouts(umap=umap_run.value, tsne=tsne_run.value, pymde=pymde_run.value)
-    return (aligned,)
+        _params, _note = _params_run.value, _params_run.error
+        if _params is not None and embedding is not None:
+            _params, _note = _method.capped(_params, embedding.coords.shape[0])
+        layout_params[_name] = _params
+        layout_runs[_name] = widgets.run_stage(
+            _method.title,
+            lambda _report, p=_params: pipe.project(embedding, p, graph=graph),
+            needs=[embedding, _params],
+            title=f"Projecting with {_method.title}…",
+            note=_note,
+        )
+    aligned = atlas.pipeline.aligned({name: run.value for name, run in layout_runs.items() if run.value is not None})
+    return aligned, layout_params, layout_runs
 
 
 @app.cell
 def _(
-    candidates_run,
     data_run,
+    embed_params_run,
     embedding_run,
     filter_run,
+    graph_params_run,
     graph_run,
+    layout_runs,
     profiles_run,
-    pymde_run,
     settings_run,
-    tsne_run,
-    umap_run,
 ):
-    pipeline_runs = [data_run, profiles_run, candidates_run, graph_run, embedding_run, umap_run, tsne_run, pymde_run]
-    stage_runs = [settings_run, filter_run, *pipeline_runs]
+    pipeline_runs = [data_run, profiles_run, graph_run, embedding_run, *layout_runs.values()]
+    stage_runs = [settings_run, filter_run, graph_params_run, embed_params_run, *pipeline_runs]
     mo.vstack(widgets.stage_messages(stage_runs))
     return pipeline_runs, stage_runs
 
 
 @app.cell
-def _(data, embedding, graph, profiles):
+def _(data, embedding, graph, memo, profiles):
     mo.stop(profiles is None)
     _summary = profiles.summary()
     _stats = [
@@ -391,8 +281,8 @@ def _(data, embedding, graph, profiles):
         _stats.append(mo.stat(f"{embedding.distortion:.3f}", label="PyMDE distortion", caption=f"{embedding.dim}D, {embedding.iterations} iterations"))
     _charts = mo.hstack(
         [
-            widgets.histogram(profiles.user_lengths, title="Profile length (items per user)", x_title="items", log_x=True),
-            widgets.histogram(profiles.item_users, title="Popularity (users per item)", x_title="users", log_x=True),
+            widgets.histogram(profiles.user_lengths, title="Profile length (items per user)", x_title="items", log_x=True, memo=memo.charts),
+            widgets.histogram(profiles.item_users, title="Popularity (users per item)", x_title="users", log_x=True, memo=memo.charts),
         ],
         justify="start",
     )
@@ -453,28 +343,11 @@ def _(data, graph, map_data, pasted, profiles, search, user_pick):
 
 
 @app.cell
-def _(
-    colour_by,
-    pasted,
-    search,
-    tsne_dof,
-    tsne_exaggeration,
-    tsne_perplexity,
-    umap_min_dist,
-    umap_neighbors,
-    umap_spread,
-    user_pick,
-):
+def _(colour_by, pasted, projection_controls, search, shown, user_pick):
     mo.vstack(
         [
-            mo.md("## Maps — brush in one view to see the same items in the other"),
-            mo.hstack(
-                [
-                    mo.vstack([mo.md("**UMAP**"), umap_neighbors, umap_min_dist, umap_spread]),
-                    mo.vstack([mo.md("**t-SNE**"), tsne_perplexity, tsne_exaggeration, tsne_dof]),
-                ],
-                widths="equal",
-            ),
+            mo.md("## Maps — brush in one view to see the same items in the others"),
+            widgets.controls_panel({name: projection_controls[name] for name in shown}),
             mo.hstack([colour_by, search, user_pick, pasted], justify="start", align="end", wrap=True),
         ]
     )
@@ -482,13 +355,18 @@ def _(
 
 
 @app.cell
-def _(aligned, colour_by, highlight_note, highlight_rows, map_data):
-    _titles = {"umap": "UMAP", "tsne": "t-SNE (aligned to UMAP)" if "umap" in aligned else "t-SNE"}
+def _(aligned, colour_by, highlight_note, highlight_rows, map_data, memo):
+    _reference = next(iter(aligned))
+    _titles = {
+        name: atlas.projections.get(name).title + ("" if name == _reference else f" (aligned to {atlas.projections.get(_reference).title})")
+        for name in aligned
+    }
     _chart, _rows = widgets.map_views(
         map_data,
-        {_titles[k]: k for k in ("umap", "tsne") if k in aligned},
+        {_titles[name]: name for name in aligned},
         color=colour_by.value if colour_by.value in map_data else "n_users",
         highlight_rows=highlight_rows,
+        memo=memo.charts,
     )
     maps = widgets.selectable_chart(_chart)
     _sampled = (
@@ -517,15 +395,15 @@ def _(maps):
 
 
 @app.cell
-def _(aligned, colour_by, graph, map_data, pymde_2d):
-    _names = {"umap": "UMAP", "tsne": "t-SNE", "pymde": "PyMDE 2D"}
+def _(aligned, colour_by, graph, map_data, memo, pymde_2d):
     comparison, _rows = widgets.comparison_view(
-        {_names[k]: layout for k, layout in aligned.items()},
+        {atlas.projections.get(name).title: layout for name, layout in aligned.items()},
         map_data,
         graph.neighbors,
         color=colour_by.value if colour_by.value in map_data else "n_users",
         max_points=widgets.MAX_EMBLAZE_POINTS,
         graph_key=graph.key,
+        memo=memo.comparisons,
     )
     mo.vstack(
         [
@@ -573,13 +451,15 @@ def _(pipeline_runs):
 
 
 @app.cell
-def _(pymde_2d, settings):
+def _(settings, shown):
     # Not tied to the layouts themselves, so that a typed folder survives a slider move.
-    _choices = ["umap", "tsne"] + (["pymde"] if pymde_2d.value else [])
+    _exported = settings.values.get("projection")
     export_layout_choice = mo.ui.dropdown(
-        _choices, value=settings["projection"] if settings["projection"] in _choices else _choices[0], label="layout to keep"
+        {atlas.projections.get(name).title: name for name in shown},
+        value=atlas.projections.get(_exported if _exported in shown else shown[0]).title,
+        label="layout to keep",
     )
-    export_dir = mo.ui.text(value=settings["out"] or str(Path.cwd() / "atlas-out"), label="folder", full_width=True)
+    export_dir = mo.ui.text(value=settings.out or str(Path.cwd() / "atlas-out"), label="folder", full_width=True)
     export_button = mo.ui.run_button(label="Export")
     mo.vstack([mo.md("## Export"), mo.hstack([export_layout_choice, export_dir, export_button], widths=[1, 3, 1], align="end")])
     return export_button, export_dir, export_layout_choice
@@ -600,15 +480,14 @@ def _(
     graph,
     graph_params,
     layout_metrics,
+    layout_params,
     pipeline_runs,
     profiles,
-    tsne_params,
-    umap_params,
 ):
     mo.stop(not export_button.value, mo.md("_Choose a layout and a folder, then press **Export**._"))
     mo.stop(
         export_layout_choice.value not in aligned,
-        mo.callout(mo.md(f"**Export** — there is no **{export_layout_choice.value}** layout to write (see the messages above); choose another."), kind="danger"),
+        mo.callout(mo.md(f"**Export** — there is no **{export_layout_choice.selected_key}** layout to write (see the messages above); choose another."), kind="danger"),
     )
     _result = atlas.BuildResult(
         params=atlas.BuildParams(
@@ -616,14 +495,14 @@ def _(
             cooccurrence=cooccurrence_params,
             graph=graph_params,
             embed=embed_params,
-            umap=umap_params,
-            tsne=tsne_params,
+            projections=tuple(layout_params[name] for name in aligned),
+            export=export_layout_choice.value,
         ),
         profiles=profiles,
         candidates=candidates,
         graph=graph,
         embedding=embedding,
-        layouts={export_layout_choice.value: aligned[export_layout_choice.value], **{k: v for k, v in aligned.items() if k != export_layout_choice.value}},
+        layouts=aligned,
         metrics=layout_metrics,
         timings={run.stage: run.computed_seconds or run.seconds for run in pipeline_runs if run.value is not None},
     )
@@ -634,7 +513,7 @@ def _(
     )
     if export_run.ok:
         _paths = "\n".join(f"- `{path}`" for path in export_run.value.values())
-        _out = mo.callout(mo.md(f"Wrote the **{export_layout_choice.value}** layout:\n\n{_paths}"), kind="success")
+        _out = mo.callout(mo.md(f"Wrote the **{export_layout_choice.selected_key}** layout:\n\n{_paths}"), kind="success")
     else:
         _out = mo.callout(mo.md(f"**Export failed** — {export_run.error}"), kind="danger")
     _out

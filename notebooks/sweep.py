@@ -32,19 +32,26 @@ def _():
 
 @app.cell
 def _():
-    _problems = []
-    settings = widgets.app_settings(mo.cli_args(), problems=_problems)
-    settings_error = " ".join(_problems) or None
-    pipe = atlas.Pipeline(cache_dir=settings["cache_dir"])
+    settings = widgets.app_settings(mo.cli_args(), collect=True)
+    settings_error = " ".join(settings.problems) or None
+    pipe = atlas.Pipeline(cache_dir=settings.cache_dir)
     return pipe, settings, settings_error
+
+
+@app.function
+def embed_stages(pipe, data, params, progress=None):
+    """Filters → item graph → embedding through ``pipe``'s cache: (profiles, graph, embedding)."""
+    profiles = pipe.profiles(data, params.filter)
+    _candidates, graph = pipe.item_graph(profiles, params.cooccurrence, params.graph, progress=progress)
+    return profiles, graph, pipe.embed(graph, params.embed)
 
 
 @app.cell
 def _(pipe, settings):
-    data_run = widgets.run_stage("data", lambda _report: widgets.data_from_settings(settings), title="Loading data…")
+    data_run = widgets.run_stage("data", lambda _report: settings.source.load(), title="Loading data…")
     upstream_run = widgets.run_stage(
         "filters → embedding",
-        lambda report: widgets.embed_stages(pipe, data_run.value, widgets.build_params(settings), progress=report),
+        lambda report: embed_stages(pipe, data_run.value, atlas.build_params(settings.values, demo=settings.source.is_demo), progress=report),
         needs=[data_run.value],
         title="Building the embedding…",
     )
@@ -73,16 +80,16 @@ def _(data_run, grid_defaults, grid_form, settings, settings_error, upstream_run
     _problems = [mo.callout(settings_error, kind="danger")] if settings_error else []
     mo.stop(upstream_run.value is None, mo.vstack([*_problems, *widgets.stage_messages([data_run, upstream_run])]))
     data = data_run.value
-    profiles, _candidates, graph, embedding = upstream_run.value
+    profiles, graph, embedding = upstream_run.value
     _grid = grid_form.value or grid_defaults
     sweep_params = {
-        f"UMAP n_neighbors={k} min_dist={d}": atlas.UmapParams(n_neighbors=int(k), min_dist=float(d), seed=settings["seed"])
+        f"UMAP n_neighbors={k} min_dist={d}": atlas.UmapParams(n_neighbors=int(k), min_dist=float(d), seed=settings.seed)
         for k in sorted(_grid["umap_neighbors"], key=float)
         for d in sorted(_grid["min_dist"], key=float)
     }
     sweep_params.update(
         {
-            f"t-SNE perplexity={p} exaggeration={e}": atlas.TsneParams(perplexity=float(p), early_exaggeration=float(e), seed=settings["seed"])
+            f"t-SNE perplexity={p} exaggeration={e}": atlas.TsneParams(perplexity=float(p), early_exaggeration=float(e), seed=settings.seed)
             for p in sorted(_grid["perplexity"], key=float)
             for e in sorted(_grid["exaggeration"], key=float)
         }
@@ -94,7 +101,7 @@ def _(data_run, grid_defaults, grid_form, settings, settings_error, upstream_run
 def _(embedding, pipe, sweep_params):
     sweep_runs = {}
     for _label, _params in mo.status.progress_bar(list(sweep_params.items()), title="Projecting", remove_on_exit=True):
-        _capped, _note = widgets.capped_projection(_params, embedding.coords.shape[0])
+        _capped, _note = atlas.projections.of(_params).capped(_params, embedding.coords.shape[0])
         sweep_runs[_label] = widgets.run_stage(_label, lambda _report, p=_capped: pipe.project(embedding, p), spinner=False, note=_note)
     return (sweep_runs,)
 

@@ -77,15 +77,15 @@ def test_app_runs_every_stage_on_small_data(small_files, monkeypatch):
     assert defs["profiles"].n_items == n_items
     assert defs["graph_params"].n_neighbors == 8  # from the command line
     assert defs["embedding"].coords.shape == (n_items, 4)
-    assert set(defs["aligned"]) == {"umap", "tsne"}
+    assert list(defs["aligned"]) == ["umap", "tsne", "pacmap"]  # every registered projection compared by default
     table = defs["map_data"]
     assert len(table) == n_items
-    assert {"umap_x", "umap_y", "tsne_x", "tsne_y", "community", "neighbours"} <= set(table.columns)
+    assert {"umap_x", "umap_y", "tsne_x", "tsne_y", "pacmap_x", "pacmap_y", "community", "neighbours"} <= set(table.columns)
     assert table["name"].str.startswith("item ").all()  # names from the metadata file
     assert len(defs["maps"].dataframe) == n_items  # small data: nothing sampled
-    assert set(defs["layout_metrics"]) == {"umap", "tsne"}
+    assert set(defs["layout_metrics"]) == {"umap", "tsne", "pacmap"}
     assert 0 <= defs["layout_metrics"]["umap"]["knn_recall"] <= 1
-    assert defs["comparison"].data["frameLabels"] == ["UMAP", "t-SNE"]
+    assert defs["comparison"].data["frameLabels"] == ["UMAP", "t-SNE", "PaCMAP"]
 
 
 @pytest.mark.slow

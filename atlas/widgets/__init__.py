@@ -40,24 +40,23 @@ from .charts import (  # noqa: F401
     small_multiple,
     selectable_chart,
 )
+from .memo import Recent, SessionMemo, content_hash  # noqa: F401
 from .settings import (  # noqa: F401
-    _TEXT_OPTIONS,
-    _INT_OPTIONS,
-    _FLOAT_OPTIONS,
-    app_defaults,
+    APP_OPTIONS,
+    AppSettings,
     app_settings,
-    _option_value,
-    _check_choices,
-    _demo_filter,
     slider_steps,
-    float_grid,
-    optional_number,
     save_upload,
     resolve_upload,
     colour_options,
-    load_data,
     default_colour,
-    capped_projection,
+)
+from .controls import (  # noqa: F401
+    control,
+    options_form,
+    form_defaults,
+    projection_controls,
+    controls_panel,
 )
 from .stages import (  # noqa: F401
     StageRun,
@@ -66,9 +65,5 @@ from .stages import (  # noqa: F401
     stage_messages,
     timing_table,
     metrics_table,
-    aligned_layouts,
     export_with_page,
-    build_params,
-    embed_stages,
-    data_from_settings,
 )

@@ -86,35 +86,46 @@ def linked_maps(
         return alt.hconcat(*charts, data=table).add_params(brush).configure_view(strokeWidth=0)
 
 
-#: Charts built by ``map_views`` and ``histogram`` for the last few drawings.
-_CHARTS: Recent = Recent(32)
-
-
-def map_views(table, views: Mapping[str, str], *, color: str, highlight_rows: Sequence[int] = (), max_points: int = MAX_CHART_POINTS):
+def map_views(
+    table,
+    views: Mapping[str, str],
+    *,
+    color: str,
+    highlight_rows: Sequence[int] = (),
+    max_points: int = MAX_CHART_POINTS,
+    memo: Recent | None = None,
+):
     """The app's linked maps: ``linked_maps`` of a sample of ``table`` (highlighted rows always
-    drawn), memoised on what is drawn.
+    drawn), memoised in ``memo`` on what is drawn.
 
     Building an Altair chart validates every encoding against the Vega-Lite schema, which costs
     more than everything else in a slider move that is served from the stage cache; a chart of
-    the same rows, coordinates, metadata, highlights and colour is therefore returned again.
+    the same rows, coordinates, metadata, highlights and colour is therefore returned again. The
+    app keeps one ``memo`` per browser session, so sessions never share a chart.
 
     Returns ``(chart, rows)``: the rows of ``table`` that are drawn.
     """
     rows = sample_rows(len(table), max_points, keep=highlight_rows)
     view = table.iloc[rows].copy()
     view["highlight"] = view["row"].isin(list(highlight_rows))
-    key = ("map", content_hash(view, tuple(views.items()), color))
-    return _CHARTS.get(key, lambda: linked_maps(view, views, color=color)), rows
+    build = lambda: linked_maps(view, views, color=color)  # noqa: E731
+    if memo is None:
+        return build(), rows
+    return memo.get(("map", content_hash(view, tuple(views.items()), color)), build), rows
 
 
-def histogram(values, *, title: str, x_title: str, log_x: bool = False, bins: int = 40, width: int = 300, height: int = 160):
+def histogram(
+    values, *, title: str, x_title: str, log_x: bool = False, bins: int = 40, width: int = 300, height: int = 160, memo: Recent | None = None
+):
     """A histogram of counts (profile lengths, item popularity), optionally on log-spaced bins.
 
-    Memoised like ``map_views``: the same values and options give the same chart object.
+    Memoised in ``memo`` like ``map_views``: the same values and options give the same chart object.
     """
     values = np.asarray(values, dtype=np.float64)
-    key = ("histogram", content_hash(values, title, x_title, log_x, bins, width, height))
-    return _CHARTS.get(key, lambda: _histogram(values, title, x_title, log_x, bins, width, height))
+    build = lambda: _histogram(values, title, x_title, log_x, bins, width, height)  # noqa: E731
+    if memo is None:
+        return build()
+    return memo.get(("histogram", content_hash(values, title, x_title, log_x, bins, width, height)), build)
 
 
 def _histogram(values: np.ndarray, title: str, x_title: str, log_x: bool, bins: int, width: int, height: int):

@@ -166,12 +166,11 @@ def emblaze_view(
     )
 
 
-#: Viewers built by ``comparison_view`` for the last few settings.
-_COMPARISONS: Recent = Recent(8)
-
-
-def comparison_view(layouts: Mapping[str, object], table, neighbors: np.ndarray, *, color: str, max_points: int, graph_key: str = ""):
-    """The app's Emblaze comparison of ``layouts`` (label -> ``atlas.Layout``), memoised.
+def comparison_view(
+    layouts: Mapping[str, object], table, neighbors: np.ndarray, *, color: str, max_points: int, graph_key: str = "", memo: Recent | None = None
+):
+    """The app's Emblaze comparison of ``layouts`` (label -> ``atlas.Layout``), memoised in ``memo``
+    (one per browser session).
 
     Items are sampled to ``max_points`` (the same sample every time), named by ``table['name']``
     and coloured by ``table[color]``. A viewer for the same layouts (by their cache keys), graph,
@@ -186,7 +185,7 @@ def comparison_view(layouts: Mapping[str, object], table, neighbors: np.ndarray,
     rows = sample_rows(len(table), max_points)
     keys = tuple((label, getattr(layout, "key", "")) for label, layout in layouts.items())
     shown = table[list(dict.fromkeys(["name", color]))].iloc[rows]
-    memo = None if not graph_key or not all(key for _, key in keys) else (keys, graph_key, content_hash(shown))
+    key = None if not graph_key or not all(key for _, key in keys) else (keys, graph_key, content_hash(shown))
 
     def build():
         return emblaze_view(
@@ -196,7 +195,9 @@ def comparison_view(layouts: Mapping[str, object], table, neighbors: np.ndarray,
             neighbors=subset_neighbors(neighbors, rows),
         )
 
-    return _COMPARISONS.get(memo, build), rows
+    if memo is None:
+        return build(), rows
+    return memo.get(key, build), rows
 
 
 def subset_neighbors(neighbors: np.ndarray, rows: np.ndarray) -> np.ndarray:

@@ -1,4 +1,8 @@
-"""Widgets and charts kept for settings seen before, keyed by what they show."""
+"""Widgets and charts kept for settings seen before, keyed by what they show.
+
+The app makes its memos in a cell, so each browser session has its own: two people on one app
+server are never handed the same widget object.
+"""
 
 from __future__ import annotations
 
@@ -47,3 +51,11 @@ def content_hash(*parts) -> str:
             digest.update(repr(part).encode())
         digest.update(b"\0")
     return digest.hexdigest()
+
+
+class SessionMemo:
+    """The memos of one app session: charts (maps, histograms) and Emblaze comparisons."""
+
+    def __init__(self, charts: int = 32, comparisons: int = 8) -> None:
+        self.charts: Recent = Recent(charts)
+        self.comparisons: Recent = Recent(comparisons)

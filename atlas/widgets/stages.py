@@ -8,7 +8,6 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .settings import load_data
 
 log = logging.getLogger(__name__)
 
@@ -129,22 +128,6 @@ def metrics_table(metrics: Mapping[str, Mapping[str, float]]):
     return frame.round(3).reset_index()
 
 
-def aligned_layouts(*, umap=None, tsne=None, pymde=None) -> dict:
-    """The layouts that exist, keyed ``umap``/``tsne``/``pymde``, each aligned onto the first.
-
-    ``pymde`` is a 2D ``atlas.Embedding`` (PyMDE's own 2D map); it becomes a ``Layout``.
-    """
-    import atlas
-
-    if pymde is not None:
-        pymde = atlas.Layout(pymde.coords, "pymde", None, key=pymde.key, seconds=pymde.seconds)
-    layouts = {key: layout for key, layout in (("umap", umap), ("tsne", tsne), ("pymde", pymde)) if layout is not None}
-    if not layouts:
-        return {}
-    reference = next(iter(layouts.values()))
-    return {key: layout if layout is reference else atlas.align_layout(layout, reference) for key, layout in layouts.items()}
-
-
 def export_with_page(out_dir, result, data, *, projection: str) -> dict[str, Path]:
     """Write the export with the core's exporter, and the HTML atlas when it is available."""
     import atlas
@@ -156,56 +139,3 @@ def export_with_page(out_dir, result, data, *, projection: str) -> dict[str, Pat
         return paths
     paths["atlas.html"] = write_html(out_dir)
     return paths
-
-
-def build_params(settings: Mapping[str, object]):
-    """``atlas.BuildParams`` from the app's settings (see ``app_settings``)."""
-    import atlas
-
-    return atlas.BuildParams(
-        filter=atlas.FilterParams(
-            min_item_users=settings["min_item_users"],
-            min_user_items=settings["min_user_items"],
-            min_weight=settings["min_weight"],
-            max_user_items=settings["max_user_items"],
-            seed=settings["seed"],
-        ),
-        cooccurrence=atlas.CooccurrenceParams(weighting=settings["weighting"], min_count=settings["min_count"]),
-        graph=atlas.GraphParams(n_neighbors=settings["n_neighbors"], method=settings["graph_method"]),
-        embed=atlas.EmbedParams(
-            embedding_dim=settings["embedding_dim"],
-            repulsive_fraction=settings["repulsive_fraction"],
-            max_iter=settings["max_iter"],
-            init=settings["init"],
-            seed=settings["seed"],
-        ),
-        umap=atlas.UmapParams(
-            n_neighbors=settings["umap_n_neighbors"], min_dist=settings["min_dist"], spread=settings["spread"], seed=settings["seed"]
-        ),
-        tsne=atlas.TsneParams(
-            perplexity=settings["perplexity"], early_exaggeration=settings["early_exaggeration"], dof=settings["dof"], seed=settings["seed"]
-        ),
-    )
-
-
-def embed_stages(pipe, data, params, progress=None):
-    """Run the stages up to the embedding through ``pipe``'s cache.
-
-    Returns ``(profiles, candidates, graph, embedding)``; ``candidates`` is None for the
-    recipe graph, which does not use them.
-    """
-    profiles = pipe.profiles(data, params.filter)
-    candidates = None
-    if params.graph.method == "topk":
-        candidates = pipe.cooccurrence(profiles, params.cooccurrence, progress=progress)
-    graph = pipe.graph(profiles, candidates, params.graph)
-    return profiles, candidates, graph, pipe.embed(graph, params.embed)
-
-
-def data_from_settings(settings: Mapping[str, object]):
-    """The dataset the settings name (the demo when they name no input)."""
-    return load_data(
-        path=settings["input"],
-        items_path=settings["items"],
-        **{key: settings[key] for key in ("user_col", "item_col", "weight_col", "items_id_col", "name_col", "label_col")},
-    )

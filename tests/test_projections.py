@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import atlas
-from atlas.project import TsneParams, UmapParams, align_layout, procrustes
+from atlas.projections import TsneParams, UmapParams, align_layout, procrustes
 
 
 def test_both_projections_put_planted_communities_together(built):

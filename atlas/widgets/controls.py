@@ -1,0 +1,64 @@
+"""The app's controls, made from the options the parameter classes declare.
+
+A field with slider stops becomes a slider, one with choices a dropdown, any other a text box
+(empty means "default" or "none"). The values come back keyed by option name, ready for
+``atlas.plan``; nothing here decides what a value means.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from atlas import projections
+from atlas.options import Field, fields_of, word
+
+from .settings import AppSettings, slider_steps
+
+
+def control(f: Field, value: Any, *, debounce: bool = False, full_width: bool = True):
+    """A marimo control for one option, starting at ``value``."""
+    import marimo as mo
+
+    label = f.option.flag.lstrip("-").replace("-", " ")
+    if f.option.steps is not None and value is not None:
+        return mo.ui.slider(
+            steps=slider_steps(f.option.steps, value), value=value, label=label, show_value=True, full_width=full_width, debounce=debounce
+        )
+    if f.option.choices is not None:
+        return mo.ui.dropdown(list(f.option.choices), value=value, label=label)
+    return mo.ui.text(value="" if value is None else word(value), label=label, placeholder="default" if f.default is None else word(f.default))
+
+
+def options_form(fields: Iterable[Field], settings: AppSettings, submit: str):
+    """A form of one control per field; its value is {option name: value} once submitted."""
+    import marimo as mo
+
+    fields = list(fields)
+    template = "\n\n".join("{" + f.dest + "}" for f in fields)
+    controls = {f.dest: control(f, settings.initial(f)) for f in fields}
+    return mo.md(template).batch(**controls).form(submit_button_label=submit, bordered=False)
+
+
+def form_defaults(fields: Iterable[Field], settings: AppSettings) -> dict[str, Any]:
+    """What a form stands for before its first submit: the controls' starting values."""
+    return {f.dest: settings.initial(f) for f in fields}
+
+
+def projection_controls(settings: AppSettings, names: Iterable[str]) -> dict[str, Any]:
+    """For each projection: a ``mo.ui.dictionary`` of its options' controls (sliders debounced,
+    so a drag recomputes once, when it ends)."""
+    import marimo as mo
+
+    return {
+        name: mo.ui.dictionary({f.dest: control(f, settings.initial(f), debounce=True, full_width=False) for f in fields_of(projections.get(name).Params)})
+        for name in names
+    }
+
+
+def controls_panel(controls: Mapping[str, Any]):
+    """The projections' controls side by side, each under its method's name."""
+    import marimo as mo
+
+    columns = [mo.vstack([mo.md(f"**{projections.get(name).title}**"), *box.elements.values()]) for name, box in controls.items()]
+    return mo.hstack(columns, widths="equal", gap=2)
