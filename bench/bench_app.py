@@ -28,19 +28,20 @@ animation frame that shows it. Raw numbers go to ``bench/results/app-<time>.json
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from harness import ROOT, banner, load_average, machine_info, median, results_path, table, write_results
+
 sys.path.insert(0, str(ROOT / "tests"))
 
-from browser import SYMBOL_MARKS_JS, chromium_page, marimo_server
+from browser import SYMBOL_MARKS_JS, chromium_page, marimo_server  # noqa: E402
+
+# The code a run measures: the package and the notebooks (for the fingerprint in the results).
+APP_CODE = ("atlas/**/*.py", "notebooks/*.py")
 
 # Records every websocket message the page receives: time, operation, cell status, size.
 SOCKET_LOG = """
@@ -146,15 +147,6 @@ def slider(page, label: str):
     return thumb
 
 
-def median(rows: list[dict], key: str) -> float | None:
-    values = [r[key] for r in rows if r.get(key) is not None]
-    return statistics.median(values) if values else None
-
-
-def load_average() -> float:
-    return os.getloadavg()[0]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="back-and-forth moves between two seen values")
@@ -168,9 +160,9 @@ def main() -> None:
     args = parser.parse_args()
 
     cache = args.cache_dir or tempfile.mkdtemp(prefix="atlas-bench-cache-")
-    source = (args.checkout or ROOT).resolve()
-    commit = subprocess.run(["git", "describe", "--always", "--dirty"], check=False, cwd=source, capture_output=True, text=True).stdout.strip()
-    report: dict = {"commit": commit, "cpus": os.cpu_count(), "app_args": args.app_args, "busy": args.busy, "load": [load_average()]}
+    info = machine_info((args.checkout or ROOT).resolve(), APP_CODE)
+    print(banner("atlas app benchmark", info), flush=True)
+    report: dict = {"machine": info, "app_args": args.app_args, "busy": args.busy, "load": [load_average()]}
     hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)]
     try:
         cases = measure(args, cache, report)
@@ -178,22 +170,19 @@ def main() -> None:
         for hog in hogs:
             hog.kill()
     report["cases"] = cases
-    out = ROOT / "bench" / "results" / f"app-{time.strftime('%Y%m%d-%H%M%S')}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=1))
+    out = results_path("app")
+    write_results(out, report)
 
     busy = f", {args.busy} busy-loop processes alongside" if args.busy else ""
-    print(f"commit {commit}, {os.cpu_count()} cores{busy}, load average {min(report['load']):.1f}–{max(report['load']):.1f}")
-    print(f"first render (fresh cache={args.cache_dir is None}): {report['first_render_s']:.1f} s")
-    print(f"{'change':<42}{'to drawn (ms)':>14}{'kernel (ms)':>13}{'cells':>7}{'output KB':>11}")
+    rows = []
     for name, case in cases.items():
         seen = "change" if name == "colour" else "seen value"
-        rows = ([("new value", [case["new"]])] if case.get("new") else []) + [(f"{seen} (median of {len(case['seen'])})", case["seen"])]
-        for what, values in rows:
-            print(
-                f"{name + ' ' + what:<42}{median(values, 'ms'):>14.0f}{(median(values, 'kernel_ms') or 0):>13.0f}"
-                f"{median(values, 'cells_run'):>7.0f}{median(values, 'output_bytes') / 1024:>11.0f}"
-            )
+        for what, values in ([("new value", [case["new"]])] if case.get("new") else []) + [(f"{seen} (median of {len(case['seen'])})", case["seen"])]:
+            kernel, cells, output = (median(r.get(key) for r in values) for key in ("kernel_ms", "cells_run", "output_bytes"))
+            rows.append([f"{name} {what}", f"{median(r['ms'] for r in values):.0f}", f"{kernel or 0:.0f}", f"{cells:.0f}", f"{output / 1024:.0f}"])
+    table(f"commit {info['commit']}{busy}, load average {min(report['load']):.1f}–{max(report['load']):.1f}; "
+          f"first render (fresh cache={args.cache_dir is None}): {report['first_render_s']:.1f} s",
+          ["change", "to drawn (ms)", "kernel (ms)", "cells", "output KB"], rows)
     if report["console_errors"]:
         print("console errors:", *report["console_errors"], sep="\n  ")
     print(f"raw: {out.relative_to(ROOT)}")
@@ -209,11 +198,7 @@ def measure(args, cache: str, report: dict) -> dict:
         start = time.perf_counter()
         page.goto(url)
         both = "() => window.__atlasSignature && window.__atlasSignature('umap_map_marks') && window.__atlasSignature('tsne_map_marks')"
-        deadline = time.monotonic() + 600
-        while not page.evaluate(both):
-            if time.monotonic() > deadline:
-                raise SystemExit("timed out waiting for the maps")
-            page.wait_for_timeout(200)
+        wait_until(page, both, 600, "the maps")
         report["first_render_s"] = time.perf_counter() - start
         print(f"first render {report['first_render_s']:.1f} s", flush=True)
         wait_until(page, "() => document.body.innerText.includes('Quality at a glance')", 300, "the metrics")

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
-import statistics
 import sys
 import tempfile
 import time
@@ -29,8 +27,10 @@ import numpy as np
 import pandas as pd
 from scipy.spatial import cKDTree
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from harness import ROOT, banner, machine_info, median, peak_self, results_path, table, write_results
+
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
 
 from atlas.web import write_html  # noqa: E402
 
@@ -126,7 +126,7 @@ def measure_page(page_path: Path, repeats: int) -> dict:
             errors = log.errors()
             if errors:
                 raise RuntimeError(f"page errors: {errors}")
-    return {"load_s": statistics.median(loads), "loads": loads, "hover": hover, "frame": frame}
+    return {"load_s": median(loads), "loads": loads, "hover": hover, "frame": frame}
 
 
 def main() -> None:
@@ -136,7 +136,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    rows = []
+    info = machine_info()
+    print(banner("atlas web page benchmark", info), flush=True)
+    results: dict = {"machine": info, "options": vars(args), "sizes": []}
+    out = results_path("web")
     for n in (int(s) for s in args.sizes.split(",")):
         with tempfile.TemporaryDirectory(prefix="atlas-bench-web-") as tmp:
             directory = Path(tmp)
@@ -144,21 +147,20 @@ def main() -> None:
             started = time.perf_counter()
             page_path = write_html(directory)
             write_s = time.perf_counter() - started
-            peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            size_mb = page_path.stat().st_size / 1e6
-            page = measure_page(page_path, args.repeats)
-            rows.append((n, write_s, peak_mb, size_mb, page))
+            row = {"items": n, "write_s": write_s, "peak_rss": peak_self(), "file_bytes": page_path.stat().st_size}
+            row.update(measure_page(page_path, args.repeats))
+            results["sizes"].append(row)
+            write_results(out, results)
 
-    print(f"neighbours per item: {args.neighbors}; load = median of {args.repeats} fresh browsers")
-    print(f"{'items':>9} {'write s':>8} {'peak MB':>8} {'file MB':>8} {'load s':>7} "
-          f"{'hover ms (mean/p99)':>19} {'frame ms':>9} {'script ms':>9}")
-    for n, write_s, peak_mb, size_mb, page in rows:
-        hover = f"{page['hover']['mean']:.3f} / {page['hover']['p99']:.1f}"
-        print(f"{n:>9,} {write_s:>8.2f} {peak_mb:>8.0f} {size_mb:>8.1f} {page['load_s']:>7.2f} "
-              f"{hover:>19} {page['frame']['interval']:>9.1f} {page['frame']['script']:>9.2f}")
-        loads = ", ".join(f"{t:.2f}" for t in page["loads"])
-        print(f"{'':>9} loads: {loads}; pointer over an item in {page['hover']['hits']} of 2000 hover probes")
-
+    rows = [[f"{r['items']:,}", f"{r['write_s']:.2f}", f"{r['peak_rss'] / 2**20:.0f}", f"{r['file_bytes'] / 1e6:.1f}", f"{r['load_s']:.2f}",
+             f"{r['hover']['mean']:.3f} / {r['hover']['p99']:.1f}", f"{r['frame']['interval']:.1f}", f"{r['frame']['script']:.2f}"]
+            for r in results["sizes"]]
+    table(f"neighbours per item: {args.neighbors}; load = median of {args.repeats} fresh browsers; peak = this process's peak RSS so far",
+          ["items", "write s", "peak MB", "file MB", "load s", "hover ms (mean/p99)", "frame ms", "script ms"], rows)
+    for r in results["sizes"]:
+        loads = ", ".join(f"{t:.2f}" for t in r["loads"])
+        print(f"  {r['items']:,} items: loads {loads}; pointer over an item in {r['hover']['hits']} of 2000 hover probes")
+    print(f"raw: {out.relative_to(ROOT)}")
 
 if __name__ == "__main__":
     main()
