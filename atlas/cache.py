@@ -58,12 +58,13 @@ def _plain(value):
 
 @functools.cache
 def _imports(module: str) -> tuple[frozenset[str], frozenset[str]]:
-    """(atlas modules, other top-level packages) that ``module``'s source imports anywhere."""
+    """(modules of the same package, other top-level packages) that ``module``'s source imports anywhere."""
     spec = importlib.util.find_spec(module)
     if spec is None or not spec.origin or not spec.origin.endswith(".py"):
         return frozenset(), frozenset()
     tree = ast.parse(Path(spec.origin).read_text(encoding="utf-8"))
     package = module if spec.submodule_search_locations else module.rpartition(".")[0]
+    root = module.split(".")[0]
     inside, outside = set(), set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -75,7 +76,7 @@ def _imports(module: str) -> tuple[frozenset[str], frozenset[str]]:
             continue
         for name in names:
             top = name.split(".")[0]
-            if top == "atlas":
+            if top == root:
                 if _is_module(name):
                     inside.add(name)
             elif top not in sys.stdlib_module_names:
@@ -92,8 +93,8 @@ def _is_module(name: str) -> bool:
 
 @functools.cache
 def code_fingerprint(module: str) -> str:
-    """A digest of ``module``'s source, of every atlas module it imports (transitively), and
-    of the versions of the libraries they import."""
+    """A digest of ``module``'s source, of every module of its package that it imports
+    (transitively), and of the versions of the other libraries they import."""
     seen: set[str] = set()
     libraries: set[str] = set()
     todo = [module]

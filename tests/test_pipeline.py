@@ -69,3 +69,81 @@ def test_progress_reports_every_stage(planted, small_params):
     stages = [s for s, d, t in seen if d == 0]
     assert stages[:4] == ["profiles", "cooccurrence", "graph", "embedding"] and "tsne" in stages and "metrics" in stages
     assert ("cooccurrence", 1, 1) in seen
+
+
+def test_code_fingerprints_follow_the_code_a_stage_imports(tmp_path, monkeypatch):
+    from atlas import cache
+
+    package = tmp_path / "fakestage"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "stage.py").write_text("from .helper import twice\nimport numpy\n\ndef run(x):\n    return twice(x)\n")
+    (package / "helper.py").write_text("def twice(x):\n    return 2 * x\n")
+    (package / "other.py").write_text("X = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def fingerprint():
+        cache.code_fingerprint.cache_clear()
+        cache._imports.cache_clear()
+        return cache.code_fingerprint("fakestage.stage")
+
+    before = fingerprint()
+    assert fingerprint() == before
+    (package / "other.py").write_text("X = 2\n")  # not imported by the stage
+    assert fingerprint() == before
+    (package / "helper.py").write_text("def twice(x):\n    return x + x\n")  # imported: a new key
+    edited = fingerprint()
+    assert edited != before
+    monkeypatch.setattr(cache, "_library_version", lambda top: "99" if top == "numpy" else "1")  # an upgraded library
+    assert fingerprint() != edited
+    cache.code_fingerprint.cache_clear()
+    cache._imports.cache_clear()
+
+
+def test_stage_keys_name_the_code_that_computes_them():
+    params = atlas.UmapParams()
+    assert stage_key("layout", params, "up", code="atlas.projections.umap") != stage_key("layout", params, "up", code="atlas.projections.tsne")
+
+
+def test_disk_cache_keeps_its_size_bound_dropping_the_least_recently_used(tmp_path):
+    import os
+    import time
+
+    cache = StageCache(tmp_path, max_bytes=10**9)
+    blob = b"x" * 20_000
+    for i in range(4):
+        cache.put(f"layout-{i}", blob)
+        os.utime(tmp_path / f"layout-{i}.pkl", (time.time() - 100 + i, time.time() - 100 + i))
+    size = (tmp_path / "layout-0.pkl").stat().st_size
+    fresh = StageCache(tmp_path, max_bytes=int(3.5 * size))
+    assert fresh.get("layout-0") == blob  # read now: the most recently used
+    fresh.put("layout-4", blob)  # over the bound: the two least recently used go
+    assert sorted(p.stem for p in tmp_path.glob("*.pkl")) == ["layout-0", "layout-3", "layout-4"]
+    info = fresh.info()
+    assert info["entries"] == 3 and info["stages"]["layout"]["entries"] == 3 and info["bytes"] <= fresh.max_bytes
+    assert fresh.clear("profiles") == 0 and fresh.clear("layout") == 3 and fresh.info()["entries"] == 0
+
+
+def test_cache_command_shows_and_clears_the_store(tmp_path, planted, small_params, capsys):
+    from atlas.cli import main
+
+    atlas.Pipeline(tmp_path).build(planted, small_params)
+    assert main(["cache", "info", "--cache-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert str(tmp_path) in out and "embedding:" in out and "entries" in out
+    assert main(["cache", "clear", "--stage", "embedding", "--cache-dir", str(tmp_path)]) == 0
+    assert "deleted 1 cache entry" in capsys.readouterr().out
+    assert not list(tmp_path.glob("embedding-*.pkl")) and list(tmp_path.glob("profiles-*.pkl"))
+
+
+def test_aligned_turns_every_layout_onto_the_first():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    xy = rng.normal(size=(50, 2)).astype(np.float32)
+    turned = xy @ np.array([[0.0, 1.0], [-1.0, 0.0]], dtype=np.float32) * 3 + 5
+    umap = atlas.Layout(xy, "umap", None, key="u")
+    layouts = atlas.pipeline.aligned({"umap": umap, "tsne": atlas.Layout(turned, "tsne", None, key="t")})
+    assert list(layouts) == ["umap", "tsne"] and layouts["umap"] is umap
+    assert np.allclose(layouts["tsne"].xy, xy, atol=1e-4)
+    assert atlas.pipeline.aligned({}) == {}

@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -47,3 +49,79 @@ def test_impossible_projection_parameters_are_explained(built):
         atlas.project(built.embedding, UmapParams(n_neighbors=300))
     with pytest.raises(atlas.AtlasError, match="min_dist .* must not exceed spread"):
         UmapParams(min_dist=2.0, spread=1.0)
+
+
+def test_pacmap_puts_planted_communities_together(planted, small_params, built):
+    params = small_params.with_projection(atlas.PacmapParams(n_neighbors=8, n_iter=300))
+    result = atlas.Pipeline().build(planted, params)
+    m = result.metrics["pacmap"]
+    assert m["label_agreement"] > 0.6 and m["label_agreement"] > 3 * m["label_chance"], m
+    assert m["trustworthiness"] > 0.85, m
+    again = atlas.Pipeline().build(planted, params)
+    np.testing.assert_allclose(again.layouts["pacmap"].xy, result.layouts["pacmap"].xy, atol=1e-4)  # seeded
+
+
+def test_pacmap_near_pairs_are_the_ones_pacmap_would_choose(built):
+    import pacmap.pacmap as impl
+
+    from atlas.projections.pacmap import near_pairs
+
+    neighbors = atlas.embedding_neighbors(built.embedding, 10 + 50)
+    pairs = near_pairs(neighbors.indices, neighbors.distances, 10)
+    # PaCMAP's own selection, fed the same exact neighbours (without the item itself)
+    nbrs = neighbors.indices[:, 1:].astype(np.int32)
+    dist = neighbors.distances[:, 1:].astype(np.float32)
+    sig = np.maximum(np.mean(dist[:, 3:6], axis=1), 1e-10).astype(np.float32)
+    theirs = impl.sample_neighbors_pair(built.embedding.coords.astype(np.float32), impl.scale_dist(dist, sig, nbrs), nbrs, 10)
+    assert pairs.shape == theirs.shape
+    same = [set(pairs[pairs[:, 0] == i, 1]) == set(theirs[theirs[:, 0] == i, 1]) for i in range(0, len(nbrs), 7)]
+    assert np.mean(same) > 0.95  # ties in the scaled distance may be ordered differently
+
+
+def test_the_registry_lists_every_method_with_its_options():
+    from atlas import plan
+
+    assert atlas.projections.names() == ("umap", "tsne", "pacmap", "pymde")
+    assert atlas.projections.default_names() == ("umap", "tsne", "pacmap")
+    fields = plan.projection_fields()
+    assert [f.dest for f in fields["pacmap"]] == ["pacmap_n_neighbors", "mn_ratio", "fp_ratio", "pacmap_iter"]
+    assert fields["pymde"] == []  # PyMDE 2D reuses the embedding's parameters
+    with pytest.raises(atlas.AtlasError, match="Unsupported projection 'pca'; the supported projections are 'umap', 'tsne', 'pacmap', 'pymde'"):
+        atlas.projections.get("pca")
+
+
+def test_a_new_projection_is_one_class(planted, small_params, tmp_path):
+    """A method registered from outside the package shows up in the plan, the command line,
+    the build and the export without touching anything else."""
+    from dataclasses import dataclass
+
+    from atlas import plan
+    from atlas.options import option
+    from atlas.projections import base
+
+    @dataclass(frozen=True)
+    class FirstAxesParams:
+        flip: float = option(1.0, "--first-axes-flip", "multiply the second axis by this")
+        seed: int = 0
+
+    @base.register
+    class FirstAxes(base.Projection):
+        name, title, Params, order, compare_by_default = "first_axes", "First axes", FirstAxesParams, 90, False
+
+        def fit(self, inputs, params, *, progress=None):
+            return inputs.embedding.coords[:, :2] * np.array([1.0, params.flip])
+
+    try:
+        assert "first_axes" in atlas.projections.names() and "first_axes_flip" in plan.all_fields()
+        params = plan.build_params({"compare": "umap,first_axes", "first_axes_flip": "-1", "min_item_users": 3, "min_user_items": 2})
+        assert params.projection("first_axes").flip == -1.0
+        from atlas.cli import make_parser
+
+        assert "--first-axes-flip" in make_parser()._subparsers._group_actions[0].choices["build"].format_help()
+        result = atlas.Pipeline().build(planted, dataclasses.replace(params, embed=small_params.embed, export="first_axes"))
+        assert set(result.layouts) == {"umap", "first_axes"}
+        atlas.export_layout(tmp_path, result, planted)
+        manifest = __import__("json").loads((tmp_path / "manifest.json").read_text())
+        assert manifest["projection"] == "first_axes" and manifest["params"]["projections"][1]["flip"] == -1.0
+    finally:
+        del base._REGISTRY["first_axes"]

@@ -209,9 +209,18 @@ def test_map_table_rejects_a_layout_of_the_wrong_size(items):
         widgets.map_table(items, {"umap": np.zeros((3, 2))})
 
 
-def test_colour_options_offer_popularity_numbers_and_small_categories(items):
-    options = widgets.colour_options(items.assign(title_copy=items["title"]), name_column="title", max_categories=3)
-    assert options == {"popularity (users)": "n_users", "genre": "genre", "rating.mean": "rating_mean"}
+def test_colour_options_offer_popularity_numbers_categories_and_sets():
+    n = 40
+    items = pd.DataFrame(
+        {
+            "title": [f"film {i}" for i in range(n)],
+            "title_copy": [f"film {i}" for i in range(n)],  # free text: not offered
+            "genres": ["Action|Comedy", "Drama", "Comedy|Drama", "Action"] * 10,
+            "rating.mean": np.linspace(1, 5, n),
+        }
+    )
+    options = widgets.colour_options(items, name_column="title")
+    assert options == {"popularity (users)": "n_users", "genres": "genres", "rating.mean": "rating_mean"}
 
 
 @pytest.mark.parametrize(("values", "expected"), [(np.arange(20), True), (np.arange(5), False), (np.array(list("abcdefghijklmno")), False)])
@@ -271,19 +280,22 @@ def test_comparison_view_reuses_the_viewer_for_settings_seen_before():
     def layout(key):
         return atlas.Layout(rng.normal(size=(n, 2)).astype(np.float32), "umap", None, key=key)
 
+    memo = widgets.SessionMemo().comparisons
+    view_of = lambda layouts, table=table, color="genre", memo=memo: widgets.comparison_view(  # noqa: E731
+        layouts, table, neighbors, color=color, max_points=30, graph_key="g", memo=memo
+    )[0]
     first = {"UMAP": layout("u1"), "t-SNE": layout("t1")}
-    view, rows = widgets.comparison_view(first, table, neighbors, color="genre", max_points=30, graph_key="g")
+    view, rows = widgets.comparison_view(first, table, neighbors, color="genre", max_points=30, graph_key="g", memo=memo)
     assert len(rows) == 30 and len(view.embeddings) == 2
-    again, _ = widgets.comparison_view(dict(first), table, neighbors, color="genre", max_points=30, graph_key="g")
-    assert again is view  # same layouts, colour and graph: not rebuilt
-    other_colour, _ = widgets.comparison_view(first, table, neighbors, color="n_users", max_points=30, graph_key="g")
-    other_layout, _ = widgets.comparison_view({"UMAP": layout("u2"), "t-SNE": first["t-SNE"]}, table, neighbors, color="genre", max_points=30, graph_key="g")
-    renamed, _ = widgets.comparison_view(first, table.assign(name=[f"film {i}" for i in range(n)]), neighbors, color="genre", max_points=30, graph_key="g")
+    assert view_of(dict(first)) is view  # same layouts, colour and graph: not rebuilt
+    other_colour = view_of(first, color="n_users")
+    other_layout = view_of({"UMAP": layout("u2"), "t-SNE": first["t-SNE"]})
+    renamed = view_of(first, table=table.assign(name=[f"film {i}" for i in range(n)]))
     assert other_colour is not view and other_layout is not view and renamed is not view  # e.g. another metadata file
     unkeyed = {"UMAP": layout(""), "t-SNE": layout("")}
-    a, _ = widgets.comparison_view(unkeyed, table, neighbors, color="genre", max_points=30, graph_key="g")
-    b, _ = widgets.comparison_view(unkeyed, table, neighbors, color="genre", max_points=30, graph_key="g")
-    assert a is not b  # layouts without a cache key are never taken for each other
+    assert view_of(unkeyed) is not view_of(unkeyed)  # layouts without a cache key are never taken for each other
+    # another browser session has its own memo: it is never handed this session's viewer
+    assert view_of(dict(first), memo=widgets.SessionMemo().comparisons) is not view
 
 
 def test_subset_neighbors_renumbers_and_drops_outsiders(neighbors):
@@ -324,19 +336,21 @@ def test_linked_maps_colour_numbers_continuously_and_fade_unhighlighted(table):
 
 def test_map_views_reuses_a_chart_only_for_the_same_drawing(table):
     views = {"UMAP": "umap", "t-SNE": "tsne"}
-    chart, rows = widgets.map_views(table, views, color="genre", highlight_rows=[2])
+    memo = widgets.SessionMemo().charts
+    chart, rows = widgets.map_views(table, views, color="genre", highlight_rows=[2], memo=memo)
     assert rows.tolist() == [0, 1, 2, 3]
     drawn = next(iter(chart.to_dict()["datasets"].values()))
     assert [row["highlight"] for row in drawn] == [False, False, True, False]
-    assert widgets.map_views(table.copy(), views, color="genre", highlight_rows=[2])[0] is chart  # same drawing
+    assert widgets.map_views(table.copy(), views, color="genre", highlight_rows=[2], memo=memo)[0] is chart  # same drawing
+    assert widgets.map_views(table.copy(), views, color="genre", highlight_rows=[2], memo=widgets.SessionMemo().charts)[0] is not chart
     renamed = table.assign(name=["Alien", "Babe", "Casablanca", "Aliens"])  # other metadata, same layouts
     moved = table.assign(umap_x=table["umap_x"] + 1.0)
     for other in (
-        widgets.map_views(table, views, color="genre", highlight_rows=[1]),
-        widgets.map_views(table, views, color="n_users", highlight_rows=[2]),
-        widgets.map_views(renamed, views, color="genre", highlight_rows=[2]),
-        widgets.map_views(moved, views, color="genre", highlight_rows=[2]),
-        widgets.map_views(table, {"UMAP": "umap"}, color="genre", highlight_rows=[2]),
+        widgets.map_views(table, views, color="genre", highlight_rows=[1], memo=memo),
+        widgets.map_views(table, views, color="n_users", highlight_rows=[2], memo=memo),
+        widgets.map_views(renamed, views, color="genre", highlight_rows=[2], memo=memo),
+        widgets.map_views(moved, views, color="genre", highlight_rows=[2], memo=memo),
+        widgets.map_views(table, {"UMAP": "umap"}, color="genre", highlight_rows=[2], memo=memo),
     ):
         assert other[0] is not chart
 
@@ -349,13 +363,14 @@ def test_map_views_samples_large_tables_but_keeps_highlights(table):
 
 def test_histogram_counts_every_value():
     values = np.r_[np.ones(5), np.full(3, 10.0), 100.0]
-    chart = widgets.histogram(values, title="t", x_title="x", log_x=True, bins=10)
+    memo = widgets.SessionMemo().charts
+    chart = widgets.histogram(values, title="t", x_title="x", log_x=True, bins=10, memo=memo)
     spec = chart.to_dict()
     counts = [row["count"] for row in next(iter(spec["datasets"].values()))]
     assert sum(counts) == 9
-    assert widgets.histogram(values.copy(), title="t", x_title="x", log_x=True, bins=10) is chart  # seen before
-    assert widgets.histogram(values[:-1], title="t", x_title="x", log_x=True, bins=10) is not chart
-    assert widgets.histogram(values, title="other", x_title="x", log_x=True, bins=10) is not chart
+    assert widgets.histogram(values.copy(), title="t", x_title="x", log_x=True, bins=10, memo=memo) is chart  # seen before
+    assert widgets.histogram(values[:-1], title="t", x_title="x", log_x=True, bins=10, memo=memo) is not chart
+    assert widgets.histogram(values, title="other", x_title="x", log_x=True, bins=10, memo=memo) is not chart
     assert spec["encoding"]["x"]["scale"]["type"] == "log"
 
 
@@ -375,28 +390,34 @@ def test_selectable_chart_keeps_global_altair_options(table):
 
 def test_app_settings_read_command_line_names():
     settings = widgets.app_settings(
-        {"input": "plays.csv", "user-col": 7, "min-item-users": 50, "min-weight": 6, "perplexity": 40, "seed": [1, 2], "unknown": "x"}
+        {"input": "plays.csv", "user-col": 7, "min-item-users": 50, "min-weight": 6, "perplexity": 40, "seed": [1, 2], "pair-weight": "min"}
     )
-    assert settings["input"] == "plays.csv"
-    assert settings["user_col"] == "7"
-    assert settings["min_item_users"] == 50
-    assert settings["min_weight"] == 6.0
-    assert settings["perplexity"] == 40.0
-    assert settings["seed"] == 2  # the last one given wins
-    assert settings["weighting"] == atlas.CooccurrenceParams().weighting
-    assert settings["umap_n_neighbors"] == atlas.UmapParams().n_neighbors
-    assert "unknown" not in settings
+    assert settings.source == atlas.Source(input="plays.csv", user_col="7")
+    assert settings.values == {"min_item_users": 50, "min_weight": 6.0, "perplexity": 40.0, "seed": 2, "pair_weight": "min"}  # the last seed wins
+    fields = atlas.plan.all_fields()
+    assert settings.initial(fields["weighting"]) == atlas.CooccurrenceParams().weighting
+    assert settings.initial(fields["umap_n_neighbors"]) == atlas.UmapParams().n_neighbors
+    assert settings.initial(fields["perplexity"]) == 40.0
+
+
+def test_app_settings_and_the_command_line_make_the_same_parameters():
+    from atlas.cli import make_parser
+
+    words = ["x.csv", "--min-weight", "3", "--n-neighbors", "20", "--min-dist", "0.1", "--dof", "0.5", "--seed", "7"]
+    settings = widgets.app_settings({w.lstrip("-"): v for w, v in zip(words[1::2], words[2::2])} | {"input": "x.csv"})
+    from_app = atlas.build_params(settings.values, demo=settings.source.is_demo)
+    from_cli = atlas.plan.params_from_args(make_parser().parse_args(["build", *words]))
+    assert from_app == from_cli
 
 
 def test_app_settings_use_the_command_lines_demo_filters():
-    from atlas.cli import demo_filter
-
     demo = widgets.app_settings({})
-    assert demo["input"] is None
-    assert demo["min_weight"] == demo_filter().min_weight
-    assert widgets.app_settings({"demo": "", "input": "x.csv"})["input"] is None
-    assert widgets.app_settings({"min-weight": 2})["min_weight"] == 2.0
-    assert widgets.app_settings({"input": "x.csv"})["min_weight"] is None
+    min_weight = atlas.plan.all_fields()["min_weight"]
+    assert demo.source.is_demo
+    assert demo.initial(min_weight) == atlas.plan.demo_filter().min_weight
+    assert widgets.app_settings({"demo": "", "input": "x.csv"}).source.input is None
+    assert widgets.app_settings({"min-weight": 2}).initial(min_weight) == 2.0
+    assert widgets.app_settings({"input": "x.csv"}).initial(min_weight) is None
 
 
 @pytest.mark.parametrize(
@@ -404,9 +425,13 @@ def test_app_settings_use_the_command_lines_demo_filters():
     [
         ({"min-item-users": "many"}, "--min-item-users must be a whole number"),
         ({"seed": 1.5}, "--seed must be a whole number"),
+        ({"seed": -1}, "seed must be a whole number from 0 to 4294967295"),
         ({"min-weight": "x"}, "--min-weight must be a number"),
         ({"weighting": "magic"}, "Unsupported value 'magic' for --weighting"),
         ({"init": "pca"}, "Unsupported value 'pca' for --init"),
+        ({"projection": "pca"}, "Unsupported projection 'pca'"),
+        ({"min-dist": "nan"}, "--min-dist must be a finite number"),
+        ({"colour": "x"}, "unknown option --colour"),
     ],
 )
 def test_app_settings_name_the_bad_option(args, message):
@@ -415,49 +440,42 @@ def test_app_settings_name_the_bad_option(args, message):
 
 
 def test_app_settings_can_collect_problems_and_keep_going():
-    problems = []
-    settings = widgets.app_settings({"input": "x.csv", "min-item-users": "lots", "weighting": "magic", "seed": 4}, problems=problems)
-    assert problems == [
+    settings = widgets.app_settings({"input": "x.csv", "min-item-users": "lots", "weighting": "magic", "seed": 4}, collect=True)
+    assert settings.problems == (
         "--min-item-users must be a whole number, got 'lots'.",
         "Unsupported value 'magic' for --weighting; the supported values are " + ", ".join(repr(w) for w in atlas.WEIGHTINGS) + ".",
-    ]
-    assert settings["min_item_users"] == atlas.FilterParams().min_item_users
-    assert settings["weighting"] == atlas.CooccurrenceParams().weighting
-    assert (settings["input"], settings["seed"]) == ("x.csv", 4)
+    )
+    fields = atlas.plan.all_fields()
+    assert settings.initial(fields["min_item_users"]) == atlas.FilterParams().min_item_users
+    assert settings.initial(fields["weighting"]) == atlas.CooccurrenceParams().weighting
+    assert (settings.source.input, settings.seed) == ("x.csv", 4)
 
 
 def test_slider_steps_keep_a_preset_off_the_grid():
     assert widgets.slider_steps([1, 5, 10], 7) == [1, 5, 7, 10]
-    assert widgets.float_grid(0.0, 1.0, 0.25) == [0.0, 0.25, 0.5, 0.75, 1.0]
-    assert widgets.float_grid(0.2, 2.0, 0.1)[-1] == 2.0
+
+
+def test_controls_follow_the_declared_options():
+    import marimo as mo
+
+    fields = atlas.plan.all_fields()
+    slider = widgets.control(fields["min_dist"], 0.33)
+    assert isinstance(slider, mo.ui.slider) and slider.value == 0.33 and 0.33 in slider.steps
+    assert isinstance(widgets.control(fields["weighting"], "pmi"), mo.ui.dropdown)
+    box = widgets.control(fields["min_weight"], None)
+    assert isinstance(box, mo.ui.text) and box.value == ""
+    assert widgets.control(fields["min_weight"], 3.5).value == "3.5"
+    panel = widgets.projection_controls(widgets.app_settings({"perplexity": 45}), atlas.projections.names())
+    assert list(panel) == list(atlas.projections.names())
+    assert panel["tsne"].value["perplexity"] == 45.0 and panel["pacmap"].value["mn_ratio"] == atlas.PacmapParams().mn_ratio
 
 
 def test_default_colour_prefers_the_label_then_a_category(items):
     options = widgets.colour_options(items, name_column="title")
     assert widgets.default_colour(options, items, "genre") == "genre"
     assert widgets.default_colour(options, items, None) == "genre"
-    numeric = items[["item_id", "n_users", "rating.mean"]]
+    numeric = pd.DataFrame({"item_id": list("abcdefghijklmnop"), "rating.mean": np.linspace(1, 5, 16)})
     assert widgets.default_colour(widgets.colour_options(numeric), numeric, None) == "popularity (users)"
-
-
-@pytest.mark.parametrize(("text", "integer", "expected"), [("", False, None), (" none ", False, None), ("3.5", False, 3.5), ("40", True, 40)])
-def test_optional_number(text, integer, expected):
-    assert widgets.optional_number(text, "box", integer=integer) == expected
-
-
-@pytest.mark.parametrize(("text", "integer", "message"), [("abc", False, "weight threshold must be a number or empty"), ("2.5", True, "whole number")])
-def test_optional_number_names_the_box(text, integer, message):
-    with pytest.raises(AtlasError, match=message):
-        widgets.optional_number(text, "weight threshold", integer=integer)
-
-
-def test_capped_projection_lowers_what_the_item_count_forbids():
-    umap, note = widgets.capped_projection(atlas.UmapParams(n_neighbors=50), 20)
-    assert umap.n_neighbors == 19 and "lowered to 19" in note
-    tsne, note = widgets.capped_projection(atlas.TsneParams(perplexity=30), 40)
-    assert tsne.perplexity == 13 and "perplexity lowered to 13" in note
-    same, note = widgets.capped_projection(atlas.UmapParams(n_neighbors=10), 20)
-    assert same == atlas.UmapParams(n_neighbors=10) and note is None
 
 
 def test_run_stage_turns_problems_into_messages():
@@ -524,31 +542,3 @@ def test_resolve_upload_prefers_the_uploaded_file(tmp_path):
     assert Path(path).read_bytes() == Upload.contents
     assert widgets.resolve_upload(" data.csv ", [], tmp_path) == "data.csv"
     assert widgets.resolve_upload("", [], tmp_path) is None
-
-
-def test_load_data_opens_the_demo_or_the_users_file(tmp_path):
-    demo = widgets.load_data(path=None)
-    assert demo.name_column == "title"
-    csv = tmp_path / "plays.csv"
-    csv.write_text("who,what,stars\nann,x,5\nbob,x,3\nann,y,4\n")
-    data = widgets.load_data(path=str(csv), user_col="who", item_col="what", weight_col="stars")
-    assert data.interactions.n_users == 2 and data.interactions.n_items == 2
-    with pytest.raises(AtlasError):
-        widgets.load_data(path=str(tmp_path / "missing.csv"))
-
-
-def test_aligned_layouts_turn_every_layout_onto_the_first():
-    rng = np.random.default_rng(0)
-    xy = rng.normal(size=(50, 2)).astype(np.float32)
-    turned = xy @ np.array([[0.0, 1.0], [-1.0, 0.0]], dtype=np.float32) * 3 + 5
-    umap = atlas.Layout(xy, "umap", None, key="u")
-    tsne = atlas.Layout(turned, "tsne", None, key="t")
-    pymde = atlas.Embedding(turned.copy(), distortion=0.1, iterations=10, key="p")
-    aligned = widgets.aligned_layouts(umap=umap, tsne=tsne, pymde=pymde)
-    assert list(aligned) == ["umap", "tsne", "pymde"]
-    assert aligned["umap"] is umap
-    assert np.allclose(aligned["tsne"].xy, xy, atol=1e-4)
-    assert aligned["pymde"].method == "pymde" and np.allclose(aligned["pymde"].xy, xy, atol=1e-4)
-    only_tsne = widgets.aligned_layouts(tsne=tsne)
-    assert only_tsne["tsne"] is tsne
-    assert widgets.aligned_layouts() == {}

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from atlas.columns import MULTI, NUMBER, TEXT, colour_values, column_kind
 from atlas.errors import AtlasError
 
 logger = logging.getLogger(__name__)
@@ -26,9 +27,6 @@ LAYOUT_COLUMNS = ("item_id", "x", "y", "n_users")
 NEIGHBOR_COLUMNS = ("item_id", "neighbor_id", "rank")
 REBUILD = "run 'atlas build ... --out {dir}' first"
 
-# A string column with at most this share of distinct values is a category (colourable);
-# with more it is free text shown only in details (titles, descriptions).
-CATEGORY_MAX_SHARE = 0.5
 # Integers this small survive a trip through float32 exactly.
 FLOAT32_EXACT = 2**24
 
@@ -178,11 +176,13 @@ def _as_text(value: object) -> str | None:
 
 
 def _pack_field(name: str, column: pd.Series, blob: _Blob) -> dict | None:
-    """Describe one metadata column: a number, a category (colourable) or free text."""
+    """Describe one metadata column: a number, a category (colourable) or free text, by the rule
+    of :mod:`atlas.columns` that the app follows too."""
     n = len(column)
+    kind = column_kind(column)
     if pd.api.types.is_bool_dtype(column):
         column = column.map(lambda v: None if pd.isna(v) else ("true" if v else "false"))
-    if pd.api.types.is_numeric_dtype(column):
+    if kind == NUMBER:
         values = column.to_numpy(dtype=float, na_value=np.nan)
         present = values[np.isfinite(values)]
         if present.size == 0:
@@ -192,11 +192,13 @@ def _pack_field(name: str, column: pd.Series, blob: _Blob) -> dict | None:
         dtype = np.float32 if exact32 or not integer and np.all(np.abs(present) < 3e38) else np.float64
         return {"name": name, "kind": "number", "integer": integer, "values": blob.add(values.astype(dtype))}
     texts = [_as_text(v) for v in column.tolist()]
-    distinct = pd.unique(pd.Series([t for t in texts if t is not None], dtype=object))
-    if len(distinct) == 0:
+    if all(t is None for t in texts):
         return None
-    if len(distinct) > max(2, CATEGORY_MAX_SHARE * n):
+    if kind == TEXT:
         return {"name": name, "kind": "text", "values": texts}
+    if kind == MULTI:  # each item's first common value; the details panel shows the whole set
+        texts = [None if v is None else str(v) for v in colour_values(column)[0].tolist()]
+    distinct = pd.unique(pd.Series([t for t in texts if t is not None], dtype=object))
     lookup = {value: code for code, value in enumerate(distinct, start=1)}
     codes = np.fromiter((lookup.get(t, 0) if t is not None else 0 for t in texts), dtype=np.int64, count=n)
     return {

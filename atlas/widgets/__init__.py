@@ -24,7 +24,6 @@ from .tables import (  # noqa: F401
     map_table,
     neighbour_names,
     metadata_columns,
-    colour_columns,
     is_quantitative,
     sample_rows,
     find_items,

@@ -9,6 +9,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from atlas.columns import colour_values
+
 from .memo import Recent, content_hash
 from .tables import MAX_CHART_POINTS, is_quantitative, metadata_columns, sample_rows
 
@@ -27,6 +29,7 @@ def linked_maps(
     views: Mapping[str, str],
     *,
     color: str | None = "n_users",
+    color_title: str | None = None,
     width: int = 460,
     height: int = 420,
     tooltip_columns: int = 6,
@@ -40,6 +43,7 @@ def linked_maps(
         table: a map table (see ``map_table``), possibly a sampled subset of rows.
         views: view title -> layout key (the ``<key>_x``/``<key>_y`` columns).
         color: column to colour by (categorical or numeric), or None.
+        color_title: the legend's title (default: ``color``).
     """
     import altair as alt
 
@@ -51,7 +55,7 @@ def linked_maps(
             scale, kind = alt.Scale(scheme="viridis"), "Q"
         else:
             scale, kind = alt.Scale(scheme="tableau20"), "N"
-        colour = alt.Color(f"{color}:{kind}", scale=scale, legend=alt.Legend(title=color))
+        colour = alt.Color(f"{color}:{kind}", scale=scale, legend=alt.Legend(title=color_title or color))
         colour = alt.condition(brush, colour, alt.value("#d0d0d0"))
     else:
         colour = alt.condition(brush, alt.value("#4c78a8"), alt.value("#d0d0d0"))
@@ -61,7 +65,7 @@ def linked_maps(
     meta = [c for c in metadata_columns(table) if c != color][:tooltip_columns]
     tooltip = ["name:N", "n_users:Q"]
     if color and color != "n_users":
-        tooltip.append(alt.Tooltip(f"{color}", title=color))
+        tooltip.append(alt.Tooltip(f"{color}", title=color_title or color))
     tooltip += [alt.Tooltip(c) for c in meta]
     tooltip.append(alt.Tooltip("neighbours:N", title="top neighbours"))
     charts = []
@@ -108,7 +112,14 @@ def map_views(
     rows = sample_rows(len(table), max_points, keep=highlight_rows)
     view = table.iloc[rows].copy()
     view["highlight"] = view["row"].isin(list(highlight_rows))
-    build = lambda: linked_maps(view, views, color=color)  # noqa: E731
+    field, title = color, color
+    if color != "n_users" and not is_quantitative(table[color]):
+        # categories beyond the palette share "other"; sets of values show their first common value
+        labels, legend = colour_values(table[color])
+        view["colour_value"] = labels[rows]
+        field = "colour_value"
+        title = color + (" (first value)" if legend["kind"] == "multi" else "") + (" — top values" if legend["other"] else "")
+    build = lambda: linked_maps(view, views, color=field, color_title=title)  # noqa: E731
     if memo is None:
         return build(), rows
     return memo.get(("map", content_hash(view, tuple(views.items()), color)), build), rows

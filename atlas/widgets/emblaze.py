@@ -180,11 +180,16 @@ def comparison_view(
 
     Returns ``(viewer, rows)``: the rows of ``table`` that it shows.
     """
-    from .tables import sample_rows
+    from atlas.columns import colour_values
+
+    from .tables import is_quantitative, sample_rows
 
     rows = sample_rows(len(table), max_points)
     keys = tuple((label, getattr(layout, "key", "")) for label, layout in layouts.items())
     shown = table[list(dict.fromkeys(["name", color]))].iloc[rows]
+    if color != "n_users" and not is_quantitative(table[color]):
+        # the same categories as the maps: strings, so Emblaze never turns a few numbers into a ramp
+        shown = shown.assign(**{color: [str(v) for v in colour_values(table[color])[0][rows]]})
     key = None if not graph_key or not all(key for _, key in keys) else (keys, graph_key, content_hash(shown))
 
     def build():

@@ -111,27 +111,27 @@ def resolve_upload(path: str, uploads: Sequence, directory) -> str | None:
     return path.strip() or None
 
 
-def colour_options(items, *, name_column: str | None = None, max_categories: int = 40) -> dict[str, str]:
+def colour_options(items, *, name_column: str | None = None) -> dict[str, str]:
     """Choices for "colour by": label -> map-table column. Popularity, then every metadata
-    column that is numeric or has at most ``max_categories`` values."""
+    column that ``atlas.columns`` finds colourable (numbers, categories, sets of values)."""
+    from atlas.columns import colourable
+
     options = {"popularity (users)": "n_users"}
     if items is None:
         return options
-    for column in items.columns:
-        if column == name_column or column in ("item_id", "n_users"):
-            continue
-        values = items[column]
-        if values.dtype.kind in "biuf" or values.nunique(dropna=True) <= max_categories:
-            options[str(column)] = safe_column_name(column)
+    for column in colourable(items, skip=(name_column, "item_id", "n_users")):
+        options[column] = safe_column_name(column)
     return options
 
 
 def default_colour(options: Mapping[str, str], items, label_column: str | None) -> str:
-    """The "colour by" choice to start with: the label column, else the first categorical
-    metadata column, else popularity."""
+    """The "colour by" choice to start with: the label column, else the first metadata column
+    that is not a number, else popularity."""
+    from atlas.columns import NUMBER, column_kind
+
     if label_column in options:
         return label_column
     for label in options:
-        if label != "popularity (users)" and items is not None and items[label].dtype.kind not in "biuf":
+        if label != "popularity (users)" and items is not None and column_kind(items[label]) != NUMBER:
             return label
     return "popularity (users)"

@@ -14,7 +14,7 @@ MAX_CHART_POINTS = 20_000
 #: Emblaze (WebGL) draws a sample above this many points.
 MAX_EMBLAZE_POINTS = 10_000
 #: Columns of the map table that are not item metadata.
-MAP_COLUMNS = ("row", "item_id", "name", "n_users", "neighbours", "highlight")
+MAP_COLUMNS = ("row", "item_id", "name", "n_users", "neighbours", "highlight", "colour_value")
 
 
 def safe_column_name(name: object) -> str:
@@ -88,19 +88,11 @@ def metadata_columns(table) -> list[str]:
     return [c for c in table.columns if c not in MAP_COLUMNS and not c.endswith(("_x", "_y"))]
 
 
-def colour_columns(table, *, max_categories: int = 40) -> list[str]:
-    """Columns worth colouring a map by: numbers, or categories with few distinct values."""
-    usable = ["n_users"]
-    for column in metadata_columns(table):
-        values = table[column]
-        if values.dtype.kind in "biuf" or values.nunique(dropna=True) <= max_categories:
-            usable.append(column)
-    return usable
+def is_quantitative(values) -> bool:
+    """Whether a column is drawn on a continuous scale (``atlas.columns``' rule: many distinct numbers)."""
+    from atlas.columns import NUMBER, column_kind
 
-
-def is_quantitative(values, *, min_distinct: int = 13) -> bool:
-    """Numbers with many distinct values get a continuous scale; anything else is categorical."""
-    return values.dtype.kind in "iuf" and values.nunique(dropna=True) >= min_distinct
+    return column_kind(values) == NUMBER
 
 
 def sample_rows(n: int, max_points: int = MAX_CHART_POINTS, *, keep: Sequence[int] = (), seed: int = 0) -> np.ndarray:

@@ -1,0 +1,134 @@
+"""What kind of values a metadata column holds — the one rule every view follows.
+
+The app's "colour by" choices, its Altair scales, the Emblaze comparison and the web atlas all
+ask ``column_kind``, so a column is a category or a ramp the same way everywhere:
+
+* ``number``: numbers with at least ``MIN_DISTINCT_NUMBERS`` distinct values (a continuous ramp);
+  fewer distinct numbers (a 1–5 rating, a boolean) are categories;
+* ``multi``: sets of values — Parquet lists, or text whose values are joined by a separator
+  (``Action|Adventure``); coloured by one value at a time or by each item's first value;
+* ``category``: text with at most ``MAX_COLOURS`` distinct values, or few relative to the items
+  (genre, country, director); beyond ``MAX_COLOURS`` values, the most common ones plus "other";
+* ``text``: text that is nearly unique per item (titles, descriptions): shown, not coloured.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+NUMBER, CATEGORY, MULTI, TEXT = "number", "category", "multi", "text"
+#: Numbers with fewer distinct values than this are categories.
+MIN_DISTINCT_NUMBERS = 13
+#: Text with more distinct values than this share of the items is free text, not a category.
+CATEGORY_MAX_SHARE = 0.5
+#: Categories coloured one by one; the rest share "other".
+MAX_COLOURS = 12
+#: Separators recognised between the values of a multi-valued text field.
+SEPARATORS = ("|", ";")
+OTHER = "other"
+
+
+def _is_list(value) -> bool:
+    return isinstance(value, (list, tuple, np.ndarray))
+
+
+def separator(values: pd.Series) -> str | None:
+    """The separator joining several values per item in a text column, or None.
+
+    A separator counts when at least a fifth of the values contain it and splitting does not
+    make more distinct values than there were (sets of tags share their parts; sentences don't).
+    """
+    text = values.dropna().astype(str)
+    if text.empty:
+        return None
+    for sep in SEPARATORS:
+        joined = text.str.contains(sep, regex=False)
+        if joined.mean() < 0.2:
+            continue
+        parts = {p.strip() for v in text for p in v.split(sep) if p.strip()}
+        if len(parts) <= text.nunique():
+            return sep
+    return None
+
+
+def column_kind(values: pd.Series) -> str:
+    """``number``, ``category``, ``multi`` or ``text``: how the column is shown (see module doc)."""
+    present = values.dropna()
+    if present.empty:
+        return TEXT
+    if pd.api.types.is_bool_dtype(values):
+        return CATEGORY
+    if pd.api.types.is_numeric_dtype(values):
+        return NUMBER if present.nunique() >= MIN_DISTINCT_NUMBERS else CATEGORY
+    if present.map(_is_list).any():
+        return MULTI
+    if separator(values) is not None:
+        return MULTI
+    distinct = present.astype(str).nunique()
+    return CATEGORY if distinct <= max(MAX_COLOURS, CATEGORY_MAX_SHARE * len(values)) else TEXT
+
+
+def value_sets(values: pd.Series) -> list[list[str]]:
+    """Each item's values as a list of strings (one for a plain value, none for a missing one)."""
+    sep = None if values.dropna().map(_is_list).any() else separator(values)
+    out = []
+    for v in values.tolist():
+        if _is_list(v):
+            out.append([str(x) for x in v if x is not None and str(x).strip()])
+        elif v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
+            out.append([])
+        elif sep is not None:
+            out.append([p.strip() for p in str(v).split(sep) if p.strip()])
+        else:
+            out.append([str(v)])
+    return out
+
+
+def value_counts(values: pd.Series) -> list[tuple[str, int]]:
+    """Single values with the number of items holding each, most common first (ties by name)."""
+    counts = Counter(v for vs in value_sets(values) for v in dict.fromkeys(vs))
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+
+
+def colour_values(values: pd.Series, *, has: str | None = None, max_colours: int = MAX_COLOURS) -> tuple[np.ndarray, dict]:
+    """One colour category per item, and a legend.
+
+    Numbers pass through. Categories keep their ``max_colours`` most common values and call the
+    rest "other". Multi-valued fields colour each item by its first value among the most common
+    ones — or, with ``has``, by whether it holds that value. The legend says what was done:
+    ``{"kind", "values": [(value, items)], "other": items in "other"}``.
+    """
+    kind = column_kind(values)
+    if kind == NUMBER:
+        return values.to_numpy(), {"kind": kind, "values": [], "other": 0}
+    sets = value_sets(values) if kind == MULTI else [[] if pd.isna(v) else [str(v)] for v in values.tolist()]
+    counts = value_counts(values) if kind == MULTI else sorted(Counter(s[0] for s in sets if s).items(), key=lambda kv: (-kv[1], kv[0]))
+    if has is not None:
+        labels = np.array([has if has in s else f"not {has}" for s in sets], dtype=object)
+        held = int(sum(has in s for s in sets))
+        return labels, {"kind": kind, "values": [(has, held), (f"not {has}", len(sets) - held)], "other": 0, "has": has}
+    top = [v for v, _ in counts[:max_colours]]
+    keep = set(top)
+    labels = []
+    for s in sets:
+        first = next((v for v in s if v in keep), None)
+        labels.append(first if first is not None else (OTHER if s else None))
+    labels = np.array(labels, dtype=object)
+    shown = Counter(labels.tolist())
+    return labels, {"kind": kind, "values": [(v, shown[v]) for v in top], "other": shown.get(OTHER, 0)}
+
+
+def colourable(frame: pd.DataFrame, skip: Sequence[str] = ()) -> dict[str, str]:
+    """The columns of ``frame`` worth colouring by, with their kind (everything but free text)."""
+    kinds = {}
+    for column in frame.columns:
+        if column in skip:
+            continue
+        kind = column_kind(frame[column])
+        if kind != TEXT:
+            kinds[str(column)] = kind
+    return kinds
