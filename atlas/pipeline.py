@@ -67,6 +67,7 @@ class Pipeline:
         self.progress = progress
         self.timings: dict[str, float] = {}
         self.cached: dict[str, bool] = {}
+        self._refined: dict[str, str] = {}  # a layout's key from PCA -> the key of its latest refinement
 
     # -- plumbing ---------------------------------------------------------------------------
     def _run(self, stage: str, key: str, compute: Callable[[], object], progress: Progress | None = None):
@@ -127,17 +128,50 @@ class Pipeline:
         candidates = self.cooccurrence(profiles, cooccurrence, progress=progress) if graph.method == "topk" else None
         return candidates, self.graph(profiles, candidates, graph)
 
-    def project(self, embedding: Embedding, params, *, graph: ItemGraph | None = None) -> Layout:
-        """One projection's layout of ``embedding`` (the graph too for methods that read it)."""
+    def project(
+        self,
+        embedding: Embedding,
+        params,
+        *,
+        graph: ItemGraph | None = None,
+        warm_from: Layout | None = None,
+        progress: projections.base.Progress | None = None,
+    ) -> Layout:
+        """One projection's layout of ``embedding`` (the graph too for methods that read it).
+
+        With ``warm_from`` — this method's layout of the same embedding under other parameters,
+        e.g. the one on screen — the new layout refines it instead of starting from PCA. A
+        layout computed before for these parameters (from PCA, or refined) is returned at once.
+        ``progress(step, total, xy)`` sees the optimisation advance.
+        """
         method = projections.of(params)
-        key = stage_key("layout", params, embedding.key, code=type(method).__module__)
-        cached = self.cache.get(key)
-        if cached is not None:  # skip the neighbour search entirely on a hit
-            return self._run(method.name, key, lambda: cached)
-        method.check(params, embedding.coords.shape[0])
+        code = type(method).__module__
+        key = stage_key("layout", params, embedding.key, code=code)
+        for known in (key, self._refined.get(key)):
+            cached = self.cache.get(known) if known else None
+            if cached is not None:  # skip the neighbour search entirely on a hit
+                return self._run(method.name, known, lambda value=cached: value)
+        n = embedding.coords.shape[0]
+        method.check(params, n)
         k = method.k_needed(params)
         neighbors = self.neighbors(embedding, k) if k else None
-        return self._run(method.name, key, lambda: projections.project(embedding, params, neighbors, graph=graph))
+        usable = (
+            warm_from is not None
+            and warm_from.method == method.name
+            and warm_from.embedding_key == embedding.key
+            and warm_from.xy.shape == (n, 2)
+        )
+        if not usable:
+            return self._run(method.name, key, lambda: projections.project(embedding, params, neighbors, graph=graph, progress=progress))
+        refined_key = stage_key("layout", params, embedding.key, "refined", warm_from.key, code=code)
+
+        def refine():
+            layout = projections.project(embedding, params, neighbors, graph=graph, init=warm_from.xy, refine=True, progress=progress)
+            return dataclasses.replace(layout, warm_from=warm_from.key)
+
+        layout = self._run(method.name, refined_key, refine)
+        self._refined[key] = refined_key
+        return layout
 
     def layouts(self, embedding: Embedding, graph: ItemGraph, params: Sequence) -> dict[str, Layout]:
         """The layout of every projection in ``params``, each aligned onto the first."""

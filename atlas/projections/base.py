@@ -41,13 +41,19 @@ class EmbeddingNeighbors:
 
 @dataclass(frozen=True, eq=False)
 class Layout:
-    """2D coordinates of every item, with the method and parameters that made them."""
+    """2D coordinates of every item, with the method and parameters that made them.
+
+    ``embedding_key`` names the embedding it was projected from; ``warm_from`` the key of the
+    layout it started from when it was a warm start (empty for a start from PCA).
+    """
 
     xy: np.ndarray  # float32, n × 2
     method: str
     params: object
     key: str = ""
     seconds: float = 0.0
+    embedding_key: str = ""
+    warm_from: str = ""
 
     @property
     def n_items(self) -> int:
@@ -56,11 +62,16 @@ class Layout:
 
 @dataclass(frozen=True, eq=False)
 class ProjectionInputs:
-    """What a projection may start from: the embedding, its shared neighbours, the item graph."""
+    """What a projection may start from: the embedding, its shared neighbours, the item graph,
+    and optionally a start layout (``init``, one row per item). With ``refine`` the start is
+    already a finished layout of nearly the same problem (the one on screen before a parameter
+    changed): the method runs its short refinement schedule instead of its full one."""
 
     embedding: Embedding
     neighbors: EmbeddingNeighbors | None = None
     graph: ItemGraph | None = None
+    init: np.ndarray | None = None
+    refine: bool = False
 
     @property
     def n_items(self) -> int:
@@ -91,6 +102,7 @@ class Projection:
         return None
 
     def fit(self, inputs: ProjectionInputs, params, *, progress: Progress | None = None) -> np.ndarray:
+        """The 2D layout; start from ``inputs.init`` when given, else from the embedding's PCA."""
         raise NotImplementedError
 
     # -- shared behaviour ---------------------------------------------------------------------
@@ -170,9 +182,15 @@ def project(
     neighbors: EmbeddingNeighbors | None = None,
     *,
     graph: ItemGraph | None = None,
+    init: np.ndarray | None = None,
+    refine: bool = False,
     progress: Progress | None = None,
 ) -> Layout:
-    """Project the embedding to 2D with the method of ``params``, reusing ``neighbors`` when given."""
+    """Project the embedding to 2D with the method of ``params``, reusing ``neighbors`` when given.
+
+    ``init`` (n × 2) is a start layout instead of the embedding's PCA; with ``refine`` it is a
+    finished layout and the method only refines it (a warm start after a parameter change).
+    """
     method = of(params)
     n = embedding.coords.shape[0]
     method.check(params, n)
@@ -181,10 +199,35 @@ def project(
         neighbors = embedding_neighbors(embedding, k)
     if method.needs_graph and graph is None:
         raise AtlasError(f"the {method.title} layout is made from the item graph; pass graph=.")
-    xy = np.asarray(method.fit(ProjectionInputs(embedding, neighbors, graph), params, progress=progress), dtype=np.float32)
+    if init is not None:
+        init = np.asarray(init, dtype=np.float32)
+        if init.shape != (n, 2) or not np.all(np.isfinite(init)):
+            raise AtlasError(f"a start layout must hold finite 2D positions for all {n} items, got shape {init.shape}.")
+    inputs = ProjectionInputs(embedding, neighbors, graph, init, refine and init is not None)
+    xy = np.asarray(method.fit(inputs, params, progress=progress), dtype=np.float32)
     if not np.all(np.isfinite(xy)):
         raise AtlasError(f"the {method.title} layout has non-finite coordinates; change its parameters.")
-    return Layout(xy - xy.mean(axis=0), method.name, params)
+    return Layout(xy - xy.mean(axis=0), method.name, params, embedding_key=embedding.key)
+
+
+class Throttle:
+    """Calls ``progress`` at most every ``seconds`` (and always on the last step)."""
+
+    def __init__(self, progress: Progress | None, seconds: float = 1.0) -> None:
+        self.progress = progress
+        self.seconds = seconds
+        self.last = -np.inf
+
+    def __call__(self, step: int, total: int, xy=None) -> None:
+        import time
+
+        if self.progress is None:
+            return
+        now = time.perf_counter()
+        if step >= total or now - self.last >= self.seconds:
+            self.last = now
+            value = xy() if callable(xy) else xy
+            self.progress(step, total, None if value is None else np.array(value, dtype=np.float32))
 
 
 def pca_init(x: np.ndarray, *, scale: float) -> np.ndarray:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -9,7 +12,7 @@ import numpy as np
 from ..cores import threads_for_now
 from ..errors import AtlasError, check_range
 from ..options import grid, option
-from .base import Projection, ProjectionInputs, pca_init, register
+from .base import Projection, ProjectionInputs, Throttle, pca_init, register
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,8 @@ class TsneParams:
     learning_rate: float | str = "auto"
     dof: float = option(1.0, "--dof", "t-SNE degrees of freedom (default 1; lower: tighter clusters)", steps=grid(0.2, 2.0, 0.1))
     n_iter: int = option(500, "--tsne-iter", "t-SNE iterations after early exaggeration (default 500)", steps=(250, 500, 750, 1000, 1500))
+    exaggeration_iter: int = option(250, "--tsne-exaggeration-iter", "t-SNE early exaggeration iterations (default 250)")
+    warm_iter: int = option(200, "--tsne-warm-iter", "t-SNE iterations when refining the layout on screen after a change (default 200)")
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -30,8 +35,21 @@ class TsneParams:
         check_range("t-SNE early_exaggeration", self.early_exaggeration, 1.0, 100.0)
         check_range("t-SNE dof", self.dof, 0.05, 100.0)
         check_range("t-SNE n_iter", self.n_iter, 10, 100_000)
+        check_range("t-SNE exaggeration_iter", self.exaggeration_iter, 0, 100_000)
+        check_range("t-SNE warm_iter", self.warm_iter, 1, 100_000)
         if self.learning_rate != "auto" and not (isinstance(self.learning_rate, (int, float)) and self.learning_rate > 0):
             raise AtlasError(f"t-SNE learning_rate must be 'auto' or a positive number, got {self.learning_rate!r}.")
+
+
+@contextlib.contextmanager
+def _quiet(logger_name: str):
+    logger = logging.getLogger(logger_name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 @register
@@ -51,6 +69,8 @@ class Tsne(Projection):
         return None
 
     def fit(self, inputs: ProjectionInputs, params: TsneParams, *, progress=None) -> np.ndarray:
+        """openTSNE's two phases (early exaggeration, then the final optimisation) from the PCA
+        start, or only a short final phase from a finished layout; the layout is reported as it goes."""
         import openTSNE
         from openTSNE.affinity import PerplexityBasedNN
         from openTSNE.nearest_neighbors import PrecomputedNeighbors
@@ -73,4 +93,29 @@ class Tsne(Projection):
             n_jobs=n_jobs,
             verbose=False,
         )
-        return np.asarray(tsne.fit(affinities=affinities, initialization=pca_init(x, scale=1e-4 * 2)))
+        start = inputs.init if inputs.init is not None else pca_init(x, scale=1e-4 * 2)
+        with warnings.catch_warnings(), _quiet("openTSNE"):
+            warnings.simplefilter("ignore")  # openTSNE warns about a wide start; a finished layout is one
+            embedding = tsne.prepare_initial(affinities=affinities, initialization=start.astype(np.float64))
+        phases = [(params.warm_iter, 1.0, 0.8)] if inputs.refine else [
+            (params.exaggeration_iter, params.early_exaggeration, 0.5), (params.n_iter, 1.0, 0.8)
+        ]  # fmt: skip
+        total = sum(n for n, _, _ in phases)
+        report = Throttle(progress)
+        done = 0
+        for n_iter, exaggeration, momentum in phases:
+            if n_iter == 0:
+                continue
+
+            def callback(iteration, error, current, offset=done):
+                report(offset + iteration, total, current)
+                return False
+
+            embedding.optimize(
+                n_iter=n_iter, exaggeration=exaggeration, momentum=momentum, inplace=True, propagate_exception=True,
+                callbacks=[callback] if progress is not None else None, callbacks_every_iters=10,
+            )  # fmt: skip
+            done += n_iter
+        result = np.asarray(embedding)
+        report(total, total, result)
+        return result
