@@ -44,6 +44,7 @@ from .settings import (  # noqa: F401
     _TEXT_OPTIONS,
     _INT_OPTIONS,
     _FLOAT_OPTIONS,
+    _FLAG_OPTIONS,
     app_defaults,
     app_settings,
     _option_value,
@@ -59,6 +60,16 @@ from .settings import (  # noqa: F401
     default_colour,
     capped_projection,
 )
+from .access import (  # noqa: F401
+    MODES,
+    DEFAULT_MAX_UPLOAD_MB,
+    Access,
+    access_note,
+    is_loopback,
+    listening_addresses,
+    request_is_remote,
+    visitor_access,
+)
 from .stages import (  # noqa: F401
     StageRun,
     run_stage,
@@ -68,6 +79,7 @@ from .stages import (  # noqa: F401
     metrics_table,
     aligned_layouts,
     export_with_page,
+    export_zip,
     build_params,
     embed_stages,
     data_from_settings,

@@ -12,10 +12,13 @@ log = logging.getLogger(__name__)
 
 _TEXT_OPTIONS = (
     "input", "items", "items_id_col", "name_col", "label_col", "user_col", "item_col", "weight_col",
-    "weighting", "graph_method", "init", "projection", "out", "cache_dir",
+    "weighting", "graph_method", "init", "projection", "out", "cache_dir", "data_root",
 )
+_FLAG_OPTIONS = ("demo", "uploads_only")
 _INT_OPTIONS = ("min_item_users", "min_user_items", "max_user_items", "n_neighbors", "embedding_dim", "max_iter", "umap_n_neighbors", "seed")
-_FLOAT_OPTIONS = ("min_weight", "min_count", "repulsive_fraction", "min_dist", "spread", "perplexity", "early_exaggeration", "dof")
+_FLOAT_OPTIONS = (
+    "min_weight", "min_count", "repulsive_fraction", "min_dist", "spread", "perplexity", "early_exaggeration", "dof", "max_upload_mb",
+)
 
 
 def app_defaults() -> dict:
@@ -36,6 +39,8 @@ def app_defaults() -> dict:
         "umap_n_neighbors": umap.n_neighbors, "min_dist": umap.min_dist, "spread": umap.spread,
         "perplexity": tsne.perplexity, "early_exaggeration": tsne.early_exaggeration, "dof": tsne.dof,
         "projection": "umap", "seed": 0, "out": None, "cache_dir": None,
+        # who may read and write what when the app is served (see access.py)
+        "data_root": None, "uploads_only": False, "max_upload_mb": None,
     }  # fmt: skip
 
 
@@ -80,7 +85,7 @@ def app_settings(cli_args: Mapping[str, object], *, problems: list[str] | None =
 def _option_value(flag: str, key: str, value: object):
     from atlas.errors import AtlasError
 
-    if key == "demo":
+    if key in _FLAG_OPTIONS:
         return value in ("", True, "true", "True", 1)
     if key in _TEXT_OPTIONS:
         return None if value in ("", None) else str(value)
@@ -152,12 +157,23 @@ def save_upload(name: str, contents: bytes, directory) -> Path:
     return target
 
 
-def resolve_upload(path: str, uploads: Sequence, directory) -> str | None:
-    """The file to read: an upload (saved into ``directory``) wins over a typed path."""
+def resolve_upload(path: str | None, uploads: Sequence, directory, *, access=None, preset: str | None = None) -> str | None:
+    """The file to read: an upload (saved into ``directory``) wins over a typed path.
+
+    ``access`` (an ``Access`` policy, default local use) checks the upload's size and the typed
+    path; when it allows no typed paths, ``preset`` (the file named when the app was started,
+    not by a visitor) is read instead.
+    """
+    from .access import Access
+
+    access = access or Access()
     if uploads:
         first = uploads[0]
+        access.check_upload(first.name, len(first.contents))
         return str(save_upload(first.name, first.contents, directory))
-    return path.strip() or None
+    if access.reads_paths:
+        return access.resolve_read(path)
+    return preset or None
 
 
 def colour_options(items, *, name_column: str | None = None, max_categories: int = 40) -> dict[str, str]:
