@@ -64,12 +64,18 @@ def _(access, settings):
     if access.reads_paths:
         _files["path"] = mo.ui.text(value=_text["input"], label="Interactions file", placeholder="empty: MovieLens demo", full_width=True)
     if access.takes_uploads:
-        _files["upload"] = mo.ui.file(label="…or upload" if access.reads_paths else "Upload interactions", kind="button", max_size=access.max_upload_bytes)
+        _files["upload"] = mo.ui.file(
+            label="…or upload" if access.reads_paths else "Upload interactions",
+            kind="button" if access.reads_paths else "area",
+            max_size=access.max_upload_bytes,
+        )
     if access.reads_paths:
         _files["items_path"] = mo.ui.text(value=_text["items"], label="Item metadata (optional)", full_width=True)
     if access.takes_uploads:
         _files["items_upload"] = mo.ui.file(
-            label="…or upload" if access.reads_paths else "Upload item metadata (optional)", kind="button", max_size=access.max_upload_bytes
+            label="…or upload" if access.reads_paths else "Upload item metadata (optional)",
+            kind="button" if access.reads_paths else "area",
+            max_size=access.max_upload_bytes,
         )
     data_defaults = {
         **{key: _text["input"] if key == "path" else _text["items"] if key == "items_path" else () for key in _files},
