@@ -49,8 +49,9 @@ def app_settings(cli_args: Mapping[str, object], *, problems: list[str] | None =
 
     Options carry the names of ``atlas build`` (``--min-item-users``, ``--umap-n-neighbors``,
     ``--perplexity`` ...), plus ``--input`` for the interactions file; ``--demo`` or no input
-    opens the MovieLens demo with the command line's demo filters. Options the app does not
-    know are ignored. A value of the wrong type raises ``AtlasError`` naming it; when a
+    opens the MovieLens demo with the command line's demo filters. ``--data-root DIR``,
+    ``--uploads-only`` and ``--max-upload-mb N`` set the file policy (see ``access.Access``).
+    Options the app does not know are ignored. A value of the wrong type raises ``AtlasError`` naming it; when a
     ``problems`` list is given, the message goes there instead and the default is kept.
     """
     from atlas.errors import AtlasError
