@@ -1,4 +1,4 @@
-"""The command line: ``atlas build`` (interactions → exported layout) and ``atlas html``.
+"""The command line: ``atlas build`` (interactions → exported layout), ``atlas html`` and ``atlas app``.
 
 A stable contract for scripts: the flags below keep their names, errors print one line
 ``error: ...`` and exit with status 2, and nothing is written unless the build succeeds.
@@ -191,6 +191,12 @@ def make_parser() -> argparse.ArgumentParser:
     html.add_argument("--output", help="where to write the page (default DIR/atlas.html)")
     html.add_argument("--title", help="page title")
     html.set_defaults(func=cmd_html)
+    # `atlas app`: serve the notebook app; it refuses to share this computer's files by accident.
+    from .app_server import add_app_arguments, cmd_app
+
+    app = sub.add_parser("app", help="serve the notebook app (add --data-root DIR or --uploads-only to share it)")
+    add_app_arguments(app)
+    app.set_defaults(func=cmd_app)
     return parser
 
 

@@ -35,11 +35,11 @@ class EmbedParams:
     attractive: str = "log1p"
     repulsive: str = "log"
     repulsive_fraction: float = option(
-        1.0, "--repulsive-fraction", "PyMDE repulsive edges per attractive edge (default 1)", steps=grid(0.1, 3.0, 0.1)
+        1.0, "--repulsive-fraction", "PyMDE repulsive edges per attractive edge (default 1)", steps=grid(0.1, 3.0, 0.1), label="repulsion"
     )
     constraint: str = "centered"
     init: str = option("random", "--init", "PyMDE initialisation (default random)", choices=INITS)
-    max_iter: int = option(300, "--max-iter", "PyMDE iterations (default 300)", steps=(50, 100, 200, 300, 500, 1000, 2000))
+    max_iter: int = option(300, "--max-iter", "PyMDE iterations (default 300)", steps=(50, 100, 200, 300, 500, 1000, 2000), label="PyMDE iterations")
     seed: int = 0
 
     def __post_init__(self) -> None:

@@ -29,6 +29,7 @@ class Option:
     help: str
     steps: tuple | None = None  # slider stops in the app (None: a text box or a dropdown)
     choices: tuple | None = None  # allowed values, for a dropdown and the command line
+    label: str | None = None  # the app control's label (default: the field's name)
 
     @property
     def dest(self) -> str:
@@ -36,9 +37,9 @@ class Option:
         return self.flag.lstrip("-").replace("-", "_")
 
 
-def option(default: Any, flag: str, help: str, *, steps=None, choices=None) -> Any:
+def option(default: Any, flag: str, help: str, *, steps=None, choices=None, label: str | None = None) -> Any:
     """A dataclass field with ``default`` that is offered to people as ``flag``."""
-    meta = Option(flag, help, tuple(steps) if steps is not None else None, tuple(choices) if choices is not None else None)
+    meta = Option(flag, help, tuple(steps) if steps is not None else None, tuple(choices) if choices is not None else None, label)
     return dataclasses.field(default=default, metadata={"option": meta})
 
 
@@ -62,6 +63,10 @@ class Field:
     @property
     def dest(self) -> str:
         return self.option.dest
+
+    @property
+    def label(self) -> str:
+        return self.option.label or self.name
 
 
 def fields_of(cls: type) -> list[Field]:

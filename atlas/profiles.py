@@ -31,11 +31,11 @@ class FilterParams:
     """
 
     min_item_users: int = option(
-        10, "--min-item-users", "keep items with at least N distinct users (default 10)", steps=(1, 2, 3, 5, 10, 15, 20, 30, 50, 75, 100, 150, 200, 300, 500)
+        10, "--min-item-users", "keep items with at least N distinct users (default 10)", steps=(1, 2, 3, 5, 10, 15, 20, 30, 50, 75, 100, 150, 200, 300, 500), label="min users per item"
     )
-    min_user_items: int = option(5, "--min-user-items", "keep users with at least N items (default 5)", steps=(1, 2, 3, 5, 10, 15, 20, 30, 50, 100))
-    min_weight: float | None = option(None, "--min-weight", "drop interactions with a weight below this (e.g. 3.5)")
-    max_user_items: int | None = option(None, "--max-user-items", "cap long profiles to N items (seeded sample)")
+    min_user_items: int = option(5, "--min-user-items", "keep users with at least N items (default 5)", steps=(1, 2, 3, 5, 10, 15, 20, 30, 50, 100), label="min items per user")
+    min_weight: float | None = option(None, "--min-weight", "drop interactions with a weight below this (e.g. 3.5)", label="weight threshold")
+    max_user_items: int | None = option(None, "--max-user-items", "cap long profiles to N items (seeded sample)", label="max items per user")
     seed: int = 0
 
     def __post_init__(self) -> None:

@@ -28,55 +28,75 @@ with app.setup:
 
 
 @app.cell
-def _():
-    mo.md("""
+def _(access):
+    mo.vstack(
+        [
+            mo.md("""
     # atlas — a map of items from who-liked-what
 
     Items that the same people like sit together. Tune each stage in the sidebar (filters →
     co-occurrence graph → PyMDE embedding), then the two projections below; only the stages after
     a change are recomputed, and settings seen before come back from the cache.
-    """)
+    """),
+            widgets.access_note(access),
+        ]
+    )
     return
 
 
 @app.cell
 def _():
     settings = widgets.app_settings(mo.cli_args(), collect=True)
-    settings_run = widgets.StageRun("command line", settings, " ".join(settings.problems) or None, 0.0)
+    _problems = list(settings.problems)
+    # Which files this visitor may name: locked when the app is shared without a policy.
+    access = widgets.visitor_access(settings, mo.app_meta().request, listening=widgets.listening_addresses(), problems=_problems)
+    settings_run = widgets.StageRun("command line", settings, " ".join(_problems) or None, 0.0)
     pipe = atlas.Pipeline(cache_dir=settings.cache_dir)
     memo = widgets.SessionMemo()  # this browser session's charts and comparisons
     upload_dir = Path(tempfile.mkdtemp(prefix="atlas-upload-"))
-    return memo, pipe, settings, settings_run, upload_dir
+    return access, memo, pipe, settings, settings_run, upload_dir
 
 
 @app.cell
-def _(settings):
+def _(access, settings):
     _text = {key: getattr(settings.source, key) or "" for key in ("input", "items", "user_col", "item_col", "weight_col", "items_id_col", "name_col", "label_col")}
+    # Path boxes only where typed paths are allowed; uploads wherever files may arrive at all.
+    _files = {}
+    if access.reads_paths:
+        _files["path"] = mo.ui.text(value=_text["input"], label="Interactions file", placeholder="empty: MovieLens demo", full_width=True)
+    if access.takes_uploads:
+        _files["upload"] = mo.ui.file(
+            label="…or upload" if access.reads_paths else "Upload interactions",
+            kind="button" if access.reads_paths else "area",
+            max_size=access.max_upload_bytes,
+        )
+    if access.reads_paths:
+        _files["items_path"] = mo.ui.text(value=_text["items"], label="Item metadata (optional)", full_width=True)
+    if access.takes_uploads:
+        _files["items_upload"] = mo.ui.file(
+            label="…or upload" if access.reads_paths else "Upload item metadata (optional)",
+            kind="button" if access.reads_paths else "area",
+            max_size=access.max_upload_bytes,
+        )
     data_defaults = {
-        "path": _text["input"],
-        "upload": (),
-        "items_path": _text["items"],
-        "items_upload": (),
+        **{key: _text["input"] if key == "path" else _text["items"] if key == "items_path" else () for key in _files},
         **{key: _text[key] for key in ("user_col", "item_col", "weight_col", "items_id_col", "name_col", "label_col")},
     }
     data_form = (
         mo.md(
-            """
-            {path}
-            {upload}
-            {items_path}
-            {items_upload}
-            Columns (empty: the file's first columns)
-            {user_col} {item_col} {weight_col}
-            Metadata columns (empty: guessed)
-            {items_id_col} {name_col} {label_col}
-            """
+            "\n".join(
+                [
+                    *(f"{{{key}}}" for key in _files),
+                    *([] if access.reads_paths or not access.takes_uploads else [f"<small>Files up to {access.max_upload_mb:g} MB.</small>\n"]),
+                    "Columns (empty: the file's first columns)",
+                    "{user_col} {item_col} {weight_col}",
+                    "Metadata columns (empty: guessed)",
+                    "{items_id_col} {name_col} {label_col}",
+                ]
+            )
         )
         .batch(
-            path=mo.ui.text(value=_text["input"], label="Interactions file", placeholder="empty: MovieLens demo", full_width=True),
-            upload=mo.ui.file(label="…or upload", kind="button"),
-            items_path=mo.ui.text(value=_text["items"], label="Item metadata (optional)", full_width=True),
-            items_upload=mo.ui.file(label="…or upload", kind="button"),
+            **_files,
             user_col=mo.ui.text(value=_text["user_col"], label="user", placeholder="auto"),
             item_col=mo.ui.text(value=_text["item_col"], label="item", placeholder="auto"),
             weight_col=mo.ui.text(value=_text["weight_col"], label="weight", placeholder="auto"),
@@ -152,15 +172,22 @@ def _(settings):
 
 
 @app.cell
-def _(data_defaults, data_form, upload_dir):
+def _(access, data_defaults, data_form, settings, upload_dir):
     _choice = data_form.value or data_defaults
-    data_source = atlas.Source(
-        input=widgets.resolve_upload(_choice["path"], _choice["upload"], upload_dir),
-        items=widgets.resolve_upload(_choice["items_path"], _choice["items_upload"], upload_dir),
-        **{key: _choice[key] for key in ("user_col", "item_col", "weight_col", "items_id_col", "name_col", "label_col")},
-    )
-    data_run = widgets.run_stage("data", lambda _report: data_source.load(), title="Loading data…")
-    data = data_run.value
+
+    def _file(box, upload, preset):
+        return widgets.resolve_upload(_choice.get(box), _choice.get(upload, ()), upload_dir, access=access, preset=preset)
+
+    def _load(_report):
+        _source = atlas.Source(
+            input=_file("path", "upload", settings.source.input),
+            items=_file("items_path", "items_upload", settings.source.items),
+            **{key: _choice[key] for key in ("user_col", "item_col", "weight_col", "items_id_col", "name_col", "label_col")},
+        )
+        return _source, _source.load()
+
+    data_run = widgets.run_stage("data", _load, title="Loading data…")
+    data_source, data = data_run.value or (None, None)
     return data, data_run, data_source
 
 
@@ -169,7 +196,7 @@ def _(data, data_source, filter_defaults, filter_form, pipe, seed):
     filter_run = widgets.run_stage(
         "filters",
         lambda _report: atlas.plan.stage_params(
-            "filter", filter_form.value or filter_defaults, seed=seed.value, demo=data_source.is_demo
+            "filter", filter_form.value or filter_defaults, seed=seed.value, demo=bool(data_source and data_source.is_demo)
         ),
         spinner=False,
     )
@@ -451,7 +478,7 @@ def _(pipeline_runs):
 
 
 @app.cell
-def _(settings, shown):
+def _(access, settings, shown):
     # Not tied to the layouts themselves, so that a typed folder survives a slider move.
     _exported = settings.values.get("projection")
     export_layout_choice = mo.ui.dropdown(
@@ -459,9 +486,14 @@ def _(settings, shown):
         value=atlas.projections.get(_exported if _exported in shown else shown[0]).title,
         label="layout to keep",
     )
-    export_dir = mo.ui.text(value=settings.out or str(Path.cwd() / "atlas-out"), label="folder", full_width=True)
-    export_button = mo.ui.run_button(label="Export")
-    mo.vstack([mo.md("## Export"), mo.hstack([export_layout_choice, export_dir, export_button], widths=[1, 3, 1], align="end")])
+    if access.reads_paths:
+        export_dir = mo.ui.text(value=access.default_export_folder(settings.out), label="folder on the server", full_width=True)
+        export_button = mo.ui.run_button(label="Export")
+        _row = mo.hstack([export_layout_choice, export_dir, export_button], widths=[1, 3, 1], align="end")
+    else:
+        export_dir = export_button = None
+        _row = mo.hstack([export_layout_choice], justify="start")
+    mo.vstack([mo.md("## Export"), _row])
     return export_button, export_dir, export_layout_choice
 
 
@@ -470,11 +502,8 @@ def _(
     aligned,
     candidates,
     cooccurrence_params,
-    data,
     embed_params,
     embedding,
-    export_button,
-    export_dir,
     export_layout_choice,
     filter_params,
     graph,
@@ -484,12 +513,11 @@ def _(
     pipeline_runs,
     profiles,
 ):
-    mo.stop(not export_button.value, mo.md("_Choose a layout and a folder, then press **Export**._"))
     mo.stop(
         export_layout_choice.value not in aligned,
         mo.callout(mo.md(f"**Export** — there is no **{export_layout_choice.selected_key}** layout to write (see the messages above); choose another."), kind="danger"),
     )
-    _result = atlas.BuildResult(
+    export_result = atlas.BuildResult(
         params=atlas.BuildParams(
             filter=filter_params,
             cooccurrence=cooccurrence_params,
@@ -506,9 +534,32 @@ def _(
         metrics=layout_metrics,
         timings={run.stage: run.computed_seconds or run.seconds for run in pipeline_runs if run.value is not None},
     )
+    return (export_result,)
+
+
+@app.cell
+def _(data, export_layout_choice, export_result):
+    # Built only when pressed, in a temporary folder on the server that is removed afterwards.
+    _projection = export_layout_choice.value
+    export_download = mo.download(
+        data=lambda: widgets.export_zip(export_result, data, projection=_projection),
+        filename=f"atlas-{_projection}.zip",
+        mimetype="application/zip",
+        label=f"Download the {export_layout_choice.selected_key} export (.zip with atlas.html)",
+    )
+    export_download
+    return
+
+
+@app.cell
+def _(access, data, export_button, export_dir, export_layout_choice, export_result):
+    mo.stop(export_dir is None)
+    export_folder_run = widgets.run_stage("export folder", lambda _report: access.resolve_write(export_dir.value), spinner=False)
+    mo.stop(not export_folder_run.ok, mo.callout(mo.md(f"**Export** — {export_folder_run.error}"), kind="danger"))
+    mo.stop(not export_button.value, mo.md(f"_…or press **Export** to write the files into `{export_folder_run.value}` on the server._"))
     export_run = widgets.run_stage(
         "export",
-        lambda _report: widgets.export_with_page(export_dir.value, _result, data, projection=export_layout_choice.value),
+        lambda _report: widgets.export_with_page(export_folder_run.value, export_result, data, projection=export_layout_choice.value),
         title="Writing the export…",
     )
     if export_run.ok:

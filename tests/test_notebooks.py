@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import shutil
 import subprocess
 import sys
 import time
@@ -107,6 +108,50 @@ def test_app_reports_bad_input_and_keeps_running(small_files, monkeypatch, extra
         assert runs["UMAP"].ok and runs["t-SNE"].ok
     else:
         assert runs["UMAP"].value is None and runs["UMAP"].error is None  # skipped, not crashed
+
+
+@pytest.fixture()
+def data_root(small_files, tmp_path) -> tuple[Path, Path]:
+    """A data root holding the interactions and a symlink to the metadata, which lies outside:
+    (root, outside)."""
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    shutil.copy(small_files[0], root / "plays.csv")
+    shutil.copy(small_files[1], outside / "tracks.csv")
+    (root / "linked.csv").symlink_to(outside / "tracks.csv")
+    return root, outside
+
+
+def root_args(root: Path, *extra: str) -> list[str]:
+    return ["--data-root", str(root), "--user-col", "listener", "--item-col", "track", *SMALL_FILTERS, *extra]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "files",
+    [["--input", "../../etc/passwd"], ["--input", "OUTSIDE/tracks.csv"], ["--input", "plays.csv", "--items", "linked.csv"]],
+    ids=["dot-dot", "absolute", "symlink"],
+)
+def test_app_with_a_data_root_reads_nothing_outside_it(data_root, monkeypatch, files):
+    root, outside = data_root
+    files = [part.replace("OUTSIDE", str(outside)) for part in files]
+    defs = run_notebook(APP, root_args(root, *files), monkeypatch)
+    assert defs["access"].mode == "root" and defs["access"].root == root.resolve()
+    runs = {run.stage: run for run in defs["stage_runs"]}
+    assert "lies outside the data root" in runs["data"].error
+    assert defs["data"] is None and runs["UMAP"].value is None  # nothing was read, nothing built
+
+
+@pytest.mark.slow
+def test_app_with_a_data_root_reads_inside_it_and_refuses_an_export_folder_outside(data_root, monkeypatch):
+    root, outside = data_root
+    before = sorted(outside.rglob("*"))
+    defs = run_notebook(APP, root_args(root, "--input", "plays.csv", "--out", str(outside / "atlas-out")), monkeypatch)
+    assert [run.error for run in defs["stage_runs"] if run.error] == []
+    assert defs["profiles"].n_items == expected_items(root / "plays.csv")  # read relative to the root
+    assert "lies outside the data root" in defs["export_folder_run"].error
+    assert sorted(outside.rglob("*")) == before
 
 
 @pytest.mark.slow
@@ -312,3 +357,101 @@ def test_uploaded_files_replace_the_data(served_app, small_files, tmp_path):
         assert all(name.startswith("Uploaded track ") for name in drawn_names), sorted(drawn_names)[:5]
         assert page.locator("marimo-callout-output[data-kind*='danger']").count() == 0
         assert log.errors() == []
+        page.close()
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_a_visitor_through_a_proxy_gets_no_file_access(served_app, tmp_path):
+    """The app was started without a file policy: a visitor who arrives through a proxy (or from
+    another address) sees no path box, no upload and no export folder, and is told why."""
+    from browser import PageLog
+
+    page = served_app[0].context.new_page()
+    log = PageLog(page)
+    page.set_extra_http_headers({"X-Forwarded-For": "203.0.113.7"})
+    page.goto(served_app[0].url)
+    wait_for(page, lambda: page.get_by_text("This app reads and writes no files.").count() > 0, timeout=120, what="the refusal")
+    wait_for(page, lambda: page.get_by_role("heading", name="Export").count() > 0, timeout=180, what="the export section")
+    labels = " ".join(page.locator("marimo-text").evaluate_all("els => els.map(e => e.dataset.label || '')"))
+    assert "user" in labels  # the column boxes are there...
+    for box in ("Interactions file", "Item metadata", "folder on the server"):  # ...the path boxes are not
+        assert box not in labels and page.get_by_text(box).count() == 0, box
+    assert page.locator("marimo-file").count() == 0
+    assert page.locator("marimo-download").count() == 1
+    page.screenshot(path=str(tmp_path / "locked.png"))
+    assert log.errors() == []
+    page.close()
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_uploads_only_app_uploads_draws_and_downloads(served_app, small_files, tmp_path):
+    """Served with --uploads-only: no path box on the page; an upload above the cap is refused
+    with a message, one below it is drawn, and the export comes back as a zip download.
+    (A second app, in a new tab of the browser.)"""
+    import zipfile
+
+    from browser import PageLog, marimo_server
+
+    plays, tracks = small_files
+    subset = pd.read_csv(plays)
+    subset = subset[subset["track"].isin(sorted(subset["track"].unique())[:90])]
+    upload = tmp_path / "my plays.csv"
+    subset.to_csv(upload, index=False)
+    names = pd.read_csv(tracks)
+    names["title"] = [f"Uploaded track {i}" for i in range(len(names))]
+    upload_names = tmp_path / "my tracks.csv"
+    names[["item_id", "title"]].to_csv(upload_names, index=False)
+    too_big = tmp_path / "too big.csv"
+    too_big.write_text("listener,track\n" + "u,t\n" * 60_000)  # 240 kB, over the 0.2 MB cap
+    n_expected = expected_items(upload)
+    assert upload.stat().st_size < 200_000 and n_expected < expected_items(plays)
+
+    args = ["--uploads-only", "--max-upload-mb", "0.2", *app_args(small_files)]
+    with marimo_server(APP, args) as url:
+        page = served_app[0].context.new_page()
+        log = PageLog(page)
+        page.goto(url)
+        wait_for(page, lambda: len(drawn_marks(page).get("umap_map_marks", [])) == expected_items(plays), what="the first maps")
+        assert page.get_by_text("uploads up to 0.2 MB; exports come as a download").count() == 1
+        labels = " ".join(page.locator("marimo-text").evaluate_all("els => els.map(e => e.dataset.label || '')"))
+        for box in ("Interactions file", "Item metadata", "folder"):
+            assert box not in labels and page.get_by_text(box, exact=True).count() == 0, box
+        assert page.get_by_role("button", name="Export", exact=True).count() == 0
+
+        sidebar = page.get_by_role("complementary")
+        button = sidebar.get_by_text("Upload interactions")
+        with page.expect_file_chooser() as chooser:
+            button.click()
+        chooser.value.set_files(str(too_big))
+        wait_for(page, lambda: page.get_by_text("File upload failed").count() > 0, timeout=30, what="the refusal of the large file")
+        assert page.get_by_text("File is larger than 200000 bytes").count() > 0
+        for button, path in ((button, upload), (sidebar.get_by_text("Upload item metadata"), upload_names)):
+            with page.expect_file_chooser() as chooser:
+                button.click()
+            chooser.value.set_files(str(path))
+            page.wait_for_timeout(500)
+        page.get_by_role("button", name="Load data", exact=True).click()
+
+        def redrawn():
+            marks = drawn_marks(page)
+            return all(len(marks.get(name, [])) == n_expected for name in ("umap_map_marks", "tsne_map_marks"))
+
+        wait_for(page, redrawn, timeout=180, what="the maps of the uploaded file")
+        drawn_names = {name for *_, name in drawn_marks(page)["umap_map_marks"]}
+        assert all(name.startswith("Uploaded track ") for name in drawn_names), sorted(drawn_names)[:5]
+        wait_for(page, lambda: page.get_by_role("heading", name="Quality at a glance").count() > 0, what="the metrics")
+        page.screenshot(path=str(tmp_path / "uploads_only.png"))
+
+        with page.expect_download(timeout=120_000) as download:
+            page.get_by_text("Download the umap export").click()
+        assert download.value.suggested_filename == "atlas-umap.zip"
+        archive = zipfile.ZipFile(download.value.path())
+        files = ["layout.csv", "layout.parquet", "neighbors.parquet", "manifest.json", "atlas.html"]
+        assert sorted(archive.namelist()) == sorted(f"atlas-umap/{name}" for name in files)
+        layout = pd.read_csv(archive.open("atlas-umap/layout.csv"))
+        assert len(layout) == n_expected and layout["title"].str.startswith("Uploaded track ").all()
+        assert page.locator("marimo-callout-output[data-kind*='danger']").count() == 0
+        assert log.errors() == []
+        page.close()

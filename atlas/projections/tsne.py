@@ -24,7 +24,7 @@ class TsneParams:
         12.0, "--early-exaggeration", "t-SNE early exaggeration (default 12)", steps=(1.0, 1.3, 2.0, 4.0, 8.0, 12.0, 16.0, 24.0)
     )
     learning_rate: float | str = "auto"
-    dof: float = option(1.0, "--dof", "t-SNE degrees of freedom (default 1; lower: tighter clusters)", steps=grid(0.2, 2.0, 0.1))
+    dof: float = option(1.0, "--dof", "t-SNE degrees of freedom (default 1; lower: tighter clusters)", steps=grid(0.2, 2.0, 0.1), label="degrees of freedom")
     n_iter: int = option(500, "--tsne-iter", "t-SNE iterations after early exaggeration (default 500)", steps=(250, 500, 750, 1000, 1500))
     exaggeration_iter: int = option(250, "--tsne-exaggeration-iter", "t-SNE early exaggeration iterations (default 250)")
     warm_iter: int = option(200, "--tsne-warm-iter", "t-SNE iterations when refining the layout on screen after a change (default 200)")

@@ -57,6 +57,16 @@ from .controls import (  # noqa: F401
     projection_controls,
     controls_panel,
 )
+from .access import (  # noqa: F401
+    MODES,
+    DEFAULT_MAX_UPLOAD_MB,
+    Access,
+    access_note,
+    is_loopback,
+    listening_addresses,
+    request_is_remote,
+    visitor_access,
+)
 from .stages import (  # noqa: F401
     StageRun,
     run_stage,
@@ -65,4 +75,5 @@ from .stages import (  # noqa: F401
     timing_table,
     metrics_table,
     export_with_page,
+    export_zip,
 )

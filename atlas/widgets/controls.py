@@ -20,7 +20,7 @@ def control(f: Field, value: Any, *, debounce: bool = False, full_width: bool = 
     """A marimo control for one option, starting at ``value``."""
     import marimo as mo
 
-    label = f.option.flag.lstrip("-").replace("-", " ")
+    label = f.label
     if f.option.steps is not None and value is not None:
         return mo.ui.slider(
             steps=slider_steps(f.option.steps, value), value=value, label=label, show_value=True, full_width=full_width, debounce=debounce

@@ -139,3 +139,23 @@ def export_with_page(out_dir, result, data, *, projection: str) -> dict[str, Pat
         return paths
     paths["atlas.html"] = write_html(out_dir)
     return paths
+
+
+def export_zip(result, data, *, projection: str) -> bytes:
+    """The export (and the HTML atlas) as the bytes of a zip file, for a browser download.
+
+    The files are written by ``export_with_page`` into a private temporary folder, packed
+    under one folder named after the layout, and the temporary folder is removed.
+    """
+    import io
+    import tempfile
+    import zipfile
+
+    folder = f"atlas-{projection}"
+    with tempfile.TemporaryDirectory(prefix="atlas-download-") as scratch:
+        paths = export_with_page(Path(scratch) / folder, result, data, projection=projection)
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for name, path in paths.items():
+                archive.write(path, arcname=f"{folder}/{name}")
+    return buffer.getvalue()
