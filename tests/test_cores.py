@@ -59,6 +59,31 @@ def test_the_real_load_reading_covers_every_cpu():
     assert all(0.0 <= b <= 100.0 for b in busy)
 
 
+def test_a_recent_load_sample_is_reused(monkeypatch):
+    import psutil
+
+    calls = []
+
+    def fake_cpu_percent(interval=None, percpu=False):
+        calls.append(interval)
+        return [float(len(calls))] * 2
+
+    monkeypatch.setattr(psutil, "cpu_percent", fake_cpu_percent)
+    monkeypatch.setattr(cores, "_last_sample", None)
+    assert cores.sample_cpu_load() == cores.sample_cpu_load() == [1.0, 1.0]
+    assert calls == [cores.SAMPLE_SECONDS]
+    monkeypatch.setattr(cores, "REUSE_SECONDS", 0.0)
+    assert cores.sample_cpu_load() == [2.0, 2.0]
+
+
+def test_outside_a_stage_the_count_is_fitted_to_the_load_now(monkeypatch):
+    monkeypatch.setattr(cores, "allowed_cores", lambda: [0, 1])
+    monkeypatch.setattr(cores, "sample_cpu_load", load(100, 0))
+    assert cores.fitted_thread_count() == 1
+    monkeypatch.setattr(cores, "sample_cpu_load", load(0, 0))
+    assert cores.fitted_thread_count() == 2
+
+
 def pools() -> dict[str, int]:
     return {
         "torch": torch.get_num_threads(),
