@@ -130,7 +130,7 @@ def _stage_call(stage: str, data: Path):
     return (lambda: atlas.project(embedding, params, neighbors)), (lambda: atlas.project(tiny, small))
 
 
-def child(stage: str, variant: str, data: Path) -> dict:
+def child(stage: str, variant: str, data: Path, ready: Path) -> dict:
     import numba
     import torch
 
@@ -154,6 +154,7 @@ def child(stage: str, variant: str, data: Path) -> dict:
             with cores.fitted_threads(stage) as plan:
                 return run()
 
+    ready.touch()  # the parent's time limit starts now
     load = os.getloadavg()[0]
     start, cpu = time.perf_counter(), time.process_time()
     timed()
@@ -170,20 +171,31 @@ def child(stage: str, variant: str, data: Path) -> dict:
 # ==========================================================================================
 
 
-def measure(stage: str, variant: str, data: Path, timeout: float) -> dict:
+def measure(stage: str, variant: str, data: Path, timeout: float, setup_timeout: float = 900.0) -> dict:
+    """One child run; ``timeout`` counts from the end of its imports and warm-up."""
     out = data / f"result-{os.getpid()}-{time.monotonic_ns()}.json"
+    ready = Path(f"{out}.ready")
     cmd = [sys.executable, __file__, "--child", stage, variant, str(data), str(out)]
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    neighbour = None
-    if variant.startswith("busy"):
-        neighbour = subprocess.Popen(["python3", "-c", "while True: pass"])
+    neighbour = subprocess.Popen(["python3", "-c", "while True: pass"]) if variant.startswith("busy") else None
+    launched = time.monotonic()
+    started = None
     try:
-        proc = subprocess.run(cmd, env=env, timeout=timeout, capture_output=True, text=True)
-        if proc.returncode != 0:
-            return {"error": proc.stderr.strip().splitlines()[-1:] or ["exit status %d" % proc.returncode]}
-        return json.loads(out.read_text())
-    except subprocess.TimeoutExpired:
-        return {"seconds": None, "timeout": timeout, "load_average": os.getloadavg()[0]}
+        with tempfile.TemporaryFile("w+") as err:
+            proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=err)
+            while proc.poll() is None:
+                time.sleep(0.05)
+                now = time.monotonic()
+                if started is None and ready.exists():
+                    started = now
+                if (started is None and now - launched > setup_timeout) or (started is not None and now - started > timeout):
+                    proc.kill()
+                    proc.wait()
+                    return {"seconds": None, "timeout": timeout, "load_average": os.getloadavg()[0]}
+            if proc.returncode != 0:
+                err.seek(0)
+                return {"error": err.read().strip().splitlines()[-1:] or [f"exit status {proc.returncode}"]}
+        return {**json.loads(out.read_text()), "setup_seconds": (started or time.monotonic()) - launched}
     finally:
         if neighbour is not None:
             neighbour.kill()
@@ -237,13 +249,13 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="smaller inputs and one repetition")
     ap.add_argument("--stages", default=",".join(STAGES), help=f"comma-separated, of {', '.join(STAGES)}")
     ap.add_argument("--gowalla", nargs="?", const=str(GOWALLA), help=f"also gowalla's train.txt (default {GOWALLA})")
-    ap.add_argument("--timeout", type=float, default=300.0, help="seconds before one measurement is given up")
+    ap.add_argument("--timeout", type=float, default=300.0, help="seconds before one measurement (after its warm-up) is given up")
     ap.add_argument("--out", help="JSON output (default bench/results/threads-<time>.json)")
     ap.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     opts = ap.parse_args(argv)
     if opts.child:
         stage, variant, data, out = opts.child
-        Path(out).write_text(json.dumps(child(stage, variant, Path(data))))
+        Path(out).write_text(json.dumps(child(stage, variant, Path(data), Path(out + ".ready"))))
         return 0
 
     stages = [s for s in opts.stages.split(",") if s]
