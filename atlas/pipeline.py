@@ -19,6 +19,7 @@ import numpy as np
 from . import projections
 from .cache import StageCache, stage_key
 from .cooccur import Candidates, CooccurrenceParams, cooccurrence_candidates
+from .cores import fitted_threads
 from .embed import Embedding, EmbedParams, embed_graph
 from .errors import AtlasError
 from .graph import GraphParams, ItemGraph, graph_from_candidates, recipe_graph
@@ -77,7 +78,9 @@ class Pipeline:
         start = time.perf_counter()
 
         def timed():
-            value = compute()
+            # threads for the cores idle now (atlas/cores.py); the embedding imports torch itself
+            with fitted_threads(stage, imports=("torch",) if stage in ("embedding", "pymde") else ()):
+                value = compute()
             return dataclasses.replace(value, key=key, seconds=time.perf_counter() - start) if dataclasses.is_dataclass(value) else value
 
         value, hit = self.cache.get_or_compute(key, timed)

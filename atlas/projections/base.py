@@ -18,6 +18,7 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy.spatial import cKDTree
 
+from ..cores import fitted_thread_count
 from ..embed import Embedding
 from ..errors import AtlasError
 from ..graph import ItemGraph
@@ -166,7 +167,7 @@ def embedding_neighbors(embedding: Embedding, k: int) -> EmbeddingNeighbors:
     """Exact ``k`` nearest neighbours of every item in embedding space (self included first)."""
     x = embedding.coords.astype(np.float64)
     k = min(k, x.shape[0] - 1)
-    dist, idx = cKDTree(x).query(x, k=k + 1, workers=-1)
+    dist, idx = cKDTree(x).query(x, k=k + 1, workers=fitted_thread_count())
     # a duplicate point may come before the item itself: put the item first
     self_pos = idx == np.arange(x.shape[0])[:, None]
     for i in np.flatnonzero(~self_pos[:, 0]):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..cores import threads_for_now
+from ..cores import fitted_thread_count
 from ..errors import AtlasError, check_range
 from ..options import grid, option
 from .base import Projection, ProjectionInputs, Throttle, pca_init, register
@@ -80,7 +80,7 @@ class Tsne(Projection):
         # Threads for the idle cores only: openTSNE's threads wait on each other at every step, so
         # on a busy machine extra threads slow it down several times. The result does not depend on
         # the number of threads.
-        n_jobs = threads_for_now()
+        n_jobs = fitted_thread_count()
         neighbors = inputs.neighbors
         knn = PrecomputedNeighbors(neighbors.indices[:, 1 : k + 1].copy(), neighbors.distances[:, 1 : k + 1].astype(np.float64))
         affinities = PerplexityBasedNN(perplexity=params.perplexity, knn_index=knn, n_jobs=n_jobs, random_state=params.seed, verbose=False)
