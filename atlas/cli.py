@@ -166,11 +166,12 @@ class _Bars:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from .export import export_layout
+    from .export import check_output_folder, export_layout
     from .pipeline import Pipeline
 
     if not args.out:
         raise AtlasError("no output folder: add --out DIR.")
+    check_output_folder(args.out)  # before any work: a build that cannot be written is not started
     params = build_params_from_args(args)
     start = time.perf_counter()
     data = load_from_args(args)
@@ -183,21 +184,18 @@ def cmd_build(args: argparse.Namespace) -> int:
     finally:
         bars.close()
     timings = {"load": load_seconds, **result.timings}
-    paths = export_layout(args.out, result, data, projection=args.projection, extra_manifest={"timings": timings})
-    html = None
-    if args.html:
-        from .web import write_html
-
-        html = write_html(args.out)
+    paths = export_layout(args.out, result, data, projection=args.projection, extra_manifest={"timings": timings}, page=args.html)
+    html = paths.pop("atlas.html", None)
     if not args.quiet:
-        print(summary(result, timings, paths, html))
+        print(summary(result, timings, paths, html, data.all_notes))
     return 0
 
 
-def summary(result, timings: dict, paths: dict, html: Path | None) -> str:
+def summary(result, timings: dict, paths: dict, html: Path | None, notes: tuple[str, ...] = ()) -> str:
     s = result.profiles.summary()
     g = result.graph.summary()
     lines = [
+        *(f"input: {note}" for note in notes),
         f"kept {s['users']:,} users, {s['items']:,} items, {s['interactions']:,} interactions "
         f"(of {s['input_interactions']:,})",
         f"graph: {g['edges']:,} edges, {g['components']} component(s), {g['isolated_items']} isolated items, "

@@ -102,7 +102,7 @@ class Pipeline:
         self.cached: dict[str, bool] = {}
 
     # -- plumbing ---------------------------------------------------------------------------
-    def _run(self, stage: str, key: str, compute: Callable[[], object], progress: Progress | None = None):
+    def _run(self, stage: str, key: str, compute: Callable[[], object], expected: type, progress: Progress | None = None):
         progress = progress or self.progress
         if progress:
             progress(stage, 0, 1)
@@ -112,7 +112,7 @@ class Pipeline:
             value = compute()
             return dataclasses.replace(value, key=key, seconds=time.perf_counter() - start) if dataclasses.is_dataclass(value) else value
 
-        value, hit = self.cache.get_or_compute(key, timed)
+        value, hit = self.cache.get_or_compute(key, timed, expected)
         self.timings[stage] = time.perf_counter() - start
         self.cached[stage] = hit
         log.info("%s: %s in %.2fs", stage, "cached" if hit else "computed", self.timings[stage])
@@ -123,7 +123,7 @@ class Pipeline:
     # -- stages -----------------------------------------------------------------------------
     def profiles(self, data: Dataset, params: FilterParams = FilterParams()) -> Profiles:
         key = stage_key("profiles", params, data.interactions.fingerprint)
-        return self._run("profiles", key, lambda: build_profiles(data, params))
+        return self._run("profiles", key, lambda: build_profiles(data, params), Profiles)
 
     def cooccurrence(self, profiles: Profiles, params: CooccurrenceParams = CooccurrenceParams(), *, progress: Progress | None = None) -> Candidates:
         key = stage_key("cooccurrence", params, profiles.key)
@@ -133,40 +133,40 @@ class Pipeline:
             ticks = (lambda done, total: report("cooccurrence", done, total)) if report else None
             return cooccurrence_candidates(profiles, params, progress=ticks)
 
-        return self._run("cooccurrence", key, compute, progress)
+        return self._run("cooccurrence", key, compute, Candidates, progress)
 
     def graph(self, profiles: Profiles, candidates: Candidates | None, params: GraphParams = GraphParams()) -> ItemGraph:
         if params.method == "recipe":
             key = stage_key("graph", params, profiles.key)
-            return self._run("graph", key, lambda: recipe_graph(profiles, params))
+            return self._run("graph", key, lambda: recipe_graph(profiles, params), ItemGraph)
         if candidates is None:
             raise AtlasError("the topk graph needs co-occurrence candidates; run the co-occurrence stage first.")
         key = stage_key("graph", params, candidates.key)
-        return self._run("graph", key, lambda: graph_from_candidates(candidates, params))
+        return self._run("graph", key, lambda: graph_from_candidates(candidates, params), ItemGraph)
 
     def embed(self, graph: ItemGraph, params: EmbedParams = EmbedParams()) -> Embedding:
         key = stage_key("embedding", params, graph.key)
-        return self._run("embedding", key, lambda: embed_graph(graph, params))
+        return self._run("embedding", key, lambda: embed_graph(graph, params), Embedding)
 
     def neighbors(self, embedding: Embedding, k: int) -> EmbeddingNeighbors:
         k = _neighbor_k(k)
         key = stage_key("neighbors", {"k": k}, embedding.key)
-        return self._run("neighbors", key, lambda: embedding_neighbors(embedding, k))
+        return self._run("neighbors", key, lambda: embedding_neighbors(embedding, k), EmbeddingNeighbors)
 
     def project(self, embedding: Embedding, params: UmapParams | TsneParams) -> Layout:
         key = stage_key("layout", params, embedding.key)
-        cached = self.cache.get(key)
+        cached = self.cache.get(key, Layout)
         if cached is not None:  # skip the neighbour search entirely on a hit
-            return self._run(params.method, key, lambda: cached)
+            return self._run(params.method, key, lambda: cached, Layout)
         neighbors = self.neighbors(embedding, params.k_needed)
-        return self._run(params.method, key, lambda: project(embedding, params, neighbors))
+        return self._run(params.method, key, lambda: project(embedding, params, neighbors), Layout)
 
     def metrics(self, layout: Layout, graph: ItemGraph, embedding: Embedding | None = None, labels: np.ndarray | None = None) -> dict:
         """Metrics of a layout (cached in memory; cheap to recompute)."""
         label_hash = "" if labels is None else hashlib.sha256("\0".join(map(str, labels)).encode()).hexdigest()[:16]
         key = stage_key("metrics", {"labels": label_hash}, layout.key, graph.key, "" if embedding is None else embedding.key)
         coords = None if embedding is None else embedding.coords
-        value, _ = self.cache.get_or_compute(key, lambda: layout_metrics(graph, layout.xy, coords, labels))
+        value, _ = self.cache.get_or_compute(key, lambda: layout_metrics(graph, layout.xy, coords, labels), dict)
         return value
 
     # -- whole build ------------------------------------------------------------------------

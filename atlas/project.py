@@ -17,7 +17,7 @@ from scipy.spatial import cKDTree
 
 from .cores import threads_for_now
 from .embed import Embedding
-from .errors import AtlasError, check_range
+from .errors import AtlasError, check_range, check_seed
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +38,11 @@ class UmapParams:
         check_range("UMAP n_neighbors", self.n_neighbors, 2, 1000)
         check_range("UMAP min_dist", self.min_dist, 0.0, 10.0)
         check_range("UMAP spread", self.spread, 0.01, 100.0)
+        if self.n_epochs is not None:
+            check_range("UMAP n_epochs", self.n_epochs, 1, 100_000)
         if self.min_dist > self.spread:
             raise AtlasError(f"UMAP min_dist ({self.min_dist}) must not exceed spread ({self.spread}); lower min_dist or raise spread.")
+        check_seed("seed", self.seed)
 
     @property
     def k_needed(self) -> int:
@@ -66,6 +69,9 @@ class TsneParams:
         check_range("t-SNE n_iter", self.n_iter, 10, 100_000)
         if self.learning_rate != "auto" and not (isinstance(self.learning_rate, (int, float)) and self.learning_rate > 0):
             raise AtlasError(f"t-SNE learning_rate must be 'auto' or a positive number, got {self.learning_rate!r}.")
+        if self.learning_rate != "auto":
+            check_range("t-SNE learning_rate", self.learning_rate, 0.0)
+        check_seed("seed", self.seed)
 
     @property
     def k_needed(self) -> int:
