@@ -17,6 +17,7 @@ import json
 import lzma
 import math
 import os
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -29,6 +30,7 @@ PARQUET = ".parquet"
 SUPPORTED = ", ".join([*LONG_FORMATS, PARQUET, *PROFILE_FORMATS])
 COMPRESSIONS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 ENCODING = "utf-8-sig"  # UTF-8; a byte-order mark at the start is skipped
+COLUMN_WORDS = re.compile(r"user|item|rating|weight|count|plays|score|time|date|name|^id$|_id$", re.IGNORECASE)
 
 INTERACTIONS = "input file"
 ITEMS = "item metadata file"
@@ -124,19 +126,21 @@ def _sniff_header(path: Path, sep: str) -> bool:
         return True  # pandas reads zip archives itself; their tables nearly always have a header
     with open_text(path, errors="replace") as f:
         lines = [line for line in (f.readline() for _ in range(50)) if line.strip()][:20]
-    if len(lines) < 2:
-        return False
     rows = list(csv.reader(lines, delimiter=sep))
+    if len(rows) < 2:  # one line: a header when it reads like column names ("user,item,rating")
+        return bool(rows) and all(not _numeric(x) for x in rows[0]) and any(COLUMN_WORDS.search(x) for x in rows[0])
     first, rest = rows[0], rows[1:]
     for col in range(len(first)):
-        rest_numeric = [_numeric(r[col]) for r in rest if col < len(r)]
-        if rest_numeric and all(rest_numeric) and not _numeric(first[col]):
-            return True
+        below = [_numeric(r[col]) for r in rest if col < len(r) and r[col] != ""]  # empty: missing, not text
+        if below and sum(below) > len(below) / 2 and first[col] != "" and not _numeric(first[col]):
+            return True  # a name above a mostly numeric column
     # all-text columns: a header row is one whose values never occur again below
     if all(not _numeric(x) for x in first):
         for col in range(len(first)):
             if any(col < len(r) and r[col] == first[col] for r in rest):
                 return False
+        if any(COLUMN_WORDS.search(x) for x in first):
+            return True
         try:
             return csv.Sniffer().has_header("".join(lines))
         except csv.Error:

@@ -222,7 +222,8 @@ def numeric_weights(series: pd.Series, name: str, leave_out: str = "leave the we
             f"weight column {name!r} holds non-numeric values such as {str(example)!r}; "
             "choose a numeric column with --weight-col or leave it out."
         )
-    w = values.to_numpy(dtype=np.float64, na_value=np.nan).astype(np.float32)
+    with np.errstate(over="ignore"):  # beyond float32's range becomes inf, refused just below
+        w = values.to_numpy(dtype=np.float64, na_value=np.nan).astype(np.float32)
     infinite = np.isinf(w)
     if infinite.any():
         row = int(np.flatnonzero(infinite)[0])
@@ -271,21 +272,22 @@ def _choose_weights(frame: pd.DataFrame, params: IngestParams) -> tuple[np.ndarr
         return numeric_weights(frame[params.weight_col], str(params.weight_col)), f"weights from column {params.weight_col!r}"
     if params.user_col is not None or params.item_col is not None or frame.shape[1] < 3:
         return None, ""
-    third = frame.columns[2]
+    third = str(frame.columns[2])
+    column = frame[frame.columns[2]]
     unweighted = "every interaction counts 1 (name a weight with --weight-col)"
-    if is_nested(frame[third]):
+    if is_nested(column):
         return None, f"column {third!r} holds lists, so it is not a weight; {unweighted}"
-    values = pd.to_numeric(frame[third], errors="coerce")
-    bad = values.isna() & frame[third].notna()
+    values = pd.to_numeric(column, errors="coerce")
+    bad = values.isna() & column.notna()
     if bad.any():
-        return None, f"column {third!r} holds non-numeric values such as {str(frame[third][bad].iloc[0])!r}, so it is not a weight; {unweighted}"
+        return None, f"column {third!r} holds non-numeric values such as {str(column[bad].iloc[0])!r}, so it is not a weight; {unweighted}"
     if not values.notna().any():
         return None, f"column {third!r} is empty, so it is not a weight; {unweighted}"
     reason = looks_like_time(third, values)
     if reason:
         return None, f"column {third!r} is not taken as a weight: {reason}; {unweighted}"
     leave_out = "give --user-col and --item-col to read the file without weights"
-    return numeric_weights(frame[third], str(third), leave_out), f"weights from column {third!r} (numeric third column)"
+    return numeric_weights(column, str(third), leave_out), f"weights from column {third!r} (numeric third column)"
 
 
 def load_interactions(path: str | os.PathLike, params: IngestParams = IngestParams()) -> Interactions:

@@ -97,3 +97,15 @@ def test_bad_input_exit_status_from_a_real_process(tmp_path):
 def test_html_on_a_folder_that_is_not_an_export(tmp_path, capsys):
     assert main(["html", str(tmp_path)]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_the_summary_and_manifest_say_what_reading_decided(tmp_path, capsys):
+    rows = [{"user": f"u{u}", "items": [f"i{(u * 7 + k) % 40}" for k in range(8)] + [None]} for u in range(80)]
+    path = tmp_path / "p.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    assert main(["build", str(path), "--out", str(tmp_path / "out"), *FAST[2:], "--no-cache", "--no-compare"]) == 0
+    stdout = capsys.readouterr().out
+    assert stdout.startswith("input: left out 80 of 720 rows with a missing user id, item id or weight\n")
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["input"]["dropped_rows"] == 80 and manifest["input"]["notes"] == [stdout.splitlines()[0][len("input: "):]]
+    assert "None" not in set(pd.read_csv(tmp_path / "out" / "layout.csv", dtype=str)["item_id"])

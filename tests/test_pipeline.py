@@ -1,4 +1,5 @@
 import dataclasses
+import pickle
 
 import pytest
 
@@ -71,3 +72,26 @@ def test_progress_reports_every_stage(planted, small_params):
     stages = [s for s, d, t in seen if d == 0]
     assert stages[:4] == ["profiles", "cooccurrence", "graph", "embedding"] and "tsne" in stages and "metrics" in stages
     assert ("cooccurrence", 1, 1) in seen
+
+
+def test_readable_but_wrong_cache_entries_are_misses(tmp_path, planted, small_params):
+    first = atlas.Pipeline(tmp_path).build(planted, small_params)
+    for entry in tmp_path.glob("embedding-*.pkl"):  # another type under the right key
+        entry.write_bytes(pickle.dumps({"coords": "not an embedding"}))
+    for entry in tmp_path.glob("graph-*.pkl"):  # this class from a version with fewer fields
+        older = object.__new__(atlas.ItemGraph)
+        older.__dict__.update({"n_items": 3, "edges": None})
+        entry.write_bytes(pickle.dumps(older))
+    for entry in tmp_path.glob("metrics-*.pkl"):
+        entry.write_bytes(pickle.dumps([1, 2, 3]))
+    result = atlas.Pipeline(tmp_path).build(planted, small_params)
+    assert result.cached["graph"] is False and result.cached["embedding"] is False and result.cached["profiles"] is True
+    assert (result.layouts["umap"].xy == first.layouts["umap"].xy).all() and result.metrics == first.metrics
+
+
+def test_the_cache_checks_the_type_only_when_asked(tmp_path):
+    cache = StageCache(tmp_path)
+    cache.put("x-1", {"a": 1})
+    cache.clear_memory()
+    assert StageCache(tmp_path).get("x-1", list) is None
+    assert StageCache(tmp_path).get("x-1", dict) == {"a": 1} and StageCache(tmp_path).get("x-1") == {"a": 1}
