@@ -44,6 +44,7 @@ from .ingest import Dataset, is_nested
 from .pipeline import BuildResult
 from .profiles import item_frame
 from .web.html import HTML_NAME as PAGE
+from .web.html import write_html
 
 log = logging.getLogger(__name__)
 
@@ -192,8 +193,6 @@ def export_layout(
         neighbors.to_parquet(folder / "neighbors.parquet", index=False)
         (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
         if page:
-            from .web.html import write_html
-
             write_html(folder, title=title)
 
     names = write_folder(out, stage)
@@ -203,33 +202,39 @@ def export_layout(
 def check_output_folder(out_dir: str | os.PathLike) -> None:
     """Refuse an output folder that cannot be written, before any work is done for it.
 
-    The folder may not exist yet (it is created, with its parents); what exists of it must be
-    folders we may write in, since the export is staged beside it and swapped in.
+    The folder may not exist yet: then the nearest folder that exists above it must let us
+    create it. An existing folder must be writable and hold no folder where a file of ours goes.
     """
     shown = str(out_dir)
     out = Path(os.path.realpath(out_dir))
     if out.exists() and not out.is_dir():
         raise AtlasError(f"output {shown!r} exists and is not a folder; choose another --out.")
+    if out.is_dir():
+        if not _writable(out):
+            raise AtlasError(f"output folder {shown!r} is read-only for you; make it writable or choose another --out.")
+        for name in OWNED_FILES:
+            if (out / name).is_dir():
+                raise AtlasError(f"output folder {shown!r} holds a folder named {name!r}, where the export writes a file; move it or choose another --out.")
+        return
     ancestor = out.parent
     while not ancestor.exists() and ancestor != ancestor.parent:
         ancestor = ancestor.parent
     if not ancestor.is_dir():
         raise AtlasError(f"output {shown!r} cannot be made: {str(ancestor)!r} is a file, not a folder; choose another --out.")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise AtlasError(f"output {shown!r} cannot be written: the folder {str(ancestor)!r} is read-only for you; choose a writable --out.")
-    if out.is_dir():
-        if not os.access(out, os.W_OK | os.X_OK):
-            raise AtlasError(f"output folder {shown!r} is read-only for you; make it writable or choose another --out.")
-        for name in OWNED_FILES:
-            if (out / name).is_dir():
-                raise AtlasError(f"output folder {shown!r} holds a folder named {name!r}, where the export writes a file; move it or choose another --out.")
+    if not _writable(ancestor):
+        raise AtlasError(f"output {shown!r} cannot be made: the folder {str(ancestor)!r} is read-only for you; choose a writable --out.")
+
+
+def _writable(folder: Path) -> bool:
+    return os.access(folder, os.W_OK | os.X_OK)
 
 
 def write_folder(out_dir: str | os.PathLike, stage: Callable[[Path], None]) -> list[str]:
     """Make ``out_dir``'s files of ours exactly those ``stage(folder)`` writes, as one unit.
 
-    ``stage`` writes into an empty temporary folder beside ``out_dir``; the files it wrote
-    (only names from ``OWNED_FILES``) are then swapped in by :func:`_swap`. Returns their names.
+    ``stage`` writes into an empty temporary folder beside ``out_dir`` (inside it when only it
+    is writable, as for ``--out .`` in a home folder); the files it wrote (only names from
+    ``OWNED_FILES``) are then swapped in by :func:`_swap`. Returns their names.
     """
     shown = str(out_dir)
     out = Path(os.path.realpath(out_dir))
@@ -240,13 +245,14 @@ def write_folder(out_dir: str | os.PathLike, stage: Callable[[Path], None]) -> l
             if not folder.exists():
                 folder.mkdir()
                 created.append(folder)
-        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+        scratch = out.parent if _writable(out.parent) else out
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=scratch))
         stage(staging)
         strays = sorted(p.name for p in staging.iterdir() if p.name not in OWNED_FILES)
         if strays:
             raise RuntimeError(f"the export wrote files that are not in OWNED_FILES: {', '.join(strays)}")
         names = [name for name in OWNED_FILES if (staging / name).exists()]
-        _swap(staging, out, names)
+        _swap(staging, out, names, scratch)
         created.clear()
         return names
     except OSError as exc:
@@ -259,13 +265,13 @@ def write_folder(out_dir: str | os.PathLike, stage: Callable[[Path], None]) -> l
                 folder.rmdir()
 
 
-def _swap(staging: Path, out: Path, names: list[str]) -> None:
+def _swap(staging: Path, out: Path, names: list[str], scratch: Path) -> None:
     """Move our old files out of ``out`` into a backup, the staged ``names`` in; undo on any failure.
 
     SIGINT is held meanwhile: a Ctrl-C during the swap undoes it whole and then stops the
     program, rather than stopping it between two renames.
     """
-    backup = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+    backup = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=scratch))
     moved: list[str] = []
     placed: list[str] = []
     settled = False  # committed, or undone: either way the backup is not needed

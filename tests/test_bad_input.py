@@ -123,7 +123,7 @@ CASES = [
     case("out", [GOOD, "--out", "{tmp}/a_file/sub/out"], "is a file, not a folder", "choose another --out", "file"),
     case("out", [GOOD, "--out", "{tmp}/out"], "holds a folder named 'layout.csv'", "move it", "folder_named_like_ours"),
     case("out", [GOOD, "--out", "{tmp}/out"], "is read-only for you", "make it writable", "read_only"),
-    case("out", [GOOD, "--out", "{tmp}/new/out"], "is read-only for you", "choose a writable --out", "read_only_parent"),
+    case("out", [GOOD, "--out", "{tmp}/new/out"], "cannot be made: the folder '{tmp}' is read-only", "choose a writable --out", "read_only_parent"),
     case("out", [GOOD], "no output folder", "add --out DIR", out=False),
     # 2. every value validated, NaN and infinity included
     case("value", [GOOD, "--min-dist", "nan"], "UMAP min_dist must be a finite number", "between 0.0 and 10.0"),
@@ -222,7 +222,7 @@ def test_bad_input_stops_with_one_line_and_leaves_the_folder_as_it_was(bad, file
     assert len(errors) == 1 and errors[0] == lines[-1], err
     if not errors[0].startswith("atlas build: error:"):  # argparse's usage block may stand above its line
         assert len(lines) == 1 and lines[0].startswith("error: "), err
-    assert bad.problem.replace("{d}", str(files)) in errors[0] and bad.fix in errors[0], errors[0]
+    assert bad.problem.replace("{d}", str(files)).replace("{tmp}", str(tmp_path)) in errors[0] and bad.fix in errors[0], errors[0]
     assert tree(tmp_path) == before
 
 
@@ -287,9 +287,14 @@ def export_steps(monkeypatch, out: Path, built, planted, page: bool) -> list[str
         ("over an earlier build", False, "interrupt"),
         ("into a new folder", True, "oserror"),
         ("into a new folder", True, "interrupt"),
+        ("beside read-only files", True, "interrupt"),  # staged inside the output folder itself
     ],
 )
 def test_a_fault_at_any_step_of_the_export_leaves_the_folder_as_it_was(scenario, page, fault, tmp_path, previous_build, built, planted, monkeypatch):
+    if scenario == "beside read-only files":  # root ignores permission bits: answer as for a read-only parent
+        real_access = os.access
+        monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if Path(p).parent == tmp_path and mode & os.W_OK else real_access(p, mode, **kw))
+
     def fresh(root: Path) -> Path:
         root.mkdir()
         if scenario == "into a new folder":
@@ -298,8 +303,12 @@ def test_a_fault_at_any_step_of_the_export_leaves_the_folder_as_it_was(scenario,
         shutil.copytree(previous_build, root / "out")
         return root / "out"
 
-    steps = export_steps(monkeypatch, fresh(tmp_path / "probe"), built, planted, page)
+    probe = fresh(tmp_path / "probe")
+    steps = export_steps(monkeypatch, probe, built, planted, page)
     assert steps.count("replace") >= len(FILES) + (1 if page else 0)  # every new file is moved in, one by one
+    ours = {*FILES, "atlas.html"} if page else set(FILES)
+    assert {p.name for p in probe.iterdir()} == (ours if scenario == "into a new folder" else {*ours, FOREIGN})
+    assert [p.name for p in probe.parent.iterdir()] == ["out"]  # nothing staged is left beside it
     for at, name in enumerate(steps):
         root = tmp_path / f"step{at}"
         out = fresh(root)
