@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 import atlas
+import atlas.web.html
 from atlas import widgets
 from atlas.errors import AtlasError
 
@@ -552,3 +553,19 @@ def test_aligned_layouts_turn_every_layout_onto_the_first():
     only_tsne = widgets.aligned_layouts(tsne=tsne)
     assert only_tsne["tsne"] is tsne
     assert widgets.aligned_layouts() == {}
+
+
+def test_the_apps_export_writes_the_page_in_the_same_swap(tmp_path, built, planted, monkeypatch):
+    out = tmp_path / "out"
+    widgets.export_with_page(out, built, planted, projection="umap")
+    (out / "mine.txt").write_text("kept", encoding="utf-8")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def broken_page(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(atlas.web.html, "render_page", broken_page)
+    with pytest.raises(AtlasError, match="cannot write the export"):
+        widgets.export_with_page(out, built, planted, projection="tsne")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(before) == sorted([*atlas.export.OWNED_FILES, "mine.txt"])
