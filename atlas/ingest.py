@@ -28,11 +28,9 @@ import numpy as np
 import pandas as pd
 
 from .errors import AtlasError, check_choice
-from .formats import ITEMS, LONG_FORMATS, PROFILE_FORMATS, SUPPORTED, check_file, read_profiles, read_table, suffix
+from .formats import ITEMS, PROFILE_FORMATS, check_file, read_profiles, read_table, suffix
 
 log = logging.getLogger(__name__)
-
-__all__ = ["LONG_FORMATS", "PROFILE_FORMATS", "SUPPORTED", "read_table"]  # re-exported from formats
 
 # The layout's own columns: item metadata columns of these names are kept as "<name>_meta".
 LAYOUT_COLUMNS = ("item_id", "x", "y", "n_users")

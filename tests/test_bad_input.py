@@ -7,7 +7,6 @@ The table runs ``atlas.cli.main`` in-process; ``CLASSES`` counts its cases by cl
 
 from __future__ import annotations
 
-import bz2
 import collections
 import dataclasses
 import gzip
