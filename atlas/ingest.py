@@ -208,11 +208,14 @@ def _collapse_duplicates(u, i, w, n_items, aggregate):
     return u[first], i[first], w_new
 
 
-def numeric_weights(series: pd.Series, name: str, leave_out: str = "leave the weights out") -> np.ndarray:
-    """Weights as float32; missing stays NaN (left out later), anything else not a finite number is an error."""
+def numeric_weights(series: pd.Series, name: str, leave_out: str = "leave the weights out", values: pd.Series | None = None) -> np.ndarray:
+    """Weights as float32; missing stays NaN (left out later), anything else not a finite number is an error.
+
+    ``values`` is ``series`` already converted with ``pd.to_numeric(errors="coerce")``, when at hand.
+    """
     if is_nested(series):
         raise AtlasError(f"weight column {name!r} holds lists or records, not numbers; choose a numeric column with --weight-col or leave it out.")
-    values = pd.to_numeric(series, errors="coerce")
+    values = pd.to_numeric(series, errors="coerce") if values is None else values
     bad = values.isna() & series.notna()
     if bad.any():
         example = series[bad].iloc[0]
@@ -285,7 +288,7 @@ def _choose_weights(frame: pd.DataFrame, params: IngestParams) -> tuple[np.ndarr
     if reason:
         return None, f"column {third!r} is not taken as a weight: {reason}; {unweighted}"
     leave_out = "give --user-col and --item-col to read the file without weights"
-    return numeric_weights(column, str(third), leave_out), f"weights from column {third!r} (numeric third column)"
+    return numeric_weights(column, third, leave_out, values), f"weights from column {third!r} (numeric third column)"
 
 
 def load_interactions(path: str | os.PathLike, params: IngestParams = IngestParams()) -> Interactions:
