@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import AtlasError, check_choice, check_range
+from .errors import AtlasError, check_choice, check_range, check_seed
 from .graph import ItemGraph
 from .options import grid, option
 
@@ -43,13 +43,15 @@ class EmbedParams:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        check_range("embedding_dim", self.embedding_dim, 1, 64)
+        # UMAP and t-SNE lay out at least two dimensions; a 1-D embedding gives them nothing to spread.
+        check_range("embedding_dim", self.embedding_dim, 2, 64)
         check_choice("attractive penalty", self.attractive, ATTRACTIVE)
         check_choice("repulsive penalty", self.repulsive, REPULSIVE)
         check_range("repulsive_fraction", self.repulsive_fraction, 0.0, 100.0)
         check_choice("constraint", self.constraint, CONSTRAINTS)
         check_choice("init", self.init, INITS)
         check_range("max_iter", self.max_iter, 1, 100_000)
+        check_seed(self.seed)
 
 
 @dataclass(frozen=True, eq=False)

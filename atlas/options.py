@@ -120,7 +120,7 @@ def parse(field: Field, raw: Any) -> Any:
     except (TypeError, ValueError):
         raise AtlasError(f"{flag} must be {'a whole number' if field.kind is int else 'a number'}, got {raw!r}.") from None
     if not math.isfinite(number):
-        raise AtlasError(f"{flag} must be a finite number, got {raw!r}.")
+        return number  # the parameter class says which range it needs
     if field.kind is int:
         if number != int(number):
             raise AtlasError(f"{flag} must be a whole number, got {raw!r}.")

@@ -71,7 +71,7 @@ class Pipeline:
         self._refined: dict[str, str] = {}  # a layout's key from PCA -> the key of its latest refinement
 
     # -- plumbing ---------------------------------------------------------------------------
-    def _run(self, stage: str, key: str, compute: Callable[[], object], progress: Progress | None = None):
+    def _run(self, stage: str, key: str, compute: Callable[[], object], expected: type, progress: Progress | None = None):
         progress = progress or self.progress
         if progress:
             progress(stage, 0, 1)
@@ -83,7 +83,7 @@ class Pipeline:
                 value = compute()
             return dataclasses.replace(value, key=key, seconds=time.perf_counter() - start) if dataclasses.is_dataclass(value) else value
 
-        value, hit = self.cache.get_or_compute(key, timed)
+        value, hit = self.cache.get_or_compute(key, timed, expected)
         self.timings[stage] = time.perf_counter() - start
         self.cached[stage] = hit
         log.info("%s: %s in %.2fs", stage, "cached" if hit else "computed", self.timings[stage])
@@ -94,7 +94,7 @@ class Pipeline:
     # -- stages -----------------------------------------------------------------------------
     def profiles(self, data: Dataset, params: FilterParams = FilterParams()) -> Profiles:
         key = stage_key("profiles", params, data.interactions.fingerprint)
-        return self._run("profiles", key, lambda: build_profiles(data, params))
+        return self._run("profiles", key, lambda: build_profiles(data, params), Profiles)
 
     def cooccurrence(self, profiles: Profiles, params: CooccurrenceParams = CooccurrenceParams(), *, progress: Progress | None = None) -> Candidates:
         key = stage_key("cooccurrence", params, profiles.key)
@@ -104,25 +104,25 @@ class Pipeline:
             ticks = (lambda done, total: report("cooccurrence", done, total)) if report else None
             return cooccurrence_candidates(profiles, params, progress=ticks)
 
-        return self._run("cooccurrence", key, compute, progress)
+        return self._run("cooccurrence", key, compute, Candidates, progress)
 
     def graph(self, profiles: Profiles, candidates: Candidates | None, params: GraphParams = GraphParams()) -> ItemGraph:
         if params.method == "recipe":
             key = stage_key("graph", params, profiles.key)
-            return self._run("graph", key, lambda: recipe_graph(profiles, params))
+            return self._run("graph", key, lambda: recipe_graph(profiles, params), ItemGraph)
         if candidates is None:
             raise AtlasError("the topk graph needs co-occurrence candidates; run the co-occurrence stage first.")
         key = stage_key("graph", params, candidates.key)
-        return self._run("graph", key, lambda: graph_from_candidates(candidates, params))
+        return self._run("graph", key, lambda: graph_from_candidates(candidates, params), ItemGraph)
 
     def embed(self, graph: ItemGraph, params: EmbedParams = EmbedParams()) -> Embedding:
         key = stage_key("embedding", params, graph.key)
-        return self._run("embedding", key, lambda: embed_graph(graph, params))
+        return self._run("embedding", key, lambda: embed_graph(graph, params), Embedding)
 
     def neighbors(self, embedding: Embedding, k: int) -> EmbeddingNeighbors:
         k = _neighbor_k(k)
         key = stage_key("neighbors", {"k": k}, embedding.key)
-        return self._run("neighbors", key, lambda: embedding_neighbors(embedding, k))
+        return self._run("neighbors", key, lambda: embedding_neighbors(embedding, k), EmbeddingNeighbors)
 
     def item_graph(
         self, profiles: Profiles, cooccurrence: CooccurrenceParams, graph: GraphParams, *, progress: Progress | None = None
@@ -151,9 +151,9 @@ class Pipeline:
         code = type(method).__module__
         key = stage_key("layout", params, embedding.key, code=code)
         for known in (key, self._refined.get(key)):
-            cached = self.cache.get(known) if known else None
+            cached = self.cache.get(known, Layout) if known else None
             if cached is not None:  # skip the neighbour search entirely on a hit
-                return self._run(method.name, known, lambda value=cached: value)
+                return self._run(method.name, known, lambda value=cached: value, Layout)
         n = embedding.coords.shape[0]
         method.check(params, n)
         k = method.k_needed(params)
@@ -165,14 +165,14 @@ class Pipeline:
             and warm_from.xy.shape == (n, 2)
         )
         if not usable:
-            return self._run(method.name, key, lambda: projections.project(embedding, params, neighbors, graph=graph, progress=progress))
+            return self._run(method.name, key, lambda: projections.project(embedding, params, neighbors, graph=graph, progress=progress), Layout)
         refined_key = stage_key("layout", params, embedding.key, "refined", warm_from.key, code=code)
 
         def refine():
             layout = projections.project(embedding, params, neighbors, graph=graph, init=warm_from.xy, refine=True, progress=progress)
             return dataclasses.replace(layout, warm_from=warm_from.key)
 
-        layout = self._run(method.name, refined_key, refine)
+        layout = self._run(method.name, refined_key, refine, Layout)
         self._refined[key] = refined_key
         return layout
 
@@ -186,7 +186,7 @@ class Pipeline:
         label_hash = "" if labels is None else hashlib.sha256("\0".join(map(str, labels)).encode()).hexdigest()[:16]
         key = stage_key("metrics", {"labels": label_hash}, layout.key, graph.key, "" if embedding is None else embedding.key)
         coords = None if embedding is None else embedding.coords
-        value, _ = self.cache.get_or_compute(key, lambda: layout_metrics(graph, layout.xy, coords, labels))
+        value, _ = self.cache.get_or_compute(key, lambda: layout_metrics(graph, layout.xy, coords, labels), dict)
         return value
 
     # -- whole build ------------------------------------------------------------------------

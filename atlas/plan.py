@@ -177,6 +177,9 @@ def build_params(values: Mapping[str, Any], *, demo: bool = False) -> BuildParam
         first = exported or projections.default_names()[0]
         names = (first, *[n for n in projections.default_names() if n != first])
     layouts = tuple(projection_params(name, values, seed=seed) for name in names)
+    for name, fields in projection_fields().items():  # options of a projection not computed are still checked
+        if name not in names and any(f.dest in values for f in fields):
+            projection_params(name, values, seed=seed)
     return BuildParams(**stages, projections=layouts, export=exported)
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .errors import AtlasError, check_range
+from .errors import AtlasError, check_range, check_seed
 from .ingest import Dataset, Interactions
 from .options import option
 
@@ -41,6 +41,9 @@ class FilterParams:
     def __post_init__(self) -> None:
         check_range("min_item_users", self.min_item_users, 1)
         check_range("min_user_items", self.min_user_items, 1)
+        if self.min_weight is not None:
+            check_range("min_weight", self.min_weight)
+        check_seed(self.seed)
         if self.max_user_items is not None:
             check_range("max_user_items", self.max_user_items, 2)
             if self.max_user_items < self.min_user_items:

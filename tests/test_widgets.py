@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 import atlas
+import atlas.web.html
 from atlas import widgets
 from atlas.errors import AtlasError
 
@@ -430,7 +431,7 @@ def test_app_settings_use_the_command_lines_demo_filters():
         ({"weighting": "magic"}, "Unsupported value 'magic' for --weighting"),
         ({"init": "pca"}, "Unsupported value 'pca' for --init"),
         ({"projection": "pca"}, "Unsupported projection 'pca'"),
-        ({"min-dist": "nan"}, "--min-dist must be a finite number"),
+        ({"min-dist": "nan"}, "UMAP min_dist must be a finite number"),
         ({"colour": "x"}, "unknown option --colour"),
     ],
 )
@@ -542,3 +543,19 @@ def test_resolve_upload_prefers_the_uploaded_file(tmp_path):
     assert Path(path).read_bytes() == Upload.contents
     assert widgets.resolve_upload(" data.csv ", [], tmp_path) == "data.csv"
     assert widgets.resolve_upload("", [], tmp_path) is None
+
+
+def test_the_apps_export_writes_the_page_in_the_same_swap(tmp_path, built, planted, monkeypatch):
+    out = tmp_path / "out"
+    widgets.export_with_page(out, built, planted, projection="umap")
+    (out / "mine.txt").write_text("kept", encoding="utf-8")
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def broken_page(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(atlas.web.html, "render_page", broken_page)
+    with pytest.raises(AtlasError, match="cannot write the export"):
+        widgets.export_with_page(out, built, planted, projection="tsne")
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(before) == sorted([*atlas.export.OWNED_FILES, "mine.txt"])

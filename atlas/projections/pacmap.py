@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import check_range
+from ..errors import check_range, check_seed
 from ..options import grid, option
 from .base import Projection, ProjectionInputs, pca_init, register
 
@@ -38,6 +38,7 @@ class PacmapParams:
         check_range("PaCMAP mn_ratio", self.mn_ratio, 0.0, 20.0)
         check_range("PaCMAP fp_ratio", self.fp_ratio, 0.0, 20.0)
         check_range("PaCMAP n_iter", self.n_iter, 201, 100_000)
+        check_seed(self.seed)
 
 
 def near_pairs(indices: np.ndarray, distances: np.ndarray, n_neighbors: int) -> np.ndarray:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..embed import EmbedParams, embed_graph
-from ..errors import AtlasError
+from ..errors import AtlasError, check_seed
 from .base import Projection, ProjectionInputs, register
 
 
@@ -22,6 +22,9 @@ class PymdeParams:
     """No knobs of its own: the embedding's parameters, with two dimensions."""
 
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_seed(self.seed)
 
 
 @register

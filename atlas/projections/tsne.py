@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..cores import fitted_thread_count
-from ..errors import AtlasError, check_range
+from ..errors import AtlasError, check_range, check_seed
 from ..options import grid, option
 from .base import Projection, ProjectionInputs, Throttle, pca_init, register
 
@@ -39,6 +39,9 @@ class TsneParams:
         check_range("t-SNE warm_iter", self.warm_iter, 1, 100_000)
         if self.learning_rate != "auto" and not (isinstance(self.learning_rate, (int, float)) and self.learning_rate > 0):
             raise AtlasError(f"t-SNE learning_rate must be 'auto' or a positive number, got {self.learning_rate!r}.")
+        if self.learning_rate != "auto":
+            check_range("t-SNE learning_rate", self.learning_rate, 0.0)
+        check_seed(self.seed)
 
 
 @contextlib.contextmanager

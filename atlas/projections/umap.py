@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import AtlasError, check_range
+from ..errors import AtlasError, check_range, check_seed
 from ..options import grid, option
 from .base import Projection, ProjectionInputs, Throttle, pca_init, register
 
@@ -34,6 +34,7 @@ class UmapParams:
         check_range("UMAP warm_epochs", self.warm_epochs, 1, 100_000)
         if self.min_dist > self.spread:
             raise AtlasError(f"UMAP min_dist ({self.min_dist}) must not exceed spread ({self.spread}); lower min_dist or raise spread.")
+        check_seed(self.seed)
 
     def epochs(self, n_items: int) -> int:
         """The epochs of a run from PCA: ``n_epochs``, or UMAP's own choice for the size."""

@@ -129,16 +129,10 @@ def metrics_table(metrics: Mapping[str, Mapping[str, float]]):
 
 
 def export_with_page(out_dir, result, data, *, projection: str) -> dict[str, Path]:
-    """Write the export with the core's exporter, and the HTML atlas when it is available."""
+    """Write the export and its HTML atlas with the core's exporter, into the folder at once."""
     import atlas
 
-    paths = dict(atlas.export_layout(out_dir, result, data, projection=projection))
-    try:
-        from atlas.web import write_html
-    except ImportError:  # the web page is optional
-        return paths
-    paths["atlas.html"] = write_html(out_dir)
-    return paths
+    return dict(atlas.export_layout(out_dir, result, data, projection=projection, page=True))
 
 
 def export_zip(result, data, *, projection: str) -> bytes:
