@@ -559,3 +559,15 @@ def test_the_apps_export_writes_the_page_in_the_same_swap(tmp_path, built, plant
         widgets.export_with_page(out, built, planted, projection="tsne")
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
     assert sorted(before) == sorted([*atlas.export.OWNED_FILES, "mine.txt"])
+
+
+def test_maps_and_comparisons_take_list_columns(table):
+    """Genres as a Parquet list column: coloured by single values, hashed for the memo."""
+    genres = [["Sci-Fi", "Horror"], ["Children"], ["Drama", "Romance"], ["Sci-Fi"]]
+    listed = table.assign(genre=genres)
+    memo = widgets.SessionMemo()
+    chart, _ = widgets.map_views(listed, {"UMAP": "umap"}, color="genre", memo=memo.charts)
+    drawn = next(iter(chart.to_dict()["datasets"].values()))
+    assert [row["colour_value"] for row in drawn] == ["Sci-Fi", "Children", "Drama", "Sci-Fi"]
+    assert widgets.map_views(listed.copy(), {"UMAP": "umap"}, color="genre", memo=memo.charts)[0] is chart
+    assert widgets.colour_options(listed.drop(columns=["umap_x", "umap_y"]))["genre"] == "genre"
