@@ -122,6 +122,57 @@ def colour_values(values: pd.Series, *, has: str | None = None, max_colours: int
     return labels, {"kind": kind, "values": [(v, shown[v]) for v in top], "other": shown.get(OTHER, 0)}
 
 
+#: The legend label of items without any value.
+NO_VALUE = "no value"
+
+
+def legend_categories(values: pd.Series, *, has: str | None = None, max_colours: int = MAX_COLOURS, name: str = "") -> tuple[np.ndarray, list[str], str]:
+    """``colour_values`` of a column that is not a number, as legend labels with their counts.
+
+    Returns ``(labels, order, note)``: each item's label (``"Drama (1,234)"``: the value and how
+    many items have that colour), the labels in legend order (most common first, then "other",
+    then items without a value), and a sentence saying what the colours stand for when that is
+    not plain (a set coloured by its first common value or by one value, the top values of a
+    category with more of them than colours), else "".
+    """
+    kind = column_kind(values)
+    if kind == NUMBER:
+        raise ValueError(f"{name or 'this column'} holds numbers; colour it on a continuous scale instead.")
+    raw, legend = colour_values(values, has=has, max_colours=max_colours)
+    raw = np.array([NO_VALUE if v is None else v for v in raw.tolist()], dtype=object)
+    counts = Counter(raw.tolist())
+    order = [v for v, _ in legend["values"]] + [v for v in (OTHER, NO_VALUE) if counts.get(v) and v not in dict(legend["values"])]
+    text = {v: f"{v} ({counts.get(v, 0):,})" for v in order}
+    labels = np.array([text[v] for v in raw.tolist()], dtype=object)
+    column = f"**{name}**" if name else "this column"
+    distinct = len(value_counts(values)) if kind == MULTI else int(values.dropna().astype(str).nunique())
+    if has is not None:
+        note = f"{column} holds sets of values: items with “{has}” against the rest."
+    elif kind == MULTI:
+        shown = len(legend["values"])
+        note = f"{column} holds sets of values: each item takes the colour of its first value among the {shown} most common of {distinct}"
+        note += f"; {legend['other']:,} items hold none of them (“{OTHER}”)." if legend["other"] else "."
+    elif legend["other"]:
+        shown = len(legend["values"])
+        note = f"{column} has {distinct:,} values: the {shown} most common have a colour, the other {distinct - shown:,} ({legend['other']:,} items) share “{OTHER}”."
+    else:
+        note = ""
+    return labels, [text[v] for v in order], note
+
+
+def set_choices(values: pd.Series) -> dict[str, str]:
+    """For a column of sets: "first value" and "has X" choices (label -> the value, "" for the
+    first), single values from the most to the least common; nothing for other columns."""
+    if column_kind(values) != MULTI:
+        return {}
+    return {"each item's first common value": "", **{f"has “{v}”": v for v, _ in value_counts(values)}}
+
+
+def not_colourable(frame: pd.DataFrame, skip: Sequence[str] = ()) -> list[str]:
+    """The columns of ``frame`` that are free text (a different value for nearly every item)."""
+    return [str(c) for c in frame.columns if c not in skip and column_kind(frame[c]) == TEXT]
+
+
 def colourable(frame: pd.DataFrame, skip: Sequence[str] = ()) -> dict[str, str]:
     """The columns of ``frame`` worth colouring by, with their kind (everything but free text)."""
     kinds = {}

@@ -46,7 +46,8 @@ def _(access):
 
 @app.cell
 def _():
-    settings = widgets.app_settings(mo.cli_args(), collect=True)
+    # the command line's presets, with the options of the page's address on top (a reload, a shared link)
+    settings = widgets.app_settings(mo.cli_args(), collect=True).with_address(mo.query_params().to_dict())
     _problems = list(settings.problems)
     # Which files this visitor may name: locked when the app is shared without a policy.
     access = widgets.visitor_access(settings, mo.app_meta().request, listening=widgets.listening_addresses(), problems=_problems)
@@ -151,8 +152,8 @@ def _(data_form, embed_form, filter_form, graph_form, seed):
 
 
 @app.cell
-def _():
-    pymde_2d = mo.ui.checkbox(value=False, label="also compare PyMDE's own 2D embedding")
+def _(settings):
+    pymde_2d = mo.ui.checkbox(value=settings.compares("pymde"), label="also compare PyMDE's own 2D embedding")
     return (pymde_2d,)
 
 
@@ -325,18 +326,52 @@ def _(data, profiles):
 
 
 @app.cell
-def _(data):
+def _(data, settings):
     mo.stop(data is None)
     _options = widgets.colour_options(data.items, name_column=data.name_column)
-    colour_by = mo.ui.dropdown(_options, value=widgets.default_colour(_options, data.items, data.label_column), label="colour by")
+    _colour = settings.view.get("colour")
+    colour_by = mo.ui.dropdown(
+        _options, value=_colour if _colour in _options else widgets.default_colour(_options, data.items, data.label_column), label="colour by"
+    )
     search = mo.ui.text(label="find an item", placeholder="name or id")
     _users = [str(u) for u in data.interactions.user_ids]
     if len(_users) <= 5000:
         user_pick = mo.ui.dropdown(_users, label="place a user", searchable=True)
     else:
         user_pick = mo.ui.text(label="place a user", placeholder="user id")
+    user_top = mo.ui.number(start=0, step=10, value=0, label="their top N by weight (0: all)")
     pasted = mo.ui.text_area(label="…or paste items (ids or names, one per line)", rows=2)
-    return colour_by, pasted, search, user_pick
+    return colour_by, pasted, search, user_pick, user_top
+
+
+@app.cell
+def _(colour_by, data, settings):
+    # a column of sets (genres "Action|Sci-Fi"): colour by each item's first value, or by one value
+    _choices = widgets.set_choices(data.items[colour_by.selected_key]) if data.items is not None and colour_by.selected_key in data.items else {}
+    _has = settings.view.get("has", "")
+    colour_has = (
+        mo.ui.dropdown(_choices, value=next((k for k, v in _choices.items() if v == _has), next(iter(_choices))), label="colour items by", searchable=True)
+        if len(_choices) > 1
+        else None
+    )
+    return (colour_has,)
+
+
+@app.cell
+def _(data, item_info):
+    # names and ids of the kept items, for search and pasted lists (kept across slider moves)
+    name_table = widgets.map_table(item_info, {}, name_column=data.name_column)
+    name_index = widgets.NameIndex(name_table)
+    return name_index, name_table
+
+
+@app.cell
+def _(name_table, search):
+    _hits = widgets.find_items(name_table, search.value)
+    # several items match: the choices, the most likely first
+    search_pick = mo.ui.dropdown(widgets.choice_labels(name_table, _hits), value=None, label=f"{len(_hits)} items match — show") if len(_hits) > 1 else None
+    search_hits = _hits
+    return search_hits, search_pick
 
 
 @app.cell
@@ -349,50 +384,63 @@ def _(aligned, data, graph, item_info):
 
 
 @app.cell
-def _(data, graph, map_data, pasted, profiles, search, user_pick):
-    _hits = widgets.find_items(map_data, search.value)
-    _search_rows = widgets.with_neighbours(_hits[:1], graph.neighbors)
-    _user_rows = widgets.rows_for_user(data.interactions, profiles.item_ids, user_pick.value) if user_pick.value else []
-    _pasted_rows = widgets.rows_from_text(map_data, pasted.value)
-    highlight_rows = sorted({*map(int, _search_rows), *map(int, _user_rows), *map(int, _pasted_rows)})
+def _(data, graph, name_index, name_table, pasted, profiles, search, search_hits, search_pick, user_pick, user_top):
+    _found = search_pick.value if search_pick is not None and search_pick.value is not None else (int(search_hits[0]) if len(search_hits) else None)
+    _near = [int(r) for r in widgets.with_neighbours([_found], graph.neighbors) if r != _found] if _found is not None else []
+    _user = widgets.user_items(profiles, data.interactions, user_pick.value, top=user_top.value or None) if user_pick.value else None
+    _pasted = widgets.match_list(name_table, pasted.value, index=name_index)
+    highlights = {
+        "searched": [] if _found is None else [_found],
+        "neighbour": _near,
+        "user": [] if _user is None else _user.rows.tolist(),
+        "pasted": _pasted.rows.tolist(),
+    }
     _lines = []
     if search.value.strip():
-        if _hits.size:
-            _lines.append(f"**{map_data['name'].iloc[_hits[0]]}** and its {len(_search_rows) - 1} graph neighbours are outlined.")
+        if _found is not None:
+            _lines.append(f"**{name_table['name'].iloc[_found]}** (outlined in red) and its {len(_near)} graph neighbours (in black).")
         else:
-            _lines.append(f"No item matches “{search.value.strip()}”.")
-    if user_pick.value:
-        _lines.append(f"User **{user_pick.value}**: {len(_user_rows)} of their items are on the map.")
-    if pasted.value.strip():
-        _lines.append(f"Pasted list: {len(_pasted_rows)} items found on the map.")
-    highlight_note = mo.md("  \n".join(_lines))
-    return highlight_note, highlight_rows
+            _close = name_index.closest(search.value)
+            _lines.append(f"No item matches “{search.value.strip()}”." + (f" Closest: {', '.join(f'“{c}”' for c in _close)}." if _close else ""))
+    if _user is not None:
+        _lines.append(widgets.user_note(user_pick.value, _user, top=user_top.value or None))
+    if _pasted.entries:
+        _lines.append(widgets.list_report(_pasted))
+    highlight_note = mo.md("\n\n".join(_lines))
+    return highlight_note, highlights
 
 
 @app.cell
-def _(colour_by, pasted, projection_controls, search, shown, user_pick):
+def _(colour_by, colour_has, pasted, projection_controls, search, search_pick, shown, user_pick, user_top):
     mo.vstack(
         [
             mo.md("## Maps — brush in one view to see the same items in the others"),
             widgets.controls_panel({name: projection_controls[name] for name in shown}),
-            mo.hstack([colour_by, search, user_pick, pasted], justify="start", align="end", wrap=True),
+            mo.hstack(
+                [x for x in (colour_by, colour_has, search, search_pick, user_pick, user_top, pasted) if x is not None],
+                justify="start",
+                align="end",
+                wrap=True,
+            ),
         ]
     )
     return
 
 
 @app.cell
-def _(aligned, colour_by, highlight_note, highlight_rows, map_data, memo):
+def _(aligned, colour_by, colour_has, data, highlight_note, highlights, map_data, memo):
     _reference = next(iter(aligned))
     _titles = {
-        name: atlas.projections.get(name).title + ("" if name == _reference else f" (aligned to {atlas.projections.get(_reference).title})")
+        name: atlas.projections.get(name).title + ("" if name == _reference else f" (turned to match {atlas.projections.get(_reference).title})")
         for name in aligned
     }
-    _chart, _rows = widgets.map_views(
+    _colour = colour_by.value if colour_by.value in map_data else "n_users"
+    _chart, _rows, _colour_note = widgets.map_views(
         map_data,
         {_titles[name]: name for name in aligned},
-        color=colour_by.value if colour_by.value in map_data else "n_users",
-        highlight_rows=highlight_rows,
+        color=_colour,
+        has=(colour_has.value or None) if colour_has is not None else None,
+        highlights=highlights,
         memo=memo.charts,
     )
     maps = widgets.selectable_chart(_chart)
@@ -404,7 +452,14 @@ def _(aligned, colour_by, highlight_note, highlight_rows, map_data, memo):
         if len(_rows) < len(map_data)
         else mo.md("")
     )
-    mo.vstack([_sampled, maps, highlight_note])
+    _notes = [widgets.colour_note(map_data, _colour, _colour_note, data.items, name_column=data.name_column)]
+    if len(aligned) > 1:
+        _others = ", ".join(atlas.projections.get(name).title for name in aligned if name != _reference)
+        _notes.append(
+            f"{_others} {'is' if len(aligned) == 2 else 'are'} rotated and mirrored to match {atlas.projections.get(_reference).title}, "
+            f"so {'it turns' if len(aligned) == 2 else 'they turn'} when only {atlas.projections.get(_reference).title} changes."
+        )
+    mo.vstack([_sampled, maps, mo.md(" ".join(n for n in _notes if n)), highlight_note])
     return (maps,)
 
 
@@ -422,12 +477,13 @@ def _(maps):
 
 
 @app.cell
-def _(aligned, colour_by, graph, map_data, memo, pymde_2d):
+def _(aligned, colour_by, colour_has, graph, map_data, memo, pymde_2d):
     comparison, _rows = widgets.comparison_view(
         {atlas.projections.get(name).title: layout for name, layout in aligned.items()},
         map_data,
         graph.neighbors,
         color=colour_by.value if colour_by.value in map_data else "n_users",
+        has=(colour_has.value or None) if colour_has is not None else None,
         max_points=widgets.MAX_EMBLAZE_POINTS,
         graph_key=graph.key,
         memo=memo.comparisons,
@@ -495,6 +551,47 @@ def _(access, settings, shown):
         _row = mo.hstack([export_layout_choice], justify="start")
     mo.vstack([mo.md("## Export"), _row])
     return export_button, export_dir, export_layout_choice
+
+
+@app.cell
+def _(aligned, stage_runs):
+    # without a layout the export cells below cannot run: say why, instead of doing nothing
+    mo.stop(bool(aligned))
+    mo.callout(mo.md(f"**Export** — there is no layout to export yet: {widgets.why_no_layout(stage_runs)}"), kind="warn")
+    return
+
+
+@app.cell
+def _(
+    access,
+    colour_by,
+    colour_has,
+    cooccurrence_params,
+    data_source,
+    embed_params,
+    export_layout_choice,
+    filter_params,
+    graph_params,
+    projection_controls,
+    seed,
+    shown,
+    upload_dir,
+):
+    # the settings on show: kept in the page's address, and as the command that makes this map
+    _params = widgets.current_build(
+        {"filter": filter_params, "cooccurrence": cooccurrence_params, "graph": graph_params, "embed": embed_params},
+        {name: projection_controls[name].value for name in shown},
+        seed=seed.value,
+        export=export_layout_choice.value,
+    )
+    mo.stop(_params is None or data_source is None)
+    _view = {"colour": colour_by.selected_key, "has": (colour_has.value or None) if colour_has is not None else None}
+    widgets.keep_in_address(
+        mo.query_params(), _params, demo=data_source.is_demo, default_compare=atlas.projections.default_names(), view=_view
+    )
+    _source = widgets.shown_source(data_source, access=access, upload_dir=upload_dir)
+    mo.md(f"**The same map from the command line** (add `--html` for the web atlas):\n\n```bash\n{widgets.build_command(_params, _source)}\n```")
+    return
 
 
 @app.cell

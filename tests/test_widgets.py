@@ -40,12 +40,11 @@ def test_portable_esm_replaces_the_backbone_listener_once():
     assert widgets._BACKBONE_LISTENER in source
     assert widgets._BACKBONE_LISTENER not in patched
     assert patched.count(widgets._PORTABLE_LISTENER) == 1
-    assert len(patched) - len(source) == len(widgets._PORTABLE_LISTENER) - len(widgets._BACKBONE_LISTENER)
     assert widgets.portable_emblaze_esm(patched) == patched  # idempotent
 
 
 def test_portable_esm_refuses_an_unknown_bundle():
-    with pytest.raises(RuntimeError, match="does not contain the trait listener"):
+    with pytest.raises(RuntimeError, match="does not contain the piece atlas adapts for its 'trait listener' fix"):
         widgets.portable_emblaze_esm("export default { render() {} }")
 
 
@@ -266,13 +265,7 @@ def test_rows_from_text_reads_ids_and_names(table):
     assert widgets.rows_from_text(table, "").tolist() == []
 
 
-def test_rows_for_user_finds_the_users_items_on_the_map():
-    interactions = atlas.from_arrays(["u1", "u1", "u2", "u1"], ["a", "c", "b", "z"])
-    assert widgets.rows_for_user(interactions, ["a", "b", "c", "d"], "u1").tolist() == [0, 2]  # z is not on the map
-    assert widgets.rows_for_user(interactions, ["a", "b", "c", "d"], "nobody").tolist() == []
-
-
-def test_comparison_view_reuses_the_viewer_for_settings_seen_before():
+def test_comparison_view_reuses_the_parts_of_settings_seen_before_but_never_a_viewer():
     n = 40
     rng = np.random.default_rng(3)
     table = pd.DataFrame({"name": [f"item {i}" for i in range(n)], "n_users": rng.integers(1, 50, n), "genre": np.repeat(["a", "b"], n // 2)})
@@ -288,15 +281,32 @@ def test_comparison_view_reuses_the_viewer_for_settings_seen_before():
     first = {"UMAP": layout("u1"), "t-SNE": layout("t1")}
     view, rows = widgets.comparison_view(first, table, neighbors, color="genre", max_points=30, graph_key="g", memo=memo)
     assert len(rows) == 30 and len(view.embeddings) == 2
-    assert view_of(dict(first)) is view  # same layouts, colour and graph: not rebuilt
+    again = view_of(dict(first))
+    assert again is not view  # a new viewer (with a new browser side) every time...
+    assert again.embeddings is view.embeddings and again.frameColors == view.frameColors  # ...made of the same parts
     other_colour = view_of(first, color="n_users")
     other_layout = view_of({"UMAP": layout("u2"), "t-SNE": first["t-SNE"]})
     renamed = view_of(first, table=table.assign(name=[f"film {i}" for i in range(n)]))
-    assert other_colour is not view and other_layout is not view and renamed is not view  # e.g. another metadata file
+    for other in (other_colour, other_layout, renamed):  # e.g. another metadata file
+        assert other.embeddings is not view.embeddings
     unkeyed = {"UMAP": layout(""), "t-SNE": layout("")}
-    assert view_of(unkeyed) is not view_of(unkeyed)  # layouts without a cache key are never taken for each other
-    # another browser session has its own memo: it is never handed this session's viewer
-    assert view_of(dict(first), memo=widgets.SessionMemo().comparisons) is not view
+    assert view_of(unkeyed).embeddings is not view_of(unkeyed).embeddings  # layouts without a cache key are never taken for each other
+    # another browser session has its own memo
+    assert view_of(dict(first), memo=widgets.SessionMemo().comparisons).embeddings is not view.embeddings
+
+
+def test_comparison_view_draws_like_the_maps():
+    """y grows upwards as on the Altair maps; popularity on a log scale in the maps' colours."""
+    n = 30
+    xy = np.c_[np.arange(n, dtype=float), np.arange(n, dtype=float) ** 2]
+    table = pd.DataFrame({"name": [f"item {i}" for i in range(n)], "n_users": 10 ** np.linspace(0, 4, n)})
+    neighbors = np.stack([(np.arange(n) + 1) % n, (np.arange(n) + 2) % n], axis=1)
+    layouts = {"UMAP": atlas.Layout(xy.astype(np.float32), "umap", None, key="k")}
+    view, _ = widgets.comparison_view(layouts, table, neighbors, color="n_users", max_points=100)
+    drawn = view.embeddings[0].field("position")
+    assert np.allclose(drawn[:, 1], -xy[:, 1])  # Emblaze's y points down the screen
+    assert view.data["atlasColourLog"] is True and view.colorScheme == "viridis"
+    assert np.allclose(view.embeddings[0].field("color"), np.linspace(0, 4, n))  # log10 of the users
 
 
 def test_subset_neighbors_renumbers_and_drops_outsiders(neighbors):
@@ -338,27 +348,30 @@ def test_linked_maps_colour_numbers_continuously_and_fade_unhighlighted(table):
 def test_map_views_reuses_a_chart_only_for_the_same_drawing(table):
     views = {"UMAP": "umap", "t-SNE": "tsne"}
     memo = widgets.SessionMemo().charts
-    chart, rows = widgets.map_views(table, views, color="genre", highlight_rows=[2], memo=memo)
+    lit = {"searched": [2]}
+    chart, rows, _ = widgets.map_views(table, views, color="genre", highlights=lit, memo=memo)
     assert rows.tolist() == [0, 1, 2, 3]
     drawn = next(iter(chart.to_dict()["datasets"].values()))
     assert [row["highlight"] for row in drawn] == [False, False, True, False]
-    assert widgets.map_views(table.copy(), views, color="genre", highlight_rows=[2], memo=memo)[0] is chart  # same drawing
-    assert widgets.map_views(table.copy(), views, color="genre", highlight_rows=[2], memo=widgets.SessionMemo().charts)[0] is not chart
+    assert widgets.map_views(table.copy(), views, color="genre", highlights=lit, memo=memo)[0] is chart  # same drawing
+    assert widgets.map_views(table.copy(), views, color="genre", highlights=lit, memo=widgets.SessionMemo().charts)[0] is not chart
     renamed = table.assign(name=["Alien", "Babe", "Casablanca", "Aliens"])  # other metadata, same layouts
     moved = table.assign(umap_x=table["umap_x"] + 1.0)
     for other in (
-        widgets.map_views(table, views, color="genre", highlight_rows=[1], memo=memo),
-        widgets.map_views(table, views, color="n_users", highlight_rows=[2], memo=memo),
-        widgets.map_views(renamed, views, color="genre", highlight_rows=[2], memo=memo),
-        widgets.map_views(moved, views, color="genre", highlight_rows=[2], memo=memo),
-        widgets.map_views(table, {"UMAP": "umap"}, color="genre", highlight_rows=[2], memo=memo),
+        widgets.map_views(table, views, color="genre", highlights={"searched": [1]}, memo=memo),
+        widgets.map_views(table, views, color="genre", highlights={"pasted": [2]}, memo=memo),  # same row, another kind
+        widgets.map_views(table, views, color="n_users", highlights=lit, memo=memo),
+        widgets.map_views(table, views, color="genre", has="Sci-Fi", highlights=lit, memo=memo),
+        widgets.map_views(renamed, views, color="genre", highlights=lit, memo=memo),
+        widgets.map_views(moved, views, color="genre", highlights=lit, memo=memo),
+        widgets.map_views(table, {"UMAP": "umap"}, color="genre", highlights=lit, memo=memo),
     ):
         assert other[0] is not chart
 
 
 def test_map_views_samples_large_tables_but_keeps_highlights(table):
     big = pd.concat([table] * 10, ignore_index=True).assign(row=np.arange(40))
-    _, rows = widgets.map_views(big, {"UMAP": "umap"}, color="genre", highlight_rows=[37, 39], max_points=12)
+    _, rows, _ = widgets.map_views(big, {"UMAP": "umap"}, color="genre", highlights={"user": [37], "pasted": [39]}, max_points=12)
     assert len(rows) == 12 and {37, 39} <= set(rows.tolist())
 
 
@@ -566,8 +579,9 @@ def test_maps_and_comparisons_take_list_columns(table):
     genres = [["Sci-Fi", "Horror"], ["Children"], ["Drama", "Romance"], ["Sci-Fi"]]
     listed = table.assign(genre=genres)
     memo = widgets.SessionMemo()
-    chart, _ = widgets.map_views(listed, {"UMAP": "umap"}, color="genre", memo=memo.charts)
+    chart, _, note = widgets.map_views(listed, {"UMAP": "umap"}, color="genre", memo=memo.charts)
     drawn = next(iter(chart.to_dict()["datasets"].values()))
-    assert [row["colour_value"] for row in drawn] == ["Sci-Fi", "Children", "Drama", "Sci-Fi"]
+    assert [row["colour_value"] for row in drawn] == ["Sci-Fi (2)", "Children (1)", "Drama (1)", "Sci-Fi (2)"]
+    assert "sets of values" in note
     assert widgets.map_views(listed.copy(), {"UMAP": "umap"}, color="genre", memo=memo.charts)[0] is chart
     assert widgets.colour_options(listed.drop(columns=["umap_x", "umap_y"]))["genre"] == "genre"

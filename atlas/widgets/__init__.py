@@ -12,6 +12,8 @@ from .emblaze import (  # noqa: F401
     _viewer_class,
     _fill_padding,
     _neighbor_source,
+    EmblazeParts,
+    emblaze_parts,
     emblaze_view,
     comparison_view,
     subset_neighbors,
@@ -29,10 +31,15 @@ from .tables import (  # noqa: F401
     find_items,
     with_neighbours,
     rows_from_text,
-    rows_for_user,
 )
+from .lookup import NameIndex, ListMatch, UserItems, match_list, list_report, user_items, user_note, choice_labels  # noqa: F401
+from atlas.columns import set_choices  # noqa: F401
 from .charts import (  # noqa: F401
     _quiet_altair,
+    HIGHLIGHT_STYLES,
+    highlight_kinds,
+    category_colours,
+    colour_note,
     linked_maps,
     map_views,
     histogram,
@@ -40,6 +47,8 @@ from .charts import (  # noqa: F401
     selectable_chart,
 )
 from .memo import Recent, SessionMemo, content_hash  # noqa: F401
+from .share import read_address, address_values, address_changes, shown_source, build_command, current_build, keep_in_address  # noqa: F401
+from .wording import in_app  # noqa: F401
 from .settings import (  # noqa: F401
     APP_OPTIONS,
     AppSettings,
@@ -76,4 +85,5 @@ from .stages import (  # noqa: F401
     metrics_table,
     export_with_page,
     export_zip,
+    why_no_layout,
 )

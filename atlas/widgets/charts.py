@@ -24,12 +24,77 @@ def _quiet_altair():
         yield
 
 
+#: How each kind of highlighted item is outlined, in drawing order (later on top): the kind's
+#: legend label, its outline colour and width. The searched item stands out from its neighbours.
+HIGHLIGHT_STYLES = {
+    "pasted": ("pasted list", "#7b3294", 2.0),
+    "user": ("the user's items", "#e66101", 2.0),
+    "neighbour": ("its graph neighbours", "#222222", 1.4),
+    "searched": ("searched item", "#d7191c", 4.0),
+}
+#: Colours of "other", of items without a value, and of the items without the value asked for.
+OTHER_COLOUR, NO_VALUE_COLOUR, NOT_HAS_COLOUR = "#b9b3ad", "#e6e6e6", "#c9c9c9"
+
+
+def highlight_kinds(n: int, highlights: Mapping[str, Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's highlight label (None when not highlighted) and drawing rank (0: not highlighted),
+    from rows by kind (keys of ``HIGHLIGHT_STYLES``); a row in several kinds takes the later one."""
+    labels = np.full(n, None, dtype=object)
+    rank = np.zeros(n, dtype=np.int64)
+    for position, (kind, (label, _, _)) in enumerate(HIGHLIGHT_STYLES.items(), start=1):
+        rows = np.asarray(list(highlights.get(kind, ())), dtype=np.int64)
+        rows = rows[(rows >= 0) & (rows < n)]
+        labels[rows], rank[rows] = label, position
+    return labels, rank
+
+
+def category_colours(order: Sequence[str], *, has: str | None = None) -> list[str]:
+    """Colours for legend labels in ``order`` (see ``columns.legend_categories``): a palette for
+    values, greys for "other", for "no value" and for the items without the value asked for."""
+    from atlas.columns import NO_VALUE, OTHER
+
+    palette = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#eeca3b", "#b279a2", "#ff9da6", "#9d755d", "#79706e", "#17becf", "#bcbd22", "#aec7e8", "#ffbb78"]
+    colours, k = [], 0
+    for label in order:
+        value = label.rsplit(" (", 1)[0]
+        if value == OTHER:
+            colours.append(OTHER_COLOUR)
+        elif value == NO_VALUE:
+            colours.append(NO_VALUE_COLOUR)
+        elif has is not None and value != has:
+            colours.append(NOT_HAS_COLOUR)
+        else:
+            colours.append(palette[k % len(palette)])
+            k += 1
+    return colours
+
+
+def colour_note(table, column: str, note: str, items=None, *, name_column: str | None = None, shown: int = 8) -> str:
+    """What the maps' colours stand for, in a sentence or two: ``note`` (from ``map_views``), the
+    most common single values of a column of sets with how many items hold each, and the
+    metadata columns that cannot colour a map (free text)."""
+    from atlas.columns import MULTI, column_kind, not_colourable, value_counts
+
+    parts = [note] if note else []
+    if column in table and column != "n_users" and column_kind(table[column]) == MULTI:
+        counts = value_counts(table[column])
+        listed = ", ".join(f"{value} {count:,}" for value, count in counts[:shown])
+        parts.append(f"Items holding each value: {listed}" + (f", … ({len(counts) - shown} more)." if len(counts) > shown else "."))
+    if items is not None:
+        left = not_colourable(items, skip=(name_column, "item_id", "n_users"))
+        if left:
+            parts.append(f"Not offered for colour (a different value for nearly every item): {', '.join(left)}.")
+    return " ".join(parts)
+
+
 def linked_maps(
     table,
     views: Mapping[str, str],
     *,
     color: str | None = "n_users",
     color_title: str | None = None,
+    color_scale: tuple[Sequence[str], Sequence[str]] | None = None,
+    tooltip_column: str | None = None,
     width: int = 460,
     height: int = 420,
     tooltip_columns: int = 6,
@@ -37,13 +102,16 @@ def linked_maps(
     """Side-by-side scatterplots of the same items with one linked brush.
 
     Brushing in any view keeps colour on the brushed items in every view and greys the rest;
-    rows with ``highlight`` set are drawn on top, outlined, while the others fade.
+    rows with ``highlight`` set are drawn on top, outlined by their ``highlight_kind`` (see
+    ``HIGHLIGHT_STYLES``; a plain black outline without it), while the others fade.
 
     Args:
         table: a map table (see ``map_table``), possibly a sampled subset of rows.
         views: view title -> layout key (the ``<key>_x``/``<key>_y`` columns).
         color: column to colour by (categorical or numeric), or None.
         color_title: the legend's title (default: ``color``).
+        color_scale: ``(domain, range)`` of a categorical colour, in legend order.
+        tooltip_column: the column the colour stands for, shown in the tooltip (default ``color``).
     """
     import altair as alt
 
@@ -51,23 +119,39 @@ def linked_maps(
     if color:
         if color == "n_users":  # popularity is heavy-tailed: a log scale shows its spread
             scale, kind = alt.Scale(scheme="viridis", type="log"), "Q"
+        elif color_scale is not None:
+            scale, kind = alt.Scale(domain=list(color_scale[0]), range=list(color_scale[1])), "N"
         elif is_quantitative(table[color]):
             scale, kind = alt.Scale(scheme="viridis"), "Q"
         else:
             scale, kind = alt.Scale(scheme="tableau20"), "N"
-        colour = alt.Color(f"{color}:{kind}", scale=scale, legend=alt.Legend(title=color_title or color))
+        legend = alt.Legend(title=color_title or color, symbolLimit=40, labelLimit=260)
+        colour = alt.Color(f"{color}:{kind}", scale=scale, legend=legend, sort=list(color_scale[0]) if color_scale else "ascending")
         colour = alt.condition(brush, colour, alt.value("#d0d0d0"))
     else:
         colour = alt.condition(brush, alt.value("#4c78a8"), alt.value("#d0d0d0"))
     any_highlight = bool(table["highlight"].any())
     opacity = alt.condition("datum.highlight", alt.value(1.0), alt.value(0.15 if any_highlight else 0.75))
-    stroke = alt.condition("datum.highlight", alt.value("black"), alt.value(None))
-    meta = [c for c in metadata_columns(table) if c != color][:tooltip_columns]
+    encoding = {}
+    if "highlight_kind" in table and any_highlight:
+        present = [style for style in HIGHLIGHT_STYLES.values() if (table["highlight_kind"] == style[0]).any()]
+        domain = [label for label, _, _ in present]
+        encoding["stroke"] = alt.condition(
+            "datum.highlight",
+            alt.Stroke("highlight_kind:N", scale=alt.Scale(domain=domain, range=[c for _, c, _ in present]), sort=domain, legend=alt.Legend(title="outlined")),
+            alt.value(None),
+        )
+        encoding["strokeWidth"] = alt.StrokeWidth("highlight_kind:N", scale=alt.Scale(domain=domain, range=[w for _, _, w in present]), legend=None)
+    else:
+        encoding["stroke"] = alt.condition("datum.highlight", alt.value("black"), alt.value(None))
+    shown_column = tooltip_column or color
+    meta = [c for c in metadata_columns(table) if c not in (color, shown_column)][:tooltip_columns]
     tooltip = ["name:N", "n_users:Q"]
     if color and color != "n_users":
-        tooltip.append(alt.Tooltip(f"{color}", title=color_title or color))
+        tooltip.append(alt.Tooltip(f"{shown_column}", title=shown_column))
     tooltip += [alt.Tooltip(c) for c in meta]
     tooltip.append(alt.Tooltip("neighbours:N", title="top neighbours"))
+    order_field = "highlight_rank:Q" if "highlight_rank" in table else "highlight:Q"
     charts = []
     for title, key in views.items():
         chart = (
@@ -79,9 +163,9 @@ def linked_maps(
                 color=colour,
                 size=alt.Size("n_users:Q", scale=alt.Scale(type="sqrt", range=[6, 160]), legend=None),
                 opacity=opacity,
-                stroke=stroke,
-                order=alt.Order("highlight:Q", sort="ascending"),
+                order=alt.Order(order_field, sort="ascending"),
                 tooltip=tooltip,
+                **encoding,
             )
             .properties(width=width, height=height)
         )
@@ -95,34 +179,46 @@ def map_views(
     views: Mapping[str, str],
     *,
     color: str,
-    highlight_rows: Sequence[int] = (),
+    has: str | None = None,
+    highlights: Mapping[str, Sequence[int]] | None = None,
     max_points: int = MAX_CHART_POINTS,
     memo: Recent | None = None,
 ):
     """The app's linked maps: ``linked_maps`` of a sample of ``table`` (highlighted rows always
     drawn), memoised in ``memo`` on what is drawn.
 
+    A column that is not a number is coloured by ``columns.legend_categories`` (its most common
+    values with their counts, the rest as "other"; a set by its first common value, or by
+    whether it holds ``has``). ``highlights`` maps a kind of ``HIGHLIGHT_STYLES`` to its rows.
+
     Building an Altair chart validates every encoding against the Vega-Lite schema, which costs
     more than everything else in a slider move that is served from the stage cache; a chart of
     the same rows, coordinates, metadata, highlights and colour is therefore returned again. The
     app keeps one ``memo`` per browser session, so sessions never share a chart.
 
-    Returns ``(chart, rows)``: the rows of ``table`` that are drawn.
+    Returns ``(chart, rows, note)``: the rows of ``table`` that are drawn, and what the colours
+    stand for when that needs saying ("" otherwise).
     """
-    rows = sample_rows(len(table), max_points, keep=highlight_rows)
+    from atlas.columns import legend_categories
+
+    highlights = {kind: rows for kind, rows in (highlights or {}).items() if len(rows)}
+    every = sorted({int(r) for rows in highlights.values() for r in rows})
+    rows = sample_rows(len(table), max_points, keep=every)
     view = table.iloc[rows].copy()
-    view["highlight"] = view["row"].isin(list(highlight_rows))
-    field, title = color, color
+    kinds, rank = highlight_kinds(len(table), highlights)
+    view["highlight"] = rank[rows] > 0
+    view["highlight_kind"] = kinds[rows]
+    view["highlight_rank"] = rank[rows]
+    field, title, scale, note = color, color, None, ""
     if color != "n_users" and not is_quantitative(table[color]):
-        # categories beyond the palette share "other"; sets of values show their first common value
-        labels, legend = colour_values(table[color])
+        labels, order, note = legend_categories(table[color], has=has, name=color)
         view["colour_value"] = labels[rows]
-        field = "colour_value"
-        title = color + (" (first value)" if legend["kind"] == "multi" else "") + (" — top values" if legend["other"] else "")
-    build = lambda: linked_maps(view, views, color=field, color_title=title)  # noqa: E731
+        field, scale = "colour_value", (order, category_colours(order, has=has))
+        title = f"{color}: has “{has}”" if has else color + (" (first value)" if "sets of values" in note else "")
+    build = lambda: linked_maps(view, views, color=field, color_title=title, color_scale=scale, tooltip_column=color)  # noqa: E731
     if memo is None:
-        return build(), rows
-    return memo.get(("map", content_hash(view, tuple(views.items()), color)), build), rows
+        return build(), rows, note
+    return memo.get(("map", content_hash(view, tuple(views.items()), color, has)), build), rows, note
 
 
 def histogram(

@@ -47,11 +47,12 @@ def form_defaults(fields: Iterable[Field], settings: AppSettings) -> dict[str, A
 
 def projection_controls(settings: AppSettings, names: Iterable[str]) -> dict[str, Any]:
     """For each projection: a ``mo.ui.dictionary`` of its options' controls (sliders debounced,
-    so a drag recomputes once, when it ends)."""
+    so a drag recomputes once, when it ends; as wide as their column, so that each step of a
+    slider is a few pixels of a drag)."""
     import marimo as mo
 
     return {
-        name: mo.ui.dictionary({f.dest: control(f, settings.initial(f), debounce=True, full_width=False) for f in fields_of(projections.get(name).Params)})
+        name: mo.ui.dictionary({f.dest: control(f, settings.initial(f), debounce=True, full_width=True) for f in fields_of(projections.get(name).Params)})
         for name in names
     }
 

@@ -1,40 +1,38 @@
-"""Emblaze in marimo: a comparison viewer whose listeners work under marimo's anywidget host."""
+"""Emblaze in marimo: a comparison viewer with a front end fixed for marimo (see ``emblaze_js``)."""
 
 from __future__ import annotations
 
 import functools
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import traitlets
 
+from .emblaze_js import BACKBONE_LISTENER, PORTABLE_LISTENER, patch_bundle
 from .memo import Recent, content_hash
 
 log = logging.getLogger(__name__)
 
-# Emblaze's front end keeps every synced trait in a Svelte store that it refreshes with the
-# Backbone listener signature ``(model, value)``.  marimo (and the current anywidget spec)
-# call ``change:`` listeners without arguments, so the stores never receive data and the
-# canvas stays blank.  Reading the value from the model works under both conventions.
-_BACKBONE_LISTENER = 'model.on("change:" + name2, (model2, val) => curVal.set(val), null);'
-_PORTABLE_LISTENER = 'model.on("change:" + name2, () => curVal.set(model.get(name2)), null);'
+_BACKBONE_LISTENER = BACKBONE_LISTENER
+_PORTABLE_LISTENER = PORTABLE_LISTENER
 
 
 def portable_emblaze_esm(source: str) -> str:
-    """Return Emblaze's front-end module with its trait listeners made argument-free.
+    """Return Emblaze's front-end module fixed for the app (see ``emblaze_js``): trait listeners
+    that work under marimo, drawing only while something changes and while it is in view, a
+    legend whose labels do not overlap, and an optional log colour scale.
 
-    Raises ``RuntimeError`` when the bundle does not contain the listener this fix expects
-    (a different Emblaze build), rather than shipping a widget that silently draws nothing.
+    Raises ``RuntimeError`` when the bundle lacks a piece a fix expects (a different Emblaze
+    build), rather than shipping a widget that silently draws nothing or never stops drawing.
     """
-    if _PORTABLE_LISTENER in source:
-        return source
-    if source.count(_BACKBONE_LISTENER) != 1:
-        raise RuntimeError(
-            "This Emblaze build does not contain the trait listener atlas knows how to adapt; "
-            "pin emblaze==0.11.* or update atlas.widgets.portable_emblaze_esm."
-        )
-    return source.replace(_BACKBONE_LISTENER, _PORTABLE_LISTENER)
+    return _patched(source)
+
+
+@functools.lru_cache(maxsize=2)
+def _patched(source: str) -> str:
+    return patch_bundle(source)
 
 
 def _run_inline(fn, args=(), kwargs=None):
@@ -101,32 +99,47 @@ def _neighbor_source(neighbors: np.ndarray, n: int):
     return NeighborOnlyEmbedding(table, metric="graph", n_neighbors=neighbors.shape[1])
 
 
-def emblaze_view(
+@dataclass(frozen=True)
+class EmblazeParts:
+    """What an Emblaze viewer is made of, computed once: the aligned frames with their
+    neighbours, the item names and the sidebar's frame colours (the costly part). Each call of
+    ``viewer`` makes a new viewer from them; a viewer itself is never handed out twice, since
+    its browser side may be gone (a reloaded page, a replaced output)."""
+
+    embeddings: object  # emblaze.EmbeddingSet
+    thumbnails: object  # emblaze.TextThumbnails
+    frame_colors: list
+    continuous: bool
+    colour_log: bool = False
+
+    def viewer(self, *, suggestions: bool = False):
+        viewer = _viewer_class()(
+            embeddings=self.embeddings,
+            thumbnails=self.thumbnails,
+            thread_starter=_run_inline,
+            compute_suggestions=suggestions,
+            _defaultFrameColors=self.frame_colors,
+        )
+        if self.continuous:  # the maps' ramp (Emblaze picks its scheme while it is built)
+            viewer.colorScheme = "viridis"
+        if self.colour_log:  # read by the patched bundle: a log colour scale, labelled in the data's units
+            viewer.data = {**viewer.data, "atlasColourLog": True}
+        return viewer
+
+
+def emblaze_parts(
     layouts: Mapping[str, np.ndarray],
     *,
     names: Sequence[str],
     colors: np.ndarray | Sequence | None = None,
     neighbors: np.ndarray | None = None,
     n_layout_neighbors: int = 10,
-    suggestions: bool = False,
-):
-    """An Emblaze viewer comparing 2D layouts of the same items, ready to show in marimo.
-
-    Args:
-        layouts: frame label -> ``(n, 2)`` coordinates, rows in the same item order. The
-            first layout is the reference the others are aligned to.
-        names: one label per item, shown on hover and in the sidebar.
-        colors: one value per item; strings colour by category, numbers by a continuous scale
-            (Emblaze treats numbers with fewer than 12 distinct values as categories).
-        neighbors: optional ``(n, k)`` row indices of each item's neighbours in the item
-            graph (``-1`` pads allowed); the sidebar then lists those neighbours and Star
-            Trails compare each layout with them. Without it, each layout's own nearest
-            points stand in.
-        n_layout_neighbors: neighbours computed within each 2D layout (for Star Trails and
-            frame colours).
-        suggestions: compute Emblaze's "suggested selections" (costly on large maps).
-    """
+    colour_log: bool = False,
+) -> EmblazeParts:
+    """The parts of an Emblaze comparison (see ``emblaze_view`` for the arguments); with
+    ``colour_log`` numeric colours are taken as log10 of the values the legend shows."""
     import emblaze
+    from emblaze.frame_colors import compute_colors
     from emblaze.utils import Field
 
     if not layouts:
@@ -156,53 +169,94 @@ def emblaze_view(
         frame = emblaze.Embedding({Field.POSITION: xy, Field.COLOR: color_values}, label=label, n_neighbors=k, parent=parent)
         frame.compute_neighbors(n_neighbors=k, metric="euclidean")
         embeddings.append(frame)
+    embedding_set = emblaze.EmbeddingSet(embeddings, align=True)
+    frame_colors = compute_colors(embedding_set, None) if len(embeddings) > 1 else []
+    continuous = embedding_set[0].guess_data_type(Field.COLOR) != "categorical"
+    return EmblazeParts(embedding_set, emblaze.TextThumbnails([str(s) for s in names]), frame_colors, continuous, colour_log)
 
-    viewer_class = _viewer_class()
-    return viewer_class(
-        embeddings=emblaze.EmbeddingSet(embeddings, align=True),
-        thumbnails=emblaze.TextThumbnails([str(s) for s in names]),
-        thread_starter=_run_inline,
-        compute_suggestions=suggestions,
-    )
+
+def emblaze_view(
+    layouts: Mapping[str, np.ndarray],
+    *,
+    names: Sequence[str],
+    colors: np.ndarray | Sequence | None = None,
+    neighbors: np.ndarray | None = None,
+    n_layout_neighbors: int = 10,
+    suggestions: bool = False,
+):
+    """An Emblaze viewer comparing 2D layouts of the same items, ready to show in marimo.
+
+    Args:
+        layouts: frame label -> ``(n, 2)`` coordinates, rows in the same item order. The
+            first layout is the reference the others are aligned to.
+        names: one label per item, shown on hover and in the sidebar.
+        colors: one value per item; strings colour by category, numbers by a continuous scale
+            (Emblaze treats numbers with fewer than 12 distinct values as categories).
+        neighbors: optional ``(n, k)`` row indices of each item's neighbours in the item
+            graph (``-1`` pads allowed); the sidebar then lists those neighbours and Star
+            Trails compare each layout with them. Without it, each layout's own nearest
+            points stand in.
+        n_layout_neighbors: neighbours computed within each 2D layout (for Star Trails and
+            frame colours).
+        suggestions: compute Emblaze's "suggested selections" (costly on large maps).
+    """
+    parts = emblaze_parts(layouts, names=names, colors=colors, neighbors=neighbors, n_layout_neighbors=n_layout_neighbors)
+    return parts.viewer(suggestions=suggestions)
 
 
 def comparison_view(
-    layouts: Mapping[str, object], table, neighbors: np.ndarray, *, color: str, max_points: int, graph_key: str = "", memo: Recent | None = None
+    layouts: Mapping[str, object],
+    table,
+    neighbors: np.ndarray,
+    *,
+    color: str,
+    has: str | None = None,
+    max_points: int,
+    graph_key: str = "",
+    memo: Recent | None = None,
 ):
-    """The app's Emblaze comparison of ``layouts`` (label -> ``atlas.Layout``), memoised in ``memo``
-    (one per browser session).
+    """The app's Emblaze comparison of ``layouts`` (label -> ``atlas.Layout``).
 
     Items are sampled to ``max_points`` (the same sample every time), named by ``table['name']``
-    and coloured by ``table[color]``. A viewer for the same layouts (by their cache keys), graph,
-    names and colours is returned again rather than rebuilt, so that moving a slider back to a
-    setting seen before does not rebuild and resend the comparison. Layouts without a cache key
-    are never memoised.
+    and coloured as the maps colour them: popularity on a log scale, other numbers on a linear
+    one, anything else by ``columns.legend_categories`` (``has``: one value of a set). Emblaze
+    draws y downwards, so y is flipped to show the maps the right way up.
+
+    Every call returns a new viewer: a viewer shown before may have lost its browser side (a
+    page reload, a replaced output) and would then show "Model not found". What it is made of
+    (the aligned frames, their neighbours, the frame colours) is kept in ``memo`` (one per
+    browser session) for the same layouts (by their cache keys), graph, names and colours, so
+    that a setting seen before is quick again. Layouts without a cache key are never memoised.
 
     Returns ``(viewer, rows)``: the rows of ``table`` that it shows.
     """
-    from atlas.columns import colour_values
+    from atlas.columns import legend_categories
 
     from .tables import is_quantitative, sample_rows
 
     rows = sample_rows(len(table), max_points)
     keys = tuple((label, getattr(layout, "key", "")) for label, layout in layouts.items())
     shown = table[list(dict.fromkeys(["name", color]))].iloc[rows]
-    if color != "n_users" and not is_quantitative(table[color]):
-        # the same categories as the maps: strings, so Emblaze never turns a few numbers into a ramp
-        shown = shown.assign(**{color: [str(v) for v in colour_values(table[color])[0][rows]]})
-    key = None if not graph_key or not all(key for _, key in keys) else (keys, graph_key, content_hash(shown))
+    log = color == "n_users"
+    if log:
+        colours = np.log10(np.maximum(shown[color].to_numpy(dtype=np.float64), 1.0))
+    elif is_quantitative(table[color]):
+        colours = shown[color].to_numpy(dtype=np.float64)
+    else:  # the maps' categories and legend labels; strings, so Emblaze never makes a ramp of them
+        colours = np.asarray([str(v) for v in legend_categories(table[color], has=has)[0][rows]], dtype=object)
+    key = None if not graph_key or not all(key for _, key in keys) else (keys, graph_key, content_hash(shown["name"], colours))
 
     def build():
-        return emblaze_view(
-            {label: layout.xy[rows] for label, layout in layouts.items()},
+        return emblaze_parts(
+            {label: layout.xy[rows] * np.array([1.0, -1.0]) for label, layout in layouts.items()},
             names=shown["name"].to_numpy(),
-            colors=shown[color].to_numpy(),
+            colors=colours,
             neighbors=subset_neighbors(neighbors, rows),
+            colour_log=log,
         )
 
-    if memo is None:
-        return build(), rows
-    return memo.get(key, build), rows
+    parts = build() if memo is None else memo.get(key, build)
+    return parts.viewer(), rows
 
 
 def subset_neighbors(neighbors: np.ndarray, rows: np.ndarray) -> np.ndarray:

@@ -34,6 +34,7 @@ class AppSettings:
     values: Mapping[str, Any] = field(default_factory=dict)
     app: Mapping[str, Any] = field(default_factory=dict)
     problems: tuple[str, ...] = ()
+    view: Mapping[str, str] = field(default_factory=dict)  # how the maps look: "colour", "has"
 
     def get(self, key: str, default: Any = None) -> Any:
         """An app option (``out``, ``cache_dir``, ``data_root``, ``uploads_only``, ``max_upload_mb``)."""
@@ -58,6 +59,19 @@ class AppSettings:
     @property
     def seed(self) -> int:
         return int(self.values.get("seed", 0))
+
+    def compares(self, name: str) -> bool:
+        """Whether the projection ``name`` was asked for (the address's ``compare``)."""
+        return name in str(self.values.get("compare", "")).split(",")
+
+    def with_address(self, query: Mapping[str, Any]) -> AppSettings:
+        """These settings with the build options and the view of the page's address on top (a
+        reload or a shared link); the address's problems join ``problems``. Only options and
+        the view are read from an address (see ``share.read_address``), never files or policy."""
+        from .share import read_address
+
+        values, view, problems = read_address(query)
+        return dataclasses.replace(self, values={**self.values, **values}, view={**self.view, **view}, problems=(*self.problems, *problems))
 
 
 def app_settings(cli_args: Mapping[str, object], *, collect: bool = False) -> AppSettings:
@@ -95,7 +109,7 @@ def app_settings(cli_args: Mapping[str, object], *, collect: bool = False) -> Ap
             elif key == "projection":
                 values["projection"] = projections.get(str(value)).name
             elif key in fields:
-                values[key] = parse(fields[key], value)
+                values[key] = _checked(fields[key], parse(fields[key], value))
             else:
                 raise AtlasError(f"unknown option --{raw_key}; the app takes the options of 'atlas build' (see 'atlas build --help').")
         except AtlasError as exc:
@@ -105,6 +119,17 @@ def app_settings(cli_args: Mapping[str, object], *, collect: bool = False) -> Ap
     if source.get("demo"):
         source["input"] = None
     return AppSettings(Source(**source), values, app, tuple(problems))
+
+
+def _checked(f: Field, value: Any) -> Any:
+    """``value`` if its parameter class accepts it (with that class's other defaults): a value the
+    build would refuse (``nan``, a negative count) is named where it was given."""
+    if isinstance(value, float) and value != value or value in (float("inf"), float("-inf")):
+        try:
+            dataclasses.replace(f.owner(), **{f.name: value})
+        except TypeError:
+            pass
+    return value
 
 
 def _megabytes(value: object) -> float:

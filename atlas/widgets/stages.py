@@ -44,13 +44,16 @@ def run_stage(
 
     ``report(stage, done, total)`` (the pipeline's progress signature) updates the spinner.
     When any value in ``needs`` is None (an earlier stage failed) nothing runs. An
-    ``AtlasError`` (bad input, impossible parameters) gives its own one-line message; any other
+    ``AtlasError`` (bad input, impossible parameters) gives its own one-line message, naming the
+    app's box or slider where it names a command-line flag (``wording.in_app``); any other
     exception is logged with its traceback and reported by type and message, so one failing
     stage never takes the rest of the app down.
     """
     import marimo as mo
 
     from atlas.errors import AtlasError
+
+    from .wording import in_app
 
     if any(value is None for value in needs):
         return skipped(stage)
@@ -67,8 +70,8 @@ def run_stage(
                 value = compute(report)
         else:
             value = compute(lambda *args: None)
-    except AtlasError as exc:
-        return StageRun(stage, None, str(exc), time.perf_counter() - start, note)
+    except AtlasError as exc:  # in the app's words: the box to change, not the flag
+        return StageRun(stage, None, in_app(str(exc)), time.perf_counter() - start, note)
     except Exception as exc:  # noqa: BLE001 - shown in the app, logged with its traceback
         log.exception("stage %s failed", stage)
         return StageRun(stage, None, f"{type(exc).__name__}: {exc}", time.perf_counter() - start, note)
@@ -153,3 +156,11 @@ def export_zip(result, data, *, projection: str) -> bytes:
             for name, path in paths.items():
                 archive.write(path, arcname=f"{folder}/{name}")
     return buffer.getvalue()
+
+
+def why_no_layout(runs: Sequence[StageRun]) -> str:
+    """Why no layout was made, from the stage runs: the first failed stage's message."""
+    for run in runs:
+        if run.error:
+            return f"**{run.stage}** failed — {run.error}"
+    return "an earlier stage has not produced its result (see the messages above)."

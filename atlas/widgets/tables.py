@@ -132,24 +132,7 @@ def with_neighbours(rows: Sequence[int], neighbors: np.ndarray | None, k: int = 
 
 
 def rows_from_text(table, text: str) -> np.ndarray:
-    """Rows named in pasted text: one item id or exact name per line or comma."""
-    tokens = {t.strip().lower() for line in text.splitlines() for t in line.split(",")}
-    tokens.discard("")
-    if not tokens:
-        return np.array([], dtype=np.int64)
-    ids = table["item_id"].astype(str).str.lower()
-    names = table["name"].astype(str).str.lower()
-    return table["row"].to_numpy()[(ids.isin(tokens) | names.isin(tokens)).to_numpy()]
+    """Rows named in pasted text, sorted (see ``lookup.match_list``: one id or name per line)."""
+    from .lookup import match_list
 
-
-def rows_for_user(interactions, item_ids: Sequence[str], user_id: str) -> np.ndarray:
-    """Map rows (positions in ``item_ids``) of the items one user interacted with."""
-    import pandas as pd
-
-    matches = np.flatnonzero(np.asarray(interactions.user_ids) == str(user_id))
-    if matches.size == 0:
-        return np.array([], dtype=np.int64)
-    touched = np.asarray(interactions.item_ids)[interactions.item[interactions.user == matches[0]]]
-    position = pd.Index(np.asarray(item_ids, dtype=str))
-    rows = position.get_indexer(np.asarray(touched, dtype=str))
-    return np.sort(rows[rows >= 0])
+    return np.sort(match_list(table, text).rows)

@@ -1,0 +1,175 @@
+"""Fixes to Emblaze's bundled front end, applied to its module text before it is shipped.
+
+Emblaze 0.11's ``widget-main.js`` draws its WebGL map on every animation frame, forever, even
+when nothing moves and when it is scrolled out of view; in a busy app that costs the browser
+most of a core. Its continuous colour legend prints a label under every cell (they overlap),
+its colour ramp is linear, its Backbone-style trait listeners get no value under marimo, and
+its ``render`` leaves the Svelte app alive after the view is gone.
+
+Each fix replaces one exact piece of the bundle. A bundle in which a piece is missing (or found
+twice) is refused with ``RuntimeError``: a silently unpatched viewer would either draw nothing
+or burn the CPU again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+#: The first line of a patched bundle (patching twice changes nothing).
+MARKER = "/* atlas: Emblaze bundle patched (draw on demand, legend labels, log colour) */\n"
+
+#: How long drawing goes on after the last sign of change, in ms: longer than Emblaze's longest
+#: animation (its 4 s transition between frames), so that an animation always finishes.
+WAKE_MS = 4500
+
+# Runs before the bundle. ``__atlasIdle`` stops a PIXI application's ticker once nothing has
+# changed for WAKE_MS and while its canvas is out of view (or detached), and starts it again on
+# any input inside the widget, a trait change or a window resize. ``__atlasLegend`` labels
+# three cells of a continuous legend, compactly, and undoes the log scale it was drawn with.
+PRELUDE = """
+const __atlasIdle = (() => {
+  const WAKE_MS = %(wake)d, SETTLE_MS = 300;
+  const entries = new Set();
+  const now = () => performance.now();
+  const wakeAll = () => entries.forEach((entry) => entry.wake());
+  let windowHooked = false;
+  function attach(pixiApp, getContainer, viewportAnimating, getScatterplot) {
+    const ticker = pixiApp.ticker;
+    const entry = { app: pixiApp, until: now() + WAKE_MS, visible: true, observer: null };
+    entry.wake = (ms = WAKE_MS) => {
+      entry.until = Math.max(entry.until, now() + ms);
+      if (entry.visible && !ticker.started) ticker.start();
+    };
+    entry.stop = () => { if (ticker.started) ticker.stop(); };
+    const interaction = pixiApp.renderer.plugins && pixiApp.renderer.plugins.interaction;
+    if (interaction && "useSystemTicker" in interaction) interaction.useSystemTicker = false;  // Emblaze picks points itself
+    ticker.add(() => {
+      const el = getContainer();
+      if (!el || !el.isConnected) { entry.stop(); return; }
+      const plot = getScatterplot(), marks = plot && plot.markSet;
+      if (marks && marks.marksChanged()) entry.wake(WAKE_MS);  // may start a GPU-side transition
+      else if (viewportAnimating() || (marks && (marks.marksAnimating() || marks.decorationsAnimating()))) entry.wake(SETTLE_MS);
+      else if (now() > entry.until) entry.stop();
+    }, null, 100);
+    const el = getContainer();
+    if (el && typeof IntersectionObserver !== "undefined") {
+      entry.observer = new IntersectionObserver((seen) => {
+        entry.visible = seen.some((s) => s.isIntersecting);
+        if (entry.visible) entry.wake(); else entry.stop();
+      });
+      entry.observer.observe(el);
+    }
+    if (!windowHooked) { window.addEventListener("resize", () => wakeAll()); windowHooked = true; }
+    entries.add(entry);
+    return entry;
+  }
+  function detach(pixiApp) {
+    for (const entry of entries) {
+      if (entry.app !== pixiApp) continue;
+      entry.stop();
+      if (entry.observer) entry.observer.disconnect();
+      entries.delete(entry);
+    }
+  }
+  function watch(el) {
+    for (const kind of ["pointerdown", "pointermove", "wheel", "keydown", "click", "input", "change"]) {
+      el.addEventListener(kind, () => wakeAll(), { capture: true, passive: true });
+    }
+  }
+  return { attach, detach, watch, wakeAll };
+})();
+const __atlasLegend = {
+  scale(scale, log) { scale.atlasLog = !!log; return scale; },
+  compact(value) {
+    const abs = Math.abs(value);
+    if (abs >= 1e6) return (value / 1e6).toPrecision(2).replace(/\\.0+$/, "") + "M";
+    if (abs >= 1e3) return (value / 1e3).toPrecision(2).replace(/\\.0+$/, "") + "k";
+    if (abs >= 100 || Number.isInteger(value)) return String(Math.round(value));
+    return String(Number(value.toPrecision(2)));
+  },
+  labels(scale) {
+    const domain = scale.domain(), lo = domain[0], hi = domain[domain.length - 1];
+    return ({ i, genLength }) => {
+      const middle = Math.round((genLength - 1) / 2);
+      if (i !== 0 && i !== middle && i !== genLength - 1) return "";
+      const value = genLength > 1 ? lo + (i * (hi - lo)) / (genLength - 1) : lo;
+      return __atlasLegend.compact(scale.atlasLog ? Math.pow(10, value) : value);
+    };
+  },
+};
+"""
+
+
+@dataclass(frozen=True)
+class Fix:
+    """One piece of the bundle (``old``, which must occur exactly once) and what replaces it."""
+
+    name: str
+    old: str
+    new: str
+
+
+# The listener signature fix: Emblaze keeps every synced trait in a Svelte store that it
+# refreshes with the Backbone listener signature ``(model, value)``. marimo (and the current
+# anywidget spec) call ``change:`` listeners without arguments, so the stores never received
+# data and the canvas stayed blank. Reading the value from the model works under both; a trait
+# change is also a reason to draw again.
+BACKBONE_LISTENER = 'model.on("change:" + name2, (model2, val) => curVal.set(val), null);'
+PORTABLE_LISTENER = 'model.on("change:" + name2, () => { curVal.set(model.get(name2)); __atlasIdle.wakeAll(); }, null);'
+
+FIXES = (
+    Fix("trait listener", BACKBONE_LISTENER, PORTABLE_LISTENER),
+    # each viewer gets its own ticker, which __atlasIdle may stop without stopping another's
+    Fix("own ticker", "sharedTicker: true\n    }));", "sharedTicker: false\n    }));"),
+    Fix(
+        "draw on demand",
+        "container.appendChild(view);\n    initializeMouseHandlers(view);",
+        "container.appendChild(view);\n    __atlasIdle.attach(pixiApp, () => container, () => viewportAnimating, () => scatterplot);\n"
+        "    initializeMouseHandlers(view);",
+    ),
+    Fix(
+        "release the ticker",
+        "onDestroy(() => {\n    if (!!scatterplot) {\n      scatterplot.destroy();",
+        "onDestroy(() => {\n    if (!!pixiApp) __atlasIdle.detach(pixiApp);\n    if (!!scatterplot) {\n      scatterplot.destroy();",
+    ),
+    Fix(
+        "destroy with the view",
+        "function render(view) {\n  new App({\n    target: view.el,\n    props: {\n      model: view.model\n    }\n  });\n}",
+        "function render(view) {\n  __atlasIdle.watch(view.el);\n  const app = new App({\n    target: view.el,\n    props: {\n      model: view.model\n    }\n  });\n"
+        "  return () => app.$destroy();\n}",
+    ),
+    Fix(
+        "log colour flag",
+        "this.previewMode = rawData.previewMode || PreviewMode.PROJECTION_SIMILARITY;",
+        "this.previewMode = rawData.previewMode || PreviewMode.PROJECTION_SIMILARITY;\n      this.atlasColourLog = !!rawData.atlasColourLog;",
+    ),
+    Fix(
+        "log colour scale",
+        "return sequential(scheme2.value).domain(this.getColorExtent());",
+        "return __atlasLegend.scale(sequential(scheme2.value).domain(this.getColorExtent()), this.atlasColourLog);",
+    ),
+    Fix(
+        "legend labels",
+        '.cells(numCells).orient("horizontal").scale(colorScale);',
+        '.cells(numCells).orient("horizontal").scale(colorScale).labels(__atlasLegend.labels(colorScale));',
+    ),
+)
+
+
+def patch_bundle(source: str) -> str:
+    """Emblaze's front-end module with every fix in ``FIXES`` applied (once).
+
+    Raises ``RuntimeError`` naming the fix whose piece is missing or repeated: this Emblaze
+    build is not the one atlas knows how to adapt.
+    """
+    if source.startswith(MARKER):
+        return source
+    for fix in FIXES:
+        found = source.count(fix.old)
+        if found != 1:
+            raise RuntimeError(
+                f"This Emblaze build does not contain the piece atlas adapts for its {fix.name!r} fix "
+                f"(found {found} times, expected once); pin emblaze==0.11.* or update atlas.widgets.emblaze_js."
+            )
+        source = source.replace(fix.old, fix.new)
+    return MARKER + PRELUDE % {"wake": WAKE_MS} + source

@@ -1,0 +1,132 @@
+"""The app's settings in its address, and as the ``atlas build`` command that makes the same map.
+
+The address carries the build options that differ from their defaults, by the option names of
+``atlas build`` (``?min_item_users=20&min_dist=0.5``), plus the view's colour: a reload or a
+shared link starts the app with them. Only build options and the colour are read from an
+address; where the data lives and who may read which files are never taken from a link.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from atlas import projections
+from atlas.errors import AtlasError, check_seed
+from atlas.options import parse, word
+from atlas.plan import SEED_FIELD, BuildParams, Source, all_fields, argv_of, command_line, options_of
+
+#: Keys of the address that set how the maps look, not how they are built.
+VIEW_KEYS = ("colour", "has")
+BUILD_KEYS = ("seed", "compare")
+
+
+def managed_keys() -> set[str]:
+    """Every key of the address the app reads and writes."""
+    return {*all_fields(), *BUILD_KEYS, *VIEW_KEYS}
+
+
+def read_address(query: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str], list[str]]:
+    """``(build values, view values, problems)`` from the address's query parameters.
+
+    Build values are parsed as ``atlas build`` parses its flags; a value that cannot be used is
+    left out and described in ``problems`` (in the app's words), as is a key atlas does not know.
+    """
+    from .wording import in_app
+
+    fields = all_fields()
+    values: dict[str, Any] = {}
+    view: dict[str, str] = {}
+    problems: list[str] = []
+    for key, raw in query.items():
+        value = raw[-1] if isinstance(raw, list) else raw
+        try:
+            if key in VIEW_KEYS:
+                view[key] = str(value)
+            elif key == "seed":
+                values["seed"] = check_seed(parse(SEED_FIELD, value))
+            elif key == "compare":
+                names = tuple(n.strip() for n in str(value).split(",") if n.strip())
+                values["compare"] = ",".join(projections.get(n).name for n in names)
+            elif key in fields:
+                values[key] = parse(fields[key], value)
+            else:
+                problems.append(f"the link's setting “{key}” is not one of atlas's options; it was left out.")
+        except AtlasError as exc:
+            problems.append(f"the link's setting “{key}={value}” was left out: {in_app(str(exc))}")
+    return values, view, problems
+
+
+def address_values(params: BuildParams, *, demo: bool, default_compare: tuple[str, ...], view: Mapping[str, str | None] = {}) -> dict[str, str]:
+    """The query parameters that bring ``params`` (and the view) back: the options that differ
+    from their defaults, the projections compared when they are not the app's default ones,
+    and the view's colour."""
+    out = {key: "none" if value is None else word(value) for key, value in options_of(params, demo=demo).items() if key not in ("projection", "compare")}
+    if tuple(params.names) != tuple(default_compare):
+        out["compare"] = ",".join(params.names)
+    out.update({key: str(value) for key, value in view.items() if key in VIEW_KEYS and value})
+    return out
+
+
+def address_changes(current: Mapping[str, Any], wanted: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
+    """What to set and what to remove so that the app's keys of ``current`` become ``wanted``
+    (keys the app does not manage are left alone)."""
+    managed = managed_keys()
+    to_set = {key: value for key, value in wanted.items() if current.get(key) != value}
+    to_remove = sorted(key for key in current if key in managed and key not in wanted)
+    return to_set, to_remove
+
+
+def shown_source(source: Source, *, access, upload_dir: str | Path | None = None) -> Source:
+    """``source`` as the command shown to the visitor names it: an uploaded file by its own
+    name, a file under the data root relative to it, a file named when the app was started (in
+    a mode where visitors name no paths) by its file name only; on one's own computer as is."""
+
+    def shown(path: str | None) -> str | None:
+        if not path:
+            return path
+        p = Path(path)
+        if upload_dir is not None and Path(upload_dir) in p.parents:
+            return p.name
+        if access.mode == "root" and access.root is not None:
+            try:
+                return str(p.resolve().relative_to(access.root))
+            except ValueError:
+                return p.name
+        if access.mode in ("locked", "uploads-only"):
+            return p.name
+        return path
+
+    return dataclasses.replace(source, input=shown(source.input), items=shown(source.items))
+
+
+def build_command(params: BuildParams, source: Source) -> str:
+    """The ``atlas build`` line (with ``--out``) that makes ``params``'s map of ``source``."""
+    return command_line([*argv_of(params, source), "--out", "atlas-out"])
+
+
+def current_build(stages: Mapping[str, Any], projection_values: Mapping[str, Mapping[str, Any]], *, seed: int, export: str | None = None) -> BuildParams | None:
+    """The ``BuildParams`` the app's controls stand for: the stages' parameters (None while one
+    of them is not valid) and each shown projection's control values; None when any part of it
+    cannot be made (the app shows that problem where the control is)."""
+    from atlas.plan import projection_params
+
+    if any(value is None for value in stages.values()):
+        return None
+    try:
+        layouts = tuple(projection_params(name, values, seed=seed) for name, values in projection_values.items())
+        return BuildParams(**stages, projections=layouts, export=export if export in projection_values else None)
+    except AtlasError:
+        return None
+
+
+def keep_in_address(query, params: BuildParams, *, demo: bool, default_compare: tuple[str, ...], view: Mapping[str, str | None] = {}) -> None:
+    """Write ``params`` and the view into the page's address (``mo.query_params()``), changing
+    only the keys that differ."""
+    to_set, to_remove = address_changes(query.to_dict(), address_values(params, demo=demo, default_compare=default_compare, view=view))
+    for key in to_remove:
+        query.remove(key)
+    for key, value in to_set.items():
+        query.set(key, value)
