@@ -150,7 +150,8 @@ def legend_categories(values: pd.Series, *, has: str | None = None, max_colours:
         note = f"{column} holds sets of values: items with “{has}” against the rest."
     elif kind == MULTI:
         shown = len(legend["values"])
-        note = f"{column} holds sets of values: each item takes the colour of its first value among the {shown} most common of {distinct}"
+        among = f" among the {shown} most common of {distinct}" if shown < distinct else ""
+        note = f"{column} holds sets of values: each item takes the colour of its first value{among}"
         note += f"; {legend['other']:,} items hold none of them (“{OTHER}”)." if legend["other"] else "."
     elif legend["other"]:
         shown = len(legend["values"])

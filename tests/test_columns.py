@@ -76,3 +76,32 @@ def test_the_web_page_and_the_app_agree(tmp_path):
         assert (column in options) == (web_kind != TEXT)
         assert web_kind == {MULTI: CATEGORY}.get(column_kind(frame[column]), column_kind(frame[column]))
     assert columns.MAX_COLOURS >= 10
+
+
+def test_legend_categories_count_each_colour_and_say_what_it_means():
+    genres = pd.Series(["Drama|Comedy", "Comedy", "Drama", "Horror|Drama", None, "Western"] * 5)
+    labels, order, note = columns.legend_categories(genres, max_colours=2, name="genres")
+    assert order == ["Drama (15)", "Comedy (5)", "other (5)", "no value (5)"]  # by first common value
+    assert labels[:6].tolist() == ["Drama (15)", "Comedy (5)", "Drama (15)", "Drama (15)", "no value (5)", "other (5)"]
+    assert note == "**genres** holds sets of values: each item takes the colour of its first value among the 2 most common of 4; 5 items hold none of them (“other”)."
+    labels, order, note = columns.legend_categories(genres, has="Drama", name="genres")
+    assert order == ["Drama (15)", "not Drama (15)"] and "items with “Drama” against the rest" in note
+
+
+def test_legend_categories_of_a_large_category_say_how_many_share_other():
+    values = pd.Series([f"director {i % 30}" for i in range(300)])
+    labels, order, note = columns.legend_categories(values, name="director")
+    assert len(order) == columns.MAX_COLOURS + 1 and order[-1] == "other (180)"
+    assert note == "**director** has 30 values: the 12 most common have a colour, the other 18 (180 items) share “other”."
+    small = pd.Series(["a", "b"] * 10)
+    assert columns.legend_categories(small)[2] == ""  # nothing to explain
+    with pytest.raises(ValueError, match="holds numbers"):
+        columns.legend_categories(pd.Series(np.linspace(0, 1, 40)), name="score")
+
+
+def test_set_choices_and_free_text():
+    genres = pd.Series(["Drama|Comedy", "Comedy", "Comedy|Horror"] * 10)
+    assert columns.set_choices(genres) == {"each item's first common value": "", "has “Comedy”": "Comedy", "has “Drama”": "Drama", "has “Horror”": "Horror"}
+    assert columns.set_choices(pd.Series(["a", "b"] * 10)) == {}
+    frame = pd.DataFrame({"title": [f"film {i}" for i in range(40)], "genre": ["a", "b"] * 20, "item_id": [str(i) for i in range(40)]})
+    assert columns.not_colourable(frame, skip=("item_id",)) == ["title"]

@@ -18,25 +18,39 @@ from dataclasses import dataclass
 #: The first line of a patched bundle (patching twice changes nothing).
 MARKER = "/* atlas: Emblaze bundle patched (draw on demand, legend labels, log colour) */\n"
 
-#: How long drawing goes on after the last sign of change, in ms: longer than Emblaze's longest
+#: How long drawing goes on after the marks last changed, in ms: longer than Emblaze's longest
 #: animation (its 4 s transition between frames), so that an animation always finishes.
 WAKE_MS = 4500
+#: Traits whose changes never change the drawing: Emblaze logs interactions every 10 s.
+QUIET_TRAITS = ("interactionHistory", "saveInteractionsFlag", "loggingEnabled", "selectionList", "saveSelectionFlag",
+                "selectionName", "selectionDescription", "loadingSuggestions", "loadingSuggestionsProgress", "recomputeSuggestionsFlag")
 
 # Runs before the bundle. ``__atlasIdle`` stops a PIXI application's ticker once nothing has
-# changed for WAKE_MS and while its canvas is out of view (or detached), and starts it again on
-# any input inside the widget, a trait change or a window resize. ``__atlasLegend`` labels
+# changed for a while and while its canvas is out of view (or detached). Input inside the widget,
+# a trait change (but for the interaction log's) or a window resize start it for a second, long
+# enough for Emblaze to update its marks; a change of the marks keeps it going for WAKE_MS, the
+# longest transition Emblaze animates on the GPU. ``__atlasLegend`` labels
 # three cells of a continuous legend, compactly, and undoes the log scale it was drawn with.
 PRELUDE = """
 const __atlasIdle = (() => {
-  const WAKE_MS = %(wake)d, SETTLE_MS = 300;
-  const entries = new Set();
+  const WAKE_MS = %(wake)d, NUDGE_MS = 1000, SETTLE_MS = 300;
+  // traits that never change the drawing (Emblaze's interaction log, saved selections)
+  const QUIET_TRAITS = new Set(%(quiet)s);
+  const entries = new Set(), timers = new Set();
   const now = () => performance.now();
-  const wakeAll = () => entries.forEach((entry) => entry.wake());
+  let lastWake = now();
+  const wakeAll = (why) => {
+    lastWake = now();
+    entries.forEach((entry) => entry.wake(NUDGE_MS, why));
+    timers.forEach((t) => t.run());
+  };
+  const traitChanged = (name) => { if (!QUIET_TRAITS.has(name)) wakeAll("trait " + name); };
   let windowHooked = false;
   function attach(pixiApp, getContainer, viewportAnimating, getScatterplot) {
     const ticker = pixiApp.ticker;
-    const entry = { app: pixiApp, until: now() + WAKE_MS, visible: true, observer: null };
-    entry.wake = (ms = WAKE_MS) => {
+    const entry = { app: pixiApp, until: now() + WAKE_MS, visible: true, observer: null, wakes: {} };
+    entry.wake = (ms = WAKE_MS, why = "") => {
+      entry.wakes[why] = (entry.wakes[why] || 0) + 1;
       entry.until = Math.max(entry.until, now() + ms);
       if (entry.visible && !ticker.started) ticker.start();
     };
@@ -47,19 +61,20 @@ const __atlasIdle = (() => {
       const el = getContainer();
       if (!el || !el.isConnected) { entry.stop(); return; }
       const plot = getScatterplot(), marks = plot && plot.markSet;
-      if (marks && marks.marksChanged()) entry.wake(WAKE_MS);  // may start a GPU-side transition
-      else if (viewportAnimating() || (marks && (marks.marksAnimating() || marks.decorationsAnimating()))) entry.wake(SETTLE_MS);
+      if (marks && marks.marksChanged()) entry.wake(WAKE_MS, "marks changed");  // may start a GPU-side transition
+      else if (viewportAnimating()) entry.wake(SETTLE_MS, "viewport moving");
+      else if (marks && (marks.marksAnimating() || marks.decorationsAnimating())) entry.wake(SETTLE_MS, "marks moving");
       else if (now() > entry.until) entry.stop();
     }, null, 100);
     const el = getContainer();
     if (el && typeof IntersectionObserver !== "undefined") {
       entry.observer = new IntersectionObserver((seen) => {
         entry.visible = seen.some((s) => s.isIntersecting);
-        if (entry.visible) entry.wake(); else entry.stop();
+        if (entry.visible) entry.wake(WAKE_MS, "in view"); else entry.stop();
       });
       entry.observer.observe(el);
     }
-    if (!windowHooked) { window.addEventListener("resize", () => wakeAll()); windowHooked = true; }
+    if (!windowHooked) { window.addEventListener("resize", () => wakeAll("resize")); windowHooked = true; }
     entries.add(entry);
     return entry;
   }
@@ -71,12 +86,34 @@ const __atlasIdle = (() => {
       entries.delete(entry);
     }
   }
+  // A d3 timer that sleeps once nothing has woken the widget for WAKE_MS (Emblaze's sidebar
+  // canvases poll "needs drawing?" on every animation frame, forever); elapsed time goes on
+  // where it stopped, so that animations computed from it do not jump.
+  function timer(d3timer, callback) {
+    const t = { inner: null, last: 0, stopped: false };
+    const awake = () => now() < lastWake + WAKE_MS || Array.from(entries).some((e) => e.app.ticker.started);
+    t.run = () => {
+      if (t.inner || t.stopped) return;
+      const base = t.last;
+      t.inner = d3timer((elapsed) => {
+        t.last = base + elapsed;
+        callback(t.last);
+        if (!awake() && t.inner) { t.inner.stop(); t.inner = null; }
+      });
+    };
+    t.stop = () => { t.stopped = true; if (t.inner) t.inner.stop(); t.inner = null; timers.delete(t); };
+    timers.add(t);
+    t.run();
+    return t;
+  }
   function watch(el) {
     for (const kind of ["pointerdown", "pointermove", "wheel", "keydown", "click", "input", "change"]) {
-      el.addEventListener(kind, () => wakeAll(), { capture: true, passive: true });
+      el.addEventListener(kind, () => wakeAll(kind), { capture: true, passive: true });
     }
   }
-  return { attach, detach, watch, wakeAll };
+  const api = { attach, detach, watch, timer, wakeAll, traitChanged, entries, timers };
+  globalThis.__atlasEmblazeIdle = api;  // for scripts and tests: is a viewer drawing?
+  return api;
 })();
 const __atlasLegend = {
   scale(scale, log) { scale.atlasLog = !!log; return scale; },
@@ -102,11 +139,13 @@ const __atlasLegend = {
 
 @dataclass(frozen=True)
 class Fix:
-    """One piece of the bundle (``old``, which must occur exactly once) and what replaces it."""
+    """A piece of the bundle (``old``, which must occur exactly ``count`` times) and what
+    replaces it."""
 
     name: str
     old: str
     new: str
+    count: int = 1
 
 
 # The listener signature fix: Emblaze keeps every synced trait in a Svelte store that it
@@ -115,7 +154,7 @@ class Fix:
 # data and the canvas stayed blank. Reading the value from the model works under both; a trait
 # change is also a reason to draw again.
 BACKBONE_LISTENER = 'model.on("change:" + name2, (model2, val) => curVal.set(val), null);'
-PORTABLE_LISTENER = 'model.on("change:" + name2, () => { curVal.set(model.get(name2)); __atlasIdle.wakeAll(); }, null);'
+PORTABLE_LISTENER = 'model.on("change:" + name2, () => { curVal.set(model.get(name2)); __atlasIdle.traitChanged(name2); }, null);'
 
 FIXES = (
     Fix("trait listener", BACKBONE_LISTENER, PORTABLE_LISTENER),
@@ -138,6 +177,8 @@ FIXES = (
         "function render(view) {\n  __atlasIdle.watch(view.el);\n  const app = new App({\n    target: view.el,\n    props: {\n      model: view.model\n    }\n  });\n"
         "  return () => app.$destroy();\n}",
     ),
+    # the sidebar's canvases (frame thumbnails, the frame slider) check for work on every frame
+    Fix("sleeping timers", "timer$1 = timer(", "timer$1 = __atlasIdle.timer(timer, ", count=4),
     Fix(
         "log colour flag",
         "this.previewMode = rawData.previewMode || PreviewMode.PROJECTION_SIMILARITY;",
@@ -159,17 +200,19 @@ FIXES = (
 def patch_bundle(source: str) -> str:
     """Emblaze's front-end module with every fix in ``FIXES`` applied (once).
 
-    Raises ``RuntimeError`` naming the fix whose piece is missing or repeated: this Emblaze
-    build is not the one atlas knows how to adapt.
+    Raises ``RuntimeError`` naming the fix whose piece is missing or found another number of
+    times: this Emblaze build is not the one atlas knows how to adapt.
     """
     if source.startswith(MARKER):
         return source
     for fix in FIXES:
         found = source.count(fix.old)
-        if found != 1:
+        if found != fix.count:
             raise RuntimeError(
                 f"This Emblaze build does not contain the piece atlas adapts for its {fix.name!r} fix "
-                f"(found {found} times, expected once); pin emblaze==0.11.* or update atlas.widgets.emblaze_js."
+                f"(found {found} times, expected {fix.count}); pin emblaze==0.11.* or update atlas.widgets.emblaze_js."
             )
         source = source.replace(fix.old, fix.new)
-    return MARKER + PRELUDE % {"wake": WAKE_MS} + source
+    import json
+
+    return MARKER + PRELUDE % {"wake": WAKE_MS, "quiet": json.dumps(list(QUIET_TRAITS))} + source

@@ -60,7 +60,7 @@ class NameIndex:
 
     def closest(self, text: str, limit: int = 3) -> list[str]:
         """Names close to ``text``: those starting with it or holding it as words (most popular
-        first), then those difflib finds similar."""
+        first), else those difflib finds similar (a typo)."""
         key = loose(text)
         if not key:
             return []
@@ -69,13 +69,11 @@ class NameIndex:
         pattern = re.compile(rf"(^|\s){re.escape(key)}(\s|$)")
         holding = [p for p, name in enumerate(self._loose_names) if name.startswith(key) or pattern.search(name)]
         holding.sort(key=lambda p: -self.popularity[p])
-        found = [self.names[p] for p in holding[:limit]]
-        if len(found) < limit:
-            similar = difflib.get_close_matches(key, list(self.looser), n=limit, cutoff=0.6)
-            for name in similar:
-                for p in self.looser[name]:
-                    if self.names[p] not in found:
-                        found.append(self.names[p])
+        if holding:
+            return [self.names[p] for p in holding[:limit]]
+        found: list[str] = []
+        for name in difflib.get_close_matches(key, list(self.looser), n=limit, cutoff=0.6):
+            found += [self.names[p] for p in self.looser[name] if self.names[p] not in found]
         return found[:limit]
 
 

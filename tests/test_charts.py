@@ -1,0 +1,71 @@
+"""atlas.widgets.charts: colours with counted legends and highlights one can tell apart."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from atlas import widgets
+
+
+@pytest.fixture
+def films() -> pd.DataFrame:
+    items = pd.DataFrame(
+        {
+            "item_id": [f"m{i}" for i in range(8)],
+            "n_users": [80, 70, 60, 50, 40, 30, 20, 10],
+            "title": [f"Film {i}" for i in range(8)],
+            "genres": ["Action|Sci-Fi", "Sci-Fi", "Drama", "Drama|Romance", "Action", "Sci-Fi|Drama", "Comedy", "Horror"],
+        }
+    )
+    xy = np.arange(16, dtype=float).reshape(8, 2)
+    return widgets.map_table(items, {"umap": xy, "tsne": -xy}, name_column="title")
+
+
+def test_highlight_kinds_rank_the_searched_item_on_top():
+    labels, rank = widgets.highlight_kinds(6, {"searched": [1], "neighbour": [1, 2], "user": [2, 3], "pasted": [3, 4]})
+    assert labels.tolist() == [None, "searched item", "its graph neighbours", "the user's items", "pasted list", None]
+    assert rank[1] > rank[2] > rank[3] > rank[4] > rank[0] == rank[5] == 0
+
+
+def test_maps_outline_each_kind_in_its_own_style(films):
+    chart, _, _ = widgets.map_views(films, {"UMAP": "umap"}, color="n_users", highlights={"searched": [0], "neighbour": [1, 2], "user": [5]})
+    spec = chart.to_dict()
+    encoding = spec["hconcat"][0]["encoding"]
+    stroke = encoding["stroke"]["condition"]
+    assert stroke["field"] == "highlight_kind" and stroke["legend"]["title"] == "outlined"
+    assert stroke["scale"]["domain"] == ["the user's items", "its graph neighbours", "searched item"]  # only the kinds shown
+    assert len(set(stroke["scale"]["range"])) == 3  # three different colours
+    widths = dict(zip(encoding["strokeWidth"]["scale"]["domain"], encoding["strokeWidth"]["scale"]["range"]))
+    assert widths["searched item"] > widths["its graph neighbours"]  # the searched item stands out from its neighbours
+    drawn = next(iter(spec["datasets"].values()))
+    assert [row["highlight_kind"] for row in drawn][:3] == ["searched item", "its graph neighbours", "its graph neighbours"]
+    assert encoding["order"]["field"] == "highlight_rank"
+
+
+def test_sets_colour_by_first_value_or_one_value_with_counted_legends(films):
+    chart, _, note = widgets.map_views(films, {"UMAP": "umap"}, color="genres")
+    colour = chart.to_dict()["hconcat"][0]["encoding"]["color"]["condition"]
+    domain = colour["scale"]["domain"]
+    assert domain[:3] == ["Drama (2)", "Sci-Fi (2)", "Action (2)"] and all("(" in d for d in domain)  # most held first, coloured counts
+    assert "first value" in colour["legend"]["title"] and "sets of values" in note
+    chart, _, note = widgets.map_views(films, {"UMAP": "umap"}, color="genres", has="Drama")
+    colour = chart.to_dict()["hconcat"][0]["encoding"]["color"]["condition"]
+    assert colour["scale"]["domain"] == ["Drama (3)", "not Drama (5)"]
+    assert colour["scale"]["range"][1] == widgets.charts.NOT_HAS_COLOUR
+    tips = [t["field"] for t in chart.to_dict()["hconcat"][0]["encoding"]["tooltip"]]
+    assert "genres" in tips  # the whole set on hover, not only its colour
+
+
+def test_category_colours_grey_out_other_and_missing():
+    colours = widgets.category_colours(["A (3)", "B (2)", "other (4)", "no value (1)"])
+    assert colours[2] == widgets.charts.OTHER_COLOUR and colours[3] == widgets.charts.NO_VALUE_COLOUR
+    assert len(set(colours[:2])) == 2
+
+
+def test_colour_note_lists_single_values_with_counts_and_what_is_left_out(films):
+    items = pd.DataFrame({"title": [f"Film {i}" for i in range(40)], "tagline": [f"words {i}" for i in range(40)]})
+    text = widgets.colour_note(films, "genres", "", items, name_column="title")
+    assert text.startswith("Items holding each value: Drama 3, Sci-Fi 3, Action 2, Comedy 1, Horror 1, Romance 1.")
+    assert text.endswith("Not offered for colour (a different value for nearly every item): tagline.")
