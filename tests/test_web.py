@@ -507,8 +507,8 @@ def test_colour_by_fields_with_legend(atlas_page):
     page, _, _ = atlas_page
     assert page.locator("#atlas-color").input_value() == "genres"
     legend = page.locator("#atlas-legend .atlas-legend-label").all_text_contents()
-    assert len(legend) == 22 and legend[20] == "other (5 more)" and legend[21] == "missing"
-    assert set(legend[:20]) < set(GENRES)
+    assert len(legend) == 14 and legend[12] == "other (13 more)" and legend[13] == "missing"  # as many colours as the app
+    assert set(legend[:12]) < set(GENRES)
     lonely = index_of(page, "m_lonely")
     x, y = point_of(page, index_of(page, "m0001"))
     before = page.evaluate(PIXEL_AT, [x, y])
@@ -579,4 +579,81 @@ def test_tiny_maps_load(tmp_path, n):
         assert page.locator("#atlas-item-name").text_content() == "t0"
         assert page.locator("#atlas-neighbors-title").text_content() == "No neighbours"
         assert page.evaluate("atlasMap.state.colorField") == "popularity"
+        assert log.errors() == []
+
+
+# ---------------------------------------------------------------- fields of sets of values
+
+TAGS = ["Action", "Sci-Fi", "Drama", "Comedy", "Horror", "Romance", "War", "Western", "Crime", "Mystery",
+        "Musical", "Film-Noir", "IMAX", "Children", "Fantasy"]
+
+
+def with_tags(directory: Path) -> Path:
+    """The test export plus 'tags', sets of values joined by '|' (15 values, 1 to 3 per item,
+    one item without any)."""
+    layout = pd.read_parquet(directory / "layout.parquet")
+    rng = np.random.default_rng(5)
+    tags = ["|".join(dict.fromkeys(rng.choice(TAGS, size=1 + k % 3, p=np.linspace(2, 1, len(TAGS)) / np.linspace(2, 1, len(TAGS)).sum())))
+            for k in range(len(layout))]
+    tags[0] = None
+    lonely = layout.index[layout["item_id"] == "m_lonely"][0]
+    tags[lonely], tags[lonely + 1] = "War|Drama", "Comedy"  # m_lonely, then m_img
+    layout.assign(tags=tags).to_parquet(directory / "layout.parquet", index=False)
+    return directory
+
+
+def test_sets_are_packed_as_rows_of_codes(tmp_path):
+    from atlas.columns import value_counts, value_sets
+
+    page = write_html(with_tags(make_export(tmp_path / "tags")))
+    header, binary = read_payload(page)
+    tags = {f["name"]: f for f in header["fields"]}["tags"]
+    assert tags["kind"] == "multi" and header["maxColours"] == 12
+    layout = pd.read_parquet(tmp_path / "tags" / "layout.parquet")
+    expected = layout.sort_values(["n_users", "item_id"], ascending=[False, True]).reset_index(drop=True)["tags"]
+    assert tags["table"] == [v for v, _ in value_counts(expected)]  # most common first, as the app colours them
+    offsets, codes = array(binary, tags["offsets"]), array(binary, tags["codes"])
+    decoded = [[tags["table"][c - 1] for c in codes[offsets[i]:offsets[i + 1]]] for i in range(len(expected))]
+    assert decoded == value_sets(expected)
+
+
+@pytest.mark.browser
+def test_sets_colour_by_first_value_or_by_one_value(tmp_path):
+    from browser import chromium_page
+
+    from atlas.columns import colour_values
+
+    directory = with_tags(make_export(tmp_path / "tags"))
+    layout = pd.read_parquet(directory / "layout.parquet")
+    with chromium_page() as (page, log):
+        page.goto(write_html(directory).as_uri())
+        page.wait_for_function("window.atlasMap && window.atlasMap.ready", timeout=30000)
+        page.locator("#atlas-color").select_option("tags")
+        labels = page.locator("#atlas-legend .atlas-legend-label").all_text_contents()
+        counts = [int(c.replace(",", "")) for c in page.locator("#atlas-legend .atlas-legend-count").all_text_contents()]
+        # the same colours as the app gives: each item's first value among the 12 most common
+        first, legend = colour_values(layout["tags"])
+        assert labels[:12] == [v for v, _ in legend["values"]] and counts[:12] == [c for _, c in legend["values"]]
+        assert labels[12:] == ["other (3 more values)", "no value"] and counts[12:] == [legend["other"], 1]
+        assert page.locator("#atlas-legend .atlas-legend-title").text_content() == "by each item's first common value"
+        assert page.evaluate("atlasMap.item(atlasMap.indexOf('m0001')).fields.tags") == ", ".join(layout["tags"][1].split("|"))
+
+        options = page.locator("#atlas-color-value option").all_text_contents()
+        held = int((layout["tags"].fillna("").str.split("|").map(lambda s: "Drama" in s)).sum())
+        assert options[0] == "each item's first common value" and f"has Drama ({held})" in options
+        page.locator("#atlas-color-value").select_option(label=f"has Drama ({held})")
+        assert page.evaluate("atlasMap.state.colorValue") == "Drama"
+        labels = page.locator("#atlas-legend .atlas-legend-label").all_text_contents()
+        counts = [int(c.replace(",", "")) for c in page.locator("#atlas-legend .atlas-legend-count").all_text_contents()]
+        assert labels == ["Drama", "not Drama"] and counts == [held, len(layout) - held]
+        page.wait_for_timeout(100)
+        # the lonely item holds Drama and wears the value's colour; the other lonely one, without it, the grey of the rest
+        drama, plain = (page.evaluate(PIXEL_AT, list(point_of(page, index_of(page, item))))[:3] for item in ("m_lonely", "m_img"))
+        assert np.abs(np.subtract(drama, (0x5F, 0xA8, 0xFF))).max() < 40, drama
+        assert np.abs(np.subtract(plain, (0x6B, 0x73, 0x85))).max() < 40, plain
+        page.evaluate("atlasMap.setColor('tags', 'War')")
+        assert page.evaluate("atlasMap.state.colorValue") == "War"
+        assert page.locator("#atlas-color-value option:checked").text_content().startswith("has War (")
+        page.locator("#atlas-color").select_option("year")
+        assert page.locator("#atlas-color-value").is_hidden()
         assert log.errors() == []

@@ -1,5 +1,8 @@
 /* Colouring items by a metadata field: a categorical palette (the most common categories,
-   the rest as "other") for text, a continuous ramp for numbers. */
+   the rest as "other") for text, a continuous ramp for numbers. A field of sets of values
+   ("Action|Sci-Fi") is coloured by each item's first value among the most common ones, or by
+   whether it holds one chosen value. As many values get a colour as in the notebook app
+   (data.maxColours, from atlas.columns). */
 
 const CATEGORY_PALETTE = [
   "#5fa8ff", "#ff8a5b", "#5ed49b", "#f26d9a", "#c39bff", "#ffd166", "#4dd0e1", "#a3d977",
@@ -30,7 +33,7 @@ function quantile(sorted, q) {
 
 /* The fields offered in the "Colour by" selector. */
 function colorableFields(data) {
-  const fields = data.fields.filter((f) => f.kind === "category" || f.kind === "number");
+  const fields = data.fields.filter((f) => f.kind === "category" || f.kind === "multi" || f.kind === "number");
   return [...fields, POPULARITY_FIELD];
 }
 
@@ -41,17 +44,73 @@ function defaultColorField(data) {
   return categories[0] || data.fields.find((f) => f.kind === "number") || POPULARITY_FIELD;
 }
 
-/* Returns {colors: RGBA bytes per item, legend}. `hidden` is a set of legend keys to fade. */
-function colorBy(data, field, hidden = new Set()) {
+/* The choices for a field of sets: each item's first common value, or one value (by code). */
+function setChoices(field) {
+  const held = setCounts(field);
+  return [{ value: "", label: "each item's first common value" },
+          ...field.table.map((name, k) => ({ value: String(k + 1), label: `has ${name} (${formatCount(held[k + 1])})` }))];
+}
+
+/* Items holding each value of a set field, by code. */
+function setCounts(field) {
+  const held = new Uint32Array(field.table.length + 1);
+  for (let k = 0; k < field.codes.length; k++) held[field.codes[k]]++;
+  return held;
+}
+
+/* Colours and legend for a field of sets; `choice` is "" (first common value) or a code. */
+function colorBySet(data, field, hidden, choice) {
+  const n = data.n, colors = new Uint8Array(4 * n), fade = (key) => (hidden.has(key) ? 40 : 255);
+  const rgb = CATEGORY_PALETTE.map(hexToRgb), other = hexToRgb(OTHER_COLOR), missing = hexToRgb(MISSING_COLOR);
+  const { offsets, codes, table } = field;
+  const has = Number(choice) || 0;
+  if (has) {
+    let count = 0;
+    for (let i = 0; i < n; i++) {
+      let holds = false;
+      for (let k = offsets[i]; k < offsets[i + 1] && !holds; k++) holds = codes[k] === has;
+      if (holds) count++;
+      const key = holds ? has : "other", c = holds ? rgb[0] : other;
+      colors.set([c[0], c[1], c[2], fade(key)], 4 * i);
+    }
+    const entries = [{ key: has, label: table[has - 1], color: CATEGORY_PALETTE[0], count },
+                     { key: "other", label: `not ${table[has - 1]}`, color: OTHER_COLOR, count: n - count }];
+    return { colors, legend: { kind: "category", title: `has ${table[has - 1]}`, entries } };
+  }
+  const top = Math.min(data.maxColours, CATEGORY_PALETTE.length, table.length);  // codes 1..top are the most common
+  const counts = new Uint32Array(top + 2);  // coloured items per code; top + 1: other; 0: no value
+  for (let i = 0; i < n; i++) {
+    let first = 0;
+    for (let k = offsets[i]; k < offsets[i + 1] && !first; k++) if (codes[k] <= top) first = codes[k];
+    const empty = offsets[i] === offsets[i + 1];
+    const slot = empty ? 0 : first || top + 1;
+    counts[slot]++;
+    const key = empty ? "missing" : first || "other";
+    const c = empty ? missing : first ? rgb[first - 1] : other;
+    colors.set([c[0], c[1], c[2], fade(key)], 4 * i);
+  }
+  const entries = [];
+  for (let code = 1; code <= top; code++) {
+    if (counts[code]) entries.push({ key: code, label: table[code - 1], color: CATEGORY_PALETTE[code - 1], count: counts[code] });
+  }
+  if (counts[top + 1]) entries.push({ key: "other", label: `other (${table.length - top} more values)`, color: OTHER_COLOR, count: counts[top + 1] });
+  if (counts[0]) entries.push({ key: "missing", label: "no value", color: MISSING_COLOR, count: counts[0] });
+  return { colors, legend: { kind: "category", title: "by each item's first common value", entries } };
+}
+
+/* Returns {colors: RGBA bytes per item, legend}. `hidden` is a set of legend keys to fade;
+   `choice` picks how a field of sets is coloured (see colorBySet). */
+function colorBy(data, field, hidden = new Set(), choice = "") {
   const n = data.n, colors = new Uint8Array(4 * n);
   const fade = (key) => (hidden.has(key) ? 40 : 255);
+  if (field.kind === "multi") return colorBySet(data, field, hidden, choice);
   if (field.kind === "category") {
     const counts = new Uint32Array(field.table.length + 1);
     for (let i = 0; i < n; i++) counts[field.codes[i]]++;
     const ranked = Array.from({ length: field.table.length }, (_, k) => k + 1)
       .filter((code) => counts[code] > 0)
       .sort((a, b) => counts[b] - counts[a] || a - b);
-    const shown = ranked.slice(0, CATEGORY_PALETTE.length);
+    const shown = ranked.slice(0, Math.min(data.maxColours, CATEGORY_PALETTE.length));
     const slot = new Int32Array(field.table.length + 1).fill(-1);
     shown.forEach((code, k) => { slot[code] = k; });
     const rgb = CATEGORY_PALETTE.map(hexToRgb), other = hexToRgb(OTHER_COLOR), missing = hexToRgb(MISSING_COLOR);

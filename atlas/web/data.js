@@ -60,6 +60,7 @@ class AtlasData {
     this.users = array(header.users);
     this.bounds = header.bounds;
     this.colorField = header.colorField;
+    this.maxColours = header.maxColours || 12;
     this.neighbors = {
       offsets: array(header.neighbors.offsets),
       index: array(header.neighbors.index),
@@ -74,6 +75,7 @@ class AtlasData {
   decodeField(field, array) {
     if (field.kind === "number") return { ...field, values: array(field.values) };
     if (field.kind === "category") return { ...field, codes: array(field.codes) };
+    if (field.kind === "multi") return { ...field, offsets: array(field.offsets), codes: array(field.codes) };
     return field;
   }
 
@@ -102,7 +104,17 @@ class AtlasData {
       const code = field.codes[i];
       return code === 0 ? null : field.table[code - 1];
     }
+    if (field.kind === "multi") {
+      const values = this.valuesOf(field, i).map((code) => field.table[code - 1]);
+      return values.length ? values.join(", ") : null;
+    }
     return field.values[i];
+  }
+
+  /* The codes (1-based indexes into field.table) of item i's values in a set field, in the
+     item's own order. */
+  valuesOf(field, i) {
+    return Array.from(field.codes.subarray(field.offsets[i], field.offsets[i + 1]));
   }
 
   neighborsOf(i) {

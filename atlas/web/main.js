@@ -10,10 +10,11 @@
      atlasMap.search(q, limit) [{index, id, name}] as the search box lists them
      atlasMap.flyTo(i)         Promise, resolves when the view has arrived at item i
      atlasMap.select(i)        select item i (-1 clears): neighbours, lines and side panel
-     atlasMap.setColor(name)   colour by that field ("popularity" for the user counts)
+     atlasMap.setColor(name, v) colour by that field ("popularity" for the user counts); for a field
+                               of sets, v is "" (each item's first common value) or one value
      atlasMap.loadProfile(t)   highlight the items named in text t; returns the match report
      atlasMap.pick(x, y)       index of the item under page coordinates (x, y), or -1
-     atlasMap.state            {hover, selected, neighbors, colorField, profile, labels, frameMs}
+     atlasMap.state            {hover, selected, neighbors, colorField, colorValue, profile, labels, frameMs}
                                (labels: placed boxes {index, x, y, width, height} in map pixels;
                                 frameMs: script time of the last frame)
 
@@ -34,7 +35,7 @@ class AtlasApp {
       onNeighborHover: (j) => this.setHover(j, null),
       onClose: () => this.select(-1),
     });
-    this.state = { hover: -1, selected: -1, neighbors: [], colorField: null, profile: null, labels: [], frameMs: 0 };
+    this.state = { hover: -1, selected: -1, neighbors: [], colorField: null, colorValue: "", profile: null, labels: [], frameMs: 0 };
     this.profileSet = new Set();
     this.hidden = new Set();
     this.pointer = null;
@@ -184,21 +185,39 @@ class AtlasApp {
       return option;
     }));
     select.addEventListener("change", () => this.setColor(select.value));
+    const which = document.getElementById("atlas-color-value");
+    which.addEventListener("change", () => this.setColor(select.value, false, which.value));
     this.setColor(defaultColorField(this.data).name);
   }
 
-  setColor(name, keepHidden = false) {
+  /* Colour by the field called `name`; for a field of sets `value` is "" (each item's first
+     common value) or one of its values (by name or code). */
+  setColor(name, keepHidden = false, value = "") {
     const field = colorableFields(this.data).find((f) => f.name === name);
     if (!field) throw new Error(`no colourable field named ${name}`);
     if (!keepHidden) this.hidden = new Set();
     document.getElementById("atlas-color").value = name;
-    const { colors, legend } = colorBy(this.data, field, this.hidden);
+    const which = document.getElementById("atlas-color-value");
+    let choice = "";
+    if (field.kind === "multi") {
+      const byName = field.table.indexOf(String(value));
+      choice = byName >= 0 ? String(byName + 1) : field.table[Number(value) - 1] !== undefined ? String(Number(value)) : "";
+      which.replaceChildren(...setChoices(field).map((c) => {
+        const option = element("option", null, c.label);
+        option.value = c.value;
+        return option;
+      }));
+      which.value = choice;
+    }
+    which.hidden = field.kind !== "multi";
+    const { colors, legend } = colorBy(this.data, field, this.hidden, choice);
     this.state.colorField = name;
+    this.state.colorValue = choice ? field.table[Number(choice) - 1] : "";
     this.renderer.setColors(colors);
     renderLegend(document.getElementById("atlas-legend"), legend, this.hidden, (key) => {
       if (this.hidden.has(key)) this.hidden.delete(key);
       else this.hidden.add(key);
-      this.setColor(name, true);
+      this.setColor(name, true, choice);
     });
     this.updateHighlights();
     if (this.state.selected >= 0) this.details.show(this.data, this.state.selected, this.state.neighbors, colors);
@@ -256,7 +275,7 @@ class AtlasApp {
       search: (q, limit = 10) => data.search(q, limit).map((i) => ({ index: i, id: data.ids[i], name: data.names[i] })),
       flyTo: (i) => app.flyTo(i),
       select: (i) => app.select(i),
-      setColor: (name) => app.setColor(name),
+      setColor: (name, value = "") => app.setColor(name, false, value),
       loadProfile: (text) => app.loadProfile(text),
       pick: (x, y) => app.pickLocal(...local(x, y)),
       state: app.state,

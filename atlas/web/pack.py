@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from atlas.columns import MULTI, NUMBER, TEXT, colour_values, column_kind
+from atlas.columns import MAX_COLOURS, MULTI, NUMBER, TEXT, column_kind, value_counts, value_sets
 from atlas.errors import AtlasError
 
 logger = logging.getLogger(__name__)
@@ -176,8 +176,15 @@ def _as_text(value: object) -> str | None:
 
 
 def _pack_field(name: str, column: pd.Series, blob: _Blob) -> dict | None:
-    """Describe one metadata column: a number, a category (colourable) or free text, by the rule
-    of :mod:`atlas.columns` that the app follows too."""
+    """Describe one metadata column: a number, a category, a set of values (all three
+    colourable) or free text, by the rule of :mod:`atlas.columns` that the app follows too.
+
+    A category's table lists its values from the most to the least common (ties by name), the
+    order in which ``columns.colour_values`` gives them colours. A set of values is packed in
+    compressed-row form: item i holds ``table[codes[k] - 1]`` for ``offsets[i] <= k <
+    offsets[i + 1]``, in the item's own order, so the page can colour by one value or by each
+    item's first common one.
+    """
     n = len(column)
     kind = column_kind(column)
     if pd.api.types.is_bool_dtype(column):
@@ -191,14 +198,29 @@ def _pack_field(name: str, column: pd.Series, blob: _Blob) -> dict | None:
         exact32 = integer and float(np.abs(present).max()) < FLOAT32_EXACT
         dtype = np.float32 if exact32 or not integer and np.all(np.abs(present) < 3e38) else np.float64
         return {"name": name, "kind": "number", "integer": integer, "values": blob.add(values.astype(dtype))}
+    if kind == MULTI:
+        counts = value_counts(column)
+        if not counts:
+            return None
+        lookup = {value: code for code, (value, _) in enumerate(counts, start=1)}
+        sets = [list(dict.fromkeys(values)) for values in value_sets(column)]
+        offsets = np.zeros(n + 1, dtype=np.uint32)
+        offsets[1:] = np.cumsum([len(values) for values in sets])
+        codes = np.fromiter((lookup[v] for values in sets for v in values), dtype=np.int64, count=int(offsets[-1]))
+        return {
+            "name": name,
+            "kind": "multi",
+            "table": [value for value, _ in counts],
+            "offsets": blob.add(offsets),
+            "codes": blob.add(codes.astype(_index_dtype(len(counts)))),
+        }
     texts = [_as_text(v) for v in column.tolist()]
     if all(t is None for t in texts):
         return None
     if kind == TEXT:
         return {"name": name, "kind": "text", "values": texts}
-    if kind == MULTI:  # each item's first common value; the details panel shows the whole set
-        texts = [None if v is None else str(v) for v in colour_values(column)[0].tolist()]
-    distinct = pd.unique(pd.Series([t for t in texts if t is not None], dtype=object))
+    present = pd.Series([t for t in texts if t is not None], dtype=object).value_counts()
+    distinct = sorted(present.index, key=lambda value: (-present[value], value))
     lookup = {value: code for code, value in enumerate(distinct, start=1)}
     codes = np.fromiter((lookup.get(t, 0) if t is not None else 0 for t in texts), dtype=np.int64, count=n)
     return {
@@ -231,7 +253,7 @@ def _pack_neighbors(neighbors: pd.DataFrame, ids: pd.Index, blob: _Blob) -> dict
 def _default_color(fields: list[dict], label_column: object) -> str | None:
     """The manifest's label column (the category maps are judged by) when it can colour the map."""
     for field in fields:
-        if field["name"] == label_column and field["kind"] in ("category", "number"):
+        if field["name"] == label_column and field["kind"] in ("category", "multi", "number"):
             return field["name"]
     return None
 
@@ -284,6 +306,7 @@ def pack_payload(export: Export, *, title: str, max_labels: int) -> bytes:
         "colorField": _default_color(fields, export.manifest.get("label_column")),
         "neighbors": _pack_neighbors(export.neighbors, pd.Index(ids), blob),
         "maxLabels": int(max_labels),
+        "maxColours": MAX_COLOURS,  # values with a colour of their own, as in the app (atlas.columns)
     }
     head = json.dumps(header, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
     head += b" " * (-(len(head) + 4) % 8)

@@ -96,6 +96,7 @@ class DetailsPanel {
 
 function renderLegend(root, legend, hidden, onToggle) {
   root.replaceChildren();
+  if (legend.title) root.append(element("div", "atlas-legend-title atlas-muted", legend.title));
   if (legend.kind === "ramp") {
     const ramp = element("div", "atlas-ramp");
     ramp.style.background = legend.gradient;
