@@ -141,7 +141,7 @@ def legend_categories(values: pd.Series, *, has: str | None = None, max_colours:
     raw, legend = colour_values(values, has=has, max_colours=max_colours)
     raw = np.array([NO_VALUE if v is None else v for v in raw.tolist()], dtype=object)
     counts = Counter(raw.tolist())
-    order = [v for v, _ in legend["values"]] + [v for v in (OTHER, NO_VALUE) if counts.get(v) and v not in dict(legend["values"])]
+    order = [v for v, _ in legend["values"] if counts.get(v)] + [v for v in (OTHER, NO_VALUE) if counts.get(v) and v not in dict(legend["values"])]
     text = {v: f"{v} ({counts.get(v, 0):,})" for v in order}
     labels = np.array([text[v] for v in raw.tolist()], dtype=object)
     column = f"**{name}**" if name else "this column"

@@ -350,7 +350,9 @@ def _(colour_by, data, settings):
     _choices = widgets.set_choices(data.items[colour_by.selected_key]) if data.items is not None and colour_by.selected_key in data.items else {}
     _has = settings.view.get("has", "")
     colour_has = (
-        mo.ui.dropdown(_choices, value=next((k for k, v in _choices.items() if v == _has), next(iter(_choices))), label="colour items by", searchable=True)
+        mo.ui.dropdown(
+            _choices, value=next((k for k, v in _choices.items() if v == _has), next(iter(_choices))), label="colour items by", searchable=len(_choices) > 40
+        )
         if len(_choices) > 1
         else None
     )

@@ -307,6 +307,10 @@ def test_comparison_view_draws_like_the_maps():
     assert np.allclose(drawn[:, 1], -xy[:, 1])  # Emblaze's y points down the screen
     assert view.data["atlasColourLog"] is True and view.colorScheme == "viridis"
     assert np.allclose(view.embeddings[0].field("color"), np.linspace(0, 4, n))  # log10 of the users
+    genres = table.assign(genres=["Drama|War", "Comedy", "War"] * 10)
+    view, _ = widgets.comparison_view(layouts, genres, neighbors, color="genres", has="War", max_points=100)
+    assert view.data["atlasColours"] == [["War (20)", "#4c78a8"], ["not War (10)", widgets.charts.NOT_HAS_COLOUR]]  # as on the maps
+    assert set(view.embeddings[0].field("color")) == {"War (20)", "not War (10)"}
 
 
 def test_subset_neighbors_renumbers_and_drops_outsiders(neighbors):
@@ -480,8 +484,9 @@ def test_controls_follow_the_declared_options():
     assert isinstance(box, mo.ui.text) and box.value == ""
     assert widgets.control(fields["min_weight"], 3.5).value == "3.5"
     panel = widgets.projection_controls(widgets.app_settings({"perplexity": 45}), atlas.projections.names())
-    assert list(panel) == list(atlas.projections.names())
-    assert panel["tsne"].value["perplexity"] == 45.0 and panel["pacmap"].value["mn_ratio"] == atlas.PacmapParams().mn_ratio
+    assert isinstance(panel, mo.ui.dictionary)  # one element bound to one name: marimo re-runs its readers
+    assert list(panel.value) == list(atlas.projections.names())
+    assert panel["tsne"].value["perplexity"] == 45.0 and panel.value["pacmap"]["mn_ratio"] == atlas.PacmapParams().mn_ratio
 
 
 def test_default_colour_prefers_the_label_then_a_category(items):

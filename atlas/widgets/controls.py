@@ -45,16 +45,20 @@ def form_defaults(fields: Iterable[Field], settings: AppSettings) -> dict[str, A
     return {f.dest: settings.initial(f) for f in fields}
 
 
-def projection_controls(settings: AppSettings, names: Iterable[str]) -> dict[str, Any]:
-    """For each projection: a ``mo.ui.dictionary`` of its options' controls (sliders debounced,
-    so a drag recomputes once, when it ends; as wide as their column, so that each step of a
-    slider is a few pixels of a drag)."""
+def projection_controls(settings: AppSettings, names: Iterable[str]):
+    """One ``mo.ui.dictionary`` holding, per projection, a dictionary of its options' controls
+    (sliders debounced, so a drag recomputes once, when it ends; as wide as their column, so that
+    each step of a slider is a few pixels of a drag). Being one UI element bound to one name, any
+    move re-runs the cells that read it (marimo finds no binding for elements kept in a plain
+    dict); ``controls[name].value`` is one method's option values."""
     import marimo as mo
 
-    return {
-        name: mo.ui.dictionary({f.dest: control(f, settings.initial(f), debounce=True, full_width=True) for f in fields_of(projections.get(name).Params)})
-        for name in names
-    }
+    return mo.ui.dictionary(
+        {
+            name: mo.ui.dictionary({f.dest: control(f, settings.initial(f), debounce=True, full_width=True) for f in fields_of(projections.get(name).Params)})
+            for name in names
+        }
+    )
 
 
 def controls_panel(controls: Mapping[str, Any]):

@@ -111,6 +111,7 @@ class EmblazeParts:
     frame_colors: list
     continuous: bool
     colour_log: bool = False
+    colours: tuple[tuple[str, str], ...] = ()  # (category, colour) in legend order: the maps' colours
 
     def viewer(self, *, suggestions: bool = False):
         viewer = _viewer_class()(
@@ -122,8 +123,13 @@ class EmblazeParts:
         )
         if self.continuous:  # the maps' ramp (Emblaze picks its scheme while it is built)
             viewer.colorScheme = "viridis"
+        extra = {}
         if self.colour_log:  # read by the patched bundle: a log colour scale, labelled in the data's units
-            viewer.data = {**viewer.data, "atlasColourLog": True}
+            extra["atlasColourLog"] = True
+        if self.colours:  # read by the patched bundle: the categories' colours and order
+            extra["atlasColours"] = [list(pair) for pair in self.colours]
+        if extra:
+            viewer.data = {**viewer.data, **extra}
         return viewer
 
 
@@ -135,9 +141,11 @@ def emblaze_parts(
     neighbors: np.ndarray | None = None,
     n_layout_neighbors: int = 10,
     colour_log: bool = False,
+    colours: Sequence[tuple[str, str]] = (),
 ) -> EmblazeParts:
     """The parts of an Emblaze comparison (see ``emblaze_view`` for the arguments); with
-    ``colour_log`` numeric colours are taken as log10 of the values the legend shows."""
+    ``colour_log`` numeric colours are taken as log10 of the values the legend shows, and
+    ``colours`` gives categories their colours and legend order."""
     import emblaze
     from emblaze.frame_colors import compute_colors
     from emblaze.utils import Field
@@ -172,7 +180,8 @@ def emblaze_parts(
     embedding_set = emblaze.EmbeddingSet(embeddings, align=True)
     frame_colors = compute_colors(embedding_set, None) if len(embeddings) > 1 else []
     continuous = embedding_set[0].guess_data_type(Field.COLOR) != "categorical"
-    return EmblazeParts(embedding_set, emblaze.TextThumbnails([str(s) for s in names]), frame_colors, continuous, colour_log)
+    thumbnails = emblaze.TextThumbnails([str(s) for s in names])
+    return EmblazeParts(embedding_set, thumbnails, frame_colors, continuous, colour_log, tuple((str(c), str(v)) for c, v in colours))
 
 
 def emblaze_view(
@@ -232,18 +241,21 @@ def comparison_view(
     """
     from atlas.columns import legend_categories
 
+    from .charts import category_colours
     from .tables import is_quantitative, sample_rows
 
     rows = sample_rows(len(table), max_points)
     keys = tuple((label, getattr(layout, "key", "")) for label, layout in layouts.items())
     shown = table[list(dict.fromkeys(["name", color]))].iloc[rows]
-    log = color == "n_users"
+    log, palette = color == "n_users", ()
     if log:
         colours = np.log10(np.maximum(shown[color].to_numpy(dtype=np.float64), 1.0))
     elif is_quantitative(table[color]):
         colours = shown[color].to_numpy(dtype=np.float64)
-    else:  # the maps' categories and legend labels; strings, so Emblaze never makes a ramp of them
-        colours = np.asarray([str(v) for v in legend_categories(table[color], has=has)[0][rows]], dtype=object)
+    else:  # the maps' categories, legend labels and colours; strings, so Emblaze never makes a ramp of them
+        labels, order, _ = legend_categories(table[color], has=has)
+        colours = np.asarray([str(v) for v in labels[rows]], dtype=object)
+        palette = tuple(zip(order, category_colours(order, has=has)))
     key = None if not graph_key or not all(key for _, key in keys) else (keys, graph_key, content_hash(shown["name"], colours))
 
     def build():
@@ -253,6 +265,7 @@ def comparison_view(
             colors=colours,
             neighbors=subset_neighbors(neighbors, rows),
             colour_log=log,
+            colours=palette,
         )
 
     parts = build() if memo is None else memo.get(key, build)

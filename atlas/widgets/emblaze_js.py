@@ -4,7 +4,8 @@ Emblaze 0.11's ``widget-main.js`` draws its WebGL map on every animation frame, 
 when nothing moves and when it is scrolled out of view; in a busy app that costs the browser
 most of a core. Its continuous colour legend prints a label under every cell (they overlap),
 its colour ramp is linear, its Backbone-style trait listeners get no value under marimo, and
-its ``render`` leaves the Svelte app alive after the view is gone.
+its ``render`` leaves the Svelte app alive after the view is gone, and a zoom's delayed viewport
+report then reads a viewport that is gone.
 
 Each fix replaces one exact piece of the bundle. A bundle in which a piece is missing (or found
 twice) is refused with ``RuntimeError``: a silently unpatched viewer would either draw nothing
@@ -117,6 +118,14 @@ const __atlasIdle = (() => {
 })();
 const __atlasLegend = {
   scale(scale, log) { scale.atlasLog = !!log; return scale; },
+  // the app's colours for categories ([label, colour] pairs, in legend order), when it gave them
+  categories(scale, pairs) {
+    if (!pairs || !pairs.length) return scale;
+    const colours = new Map(pairs), present = new Set(scale.domain());
+    const domain = [...pairs.map((p) => p[0]).filter((d) => present.has(d)), ...scale.domain().filter((d) => !colours.has(d))];
+    const spare = scale.range();
+    return scale.domain(domain).range(domain.map((d, i) => colours.get(d) || spare[i %% spare.length]));
+  },
   compact(value) {
     const abs = Math.abs(value);
     if (abs >= 1e6) return (value / 1e6).toPrecision(2).replace(/\\.0+$/, "") + "M";
@@ -177,12 +186,24 @@ FIXES = (
         "function render(view) {\n  __atlasIdle.watch(view.el);\n  const app = new App({\n    target: view.el,\n    props: {\n      model: view.model\n    }\n  });\n"
         "  return () => app.$destroy();\n}",
     ),
+    # a zoom or pan reports the viewport a moment later, by then perhaps after the view is gone
+    Fix(
+        "viewport report after destroy",
+        'dispatch2("viewportChanged", getViewport());\n        viewportUpdateTimeout = null;',
+        'if (!!viewportManager) dispatch2("viewportChanged", getViewport());\n        viewportUpdateTimeout = null;',
+    ),
     # the sidebar's canvases (frame thumbnails, the frame slider) check for work on every frame
     Fix("sleeping timers", "timer$1 = timer(", "timer$1 = __atlasIdle.timer(timer, ", count=4),
     Fix(
-        "log colour flag",
+        "colour flags",
         "this.previewMode = rawData.previewMode || PreviewMode.PROJECTION_SIMILARITY;",
-        "this.previewMode = rawData.previewMode || PreviewMode.PROJECTION_SIMILARITY;\n      this.atlasColourLog = !!rawData.atlasColourLog;",
+        "this.previewMode = rawData.previewMode || PreviewMode.PROJECTION_SIMILARITY;\n      this.atlasColourLog = !!rawData.atlasColourLog;"
+        "\n      this.atlasColours = rawData.atlasColours || null;",
+    ),
+    Fix(
+        "category colours",
+        "return ordinal(scheme2.value).domain(this.getColorExtent(true));",
+        "return __atlasLegend.categories(ordinal(scheme2.value).domain(this.getColorExtent(true)), this.atlasColours);",
     ),
     Fix(
         "log colour scale",

@@ -1,0 +1,280 @@
+"""The notebook app on someone's own data, in headless Chromium: films with titles that hold
+commas, genres that are sets of values ("Action|Sci-Fi") and ratings kept above a threshold."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import atlas
+from atlas import widgets
+from browser import SYMBOL_MARKS_JS
+from test_notebooks import APP, drawn_marks, wait_for
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+GENRES = ["Action", "Adventure", "Sci-Fi", "Drama", "Comedy", "Romance", "Horror", "Thriller", "Animation", "Children", "Crime", "Mystery", "War", "Western"]
+WORDS = ["Matrix", "Alien", "Star", "Night", "River", "Moon", "King", "Road", "Dream", "Ghost", "City", "Heart", "Storm", "Shadow", "Island"]
+FILTERS = ["--min-item-users", "3", "--min-user-items", "2", "--min-weight", "3.5"]
+
+# Counts WebGL draw calls and animation frames from before the app loads.
+COUNT_FRAMES = """
+(() => {
+  window.__frames = {draws: 0, raf: 0};
+  for (const C of [window.WebGLRenderingContext, window.WebGL2RenderingContext]) {
+    if (!C) continue;
+    for (const m of ['drawArrays', 'drawElements']) {
+      const original = C.prototype[m];
+      C.prototype[m] = function (...args) { window.__frames.draws++; return original.apply(this, args); };
+    }
+  }
+  const raf = window.requestAnimationFrame.bind(window);
+  window.requestAnimationFrame = (callback) => raf((t) => { window.__frames.raf++; callback(t); });
+})();
+"""
+
+# Each drawn point of the named symbol marks: row, colour label, outline colour and width.
+MARK_STYLES_JS = f"""
+() => {{
+  const marks = ({SYMBOL_MARKS_JS})();
+  return Object.fromEntries(Object.entries(marks).map(([name, items]) =>
+    [name, items.map(i => [i.datum.row, i.datum.colour_value || null, i.stroke || null, i.strokeWidth || 0])]));
+}}
+"""
+
+
+def write_films(folder: Path) -> tuple[Path, Path]:
+    """Ratings of 150 films by 400 users in five communities; each community shares genres."""
+    data = atlas.synthetic_profiles(n_users=400, n_items=150, n_communities=5, mean_profile_length=15, seed=1)
+    inter = data.interactions
+    stars = np.random.default_rng(0).choice([1.0, 2.0, 3.0, 3.5, 4.0, 4.5, 5.0], len(inter))
+    pd.DataFrame({"userId": inter.user_ids[inter.user], "movieId": inter.item_ids[inter.item], "rating": stars}).to_csv(folder / "ratings.csv", index=False)
+    items = data.items.reset_index()
+    community = items["community"].str[1:].astype(int).to_numpy()
+    titles, genres = [], []
+    for k, c in enumerate(community):
+        word, year = WORDS[k % len(WORDS)], 1960 + (k * 7) % 60
+        titles.append(f"{word}, The ({year})" if k % 3 == 0 else f"{word} {k} ({year})")
+        own = [GENRES[(c * 3 + j) % len(GENRES)] for j in range(3)]
+        genres.append("|".join(dict.fromkeys(own[: 1 + k % 3])))
+    titles[1] = "Amelie (Fabuleux destin d'Amélie Poulain, Le) (2001)"
+    pd.DataFrame({"movieId": items["item_id"], "title": titles, "genres": genres}).to_csv(folder / "movies.csv", index=False)
+    return folder / "ratings.csv", folder / "movies.csv"
+
+
+@pytest.fixture(scope="module")
+def films(tmp_path_factory) -> tuple[Path, Path]:
+    return write_films(tmp_path_factory.mktemp("films"))
+
+
+def kept(films) -> tuple[atlas.Dataset, atlas.Profiles]:
+    data = atlas.load_dataset(films[0], atlas.IngestParams(), items_path=films[1])
+    return data, atlas.build_profiles(data, atlas.FilterParams(min_item_users=3, min_user_items=2, min_weight=3.5))
+
+
+def pick_user(page, user: str | None) -> None:
+    """Choose ``user`` (None: nobody) in the searchable "place a user" dropdown."""
+    box = page.locator("marimo-dropdown[data-label*='place a user']")
+    box.locator("button, [role=combobox]").first.click()
+    if user is None:
+        page.keyboard.press("Escape")
+        return
+    page.keyboard.type(user)
+    page.get_by_role("option", name=user, exact=True).click()
+
+
+def styles(page) -> dict[str, list]:
+    return page.evaluate(MARK_STYLES_JS)
+
+
+def frames(page) -> dict:
+    return page.evaluate("window.__frames")
+
+
+def show_emblaze(page):
+    page.get_by_role("heading", name="Compare layouts (Emblaze)").scroll_into_view_if_needed()
+    page.mouse.wheel(0, 400)
+    canvas = page.locator("marimo-anywidget canvas")
+    wait_for(page, lambda: any((canvas.nth(i).bounding_box() or {}).get("width", 0) > 300 for i in range(canvas.count())), timeout=120, what="Emblaze")
+    page.locator("marimo-anywidget").first.scroll_into_view_if_needed()
+    return canvas
+
+
+@pytest.fixture(scope="module")
+def film_app(films, tmp_path_factory):
+    from browser import chromium_page, marimo_server
+
+    cache = tmp_path_factory.mktemp("cache")
+    args = ["--input", str(films[0]), "--items", str(films[1]), *FILTERS, "--cache-dir", str(cache)]
+    with marimo_server(APP, args) as url, chromium_page(viewport=(1500, 1100)) as (page, log):
+        page.add_init_script(COUNT_FRAMES)
+        page.goto(url)
+        wait_for(page, lambda: {"umap_map_marks", "tsne_map_marks"} <= set(drawn_marks(page)), timeout=400, what="both maps")
+        wait_for(page, lambda: page.get_by_text("Quality at a glance").count() > 0, timeout=300, what="the metrics")
+        page.wait_for_timeout(1500)
+        yield page, log, url
+
+
+def test_genres_colour_by_first_value_or_one_value_with_counts(film_app, films, tmp_path):
+    page, log, _ = film_app
+    _, profiles = kept(films)
+    marks = styles(page)["umap_map_marks"]
+    labels = {label for _, label, _, _ in marks}
+    assert all(re.fullmatch(r".+ \(\d+\)", label) for label in labels), labels  # every colour says how many items wear it
+    for label in labels:  # ...and the count is right
+        assert int(label.rsplit("(", 1)[1][:-1]) == sum(1 for _, other, _, _ in marks if other == label)
+    assert page.get_by_text("holds sets of values: each item takes the colour of its first value").count() == 1
+    assert page.get_by_text("Items holding each value:").count() == 1
+
+    genres = pd.read_csv(films[1]).set_index("movieId")["genres"]
+    genres.index = genres.index.astype(str)
+    holding = sum("Sci-Fi" in genres[item].split("|") for item in profiles.item_ids)
+    page.locator("marimo-dropdown[data-label*='colour items by'] select").select_option(label="has “Sci-Fi”")
+    wanted = {f"Sci-Fi ({holding})", f"not Sci-Fi ({len(profiles.item_ids) - holding})"}
+    wait_for(page, lambda: {label for _, label, _, _ in styles(page)["umap_map_marks"]} == wanted, timeout=60, what="the has-Sci-Fi colours")
+    page.get_by_role("heading", name=re.compile("^Maps")).evaluate("e => e.scrollIntoView({block: 'start'})")
+    page.mouse.wheel(0, 350)  # past the sliders, to the maps and their legend
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(tmp_path / "has_scifi.png"))
+    assert "colour=genres" in page.url and "has=Sci-Fi" in page.url
+    page.locator("marimo-dropdown[data-label*='colour items by'] select").select_option(label="each item's first common value")
+    wait_for(page, lambda: "has=" not in page.url, timeout=30, what="the address to forget the value")
+    assert log.errors() == []
+
+
+def test_search_lists_the_choices_and_outlines_the_item_apart_from_its_neighbours(film_app):
+    page, _, _ = film_app
+    box = page.locator("marimo-text[data-label*='find an item'] input")
+    box.fill("matrix")
+    box.press("Enter")
+    choices = page.locator("marimo-dropdown[data-label*='items match'] select")
+    wait_for(page, lambda: choices.count() == 1, timeout=30, what="the choices")
+    options = choices.locator("option").all_text_contents()
+    assert len([o for o in options if "Matrix" in o]) >= 2
+    wait_for(page, lambda: any(stroke for _, _, stroke, _ in styles(page)["umap_map_marks"]), timeout=30, what="the outlines")
+    outlined = [(row, stroke, width) for row, _, stroke, width in styles(page)["umap_map_marks"] if stroke]
+    searched = [o for o in outlined if o[2] == max(w for _, _, w in outlined)]
+    assert len(searched) == 1  # one item stands out...
+    neighbours = [o for o in outlined if o not in searched]
+    assert neighbours and all(o[1] != searched[0][1] and o[2] < searched[0][2] for o in neighbours)  # ...from its neighbours
+    choices.select_option(index=2)  # another of the matches
+    wait_for(page, lambda: [r for r, _, s, w in styles(page)["umap_map_marks"] if s and w >= 4] != [searched[0][0]], timeout=30, what="the other match")
+    box.fill("")
+    box.press("Enter")
+    wait_for(page, lambda: not any(s for _, _, s, _ in styles(page)["umap_map_marks"]), timeout=30, what="the outlines to clear")
+
+
+def test_a_pasted_list_matches_titles_with_commas_and_names_what_failed(film_app):
+    page, _, _ = film_app
+    area = page.locator("marimo-text-area textarea")
+    area.fill("matrix, the (1960)\nAMELIE\nNo Such Film (1999)")
+    area.blur()
+    wait_for(page, lambda: page.get_by_text("Pasted list: 1 of 3 entries found").count() > 0, timeout=60, what="the list report")
+    assert page.get_by_text("did you mean “Amelie (Fabuleux destin d'Amélie Poulain, Le) (2001)”").count() == 1
+    assert page.get_by_text("not found: “No Such Film (1999)”").count() == 1
+    outlined = {s for _, _, s, _ in styles(page)["umap_map_marks"] if s}
+    area.fill("")
+    area.blur()
+    wait_for(page, lambda: page.get_by_text("Pasted list:").count() == 0, timeout=30, what="the list to clear")
+    assert len(outlined) == 1  # the pasted items in one colour of their own
+
+
+def test_a_placed_user_counts_only_kept_ratings_and_can_show_their_top_n(film_app, films):
+    page, _, _ = film_app
+    data, profiles = kept(films)
+    user = str(profiles.user_ids[int(np.argmax(np.diff(profiles.matrix.indptr)))])  # the heaviest kept user
+    found = widgets.user_items(profiles, data.interactions, user)
+    assert found.kept < found.before  # some of their ratings are below 3.5
+    pick_user(page, user)
+    wait_for(page, lambda: page.get_by_text(f"{found.kept} of their {found.before} interactions are kept by the filters").count() > 0, timeout=120, what="the user")
+    user_stroke = lambda: [r for r, _, s, _ in styles(page)["umap_map_marks"] if s]  # noqa: E731
+    wait_for(page, lambda: len(user_stroke()) == found.kept, timeout=30, what="the user's items")
+    top = page.locator("marimo-number[data-label*='top N'] input")
+    top.fill("2")
+    top.press("Enter")
+    wait_for(page, lambda: sorted(user_stroke()) == sorted(found.rows[:2].tolist()), timeout=30, what="their top 2")
+    assert page.get_by_text("their top 2 by weight are shown").count() == 1
+    top.fill("0")
+    top.press("Enter")
+
+
+def test_emblaze_draws_only_while_something_changes(film_app, tmp_path):
+    page, log, _ = film_app
+    canvas = show_emblaze(page)
+    page.mouse.move(5, 5)
+    page.wait_for_timeout(6000)  # longer than any Emblaze animation
+    before = frames(page)
+    page.wait_for_timeout(3000)
+    idle = frames(page)
+    assert idle["draws"] == before["draws"], (before, idle)  # no WebGL drawing while idle...
+    assert idle["raf"] - before["raf"] <= 3, (before, idle)  # ...and no animation frames either
+    big = next(canvas.nth(i) for i in range(canvas.count()) if (canvas.nth(i).bounding_box() or {}).get("width", 0) > 300)
+    box = big.bounding_box()
+    for k in range(5):  # hovering over the map wakes it
+        page.mouse.move(box["x"] + box["width"] * (0.3 + 0.1 * k), box["y"] + box["height"] * 0.5)
+        page.wait_for_timeout(100)
+    assert frames(page)["draws"] > idle["draws"]
+    page.screenshot(path=str(tmp_path / "emblaze.png"))
+    page.evaluate("window.scrollTo(0, 0)")  # out of view: it stops without waiting for the end of the wake
+    page.wait_for_timeout(1000)
+    hidden = frames(page)
+    page.wait_for_timeout(2000)
+    assert frames(page)["draws"] == hidden["draws"]
+    assert page.evaluate("Array.from(globalThis.__atlasEmblazeIdle.entries).every(e => !e.app.ticker.started)")
+    assert log.errors() == []
+
+
+def test_settings_survive_a_reload_and_show_as_a_command(film_app):
+    page, log, url = film_app
+    thumb = page.locator("marimo-slider[data-label*='min_dist'] [role='slider']")
+    thumb.focus()
+    thumb.press("ArrowRight")  # 0.3 -> 0.35
+    wait_for(page, lambda: parse_qs(urlsplit(page.url).query).get("min_dist") == ["0.35"], timeout=400, what="the address")
+    command = lambda: page.locator("code").filter(has_text="atlas build").all_text_contents()  # noqa: E731
+    wait_for(page, lambda: any("--min-dist 0.35" in c for c in command()), timeout=60, what="the command")
+    line = next(c for c in command() if "--min-dist 0.35" in c)
+    for words in ("--min-weight 3.5", "--min-item-users 3", "--out atlas-out", "movies.csv"):
+        assert words in line, (words, line)
+    address = page.url
+    page.goto(address)  # a reload, or the link shared
+    wait_for(page, lambda: {"umap_map_marks", "tsne_map_marks"} <= set(drawn_marks(page)), timeout=300, what="the maps again")
+    assert page.locator("marimo-slider[data-label*='min_dist']").get_by_text("0.35").count() == 1
+    wait_for(page, lambda: any("--min-dist 0.35" in c for c in command()), timeout=60, what="the command again")
+    assert log.errors() == []
+
+
+def test_a_data_reload_gives_a_working_emblaze(film_app):
+    """Load the same data again: the comparison is a new viewer, never one whose browser side is gone."""
+    page, log, _ = film_app
+    show_emblaze(page)
+    page.get_by_role("button", name="Load data").click()
+    page.wait_for_timeout(3000)
+    wait_for(page, lambda: page.get_by_text("Quality at a glance").count() > 0, timeout=300, what="the app after the reload")
+    show_emblaze(page)
+    page.wait_for_timeout(3000)
+    assert page.get_by_text("Model not found").count() == 0
+    assert page.locator("marimo-anywidget .text-error").count() == 0
+    assert log.errors() == []
+
+
+def test_no_layout_says_why_in_the_apps_words(film_app, films):
+    """A second app, in a new tab of the module's browser (one Playwright per process)."""
+    from browser import PageLog, marimo_server
+
+    args = ["--input", str(films[0]), "--items", str(films[1]), "--weight-col", "stars"]
+    with marimo_server(APP, args) as url:
+        page = film_app[0].context.new_page()
+        log = PageLog(page)
+        page.goto(url)
+        wait_for(page, lambda: page.get_by_text("there is no layout to export yet").count() > 0, timeout=200, what="the export note")
+        note = page.get_by_text("there is no layout to export yet").first.text_content()  # inside the callout's shadow root
+        assert "data failed" in note and "the “weight” box (Data → Columns)" in note and "--weight-col" not in note
+        assert page.get_by_text("--weight-col").count() == 0
+        assert log.errors() == []
+        page.close()
