@@ -89,6 +89,12 @@ class Pipeline:
 
     # -- stages -----------------------------------------------------------------------------
     def profiles(self, data: Dataset, params: FilterParams = FilterParams()) -> Profiles:
+        """The filtered profiles; interactions left on disk (``atlas.scan``) are streamed."""
+        from .scan import InteractionFiles, scan_profiles
+
+        if isinstance(data.interactions, InteractionFiles):
+            key = stage_key("profiles", params, data.interactions.fingerprint, code="atlas.scan")
+            return self._run("profiles", key, lambda: scan_profiles(data.interactions, params))
         key = stage_key("profiles", params, data.interactions.fingerprint)
         return self._run("profiles", key, lambda: build_profiles(data, params))
 
