@@ -59,11 +59,11 @@ def cmd_build(args: argparse.Namespace) -> int:
     if not args.out:
         raise AtlasError("no output folder: add --out DIR.")
     source = source_from_args(args)
-    if not args.demo and not args.input:
-        raise AtlasError("no input: give an interaction file (atlas build FILE --out DIR) or --demo.")
+    if not args.demo and not args.input and not args.candidates:
+        raise AtlasError("no input: give an interaction file (atlas build FILE --out DIR), --candidates FILE or --demo.")
     params = params_from_args(args)
     start = time.perf_counter()
-    data = source.load()
+    data = source.load(params.engine)
     load_seconds = time.perf_counter() - start
     cache_dir = None if args.no_cache else (args.cache_dir or default_cache_dir())
     pipe = Pipeline(cache=StageCache(cache_dir, max_bytes=cache_limit()))
@@ -81,6 +81,33 @@ def cmd_build(args: argparse.Namespace) -> int:
         html = write_html(args.out)
     if not args.quiet:
         print(summary(result, timings, paths, html))
+    return 0
+
+
+def cmd_candidates(args: argparse.Namespace) -> int:
+    """``atlas candidates INPUT --out cands.parquet``: the co-occurrence stage's result as a file."""
+    from .pipeline import Pipeline
+    from .plan import candidates_plan
+    from .stagefile import ItemTable, write_candidates
+
+    source, params = candidates_plan(args)
+    start = time.perf_counter()
+    data = source.load(params.engine)
+    cache_dir = None if args.no_cache else (args.cache_dir or default_cache_dir())
+    pipe = Pipeline(cache=StageCache(cache_dir, max_bytes=cache_limit()))
+    profiles, candidates = pipe.item_candidates(data, params)
+    items = profiles if isinstance(profiles, ItemTable) else ItemTable.of(profiles)
+    record = {
+        "params": {"ingest": source.ingest.__dict__, "filter": params.filter.__dict__, "cooccurrence": params.cooccurrence.__dict__, "engine": params.engine.record()},
+        "input": {"path": source.input, "fingerprint": data.interactions.fingerprint},
+        "timings": {"load": 0.0, **pipe.timings},
+    }
+    path = write_candidates(args.out, items, candidates, record)
+    if not args.quiet:
+        s = items.summary()
+        print(f"kept {s['users']:,} users, {s['items']:,} items, {s['interactions']:,} interactions (of {s['input_interactions']:,}); "
+              f"{candidates.index.shape[1]} candidates per item ({params.cooccurrence.weighting}, {params.engine.name}) in {time.perf_counter() - start:.1f}s")
+        print(f"wrote: {path}")
     return 0
 
 
@@ -173,6 +200,15 @@ def make_parser() -> argparse.ArgumentParser:
     build.add_argument("--cache-dir", help=f"stage cache folder (default {default_cache_dir()})")
     build.add_argument("--no-cache", action="store_true", help="do not read or write the on-disk stage cache")
     build.add_argument("--quiet", action="store_true", help="no progress bars or summary")
+    candidates = sub.add_parser("candidates", help="interactions → filtered profiles → each item's co-occurrence candidates, written to a file (--engine spark: on a cluster)")
+    from .plan import add_candidates_arguments
+
+    add_candidates_arguments(candidates)
+    candidates.add_argument("--out", required=True, help="the candidates file to write (Parquet), e.g. cands.parquet")
+    candidates.add_argument("--cache-dir", help=f"stage cache folder (default {default_cache_dir()})")
+    candidates.add_argument("--no-cache", action="store_true", help="do not read or write the on-disk stage cache")
+    candidates.add_argument("--quiet", action="store_true", help="no summary")
+    candidates.set_defaults(func=cmd_candidates)
     rebuild = sub.add_parser("rebuild", help="build again what an earlier export's manifest records, into --out")
     rebuild.add_argument("dir", help="a folder written by 'atlas build --out DIR' (or exported from the app)")
     rebuild.add_argument("--out", required=True, help="output folder of the new build")

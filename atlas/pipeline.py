@@ -20,6 +20,7 @@ from . import projections
 from .cache import StageCache, stage_key
 from .cooccur import Candidates, CooccurrenceParams, cooccurrence_candidates
 from .embed import Embedding, EmbedParams, embed_graph
+from .engines import EngineParams
 from .errors import AtlasError
 from .graph import GraphParams, ItemGraph, graph_from_candidates, recipe_graph
 from .ingest import Dataset
@@ -92,17 +93,27 @@ class Pipeline:
         """The filtered profiles; interactions left on disk (``atlas.scan``) are streamed."""
         from .scan import InteractionFiles, scan_profiles
 
+        if not hasattr(data.interactions, "user") and not isinstance(data.interactions, InteractionFiles):
+            raise AtlasError("these interactions are not on this machine (a candidates file, or an input Spark reads); run them through Pipeline.build.")
         if isinstance(data.interactions, InteractionFiles):
             key = stage_key("profiles", params, data.interactions.fingerprint, code="atlas.scan")
             return self._run("profiles", key, lambda: scan_profiles(data.interactions, params))
         key = stage_key("profiles", params, data.interactions.fingerprint)
         return self._run("profiles", key, lambda: build_profiles(data, params))
 
-    def cooccurrence(self, profiles: Profiles, params: CooccurrenceParams = CooccurrenceParams(), *, progress: Progress | None = None) -> Candidates:
+    def cooccurrence(
+        self, profiles: Profiles, params: CooccurrenceParams = CooccurrenceParams(), *, progress: Progress | None = None, engine: EngineParams = EngineParams()
+    ) -> Candidates:
+        """Each item's candidates; ``engine`` says where they are computed, and is not part of
+        the cache key: every engine gives the same answer."""
         key = stage_key("cooccurrence", params, profiles.key)
         report = progress or self.progress
 
         def compute():
+            if engine.name == "spark":
+                from .engines.spark import spark_cooccurrence
+
+                return spark_cooccurrence(profiles, params, engine)
             ticks = (lambda done, total: report("cooccurrence", done, total)) if report else None
             return cooccurrence_candidates(profiles, params, progress=ticks)
 
@@ -125,6 +136,45 @@ class Pipeline:
         k = _neighbor_k(k)
         key = stage_key("neighbors", {"k": k}, embedding.key)
         return self._run("neighbors", key, lambda: embedding_neighbors(embedding, k))
+
+    def item_candidates(self, data: Dataset, params: BuildParams, *, progress: Progress | None = None):
+        """(the profiles — or, where the profile matrix stays elsewhere, their ``ItemTable`` —
+        and the co-occurrence candidates) of a build, from where they come: a candidates file
+        (``atlas build --candidates``), Spark reading the input (``--engine spark``), or this machine."""
+        from .engines.spark_input import SparkInput
+        from .stagefile import StageFile
+
+        source = data.interactions
+        if isinstance(source, StageFile):
+            self.timings["cooccurrence"], self.cached["cooccurrence"] = 0.0, True
+            return source.items, source.candidates
+        if isinstance(source, SparkInput):
+            return self._spark_stage(source, params, progress)
+        profiles = self.profiles(data, params.filter)
+        if params.graph.method != "topk":
+            return profiles, None
+        return profiles, self.cooccurrence(profiles, params.cooccurrence, progress=progress, engine=params.engine)
+
+    def _spark_stage(self, source, params: BuildParams, progress: Progress | None):
+        from .engines.spark import spark_stage
+
+        if params.graph.method != "topk":
+            raise AtlasError("--graph-method recipe needs the profile matrix on this machine; use --graph-method topk with --engine spark.")
+        if params.engine.name != "spark":
+            raise AtlasError("this input is read by Spark; add --engine spark.")
+        recorded = {"filter": params.filter, "cooccurrence": params.cooccurrence, "ingest": source.params}
+        key = stage_key("cooccurrence", recorded, source.fingerprint, code="atlas.engines.spark")
+
+        def compute():
+            items, candidates = spark_stage(source, params.filter, params.cooccurrence, params.engine)
+            return dataclasses.replace(items, key=key), dataclasses.replace(candidates, key=key)
+
+        if not source.fingerprint:  # not a local file: nothing identifies its content, so nothing is cached
+            start = time.perf_counter()
+            items, candidates = compute()
+            self.timings["cooccurrence"], self.cached["cooccurrence"] = time.perf_counter() - start, False
+            return items, candidates
+        return self._run("cooccurrence", key, compute, progress)
 
     def item_graph(
         self, profiles: Profiles, cooccurrence: CooccurrenceParams, graph: GraphParams, *, progress: Progress | None = None
@@ -165,8 +215,8 @@ class Pipeline:
         self.progress = progress or saved
         self.timings, self.cached = {}, {}
         try:
-            profiles = self.profiles(data, params.filter)
-            candidates, graph = self.item_graph(profiles, params.cooccurrence, params.graph)
+            profiles, candidates = self.item_candidates(data, params)
+            graph = self.graph(profiles, candidates, params.graph)
             embedding = self.embed(graph, params.embed)
             layouts = self.layouts(embedding, graph, params.projections)
             labels = item_labels(profiles, data)

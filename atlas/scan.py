@@ -119,15 +119,23 @@ def scan_dataset(
 ) -> Dataset:
     """Like :func:`atlas.load_dataset`, but the interactions stay on disk (``InteractionFiles``)
     until ``Pipeline.profiles`` streams them."""
+    files = interaction_files(path, params)
+    return lazy_dataset(files, items_path=items_path, items_id_col=items_id_col, name_column=name_column, label_column=label_column)
+
+
+def lazy_dataset(interactions, *, items_path=None, items_id_col=None, name_column=None, label_column=None) -> Dataset:
+    """A ``Dataset`` whose interactions are read later (``InteractionFiles``, a Spark input),
+    with its item metadata loaded now. Item ids are matched to the metadata once the profiles
+    exist (the export joins them by id)."""
     from .ingest import guess_name_column, load_items
 
-    files = interaction_files(path, params)
     items = None if items_path is None else load_items(items_path, item_col=items_id_col)
     for col, flag in ((name_column, "name column"), (label_column, "label column")):
         if col is not None and (items is None or col not in items.columns):
             raise AtlasError(f"{flag} {col!r} is not in the item metadata; pick one of its columns.")
-    source = {"path": str(path), "items_path": None if items_path is None else str(items_path), "ingest": params.__dict__, "streamed": True}
-    return Dataset(files, items, name_column or guess_name_column(items), label_column, source)
+    path = getattr(interactions, "path", None) or getattr(interactions, "location", None)
+    source = {"path": str(path), "items_path": None if items_path is None else str(items_path), "ingest": interactions.params.__dict__, "streamed": True}
+    return Dataset(interactions, items, name_column or guess_name_column(items), label_column, source)
 
 
 # -- reading batches --------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from it can check its own parameters against them and its manifest can say where
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import tempfile
@@ -114,6 +115,7 @@ def write_candidates(path: str | os.PathLike, items: ItemTable, candidates: Cand
     meta = {
         "format": FORMAT, "version": VERSION, "weighting": candidates.weighting, "pair_updates": int(candidates.pair_updates),
         "n_candidates": int(m), "counts": items.counts, "item_pair_updates": int(items.pair_updates), **record,
+        "key": content_key(items, candidates),
     }
     table = table.replace_schema_metadata({b"atlas": json.dumps(meta, default=str).encode()})
     try:
@@ -131,8 +133,7 @@ def write_candidates(path: str | os.PathLike, items: ItemTable, candidates: Cand
     return out
 
 
-def read_candidates(path: str | os.PathLike) -> StageFile:
-    """Read a file written by ``atlas candidates`` (or ``write_candidates``)."""
+def _read(path: str | os.PathLike, schema_only: bool):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -140,14 +141,26 @@ def read_candidates(path: str | os.PathLike) -> StageFile:
     if not p.is_file():
         raise AtlasError(f"candidates file {str(p)!r} does not exist; write it with 'atlas candidates INPUT --out {p.name}'.")
     try:
-        table = pq.read_table(p)
-        meta = json.loads((table.schema.metadata or {}).get(b"atlas", b"{}"))
+        table = pq.read_schema(p) if schema_only else pq.read_table(p)
+        schema = table if schema_only else table.schema
+        meta = json.loads((schema.metadata or {}).get(b"atlas", b"{}"))
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise AtlasError(f"cannot read {p.name!r} as a candidates file ({str(exc).splitlines()[0]}); give a file written by 'atlas candidates'.") from None
     if meta.get("format") != FORMAT:
         raise AtlasError(f"{p.name!r} is not a candidates file (it has no atlas metadata); write one with 'atlas candidates INPUT --out {p.name}'.")
     if meta.get("version") != VERSION:
         raise AtlasError(f"{p.name!r} is a candidates file of format version {meta.get('version')}; this atlas reads version {VERSION} — write it again.")
+    return p, table, meta
+
+
+def read_record(path: str | os.PathLike) -> dict:
+    """What made a candidates file (its metadata), without reading its rows."""
+    return _read(path, schema_only=True)[2]
+
+
+def read_candidates(path: str | os.PathLike) -> StageFile:
+    """Read a file written by ``atlas candidates`` (or ``write_candidates``)."""
+    p, table, meta = _read(path, schema_only=False)
     m = int(meta["n_candidates"])
     n = table.num_rows
 
@@ -170,12 +183,13 @@ def read_candidates(path: str | os.PathLike) -> StageFile:
     return StageFile(str(p), items, candidates, meta)
 
 
-def check_against(file: StageFile, filter: FilterParams, cooccurrence: CooccurrenceParams, given: set[str]) -> tuple[FilterParams, CooccurrenceParams]:
-    """The filter and co-occurrence parameters of a build that continues from ``file``: the
-    file's own. An option the person gave (``given``, by option name) must agree with it."""
+def check_against(record: dict, filter: FilterParams, cooccurrence: CooccurrenceParams, given: set[str]) -> tuple[FilterParams, CooccurrenceParams]:
+    """The filter and co-occurrence parameters of a build that continues from a candidates file
+    (its ``record``): the file's own. An option the person gave (``given``, by option name) must
+    agree with them."""
     from .options import fields_of
 
-    recorded = {"filter": file.filter, "cooccurrence": file.cooccurrence}
+    recorded = {"filter": FilterParams(**record["params"]["filter"]), "cooccurrence": CooccurrenceParams(**record["params"]["cooccurrence"])}
     for stage, asked in (("filter", filter), ("cooccurrence", cooccurrence)):
         for f in fields_of(type(asked)):
             if f.dest in given and getattr(asked, f.name) != getattr(recorded[stage], f.name):
@@ -184,6 +198,16 @@ def check_against(file: StageFile, filter: FilterParams, cooccurrence: Cooccurre
                     "leave it out, or make the candidates again with 'atlas candidates'."
                 )
     return recorded["filter"], recorded["cooccurrence"]
+
+
+def content_key(items: ItemTable, candidates: Candidates) -> str:
+    """A name for the content of a candidates file (what later stages' cache keys build on)."""
+    h = hashlib.sha256()
+    for arr in (candidates.index, candidates.score, candidates.count, items.item_users):
+        h.update(np.ascontiguousarray(arr).tobytes())
+    h.update("\0".join(map(str, items.item_ids)).encode())
+    h.update(candidates.weighting.encode())
+    return f"candidates-{h.hexdigest()[:20]}"
 
 
 def same_candidates(a: Candidates, b: Candidates) -> bool:

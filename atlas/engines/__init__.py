@@ -59,7 +59,8 @@ class EngineParams:
                 raise AtlasError(f"--spark-conf takes key=value, got {entry!r} (e.g. --spark-conf spark.executor.memory=8g).")
         if self.partitions is not None:
             check_range("spark_partitions", self.partitions, 1, 1_000_000)
-        if self.name != "spark" and self != EngineParams(name=self.name):
+        spark_settings = (self.master != "local[*]", bool(self.conf), self.formulation != "blocks", self.partitions is not None)
+        if self.name != "spark" and any(spark_settings):
             raise AtlasError("the --spark-* options need --engine spark; add it or leave them out.")
 
     @property

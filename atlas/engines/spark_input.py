@@ -36,11 +36,11 @@ ROW_MASK = (1 << ROW_BITS) - 1
 @dataclass(frozen=True, eq=False)
 class SparkInput:
     """Interactions that Spark reads: a file or folder on any filesystem Spark knows, or a
-    table name. ``fingerprint`` identifies a local input's content (None: not cached)."""
+    table name. ``fingerprint`` identifies a local input's content."""
 
     location: str
     params: IngestParams = IngestParams()
-    fingerprint: str | None = None
+    fingerprint: str = ""  # empty: the content is not known here, so the stage is not cached
 
     @property
     def is_table(self) -> bool:
