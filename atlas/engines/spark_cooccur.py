@@ -126,7 +126,8 @@ def _join(frame, terms: KeyTerms, params: CooccurrenceParams, m: int):
     pairs = a.join(b, "u").where(F.col("i") != F.col("j")).groupBy("i", "j").agg(F.sum(contribution).cast("float").alias("s"))
     n = terms.scale.shape[0]
     table = spark.createDataFrame(
-        _frame({"t": np.arange(n, dtype=np.int32), "scale": terms.scale, "half": terms.half, "thr": terms.threshold})
+        _frame({"t": np.arange(n, dtype=np.int32), "scale": terms.scale, "half": terms.half, "thr": terms.threshold}),
+        "t int, scale double, half double, thr double",
     )
     left = table.select(F.col("t").alias("i"), F.col("half").alias("half_i"), F.col("thr").alias("thr_i"))
     right = table.select(F.col("t").alias("j"), F.col("half").alias("half_j"), F.col("scale").alias("scale_j"))

@@ -199,7 +199,7 @@ def deduplicated(rows, aggregate: str, partitions: int):
         raise AtlasError("the input holds no interactions (every row was empty or had a missing id).")
     item_ids = firsts["iid"].to_numpy(dtype=object)
     spark = rows.sparkSession
-    codes = spark.createDataFrame(pd_frame({"iid": item_ids, "icode": np.arange(len(item_ids), dtype=np.int32)}))
+    codes = spark.createDataFrame(pd_frame({"iid": item_ids, "icode": np.arange(len(item_ids), dtype=np.int32)}), "iid string, icode int")
     pairs = pairs.join(F.broadcast(codes), "iid").select("u", "icode", "w")
     return _checkpoint(pairs.repartition(partitions, "u")), item_ids
 
@@ -221,7 +221,7 @@ def _starts(lengths, partitions: int):
     totals = ordered.groupBy("_part").agg(F.sum("n").alias("t")).toPandas().sort_values("_part")
     base = np.concatenate([[0], np.cumsum(totals["t"].to_numpy())[:-1]]).astype(np.int64)
     spark = lengths.sparkSession
-    bases = spark.createDataFrame(pd_frame({"_part": totals["_part"].to_numpy(dtype=np.int64), "_base": base}))
+    bases = spark.createDataFrame(pd_frame({"_part": totals["_part"].to_numpy(dtype=np.int64), "_base": base}), "_part long, _base long")
     before = F.sum("n").over(Window.partitionBy("_part").orderBy("_m").rowsBetween(Window.unboundedPreceding, -1))
     return ordered.join(F.broadcast(bases), "_part").select("u", "n", (F.col("_base") + F.coalesce(before, F.lit(0))).alias("start"))
 
@@ -290,7 +290,7 @@ def filtered(pairs, params: FilterParams, partitions: int):
     counts = _item_counts(kept)
     for _ in range(50):
         good = [i for i, n in counts.items() if n >= params.min_item_users]
-        items = spark.createDataFrame(pd_frame({"icode": np.asarray(good, dtype=np.int32)}))
+        items = spark.createDataFrame(pd_frame({"icode": np.asarray(good, dtype=np.int32)}), "icode int")
         kept = kept.join(F.broadcast(items), "icode", "left_semi")
         kept = kept.withColumn("_n", F.count("*").over(Window.partitionBy("u"))).where(F.col("_n") >= params.min_user_items).drop("_n")
         kept = _checkpoint(kept)
@@ -315,7 +315,7 @@ def indexed_interactions(spark, source: SparkInput, params: FilterParams, aggreg
     if kept_codes.size == 0:
         raise nothing_left(params)
     check_kept(n_users, kept_codes.size)
-    index = spark.createDataFrame(pd_frame({"icode": kept_codes.astype(np.int32), "i": np.arange(kept_codes.size, dtype=np.int32)}))
+    index = spark.createDataFrame(pd_frame({"icode": kept_codes.astype(np.int32), "i": np.arange(kept_codes.size, dtype=np.int32)}), "icode int, i int")
     frame = kept.join(F.broadcast(index), "icode").select("u", "i", "w")
     item_users = np.array([counts[int(c)] for c in kept_codes], dtype=np.int64)
     table = ItemTable(
