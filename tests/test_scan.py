@@ -158,3 +158,21 @@ def test_the_same_errors_as_the_in_memory_route(tmp_path, table):
         with pytest.raises(atlas.AtlasError) as got:
             scan_profiles(interaction_files(path, ingest), params)
         assert str(got.value) == expected
+
+
+def test_synthetic_parquet_writes_the_model_of_synthetic_profiles_in_files(tmp_path):
+    from atlas.demo import synthetic_parquet
+
+    written = synthetic_parquet(tmp_path / "lake", 3000, 120, n_communities=4, mean_profile_length=12, in_community=0.9, users_per_file=1000, seed=3)
+    assert written["files"] == 3 and len(list((tmp_path / "lake").glob("part-*.parquet"))) == 3
+    profiles = scan_profiles(tmp_path / "lake", atlas.FilterParams(min_item_users=2, min_user_items=2))
+    assert profiles.n_users > 2500 and written["rows"] > profiles.n_interactions
+    # the planted communities: most of a user's items share one community (90% drawn from home)
+    community = written["items"].loc[profiles.item_ids, "community"].to_numpy()
+    rows = np.split(profiles.matrix.indices, profiles.matrix.indptr[1:-1])
+    shares = [pd.Series(community[r]).value_counts(normalize=True).iloc[0] for r in rows if len(r) >= 8]
+    assert np.median(shares) > 0.8
+    # the same items as synthetic_profiles with the seed
+    same_seed = atlas.synthetic_profiles(300, 120, n_communities=4, seed=3).items
+    assert len(same_seed) > 60
+    assert (same_seed["community"] == written["items"].loc[same_seed.index, "community"]).all()
