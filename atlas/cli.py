@@ -63,7 +63,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         raise AtlasError("no input: give an interaction file (atlas build FILE --out DIR), --candidates FILE or --demo.")
     params = params_from_args(args)
     start = time.perf_counter()
-    data = source.load(params.engine)
+    data = source.load(params.engine, stream=True)
     load_seconds = time.perf_counter() - start
     cache_dir = None if args.no_cache else (args.cache_dir or default_cache_dir())
     pipe = Pipeline(cache=StageCache(cache_dir, max_bytes=cache_limit()))
@@ -92,7 +92,7 @@ def cmd_candidates(args: argparse.Namespace) -> int:
 
     source, params = candidates_plan(args)
     start = time.perf_counter()
-    data = source.load(params.engine)
+    data = source.load(params.engine, stream=True)
     cache_dir = None if args.no_cache else (args.cache_dir or default_cache_dir())
     pipe = Pipeline(cache=StageCache(cache_dir, max_bytes=cache_limit()))
     profiles, candidates = pipe.item_candidates(data, params)

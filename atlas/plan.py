@@ -302,11 +302,12 @@ class Source:
 
         return IngestParams(user_col=self.user_col, item_col=self.item_col, weight_col=self.weight_col)
 
-    def load(self, engine: EngineParams | None = None):
+    def load(self, engine: EngineParams | None = None, *, stream: bool = False):
         """The ``Dataset``: the demo; a candidates file's items; or the input with its metadata.
 
-        The interactions stay where they are when Spark reads them (``engine``) or when the input
-        is a folder or a large file (streamed by the profiles stage, :mod:`atlas.scan`)."""
+        The interactions stay where they are when Spark reads them (``engine``), and, with
+        ``stream``, when the input is a folder or a large file (the profiles stage streams them,
+        :mod:`atlas.scan`; the command line streams, the app reads into memory)."""
         from .demo import demo_movielens
         from .ingest import Dataset, guess_name_column, load_dataset, load_items
 
@@ -328,7 +329,7 @@ class Source:
         else:
             from .scan import scan_dataset, should_stream
 
-            load = scan_dataset if should_stream(self.input) else load_dataset
+            load = scan_dataset if stream and should_stream(self.input) else load_dataset
             data = load(self.input, self.ingest, items_path=self.items, items_id_col=self.items_id_col, name_column=self.name_col, label_column=self.label_col)
         return dataclasses.replace(data, source={**data.source, "plan": dataclasses.asdict(self)})
 

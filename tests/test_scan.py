@@ -176,3 +176,19 @@ def test_synthetic_parquet_writes_the_model_of_synthetic_profiles_in_files(tmp_p
     same_seed = atlas.synthetic_profiles(300, 120, n_communities=4, seed=3).items
     assert len(same_seed) > 60
     assert (same_seed["community"] == written["items"].loc[same_seed.index, "community"]).all()
+
+
+def test_atlas_build_streams_a_folder_into_the_same_layout(tmp_path, table):
+    from atlas.cli import main
+
+    folder = folder_of(table, tmp_path / "lake")
+    whole = tmp_path / "whole.parquet"
+    table.to_parquet(whole, index=False)
+    fast = ["--min-item-users", "3", "--min-user-items", "2", "--n-neighbors", "10", "--compare", "umap", "--umap-epochs", "50",
+            "--max-iter", "100", "--no-cache", "--quiet"]
+    assert main(["build", str(folder), *fast, "--out", str(tmp_path / "streamed")]) == 0
+    assert main(["build", str(whole), *fast, "--out", str(tmp_path / "in_memory")]) == 0
+    streamed, _, manifest = atlas.read_layout(tmp_path / "streamed")
+    in_memory, _, _ = atlas.read_layout(tmp_path / "in_memory")
+    pd.testing.assert_frame_equal(streamed, in_memory)
+    assert manifest["argv"][0] == str(folder) and manifest["input"]["source"]["streamed"]
