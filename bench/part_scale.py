@@ -7,7 +7,9 @@ in the same run, for the ratio of their peaks.
 The data is written first (``atlas.demo.synthetic_parquet``, a folder of files; plus one file for
 the in-memory route), in its own child process, and is not counted. A build runs in its own child:
 a small warm-up build first (numba compilation), then the measured ``Pipeline().build`` with the
-default parameters. Per stage: wall time, and the process's peak resident memory during that
+default parameters and one projection (UMAP: the stages after the graph depend on the number of
+items, 22,000 at every size, not on the interactions; part 3 of ``bench_core.py`` times them all).
+Per stage: wall time, and the process's peak resident memory during that
 stage (``VmHWM`` reset when the stage starts); the whole child's peak (its process tree, polled)
 is the build's peak.
 """
@@ -94,7 +96,8 @@ def task_build(args: dict) -> dict:
     else:
         data = atlas.load_dataset(args["path"])
     stages["load"] = {"seconds": time.perf_counter() - start, "peak": _vmhwm()}
-    result = atlas.Pipeline().build(data, progress=progress)
+    params = atlas.BuildParams(projections=(atlas.UmapParams(),))  # the defaults, one projection (see the docstring)
+    result = atlas.Pipeline().build(data, params, progress=progress)
     total = time.perf_counter() - start
     return {"total_seconds": total, "stages": stages, "profiles": result.profiles.summary(), "pair_updates": result.profiles.pair_updates,
             "graph": result.graph.summary(), **mem}

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import AtlasError
-from ..ingest import LONG_FORMATS, IngestParams
+from ..ingest import LONG_FORMATS, IngestParams, _as_str_ids
 from ..profiles import FilterParams, check_kept, no_weight_left, nothing_left
 from ..stagefile import ItemTable
 from .spark_session import first_line
@@ -65,6 +65,11 @@ def spark_input(location: str, params: IngestParams = IngestParams()) -> SparkIn
 
 
 # -- reading ----------------------------------------------------------------------------------
+
+
+def _name(source: SparkInput) -> str:
+    """How errors name the input: a file's name, as the local path does, else the location."""
+    return repr(Path(source.location.rstrip("/")).name if source.local_path is not None else source.location)
 
 
 def _format(source: SparkInput) -> str:
@@ -118,11 +123,14 @@ def read_frame(spark, source: SparkInput):
 
 
 def _id_column(frame, name: str):
-    """An id column as text, the way ingest writes ids (whole floats without ``.0``; NaN missing)."""
+    """An id column as ingest reads ids: whole numbers stay numbers (grouped and joined as longs,
+    written as text only for the kept items), floats become text without ``.0``, NaN is missing."""
     from pyspark.sql import functions as F
     from pyspark.sql import types as T
 
     col, kind = F.col(f"`{name}`"), frame.schema[name].dataType
+    if isinstance(kind, (T.ByteType, T.ShortType, T.IntegerType, T.LongType)):
+        return col.cast("long")
     if isinstance(kind, (T.FloatType, T.DoubleType)):
         whole = col.cast("long").cast("string")
         return F.when(F.isnan(col), F.lit(None)).when(col == F.floor(col), whole).otherwise(col.cast("string"))
@@ -154,7 +162,7 @@ def positioned(spark, source: SparkInput):
     frame = frame.withColumn("_row", F.monotonically_increasing_id())
     splits = frame.select("_file", "_split").distinct().orderBy("_file", "_split").collect()
     if not splits:
-        raise AtlasError(f"{source.location!r} holds no interactions (it has no rows).")
+        raise AtlasError(f"{_name(source)} holds no interactions (every row was empty or had a missing id).")
     ranks = spark.createDataFrame([(r["_file"], r["_split"], k) for k, r in enumerate(splits)], "_file string, _split long, _rank long")
     frame = frame.join(F.broadcast(ranks), ["_file", "_split"]).withColumn("pos", F.col("_rank") * (1 << ROW_BITS) + F.col("_row").bitwiseAND(ROW_MASK))
     import pandas as pd
@@ -185,7 +193,7 @@ def _checkpoint(frame):
     return frame.localCheckpoint(eager=True)
 
 
-def deduplicated(rows, aggregate: str, partitions: int):
+def deduplicated(rows, aggregate: str, partitions: int, name: str = "the input"):
     """One row per (user, item): ``u`` (the user's first position), ``icode`` (the item's code
     in order of first appearance), ``w``; plus the items' ids by code."""
     from pyspark.sql import Window
@@ -193,13 +201,14 @@ def deduplicated(rows, aggregate: str, partitions: int):
 
     combine = F.max("w") if aggregate == "max" else F.sum("w")
     pairs = rows.repartition(partitions, "uid").groupBy("uid", "iid").agg(combine.cast("float").alias("w"), F.min("pos").alias("p"))
-    pairs = pairs.withColumn("u", F.min("p").over(Window.partitionBy("uid")))
+    pairs = _checkpoint(pairs.withColumn("u", F.min("p").over(Window.partitionBy("uid"))))
     firsts = pairs.groupBy("iid").agg(F.min("p").alias("first")).toPandas().sort_values("first", kind="stable")
     if firsts.empty:
-        raise AtlasError("the input holds no interactions (every row was empty or had a missing id).")
-    item_ids = firsts["iid"].to_numpy(dtype=object)
+        raise AtlasError(f"{name} holds no interactions (every row was empty or had a missing id).")
+    item_ids = firsts["iid"].to_numpy()
     spark = rows.sparkSession
-    codes = spark.createDataFrame(pd_frame({"iid": item_ids, "icode": np.arange(len(item_ids), dtype=np.int32)}), "iid string, icode int")
+    id_type = pairs.schema["iid"].dataType.simpleString()
+    codes = spark.createDataFrame(pd_frame({"iid": item_ids, "icode": np.arange(len(item_ids), dtype=np.int32)}), f"iid {id_type}, icode int")
     pairs = pairs.join(F.broadcast(codes), "iid").select("u", "icode", "w")
     return _checkpoint(pairs.repartition(partitions, "u")), item_ids
 
@@ -306,7 +315,7 @@ def indexed_interactions(spark, source: SparkInput, params: FilterParams, aggreg
 
     partitions = partitions or max(2, spark.sparkContext.defaultParallelism * 2)
     rows = positioned(spark, source)
-    pairs, item_ids = deduplicated(rows, aggregate or source.params.aggregate, partitions)
+    pairs, item_ids = deduplicated(rows, aggregate or source.params.aggregate, partitions, _name(source))
     n_input = pairs.count()
     kept, counts = filtered(pairs, params, partitions)
     kept_codes = np.array(sorted(c for c, n in counts.items() if n > 0), dtype=np.int64)
@@ -319,7 +328,7 @@ def indexed_interactions(spark, source: SparkInput, params: FilterParams, aggreg
     frame = kept.join(F.broadcast(index), "icode").select("u", "i", "w")
     item_users = np.array([counts[int(c)] for c in kept_codes], dtype=np.int64)
     table = ItemTable(
-        item_ids=item_ids[kept_codes].astype(str).astype(object),
+        item_ids=_as_str_ids(item_ids[kept_codes]),
         item_source=kept_codes,
         item_users=item_users,
         counts=_summary(lengths, item_users, n_input),
