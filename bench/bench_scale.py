@@ -38,7 +38,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--cores-size", choices=tuple(SIZES), default="10M")
     ap.add_argument("--partitions-size", choices=tuple(SIZES), default="10M")
     ap.add_argument("--formulation-size", choices=tuple(SIZES), default="1M")
-    ap.add_argument("--spark-reps", type=int, default=2, help="repetitions of each master in the cores comparison")
+    ap.add_argument("--spark-reps", type=int, default=1, help="repetitions of each master in the cores comparison")
     ap.add_argument("--scale-timeout", type=float, default=3 * 3600)
     ap.add_argument("--spark-timeout", type=float, default=2 * 3600)
     ap.add_argument("--mem-cap-gb", type=float, default=18, help="kill a measured process tree above this resident memory")

@@ -9,6 +9,8 @@ the in-memory route), in its own child process, and is not counted. A build runs
 a small warm-up build first (numba compilation), then the measured ``Pipeline().build`` with the
 default parameters and one projection (UMAP: the stages after the graph depend on the number of
 items, 22,000 at every size, not on the interactions; part 3 of ``bench_core.py`` times them all).
+PyMDE runs with one torch thread: with other jobs on the two cores, its two threads meet at a
+barrier every iteration and the embedding of 22,000 items took 8 minutes instead of seconds.
 Per stage: wall time, and the process's peak resident memory during that
 stage (``VmHWM`` reset when the stage starts); the whole child's peak (its process tree, polled)
 is the build's peak.
@@ -77,6 +79,9 @@ def task_build(args: dict) -> dict:
     pd.DataFrame({"user": [1, 1, 2, 2, 3, 3], "item": [1, 2, 1, 2, 1, 2]}).to_parquet(tiny)
     scan_profiles(tiny, atlas.FilterParams(min_item_users=1, min_user_items=1))  # compile the streaming code
     del warm
+    import torch
+
+    torch.set_num_threads(1)  # PyMDE: on this shared machine two threads wait for each other at every step (see the docstring)
     mem = start_measuring()
     stages: dict = {}
     started: dict = {}

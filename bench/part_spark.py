@@ -23,7 +23,7 @@ import numpy as np
 from harness import Runner, code_fingerprint, gib, say, secs, start_measuring, table
 
 FILTER = {"min_item_users": 10, "min_user_items": 5}
-LOCAL_CONF = ("spark.sql.shuffle.partitions=8",)
+LOCAL_CONF = ("spark.sql.shuffle.partitions=8", "spark.driver.memory=6g")
 
 
 def digest(c) -> str:
@@ -138,7 +138,7 @@ def bench_spark(runner: Runner, opts, results: dict) -> None:
         out["cores"] = {"size": opts.cores_size, "runs": runs}
         _report_cores(out["cores"])
     if "partitions" in opts.spark_parts:
-        configs = [["blocks", b] for b in (2, 4, 8, 16)] + [["blocks", None]]
+        configs = [["blocks", b] for b in (2, 4, 8, 16)]
         res = runner.run(task_kernel_vs_spark, {"path": paths[opts.partitions_size], "weighting": weighting, "master": "local[2]", "configs": configs},
                          timeout=opts.spark_timeout)
         out["partitions"] = {"size": opts.partitions_size, **res}
