@@ -186,13 +186,15 @@ def _first_row(path: Path, sep: str) -> list[str]:
     return []
 
 
-def _columns(sample: pd.DataFrame, params: IngestParams) -> tuple[str, str, str | None]:
+def _columns(sample: pd.DataFrame, params: IngestParams, name: str = "the input") -> tuple[str, str, str | None]:
     """(user, item, weight) column names by the rules of ``load_interactions``; ``sample`` is
-    the first rows of the file with all its columns."""
-    from .ingest import _pick_column
+    the first rows of the file with all its columns, ``name`` how errors name the input."""
+    from .ingest import PROFILE_FORMATS, _pick_column
 
     if sample.shape[1] < 2 and params.user_col is None:
-        raise AtlasError(f"the input has only {sample.shape[1]} column; it needs a user and an item column.")
+        raise AtlasError(
+            f"{name} has only {sample.shape[1]} column; it needs a user and an item column (or use a profile format: {', '.join(PROFILE_FORMATS)})."
+        )
     ucol = _pick_column(sample, params.user_col, 0, "users", "--user-col")
     icol = _pick_column(sample, params.item_col, 1, "items", "--item-col")
     if ucol == icol:
@@ -280,7 +282,7 @@ def read_codes(files: InteractionFiles, batch_rows: int = BATCH_ROWS):
     n_rows = 0
     for batch in _batches(files, batch_rows):
         if columns is None:
-            columns = _columns(batch.slice(0, 1000).to_pandas(), files.params)
+            columns = _columns(batch.slice(0, 1000).to_pandas(), files.params, repr(Path(files.path).name))
         names = batch.schema.names
         missing = [c for c in columns if c is not None and c not in names]
         if missing:

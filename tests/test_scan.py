@@ -160,6 +160,16 @@ def test_the_same_errors_as_the_in_memory_route(tmp_path, table):
         assert str(got.value) == expected
 
 
+def test_a_single_column_gets_the_in_memory_routes_error(tmp_path):
+    path = tmp_path / "one.csv"
+    path.write_text("user\na\nb\n", encoding="utf-8")
+    with pytest.raises(atlas.AtlasError) as local:
+        load_interactions(path)
+    with pytest.raises(atlas.AtlasError) as streamed:
+        scan_profiles(path)
+    assert str(streamed.value) == str(local.value)
+
+
 def test_synthetic_parquet_writes_the_model_of_synthetic_profiles_in_files(tmp_path):
     from atlas.demo import synthetic_parquet
 

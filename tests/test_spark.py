@@ -152,6 +152,17 @@ def test_filters_and_the_seeded_cap_on_a_csv_folder(spark, planted, tmp_path):
     assert_same(candidates, kernel)
 
 
+def test_a_headerless_csv_numbers_its_columns_as_here(spark, planted, tmp_path):
+    path = tmp_path / "plays.csv"
+    table_of(planted, weights=False).to_csv(path, index=False, header=False)
+    filter = atlas.FilterParams(min_item_users=3, min_user_items=2)
+    params = atlas.CooccurrenceParams(n_candidates=8)
+    profiles, kernel = local_route(path, filter, params)
+    items, candidates = spark_stage(str(path), filter, params, LOCAL, spark=spark)
+    assert_same_items(items, profiles)
+    assert_same(candidates, kernel)
+
+
 def test_a_build_on_spark_equals_the_build_here_and_shares_its_cache(spark, planted, tmp_path, small_params):
     path = tmp_path / "plays.parquet"
     table_of(planted, weights=False).to_parquet(path, index=False)

@@ -107,8 +107,8 @@ def read_frame(spark, source: SparkInput):
                 else:
                     header = True
             frame = spark.read.options(header=str(bool(header)).lower(), sep=LONG_FORMATS[fmt], inferSchema="false", encoding="UTF-8", mode="FAILFAST").csv(source.location)
-            if not header:
-                frame = frame.toDF(*[str(k) for k in range(len(frame.columns))])
+            if not header:  # columns 0, 1, 2 … as the local reader names them (renamed once the file metadata is selected)
+                return _with_position(frame, [str(k) for k in range(len(frame.columns))])
     except AnalysisException as exc:
         text = first_line(exc)
         if "PATH_NOT_FOUND" in text or "does not exist" in text.lower():
@@ -116,10 +116,19 @@ def read_frame(spark, source: SparkInput):
         if "TABLE_OR_VIEW_NOT_FOUND" in text:
             raise AtlasError(f"Spark knows no table {source.location!r} (and there is no such file); check the name or the path.") from None
         raise AtlasError(f"Spark cannot read {source.location!r} ({text}); check the input.") from None
+    return _with_position(frame, frame.columns)
+
+
+def _with_position(frame, names: list[str]):
+    """``frame`` with its columns named ``names`` and the ``_file``/``_split`` each row was read from."""
+    from pyspark.errors import AnalysisException
+    from pyspark.sql import functions as F
+
     try:
-        return frame.select("*", F.col("_metadata.file_path").alias("_file"), F.col("_metadata.file_block_start").alias("_split"))
+        frame = frame.select("*", F.col("_metadata.file_path").alias("_file"), F.col("_metadata.file_block_start").alias("_split"))
     except AnalysisException:  # not read from files (a view, a JDBC table …): the order Spark reads it in
-        return frame.select("*", F.lit("").alias("_file"), F.lit(0).cast("long").alias("_split"))
+        frame = frame.select("*", F.lit("").alias("_file"), F.lit(0).cast("long").alias("_split"))
+    return frame.toDF(*names, "_file", "_split")
 
 
 def _id_column(frame, name: str):
@@ -152,7 +161,6 @@ def _weight_column(frame, name: str | None):
 
 def positioned(spark, source: SparkInput):
     """(rows with ``uid``, ``iid``, ``w`` and ``pos``; the (user, item, weight) columns chosen)."""
-    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     from ..scan import _columns
@@ -172,7 +180,7 @@ def positioned(spark, source: SparkInput):
         sample = frame.orderBy("pos").limit(1000).select(*[F.col(f"`{c}`") for c in columns]).toPandas()
     else:
         sample = pd.DataFrame(columns=columns)
-    ucol, icol, wcol = _columns(sample, params)
+    ucol, icol, wcol = _columns(sample, params, _name(source))
     weight, bad = _weight_column(frame, wcol)
     if bad is not None:
         example = frame.where(bad).select(F.col(f"`{wcol}`")).limit(1).collect()
@@ -182,7 +190,6 @@ def positioned(spark, source: SparkInput):
             )
     rows = frame.select(_id_column(frame, ucol).alias("uid"), _id_column(frame, icol).alias("iid"), weight.alias("w"), "pos")
     rows = rows.where(F.col("uid").isNotNull() & F.col("iid").isNotNull() & ~F.isnan("w") & (F.abs("w") != float("inf")) & F.col("w").isNotNull())
-    _ = Window  # (imported for the callers' windows)
     return rows
 
 
