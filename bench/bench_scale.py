@@ -24,7 +24,7 @@ from part_scale import SIZES, bench_scale
 from part_spark import bench_spark
 
 PARTS = ("scale", "spark")
-SPARK_PARTS = ("engine", "cores", "partitions", "formulation")
+SPARK_PARTS = ("engine", "cores", "partitions", "formulation", "dimsum")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -33,7 +33,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--only", choices=PARTS, help="run one part")
     ap.add_argument("--sizes", nargs="+", choices=tuple(SIZES), default=list(SIZES), help="sizes of the scale part")
     ap.add_argument("--stream-only", action="store_true", help="skip the in-memory route of the scale part")
-    ap.add_argument("--spark-parts", nargs="+", choices=SPARK_PARTS, default=list(SPARK_PARTS))
+    ap.add_argument("--spark-parts", nargs="+", choices=SPARK_PARTS, default=list(SPARK_PARTS[:-1]), help="dimsum (MLlib's, for comparison) only when named")
     ap.add_argument("--engine-size", choices=tuple(SIZES), default="50M")
     ap.add_argument("--cores-size", choices=tuple(SIZES), default="10M")
     ap.add_argument("--partitions-size", choices=tuple(SIZES), default="10M")

@@ -108,6 +108,43 @@ def task_kernel_vs_spark(args: dict) -> dict:
     return {**out, **mem}
 
 
+def task_dimsum(args: dict) -> dict:
+    """MLlib's DIMSUM (``RowMatrix.columnSimilarities``) for cosine on the same profiles, at each
+    threshold asked: its time, and how many of the kernel's top partners it finds with the same
+    cosine (it samples pairs above the threshold, so it is an estimate, not the kernel's answer)."""
+    import atlas
+    from pyspark.mllib.linalg import Vectors
+    from pyspark.mllib.linalg.distributed import RowMatrix
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    _warm()
+    profiles = atlas.scan_profiles(args["path"], atlas.FilterParams(**FILTER))
+    k = args.get("k", 15)
+    kernel = atlas.cooccurrence_candidates(profiles, atlas.CooccurrenceParams(weighting="cosine", n_candidates=k))
+    mem = start_measuring()
+    matrix = profiles.matrix
+    n_items = profiles.n_items
+    rows_py = [(matrix.indices[lo:hi].tolist()) for lo, hi in zip(matrix.indptr[:-1], matrix.indptr[1:])]
+    out = {"summary": profiles.summary(), "runs": []}
+    engine, session = _session(args["master"])
+    with session as spark:
+        for threshold in args["thresholds"]:
+            t = time.perf_counter()
+            vectors = spark.sparkContext.parallelize(rows_py, 8).map(lambda cols: Vectors.sparse(n_items, sorted(cols), [1.0] * len(cols)))
+            sims = RowMatrix(vectors).columnSimilarities(threshold).entries.map(lambda e: (int(e.i), int(e.j), float(e.value)))
+            pairs = spark.createDataFrame(sims, "i int, j int, v double")
+            both = pairs.union(pairs.select(F.col("j").alias("i"), F.col("i").alias("j"), "v"))
+            top = both.withColumn("r", F.row_number().over(Window.partitionBy("i").orderBy(F.desc("v"), "j"))).where(F.col("r") <= k).toPandas()
+            seconds = time.perf_counter() - t
+            found = set(zip(top["i"], top["j"]))
+            truth = {(i, int(j)) for i in range(n_items) for j in kernel.index[i] if j >= 0}
+            share = len(found & truth) / max(1, len(truth))
+            say(f"DIMSUM threshold {threshold}: {seconds:.1f}s, {share:.1%} of the kernel's top-{k} cosine partners")
+            out["runs"].append({"threshold": threshold, "seconds": seconds, "found_share": share, "pairs": len(top)})
+    return {**out, **mem}
+
+
 def bench_spark(runner: Runner, opts, results: dict) -> None:
     from part_scale import SIZES, task_generate
 
@@ -143,6 +180,14 @@ def bench_spark(runner: Runner, opts, results: dict) -> None:
                          timeout=opts.spark_timeout)
         out["partitions"] = {"size": opts.partitions_size, **res}
         _report_runs("item blocks", out["partitions"])
+    if "dimsum" in opts.spark_parts:
+        res = runner.run(task_dimsum, {"path": paths[opts.formulation_size], "master": "local[2]", "thresholds": [0.0, 0.1]}, timeout=opts.spark_timeout)
+        out["dimsum"] = {"size": opts.formulation_size, **res}
+        if res["status"] == "ok":
+            table(f"MLlib DIMSUM on {opts.formulation_size} (cosine; share of the kernel's top-15 partners found)", ["threshold", "time", "found"],
+                  [[r["threshold"], secs(r["seconds"]), f"{r['found_share']:.1%}"] for r in res["runs"]])
+        else:
+            print(f"  dimsum: {res['status']}")
     if "formulation" in opts.spark_parts:
         configs = [["blocks", None], ["join", 8], ["blocks", None], ["join", 8]]
         res = runner.run(task_kernel_vs_spark, {"path": paths[opts.formulation_size], "weighting": weighting, "master": "local[2]", "configs": configs},
