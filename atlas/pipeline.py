@@ -115,9 +115,11 @@ class Pipeline:
         key = stage_key("graph", params, candidates.key)
         return self._run("graph", key, lambda: graph_from_candidates(candidates, params), ItemGraph)
 
-    def embed(self, graph: ItemGraph, params: EmbedParams = EmbedParams()) -> Embedding:
+    def embed(self, graph: ItemGraph, params: EmbedParams = EmbedParams(), *, progress: Progress | None = None) -> Embedding:
         key = stage_key("embedding", params, graph.key)
-        return self._run("embedding", key, lambda: embed_graph(graph, params), Embedding)
+        report = progress or self.progress
+        ticks = (lambda done, total: report("embedding", done, total)) if report else None
+        return self._run("embedding", key, lambda: embed_graph(graph, params, progress=ticks), Embedding, progress)
 
     def neighbors(self, embedding: Embedding, k: int) -> EmbeddingNeighbors:
         k = _neighbor_k(k)
@@ -131,6 +133,17 @@ class Pipeline:
         candidates = self.cooccurrence(profiles, cooccurrence, progress=progress) if graph.method == "topk" else None
         return candidates, self.graph(profiles, candidates, graph)
 
+    def known_layout(self, embedding: Embedding, params, *, from_pca: bool = False) -> Layout | None:
+        """The layout computed before for these parameters on this embedding (from PCA, or its
+        latest refinement unless ``from_pca``), or None: no computing, no neighbour search."""
+        method = projections.of(params)
+        key = stage_key("layout", params, embedding.key, code=type(method).__module__)
+        for known in (key,) if from_pca else (key, self._refined.get(key)):
+            cached = self.cache.get(known, Layout) if known else None
+            if cached is not None:
+                return cached
+        return None
+
     def project(
         self,
         embedding: Embedding,
@@ -138,22 +151,25 @@ class Pipeline:
         *,
         graph: ItemGraph | None = None,
         warm_from: Layout | None = None,
+        from_pca: bool = False,
         progress: projections.base.Progress | None = None,
     ) -> Layout:
         """One projection's layout of ``embedding`` (the graph too for methods that read it).
 
         With ``warm_from`` — this method's layout of the same embedding under other parameters,
         e.g. the one on screen — the new layout refines it instead of starting from PCA. A
-        layout computed before for these parameters (from PCA, or refined) is returned at once.
+        layout computed before for these parameters (from PCA, or refined) is returned at once;
+        ``from_pca`` asks for the layout from PCA whatever was refined before.
         ``progress(step, total, xy)`` sees the optimisation advance.
         """
         method = projections.of(params)
         code = type(method).__module__
         key = stage_key("layout", params, embedding.key, code=code)
-        for known in (key, self._refined.get(key)):
-            cached = self.cache.get(known, Layout) if known else None
-            if cached is not None:  # skip the neighbour search entirely on a hit
-                return self._run(method.name, known, lambda value=cached: value, Layout)
+        known = self.known_layout(embedding, params, from_pca=from_pca)
+        if known is not None:  # skip the neighbour search entirely on a hit
+            return self._run(method.name, known.key or key, lambda: known, Layout)
+        if from_pca:
+            warm_from = None
         n = embedding.coords.shape[0]
         method.check(params, n)
         k = method.k_needed(params)

@@ -247,31 +247,6 @@ def _(embed_defaults, embed_form, graph, pipe, seed):
 
 
 @app.cell
-def _(embedding, graph, pipe, projection_controls, seed, shown):
-    layout_params, layout_runs = {}, {}
-    for _name in shown:
-        _method = atlas.projections.get(_name)
-        _params_run = widgets.run_stage(
-            f"{_method.title} settings",
-            lambda _report, n=_name: atlas.plan.projection_params(n, projection_controls[n].value, seed=seed.value),
-            spinner=False,
-        )
-        _params, _note = _params_run.value, _params_run.error
-        if _params is not None and embedding is not None:
-            _params, _note = _method.capped(_params, embedding.coords.shape[0])
-        layout_params[_name] = _params
-        layout_runs[_name] = widgets.run_stage(
-            _method.title,
-            lambda _report, p=_params: pipe.project(embedding, p, graph=graph),
-            needs=[embedding, _params],
-            title=f"Projecting with {_method.title}…",
-            note=_note,
-        )
-    aligned = atlas.pipeline.aligned({name: run.value for name, run in layout_runs.items() if run.value is not None})
-    return aligned, layout_params, layout_runs
-
-
-@app.cell
 def _(
     data_run,
     embed_params_run,
@@ -283,8 +258,8 @@ def _(
     profiles_run,
     settings_run,
 ):
-    pipeline_runs = [data_run, profiles_run, graph_run, embedding_run, *layout_runs.values()]
-    stage_runs = [settings_run, filter_run, graph_params_run, embed_params_run, *pipeline_runs]
+    pipeline_runs = [data_run, profiles_run, graph_run, embedding_run]
+    stage_runs = [settings_run, filter_run, graph_params_run, embed_params_run, *pipeline_runs, *layout_runs.values()]
     mo.vstack(widgets.stage_messages(stage_runs))
     return pipeline_runs, stage_runs
 
@@ -374,7 +349,7 @@ def _(colour_by, pasted, projection_controls, search, shown, user_pick):
     mo.vstack(
         [
             mo.md("## Maps — brush in one view to see the same items in the others"),
-            widgets.controls_panel({name: projection_controls[name] for name in shown}),
+            widgets.controls_panel(projection_controls, shown),
             mo.hstack([colour_by, search, user_pick, pasted], justify="start", align="end", wrap=True),
         ]
     )
@@ -382,7 +357,67 @@ def _(colour_by, pasted, projection_controls, search, shown, user_pick):
 
 
 @app.cell
+def _():
+    # this session's layouts: what the maps show (a state the background projections update)
+    get_layouts, set_layouts = mo.state({})
+    layout_jobs = widgets.LayoutJobs()
+    return get_layouts, layout_jobs, set_layouts
+
+
+@app.cell
+def _(layout_jobs):
+    # Cancel stops the projection computing in the background; the maps keep the layouts they show.
+    restart = mo.ui.run_button(label="restart from PCA", tooltip="compute the layouts from the embedding's PCA instead of refining the ones on screen")
+    cancel_layouts = mo.ui.button(label="cancel", on_click=lambda _: layout_jobs.cancel(), tooltip="stop the projection being computed")
+    mo.hstack([restart, cancel_layouts], justify="start")
+    return (restart,)
+
+
+@app.cell
+def _(embedding, graph, layout_jobs, pipe, projection_controls, restart, seed, set_layouts, shown):
+    layout_params, layout_runs = {}, {}
+    for _name in shown:
+        _method = atlas.projections.get(_name)
+        _run = widgets.run_stage(
+            f"{_method.title} settings",
+            lambda _report, n=_name: atlas.plan.projection_params(n, projection_controls[n].value, seed=seed.value),
+            spinner=False,
+        )
+        _params, _note = _run.value, None
+        if _params is not None and embedding is not None:
+            _params, _note = _method.capped(_params, embedding.coords.shape[0])
+        layout_params[_name] = _params
+        layout_runs[_name] = widgets.StageRun(_run.stage, _params, _run.error, 0.0, _note)
+    # layouts seen before are shown at once; the others are computed in the background, shown here as they form
+    layouts_now = (
+        {}
+        if embedding is None or graph is None
+        else widgets.start_layouts(
+            pipe,
+            embedding,
+            graph,
+            {name: p for name, p in layout_params.items() if p is not None},
+            jobs=layout_jobs,
+            publish=set_layouts,
+            from_pca=restart.value,
+            background=mo.running_in_notebook(),
+        )
+    )
+    return layout_params, layout_runs, layouts_now
+
+
+@app.cell
+def _(embedding, get_layouts, layouts_now, shown):
+    _published = {**get_layouts(), **layouts_now}
+    aligned = atlas.pipeline.aligned(
+        {name: _published[name] for name in shown if name in _published and embedding is not None and _published[name].embedding_key == embedding.key}
+    )
+    return (aligned,)
+
+
+@app.cell
 def _(aligned, colour_by, highlight_note, highlight_rows, map_data, memo):
+    mo.stop(not aligned)
     _reference = next(iter(aligned))
     _titles = {
         name: atlas.projections.get(name).title + ("" if name == _reference else f" (aligned to {atlas.projections.get(_reference).title})")
@@ -422,7 +457,9 @@ def _(maps):
 
 
 @app.cell
-def _(aligned, colour_by, graph, map_data, memo, pymde_2d):
+def _(aligned, colour_by, graph, map_data, memo, pymde_2d, shown):
+    # built once every layout on show is there (they arrive one by one on the first load)
+    mo.stop(set(aligned) != set(shown), mo.vstack([mo.md("## Compare layouts (Emblaze)"), mo.md("_Waiting for every layout…_"), pymde_2d]))
     comparison, _rows = widgets.comparison_view(
         {atlas.projections.get(name).title: layout for name, layout in aligned.items()},
         map_data,
@@ -467,11 +504,12 @@ def _(aligned, data, embedding, graph, pipe, profiles):
 
 
 @app.cell
-def _(pipeline_runs):
+def _(aligned, pipeline_runs):
+    _layout_runs = [widgets.StageRun(atlas.projections.get(name).title, layout, None, layout.seconds) for name, layout in aligned.items()]
     mo.vstack(
         [
             mo.md("**Time per stage** (a stage served from the cache takes almost no time)"),
-            mo.ui.table(widgets.timing_table(pipeline_runs), selection=None, pagination=False),
+            mo.ui.table(widgets.timing_table([*pipeline_runs, *_layout_runs]), selection=None, pagination=False),
         ]
     )
     return
@@ -502,38 +540,41 @@ def _(
     aligned,
     candidates,
     cooccurrence_params,
+    data,
     embed_params,
     embedding,
     export_layout_choice,
     filter_params,
     graph,
     graph_params,
-    layout_metrics,
-    layout_params,
+    pipe,
     pipeline_runs,
     profiles,
 ):
     mo.stop(
         export_layout_choice.value not in aligned,
-        mo.callout(mo.md(f"**Export** — there is no **{export_layout_choice.selected_key}** layout to write (see the messages above); choose another."), kind="danger"),
+        mo.callout(mo.md(f"**Export** — there is no **{export_layout_choice.selected_key}** layout to write yet (see the messages above); wait for it or choose another."), kind="danger"),
     )
-    export_result = atlas.BuildResult(
-        params=atlas.BuildParams(
-            filter=filter_params,
-            cooccurrence=cooccurrence_params,
-            graph=graph_params,
-            embed=embed_params,
-            projections=tuple(layout_params[name] for name in aligned),
+
+    def export_result():
+        """The build as the export writes it: every layout from PCA (a map refined after a slider
+        move is computed again from PCA, so that the manifest's command rebuilds exactly it)."""
+        return widgets.export_build(
+            pipe,
+            filter_params=filter_params,
+            cooccurrence_params=cooccurrence_params,
+            graph_params=graph_params,
+            embed_params=embed_params,
+            profiles=profiles,
+            candidates=candidates,
+            graph=graph,
+            embedding=embedding,
+            layouts=aligned,
             export=export_layout_choice.value,
-        ),
-        profiles=profiles,
-        candidates=candidates,
-        graph=graph,
-        embedding=embedding,
-        layouts=aligned,
-        metrics=layout_metrics,
-        timings={run.stage: run.computed_seconds or run.seconds for run in pipeline_runs if run.value is not None},
-    )
+            labels=atlas.item_labels(profiles, data),
+            timings={run.stage: run.computed_seconds or run.seconds for run in pipeline_runs if run.value is not None},
+        )
+
     return (export_result,)
 
 
@@ -542,7 +583,7 @@ def _(data, export_layout_choice, export_result):
     # Built only when pressed, in a temporary folder on the server that is removed afterwards.
     _projection = export_layout_choice.value
     export_download = mo.download(
-        data=lambda: widgets.export_zip(export_result, data, projection=_projection),
+        data=lambda: widgets.export_zip(export_result(), data, projection=_projection),
         filename=f"atlas-{_projection}.zip",
         mimetype="application/zip",
         label=f"Download the {export_layout_choice.selected_key} export (.zip with atlas.html)",
@@ -559,7 +600,7 @@ def _(access, data, export_button, export_dir, export_layout_choice, export_resu
     mo.stop(not export_button.value, mo.md(f"_…or press **Export** to write the files into `{export_folder_run.value}` on the server._"))
     export_run = widgets.run_stage(
         "export",
-        lambda _report: widgets.export_with_page(export_folder_run.value, export_result, data, projection=export_layout_choice.value),
+        lambda _report: widgets.export_with_page(export_folder_run.value, export_result(), data, projection=export_layout_choice.value),
         title="Writing the export…",
     )
     if export_run.ok:

@@ -105,9 +105,9 @@ def test_app_reports_bad_input_and_keeps_running(small_files, monkeypatch, extra
     if stage == "command line":  # the bad option keeps its default, the others apply, the map is made
         assert defs["filter_params"].min_item_users == atlas.FilterParams().min_item_users
         assert defs["filter_params"].min_user_items == 2
-        assert runs["UMAP"].ok and runs["t-SNE"].ok
+        assert set(defs["aligned"]) == {"umap", "tsne", "pacmap"}
     else:
-        assert runs["UMAP"].value is None and runs["UMAP"].error is None  # skipped, not crashed
+        assert defs["aligned"] == {} and runs["embedding"].error is None  # skipped, not crashed
 
 
 @pytest.fixture()
@@ -140,7 +140,7 @@ def test_app_with_a_data_root_reads_nothing_outside_it(data_root, monkeypatch, f
     assert defs["access"].mode == "root" and defs["access"].root == root.resolve()
     runs = {run.stage: run for run in defs["stage_runs"]}
     assert "lies outside the data root" in runs["data"].error
-    assert defs["data"] is None and runs["UMAP"].value is None  # nothing was read, nothing built
+    assert defs["data"] is None and defs["aligned"] == {}  # nothing was read, nothing built
 
 
 @pytest.mark.slow
@@ -211,7 +211,7 @@ def served_app(small_files, tmp_path_factory):
     out = tmp_path_factory.mktemp("export") / "atlas-out"
     with marimo_server(APP, app_args(small_files, "--out", str(out))) as url, chromium_page(viewport=(1500, 2600)) as (page, log):
         page.goto(url)
-        wait_for(page, lambda: {"umap_map_marks", "tsne_map_marks"} <= set(drawn_marks(page)), what="both maps")
+        wait_for(page, lambda: {"umap_map_marks", "tsne_map_marks", "pacmap_map_marks"} <= set(drawn_marks(page)), what="every map")
         wait_for(page, lambda: page.get_by_text("Quality at a glance").count() > 0, what="the metrics")
         page.wait_for_timeout(1500)
         yield page, log, out
@@ -418,7 +418,7 @@ def test_uploads_only_app_uploads_draws_and_downloads(served_app, small_files, t
         labels = " ".join(page.locator("marimo-text").evaluate_all("els => els.map(e => e.dataset.label || '')"))
         for box in ("Interactions file", "Item metadata", "folder"):
             assert box not in labels and page.get_by_text(box, exact=True).count() == 0, box
-        assert page.get_by_role("button", name="Export", exact=True).count() == 0
+        assert page.locator("marimo-button[data-label*='Export']").count() == 0  # no export into a server folder
 
         sidebar = page.get_by_role("complementary")
         button = sidebar.get_by_text("Upload interactions")
@@ -455,3 +455,38 @@ def test_uploads_only_app_uploads_draws_and_downloads(served_app, small_files, t
         assert page.locator("marimo-callout-output[data-kind*='danger']").count() == 0
         assert log.errors() == []
         page.close()
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_a_projection_change_shows_the_layout_as_it_forms(small_files, tmp_path):
+    """A new t-SNE setting is computed in the background: the panel above the maps redraws the
+    layout as it forms (at least twice during one optimisation), then the map itself changes."""
+    from browser import chromium_page, marimo_server
+
+    slow = ["--tsne-iter", "6000", "--tsne-warm-iter", "6000", "--tsne-exaggeration-iter", "250"]
+    with marimo_server(APP, app_args(small_files, *slow)) as url, chromium_page(viewport=(1500, 2600)) as (page, log):
+        page.goto(url)
+        wait_for(page, lambda: {"umap_map_marks", "tsne_map_marks", "pacmap_map_marks"} <= set(drawn_marks(page)), timeout=400, what="every map")
+        before = layout_of(drawn_marks(page)["tsne_map_marks"])
+        thumb = page.locator("marimo-slider[data-label*='perplexity'] [role='slider']")
+        thumb.focus()
+        thumb.press("ArrowRight")  # 30 -> 35
+        previews, lines = [], set()
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            marks = drawn_marks(page)
+            frame = tuple(round(x, 1) for _, x, _, _, _ in marks.get("preview_marks", [])[:20])
+            if frame and (not previews or frame != previews[-1]):
+                previews.append(frame)
+            lines |= {line for line in page.inner_text("body").splitlines() if "steps" in line and "t-SNE" in line}
+            now = layout_of(marks.get("tsne_map_marks", []))
+            if len(now) == len(before) and any(np.hypot(*np.subtract(now[r], before[r])) > 1 for r in before):
+                break
+            page.wait_for_timeout(250)
+        else:
+            raise AssertionError("the t-SNE map never changed")
+        assert len(previews) >= 2, previews  # the layout redrawn while it formed
+        assert any("refining the map on screen" in line and "left" in line for line in lines), lines
+        page.screenshot(path=str(tmp_path / "forming.png"))
+        assert log.errors() == []

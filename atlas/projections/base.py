@@ -212,10 +212,13 @@ def project(
 
 
 class Throttle:
-    """Calls ``progress`` at most every ``seconds`` (and always on the last step)."""
+    """Calls ``progress`` at most every ``seconds`` (and always on the last step). A ``poll()``
+    method of ``progress``, if it has one, is called on every step: the place to stop an
+    optimisation early by raising."""
 
     def __init__(self, progress: Progress | None, seconds: float = 1.0) -> None:
         self.progress = progress
+        self.poll = getattr(progress, "poll", None)
         self.seconds = seconds
         self.last = -np.inf
 
@@ -224,6 +227,8 @@ class Throttle:
 
         if self.progress is None:
             return
+        if self.poll is not None:
+            self.poll()
         now = time.perf_counter()
         if step >= total or now - self.last >= self.seconds:
             self.last = now
@@ -256,7 +261,7 @@ def align_layout(layout: Layout, reference: Layout) -> Layout:
     if a.shape != b.shape:
         raise AtlasError(f"layouts of {a.shape[0]} and {b.shape[0]} items cannot be aligned; they must hold the same items.")
     xy = procrustes(a, b)
-    return Layout(xy.astype(np.float32), layout.method, layout.params, layout.key + ":aligned", layout.seconds)
+    return dataclasses.replace(layout, xy=xy.astype(np.float32), key=layout.key + ":aligned")
 
 
 def procrustes(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -67,6 +67,7 @@ from .access import (  # noqa: F401
     request_is_remote,
     visitor_access,
 )
+from .progress import LayoutJobs, progress_line, start_layouts  # noqa: F401
 from .stages import (  # noqa: F401
     StageRun,
     run_stage,
@@ -74,6 +75,7 @@ from .stages import (  # noqa: F401
     stage_messages,
     timing_table,
     metrics_table,
+    export_build,
     export_with_page,
     export_zip,
 )

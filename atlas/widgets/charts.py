@@ -119,10 +119,16 @@ def map_views(
         view["colour_value"] = labels[rows]
         field = "colour_value"
         title = color + (" (first value)" if legend["kind"] == "multi" else "") + (" — top values" if legend["other"] else "")
-    build = lambda: linked_maps(view, views, color=field, color_title=title)  # noqa: E731
+    width = view_width(len(views))
+    build = lambda: linked_maps(view, views, color=field, color_title=title, width=width, height=int(width * 0.9))  # noqa: E731
     if memo is None:
         return build(), rows
     return memo.get(("map", content_hash(view, tuple(views.items()), color)), build), rows
+
+
+def view_width(n_views: int, available: int = 1150) -> int:
+    """The width of each of ``n_views`` maps side by side in the app's main column."""
+    return int(max(260, min(460, available // max(n_views, 1) - 24)))
 
 
 def histogram(

@@ -128,6 +128,49 @@ def metrics_table(metrics: Mapping[str, Mapping[str, float]]):
     return frame.round(3).reset_index()
 
 
+def export_build(
+    pipe,
+    *,
+    filter_params,
+    cooccurrence_params,
+    graph_params,
+    embed_params,
+    profiles,
+    candidates,
+    graph,
+    embedding,
+    layouts: Mapping[str, object],
+    export: str,
+    labels=None,
+    timings: Mapping[str, float] | None = None,
+):
+    """The app's build as an export writes it (``atlas.BuildResult``).
+
+    A layout on screen that was refined from an earlier one (a warm start after a slider move)
+    is computed again from PCA, so that the manifest's ``atlas build`` command rebuilds exactly
+    the exported map; the others come from the stage cache. Layouts are aligned onto the first.
+    """
+    import atlas
+
+    fresh = {}
+    for name, layout in layouts.items():
+        if layout.warm_from:
+            fresh[name] = pipe.project(embedding, layout.params, graph=graph, from_pca=True)
+        else:
+            fresh[name] = pipe.known_layout(embedding, layout.params, from_pca=True) or pipe.project(embedding, layout.params, graph=graph)
+    fresh = atlas.pipeline.aligned(fresh)
+    params = atlas.BuildParams(
+        filter=filter_params,
+        cooccurrence=cooccurrence_params,
+        graph=graph_params,
+        embed=embed_params,
+        projections=tuple(layout.params for layout in fresh.values()),
+        export=export,
+    )
+    metrics = {name: pipe.metrics(layout, graph, embedding, labels) for name, layout in fresh.items()}
+    return atlas.BuildResult(params, profiles, candidates, graph, embedding, fresh, metrics, dict(timings or {}))
+
+
 def export_with_page(out_dir, result, data, *, projection: str) -> dict[str, Path]:
     """Write the export and its HTML atlas with the core's exporter, into the folder at once."""
     import atlas
