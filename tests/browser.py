@@ -83,7 +83,7 @@ class PageLog:
     def __init__(self, page) -> None:
         self.console: list[tuple[str, str]] = []
         self.page_errors: list[str] = []
-        page.on("console", lambda msg: self.console.append((msg.type, msg.text)))
+        page.on("console", lambda msg: self.console.append((msg.type, msg.text + (f" [{msg.location.get('url')}]" if msg.location.get("url") else ""))))
         page.on("pageerror", lambda exc: self.page_errors.append(str(exc)))
 
     def errors(self, ignore: tuple[str, ...] = ()) -> list[str]:

@@ -244,7 +244,9 @@ def test_both_maps_draw_every_item(served_app, small_files):
 @pytest.mark.slow
 def test_emblaze_comparison_is_drawn(served_app):
     page, _, _ = served_app
+    page.get_by_role("heading", name="Compare layouts (Emblaze)").scroll_into_view_if_needed()  # mounted once in view
     canvases = page.locator("marimo-anywidget canvas")
+    wait_for(page, lambda: any((canvases.nth(i).bounding_box() or {}).get("width", 0) > 300 for i in range(canvases.count())), timeout=120, what="the Emblaze plot")
     boxes = [canvases.nth(i).bounding_box() for i in range(canvases.count())]
     plot = [i for i, box in enumerate(boxes) if box and box["width"] > 300]
     assert plot, "no Emblaze plot canvas"
@@ -378,7 +380,7 @@ def test_a_visitor_through_a_proxy_gets_no_file_access(served_app, tmp_path):
     for box in ("Interactions file", "Item metadata", "folder on the server"):  # ...the path boxes are not
         assert box not in labels and page.get_by_text(box).count() == 0, box
     assert page.locator("marimo-file").count() == 0
-    assert page.locator("marimo-download").count() == 1
+    wait_for(page, lambda: page.locator("marimo-download").count() == 1, timeout=180, what="the download button")  # once a layout is there
     page.screenshot(path=str(tmp_path / "locked.png"))
     assert log.errors() == []
     page.close()
@@ -459,13 +461,16 @@ def test_uploads_only_app_uploads_draws_and_downloads(served_app, small_files, t
 
 @pytest.mark.browser
 @pytest.mark.slow
-def test_a_projection_change_shows_the_layout_as_it_forms(small_files, tmp_path):
+def test_a_projection_change_shows_the_layout_as_it_forms(served_app, small_files, tmp_path):
     """A new t-SNE setting is computed in the background: the panel above the maps redraws the
-    layout as it forms (at least twice during one optimisation), then the map itself changes."""
-    from browser import chromium_page, marimo_server
+    layout as it forms (at least twice during one optimisation), then the map itself changes.
+    (A second app, in a new tab of the browser.)"""
+    from browser import PageLog, marimo_server
 
     slow = ["--tsne-iter", "6000", "--tsne-warm-iter", "6000", "--tsne-exaggeration-iter", "250"]
-    with marimo_server(APP, app_args(small_files, *slow)) as url, chromium_page(viewport=(1500, 2600)) as (page, log):
+    with marimo_server(APP, app_args(small_files, *slow)) as url:
+        page = served_app[0].context.new_page()
+        log = PageLog(page)
         page.goto(url)
         wait_for(page, lambda: {"umap_map_marks", "tsne_map_marks", "pacmap_map_marks"} <= set(drawn_marks(page)), timeout=400, what="every map")
         before = layout_of(drawn_marks(page)["tsne_map_marks"])
@@ -476,7 +481,7 @@ def test_a_projection_change_shows_the_layout_as_it_forms(small_files, tmp_path)
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
             marks = drawn_marks(page)
-            frame = tuple(round(x, 1) for _, x, _, _, _ in marks.get("preview_marks", [])[:20])
+            frame = tuple(page.evaluate("() => [...document.querySelectorAll('svg[data-atlas-preview] circle')].slice(0, 20).map(c => c.getAttribute('cx'))"))
             if frame and (not previews or frame != previews[-1]):
                 previews.append(frame)
             lines |= {line for line in page.inner_text("body").splitlines() if "steps" in line and "t-SNE" in line}
@@ -490,3 +495,4 @@ def test_a_projection_change_shows_the_layout_as_it_forms(small_files, tmp_path)
         assert any("refining the map on screen" in line and "left" in line for line in lines), lines
         page.screenshot(path=str(tmp_path / "forming.png"))
         assert log.errors() == []
+        page.close()

@@ -570,3 +570,29 @@ def test_maps_and_comparisons_take_list_columns(table):
     assert [row["colour_value"] for row in drawn] == ["Sci-Fi", "Children", "Drama", "Sci-Fi"]
     assert widgets.map_views(listed.copy(), {"UMAP": "umap"}, color="genre", memo=memo.charts)[0] is chart
     assert widgets.colour_options(listed.drop(columns=["umap_x", "umap_y"]))["genre"] == "genre"
+
+
+def test_the_forming_layout_is_drawn_inline_from_a_fixed_sample():
+    xy = np.random.default_rng(0).normal(size=(5000, 2))
+    svg = widgets.progress.preview_svg(xy, title="t-SNE <forming>", points=1500)
+    assert svg.count("<circle") == 1500 and "t-SNE &lt;forming&gt;" in svg
+    assert widgets.progress.preview_svg(xy * 3 + 1, title="x", points=1500).count("<circle") == 1500
+    assert widgets.progress.preview_svg(xy[:10], title="x").count("<circle") == 10
+
+
+def test_progress_lines_say_how_long_is_left():
+    line = widgets.progress_line("t-SNE", 250, 750, 12.0, refining=True)
+    assert line == "t-SNE (refining the map on screen): 250 of 750 steps · 12 s · about 24 s left"
+    assert widgets.progress_line("UMAP", 0, 500, 0.4, refining=False) == "UMAP (from PCA): starting · 0 s"
+
+
+def test_layout_jobs_keep_the_map_on_screen_until_its_replacement_is_ready():
+    jobs = widgets.LayoutJobs()
+    shown = []
+    old = atlas.Layout(np.zeros((3, 2), np.float32), "tsne", None, key="t0", embedding_key="e")
+    umap = atlas.Layout(np.ones((3, 2), np.float32), "umap", None, key="u1", embedding_key="e")
+    jobs.publish({"tsne": old}, ("tsne",), "e", shown.append)
+    jobs.publish({"umap": umap}, ("umap", "tsne"), "e", shown.append)  # t-SNE still computing
+    assert shown[-1] == {"umap": umap, "tsne": old} and jobs.start_from("tsne", "e") is old
+    jobs.publish({"umap": umap}, ("umap", "tsne"), "other embedding", shown.append)
+    assert shown[-1] == {"umap": umap} and jobs.start_from("tsne", "other embedding") is None

@@ -9,6 +9,7 @@ export and its manifest — asks the registry instead of naming them.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 from collections.abc import Callable
@@ -209,6 +210,18 @@ def project(
     if not np.all(np.isfinite(xy)):
         raise AtlasError(f"the {method.title} layout has non-finite coordinates; change its parameters.")
     return Layout(xy - xy.mean(axis=0), method.name, params, embedding_key=embedding.key)
+
+
+@contextlib.contextmanager
+def quiet_logger(name: str):
+    """Silence a library's logger below errors (warnings atlas has already acted on)."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 class Throttle:

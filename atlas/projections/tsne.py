@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import warnings
 from dataclasses import dataclass
 
@@ -12,7 +10,7 @@ import numpy as np
 from ..cores import fitted_thread_count
 from ..errors import AtlasError, check_range, check_seed
 from ..options import grid, option
-from .base import Projection, ProjectionInputs, Throttle, pca_init, register
+from .base import Projection, ProjectionInputs, Throttle, pca_init, quiet_logger, register
 
 
 @dataclass(frozen=True)
@@ -42,17 +40,6 @@ class TsneParams:
         if self.learning_rate != "auto":
             check_range("t-SNE learning_rate", self.learning_rate, 0.0)
         check_seed(self.seed)
-
-
-@contextlib.contextmanager
-def _quiet(logger_name: str):
-    logger = logging.getLogger(logger_name)
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
 
 
 @register
@@ -97,7 +84,7 @@ class Tsne(Projection):
             verbose=False,
         )
         start = inputs.init if inputs.init is not None else pca_init(x, scale=1e-4 * 2)
-        with warnings.catch_warnings(), _quiet("openTSNE"):
+        with warnings.catch_warnings(), quiet_logger("openTSNE"):
             warnings.simplefilter("ignore")  # openTSNE warns about a wide start; a finished layout is one
             embedding = tsne.prepare_initial(affinities=affinities, initialization=start.astype(np.float64))
         phases = [(params.warm_iter, 1.0, 0.8)] if inputs.refine else [

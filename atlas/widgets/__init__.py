@@ -67,6 +67,7 @@ from .access import (  # noqa: F401
     request_is_remote,
     visitor_access,
 )
+from . import progress  # noqa: F401
 from .progress import LayoutJobs, progress_line, start_layouts  # noqa: F401
 from .stages import (  # noqa: F401
     StageRun,

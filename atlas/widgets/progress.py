@@ -21,15 +21,15 @@ from atlas import projections
 log = logging.getLogger(__name__)
 
 #: Points drawn in the live preview of a layout being optimised.
-PREVIEW_POINTS = 3000
+PREVIEW_POINTS = 1500
 
 
 class _Report:
     """The progress callback of one background layout: shows it, and stops it when asked."""
 
-    def __init__(self, title: str, refining: bool, jobs: LayoutJobs, cancel_button, colours) -> None:
+    def __init__(self, title: str, refining: bool, jobs: LayoutJobs, cancel_button) -> None:
         self.title, self.refining, self.jobs = title, refining, jobs
-        self.cancel_button, self.colours = cancel_button, colours
+        self.cancel_button = cancel_button
         self.began = time.perf_counter()
 
     def poll(self) -> None:
@@ -46,7 +46,7 @@ class _Report:
         if self.cancel_button is not None:
             parts.append(self.cancel_button)
         if xy is not None:
-            parts.append(preview_chart(xy, self.colours, title=f"{self.title}, as it forms"))
+            parts.append(mo.Html(preview_svg(xy, title=f"{self.title}, as it forms")))
         mo.output.replace(mo.vstack(parts))
 
 
@@ -103,23 +103,26 @@ def progress_line(title: str, step: int, total: int, elapsed: float, *, refining
     return f"{what}: {step:,} of {total:,} steps · {elapsed:.0f} s · about {left:.0f} s left"
 
 
-def preview_chart(xy: np.ndarray, colours: np.ndarray | None, *, title: str, width: int = 460, height: int = 420):
-    """A light scatter of a layout being optimised (a fixed sample of at most ``PREVIEW_POINTS``)."""
-    import altair as alt
-    import pandas as pd
+def preview_svg(xy: np.ndarray, *, title: str, width: int = 460, height: int = 420, points: int = PREVIEW_POINTS) -> str:
+    """A light picture of a layout being optimised: an inline SVG of a fixed sample of at most
+    ``points`` items. Inline, so that replacing it every second never leaves the page fetching a
+    file the server has already dropped."""
+    import html
 
     n = xy.shape[0]
-    rows = np.arange(n) if n <= PREVIEW_POINTS else np.sort(np.random.default_rng(0).choice(n, PREVIEW_POINTS, replace=False))
-    frame = pd.DataFrame({"x": xy[rows, 0], "y": xy[rows, 1]})
-    encoding = {
-        "x": alt.X("x:Q", axis=None, scale=alt.Scale(zero=False, nice=False)),
-        "y": alt.Y("y:Q", axis=None, scale=alt.Scale(zero=False, nice=False)),
-    }
-    if colours is not None:
-        frame["colour"] = np.asarray(colours)[rows]
-        encoding["color"] = alt.Color("colour:N", legend=None, scale=alt.Scale(scheme="tableau20"))
-    chart = alt.Chart(frame, title=title, name="preview").mark_circle(size=12, opacity=0.7).encode(**encoding)
-    return chart.properties(width=width, height=height).configure_view(strokeWidth=0)
+    rows = np.arange(n) if n <= points else np.sort(np.random.default_rng(0).choice(n, points, replace=False))
+    pts = xy[rows].astype(np.float64)
+    low, high = pts.min(axis=0), pts.max(axis=0)
+    span = np.where(high > low, high - low, 1.0)
+    pad = 8
+    x = pad + (pts[:, 0] - low[0]) / span[0] * (width - 2 * pad)
+    y = height - pad - (pts[:, 1] - low[1]) / span[1] * (height - 2 * pad - 18)
+    dots = "".join(f'<circle cx="{a:.1f}" cy="{b:.1f}" r="2"/>' for a, b in zip(x, y))
+    return (
+        f'<svg data-atlas-preview="{html.escape(title)}" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        f'xmlns="http://www.w3.org/2000/svg"><text x="{width / 2}" y="12" text-anchor="middle" font-size="12" '
+        f'font-family="sans-serif">{html.escape(title)}</text><g fill="#4c78a8" fill-opacity="0.6">{dots}</g></svg>'
+    )
 
 
 def start_layouts(
@@ -132,7 +135,6 @@ def start_layouts(
     publish: Callable,
     cancel_button=None,
     from_pca: bool = False,
-    colours: np.ndarray | None = None,
     background: bool = True,
 ) -> dict:
     """Publish the layouts of ``params`` (name -> parameters): at once for those computed before,
@@ -164,7 +166,7 @@ def start_layouts(
             start = None if from_pca else jobs.start_from(name, embedding.key)
             began = time.perf_counter()
 
-            report = _Report(method.title, start is not None, jobs, cancel_button, colours)
+            report = _Report(method.title, start is not None, jobs, cancel_button)
 
             try:
                 report(0, 1, None)
