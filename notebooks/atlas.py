@@ -392,7 +392,7 @@ def _(aligned, colour_by, highlight_note, highlight_rows, map_data, memo, settin
     _color = colour_by.value if colour_by.value in map_data else "n_users"
     _limit = settings.get("max_chart_points", widgets.MAX_CHART_POINTS)
     if len(map_data) > _limit:  # more than Altair draws fluidly: every item, with WebGL
-        maps = widgets.webgl_maps(map_data, _views, color=_color, highlight_rows=highlight_rows, memo=memo.charts)
+        maps = widgets.webgl_maps(map_data, _views, color=_color, highlight_rows=highlight_rows)
         _note = mo.callout(
             mo.md(f"All **{len(map_data):,}** items are drawn, with WebGL (Altair is used up to {_limit:,}). Lasso in one view (or Shift+drag) selects the same items in the others; the wheel zooms."),
             kind="info",

@@ -146,19 +146,6 @@ def test_tooltip_names_the_item_its_popularity_colour_value_and_neighbours():
     assert "popularity" in dict(widgets.maps_widget(table, VIEWS, color="n_users").tooltip(5))
 
 
-def test_a_colour_change_reuses_the_widget_and_keeps_the_selection():
-    table = planted_table()
-    memo = widgets.Recent(4)
-    first = widgets.maps_widget(table, VIEWS, color="group", memo=memo)
-    first.selection = [1, 2, 3]
-    again = widgets.maps_widget(table, VIEWS, color="score", highlight_rows=[4], memo=memo)
-    assert again is first
-    assert again.selection == [1, 2, 3] and again.highlight == [4]
-    assert again.legend["kind"] == "ramp" and "colour_value" not in again.frame
-    moved = table.assign(umap_x=table["umap_x"] + 1.0)
-    assert widgets.maps_widget(moved, VIEWS, color="group", memo=memo) is not first
-
-
 @pytest.mark.parametrize(
     ("views", "color", "message"),
     [
@@ -207,15 +194,14 @@ with app.setup:
 @app.cell
 def _():
     table = planted_table({N_BROWSER}, groups=5)
-    memo = widgets.SessionMemo()
     colour = mo.ui.dropdown(["group", "n_users"], value="group", label="colour by")
     colour
-    return colour, memo, table
+    return colour, table
 
 
 @app.cell
-def _(colour, memo, table):
-    maps = widgets.webgl_maps(table, {{"UMAP": "umap", "t-SNE": "tsne"}}, color=colour.value, memo=memo.charts)
+def _(colour, table):
+    maps = widgets.webgl_maps(table, {{"UMAP": "umap", "t-SNE": "tsne"}}, color=colour.value)
     maps
     return (maps,)
 
@@ -303,4 +289,11 @@ def test_webgl_maps_draw_every_point_and_send_a_lasso_selection_to_python(tmp_pa
 
         page.get_by_role("button", name="Clear selection").click()
         wait_for(lambda: page.get_by_text("0 items selected").count() == 1, page, what="the cleared selection")
+
+        # a new colour: the cell runs again and the new maps draw every point in the new colours
+        page.locator("marimo-dropdown[data-label*='colour by'] select").select_option("n_users")
+        recoloured = lambda: [c.get_attribute("data-colour") for c in canvases.all()] == ["n_users (log scale)"] * 2  # noqa: E731
+        wait_for(recoloured, page, what="the maps in the new colours")
+        assert [c.get_attribute("data-drawn") for c in canvases.all()] == [str(N_BROWSER)] * 2
+        assert page.get_by_text("n_users (log scale)").count() == 1  # the legend
         assert log.errors() == []

@@ -9,6 +9,8 @@
 const PAPER = [1, 1, 1];
 const BRUSHED_OUT = [208, 208, 208]; // #d0d0d0, the grey of items outside the Altair brush
 const HIGHLIGHT_DIM = 0.8;
+const PANEL_GAP = 16; // px between panels, as .atlas-maps-row's gap
+const MIN_PANEL_WIDTH = 280;
 
 function bytesOf(value) {
   if (!value) return new Uint8Array(0);
@@ -106,6 +108,7 @@ class MapPanel {
     this.canvas.dataset.buffered = String(gl.getBufferParameter(gl.ARRAY_BUFFER, gl.BUFFER_SIZE) / 8);
     this.canvas.dataset.drawn = String(this.renderer.n);
     this.canvas.dataset.frames = String(Number(this.canvas.dataset.frames || 0) + 1);
+    this.canvas.dataset.colour = this.colourKey;
   }
 
   /* Drag with the lasso tool (or with Shift held in the pan tool) draws a selection. */
@@ -244,8 +247,10 @@ class MapPanel {
     this.tip.style.display = "none";
   }
 
-  /* colors: RGBA bytes in drawing order; highlighted: drawing-order indices drawn on top. */
-  paint(colors, highlighted) {
+  /* colors: RGBA bytes in drawing order; highlighted: drawing-order indices drawn on top;
+     key: what the colours show (the legend's title), recorded on the canvas when drawn. */
+  paint(colors, highlighted, key) {
+    this.colourKey = key;
     this.renderer.setColors(colors);
     this.renderer.setHighlights(highlighted.map((i) => [i, 2]), highlighted.length ? HIGHLIGHT_DIM : 0);
     this.requestDraw();
@@ -253,6 +258,15 @@ class MapPanel {
 
   resetView() {
     this.view.fit();
+  }
+
+  /* Give the WebGL context back now rather than when it is collected (browsers keep only a few). */
+  dispose() {
+    if (this.frame) cancelAnimationFrame(this.frame);
+    if (this.hoverFrame) cancelAnimationFrame(this.hoverFrame);
+    this.view.cancelFlight();
+    const lose = this.renderer.gl.getExtension("WEBGL_lose_context");
+    if (lose) lose.loseContext();
   }
 }
 
@@ -311,6 +325,7 @@ class LinkedMaps {
     row.className = "atlas-maps-row";
     const coords = typedArray(this.model.get("coords"), Float32Array);
     const titles = this.model.get("titles");
+    this.fitWidth(titles.length);
     this.panels = titles.map((title, v) => new MapPanel(this, title, coords.subarray(2 * this.n * v, 2 * this.n * (v + 1))));
     this.panels.forEach((panel) => row.append(panel.el));
     this.legend = document.createElement("div");
@@ -329,6 +344,17 @@ class LinkedMaps {
         return [box.left + sx, box.top + sy];
       },
     };
+  }
+
+  /* Narrower panels (down to MIN_PANEL_WIDTH, same aspect) when the views would not fit side by side. */
+  fitWidth(views) {
+    const available = this.el.getBoundingClientRect().width;
+    if (!(available > 0)) return;
+    const fit = Math.floor((available - PANEL_GAP * (views - 1)) / views);
+    if (fit >= this.width) return;
+    const width = Math.max(MIN_PANEL_WIDTH, fit);
+    this.height = Math.round((this.height * width) / this.width);
+    this.width = width;
   }
 
   mount() {
@@ -386,7 +412,8 @@ class LinkedMaps {
     for (const row of this.model.get("highlight") || []) {
       if (row >= 0 && row < this.n && this.indexOfRow[row] >= 0) highlighted.push(this.indexOfRow[row]);
     }
-    this.panels.forEach((panel) => panel.paint(colors, highlighted));
+    const key = (this.model.get("legend") || {}).title || "";
+    this.panels.forEach((panel) => panel.paint(colors, highlighted, key));
     this.status.textContent = this.selected ? `${count.toLocaleString("en")} selected` : `${this.n.toLocaleString("en")} items, all drawn`;
     this.root.dataset.selected = String(count);
   }
@@ -451,6 +478,7 @@ function render({ model, el }) {
   model.on("change:legend", relegend);
   model.on("msg:custom", answer);
   return () => {
+    maps.panels.forEach((panel) => panel.dispose());
     model.off("change:colors", repaint);
     model.off("change:highlight", repaint);
     model.off("change:selection", reselect);

@@ -27,7 +27,6 @@ import traitlets
 
 from atlas.columns import colour_values
 
-from .memo import Recent, content_hash
 from .tables import is_quantitative
 
 log = logging.getLogger(__name__)
@@ -208,13 +207,12 @@ def maps_widget(
     highlight_rows: Sequence[int] = (),
     width: int = 460,
     height: int = 420,
-    memo: Recent | None = None,
 ):
     """The anywidget behind ``webgl_maps``: every row of ``table`` in each view.
 
-    A widget already made in ``memo`` for the same items, coordinates and views is reused and
-    only recoloured and re-highlighted, so a colour change sends colours, not coordinates, and
-    keeps the selection.
+    A new widget every time: marimo closes the widgets a cell made when the cell runs again, so
+    a widget kept from an earlier run (as the Altair charts are kept) would no longer reach the
+    page. Its traits can still be changed while its cell's output stands (the page follows).
     """
     if len(table) == 0:
         raise ValueError("the map table has no rows to draw.")
@@ -226,33 +224,29 @@ def maps_widget(
         raise ValueError(f"the map table has no columns {missing}; views must name layouts of map_table.")
     colours = map_colours(table, color)
 
-    def build():
-        order = np.argsort(-np.asarray(table["n_users"], dtype=np.float64), kind="stable")
-        coords = np.stack([table[[f"{key}_x", f"{key}_y"]].to_numpy(np.float64)[order] for key in views.values()])
-        return _widget_class()(
-            titles=[str(t) for t in views],
-            count=len(table),
-            coords=coords.astype("<f4").tobytes(),
-            sizes=popularity_sizes(table["n_users"])[order].astype("<f4").tobytes(),
-            rows=order.astype("<i4").tobytes(),
-            panel_width=int(width),
-            panel_height=int(height),
-        )
-
-    key = ("webgl-maps", content_hash(table[["item_id", "n_users", *xy_columns]], tuple(views.items()), width, height))
-    widget = build() if memo is None else memo.get(key, build)
-    order = np.frombuffer(widget.rows, dtype="<i4")
+    order = np.argsort(-np.asarray(table["n_users"], dtype=np.float64), kind="stable")
+    coords = np.stack([table[[f"{key}_x", f"{key}_y"]].to_numpy(np.float64)[order] for key in views.values()])
+    highlight = sorted({int(r) for r in highlight_rows if 0 <= int(r) < len(table)})
     frame = table.copy()
-    frame["highlight"] = np.isin(np.arange(len(table)), np.asarray(list(highlight_rows), dtype=np.int64))
-    widget.colour_column = None if color == "n_users" else (colours.title, color)
+    frame["highlight"] = np.isin(np.arange(len(table)), highlight)
+    colour_column = None if color == "n_users" else (colours.title, color)
     if colours.legend["kind"] == "category":  # as map_views: the category each item is coloured by
         frame["colour_value"] = colours.values
-        widget.colour_column = (colours.title, "colour_value")
+        colour_column = (colours.title, "colour_value")
+    widget = _widget_class()(
+        titles=[str(t) for t in views],
+        count=len(table),
+        coords=coords.astype("<f4").tobytes(),
+        sizes=popularity_sizes(table["n_users"])[order].astype("<f4").tobytes(),
+        rows=order.astype("<i4").tobytes(),
+        colors=np.ascontiguousarray(colours.rgba[order]).tobytes(),
+        legend=colours.legend,
+        highlight=highlight,
+        panel_width=int(width),
+        panel_height=int(height),
+    )
     widget.frame = frame
-    with widget.hold_sync():
-        widget.colors = np.ascontiguousarray(colours.rgba[order]).tobytes()
-        widget.legend = colours.legend
-        widget.highlight = sorted({int(r) for r in highlight_rows if 0 <= int(r) < len(table)})
+    widget.colour_column = colour_column
     return widget
 
 
@@ -279,7 +273,6 @@ def webgl_maps(
     highlight_rows: Sequence[int] = (),
     width: int = 460,
     height: int = 420,
-    memo: Recent | None = None,
 ):
     """Linked full-resolution maps of every row of ``table`` for marimo (see the module doc).
 
@@ -289,9 +282,8 @@ def webgl_maps(
         views: view title -> layout key, one WebGL view each, side by side.
         color: column to colour by (as the Altair views: popularity, numbers, categories).
         highlight_rows: rows drawn on top and outlined while the others fade.
-        memo: the session's memo; a widget for the same drawing is reused (see ``maps_widget``).
 
     Returns a marimo element: show it, and read ``.value`` for the selected rows as a DataFrame.
     """
-    widget = maps_widget(table, views, color=color, highlight_rows=highlight_rows, width=width, height=height, memo=memo)
+    widget = maps_widget(table, views, color=color, highlight_rows=highlight_rows, width=width, height=height)
     return _element_class()(widget)
