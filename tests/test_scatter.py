@@ -84,9 +84,11 @@ def test_categories_take_the_palette_in_sorted_order_and_the_rest_share_other():
     assert colours.values[3] is None and colours.values[0] == labels[0]
 
 
-def test_sets_of_values_colour_by_their_first_common_value():
+@pytest.mark.parametrize("as_lists", [False, True], ids=["joined text", "Parquet lists"])
+def test_sets_of_values_colour_by_their_first_common_value(as_lists):
     table = planted_table(8, groups=2)
-    table["tags"] = ["x|y", "y", "x", "y|x", "z|x", "y", "x", "y"]
+    tags = ["x|y", "y", "x", "y|x", "z|x", "y", "x", "y"]
+    table["tags"] = [t.split("|") for t in tags] if as_lists else tags
     colours = widgets.map_colours(table, "tags")
     assert list(colours.values) == ["x", "y", "x", "y", "z", "y", "x", "y"]
     assert colours.title == "tags (first value)"

@@ -8,7 +8,8 @@
 
 const PAPER = [1, 1, 1];
 const BRUSHED_OUT = [208, 208, 208]; // #d0d0d0, the grey of items outside the Altair brush
-const HIGHLIGHT_DIM = 0.8;
+const HIGHLIGHT_DIM = 0.92; // the others fade to 8% of their opacity, as the Altair views fade them
+const MAX_OUTLINED = 5000; // highlighted items that get a ring (all are drawn on top)
 const PANEL_GAP = 16; // px between panels, as .atlas-maps-row's gap
 const MIN_PANEL_WIDTH = 280;
 
@@ -46,7 +47,7 @@ function boundsOf(xy, n) {
   return n ? [x0, y0, x1, y1] : [-1, -1, 1, 1];
 }
 
-/* One layout: a WebGL canvas, a 2D canvas on top for the lasso, a tooltip. */
+/* One layout: a WebGL canvas, a 2D canvas on top (highlight rings, the lasso), a tooltip. */
 class MapPanel {
   constructor(maps, title, xy) {
     this.maps = maps;
@@ -62,11 +63,11 @@ class MapPanel {
     this.surface.style.height = `${maps.height}px`;
     this.canvas = document.createElement("canvas");
     this.canvas.tabIndex = 0;
-    this.lassoCanvas = document.createElement("canvas");
-    this.lassoCanvas.className = "atlas-maps-lasso";
+    this.overlay = document.createElement("canvas");
+    this.overlay.className = "atlas-maps-overlay";
     this.tip = document.createElement("div");
     this.tip.className = "atlas-maps-tooltip";
-    this.surface.append(this.canvas, this.lassoCanvas, this.tip);
+    this.surface.append(this.canvas, this.overlay, this.tip);
     this.el.append(heading, this.surface);
 
     const data = { n: maps.n, xy, popularity: maps.sizes };
@@ -87,8 +88,8 @@ class MapPanel {
   mount() {
     const ratio = window.devicePixelRatio || 1;
     this.renderer.resize(this.maps.width, this.maps.height, ratio);
-    this.lassoCanvas.width = Math.round(this.maps.width * ratio);
-    this.lassoCanvas.height = Math.round(this.maps.height * ratio);
+    this.overlay.width = Math.round(this.maps.width * ratio);
+    this.overlay.height = Math.round(this.maps.height * ratio);
     this.view.resize(this.maps.width, this.maps.height);
   }
 
@@ -109,6 +110,7 @@ class MapPanel {
     this.canvas.dataset.drawn = String(this.renderer.n);
     this.canvas.dataset.frames = String(Number(this.canvas.dataset.frames || 0) + 1);
     this.canvas.dataset.colour = this.colourKey;
+    this.drawOverlay();
   }
 
   /* Drag with the lasso tool (or with Shift held in the pan tool) draws a selection. */
@@ -134,14 +136,14 @@ class MapPanel {
       event.stopPropagation();
       const here = local(event), last = this.lasso.path[this.lasso.path.length - 1];
       if (Math.hypot(here[0] - last[0], here[1] - last[1]) >= 2) this.lasso.path.push(here);
-      this.drawLasso();
+      this.drawOverlay();
     }, true);
     const finish = (event) => {
       if (!this.lasso || event.pointerId !== this.lasso.pointer) return;
       event.stopPropagation();
       const path = this.lasso.path;
       this.lasso = null;
-      this.drawLasso();
+      this.drawOverlay();
       if (event.type === "pointercancel") return;
       const [x0, y0] = path[0];
       const spread = Math.max(...path.map(([x, y]) => Math.hypot(x - x0, y - y0)));
@@ -151,17 +153,34 @@ class MapPanel {
     this.surface.addEventListener("pointercancel", finish, true);
   }
 
-  drawLasso() {
-    const ctx = this.lassoCanvas.getContext("2d"), ratio = this.lassoCanvas.width / this.maps.width;
+  /* The 2D layer over the points: a dark ring around each highlighted item, and the lasso. */
+  drawOverlay() {
+    const ctx = this.overlay.getContext("2d"), ratio = this.overlay.width / this.maps.width;
     ctx.setTransform(1, 0, 0, 1, 0, 0);
-    ctx.clearRect(0, 0, this.lassoCanvas.width, this.lassoCanvas.height);
-    if (!this.lasso || this.lasso.path.length < 2) return;
+    ctx.clearRect(0, 0, this.overlay.width, this.overlay.height);
     ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+    const highlighted = (this.highlighted || []).slice(0, MAX_OUTLINED);
+    if (highlighted.length) {
+      ctx.beginPath();
+      for (const i of highlighted) {
+        const [sx, sy] = this.view.toScreen(this.xy[2 * i], this.xy[2 * i + 1]);
+        if (sx < -20 || sy < -20 || sx > this.maps.width + 20 || sy > this.maps.height + 20) continue;
+        const r = Math.max(this.renderer.radius(this.view, i) * 1.25, 3.5) + 1; // the shader's size for style 2
+        ctx.moveTo(sx + r, sy);
+        ctx.arc(sx, sy, r, 0, 2 * Math.PI);
+      }
+      ctx.setLineDash([]);
+      ctx.lineWidth = 1.2;
+      ctx.strokeStyle = "rgba(0, 0, 0, 0.9)";
+      ctx.stroke();
+    }
+    if (!this.lasso || this.lasso.path.length < 2) return;
     ctx.beginPath();
     this.lasso.path.forEach(([x, y], k) => (k ? ctx.lineTo(x, y) : ctx.moveTo(x, y)));
     ctx.closePath();
     ctx.fillStyle = "rgba(76, 120, 168, 0.12)";
     ctx.strokeStyle = "rgba(51, 51, 51, 0.8)";
+    ctx.lineWidth = 1;
     ctx.setLineDash([4, 3]);
     ctx.fill();
     ctx.stroke();
@@ -251,6 +270,7 @@ class MapPanel {
      key: what the colours show (the legend's title), recorded on the canvas when drawn. */
   paint(colors, highlighted, key) {
     this.colourKey = key;
+    this.highlighted = highlighted;
     this.renderer.setColors(colors);
     this.renderer.setHighlights(highlighted.map((i) => [i, 2]), highlighted.length ? HIGHLIGHT_DIM : 0);
     this.requestDraw();

@@ -97,8 +97,7 @@ def map_colours(table, color: str) -> MapColours:
         if not present.all():
             legend["entries"] = [["missing", MISSING_COLOUR]]
         title = f"{color} (log scale)" if log_scale else color
-        values = np.array([_number(v) if np.isfinite(v) else "" for v in numbers], dtype=object)
-        return MapColours(rgba, values, title, {**legend, "title": title})
+        return MapColours(rgba, numbers, title, {**legend, "title": title})
     labels, kinds = colour_values(table[color])
     text = [None if v is None else str(v) for v in labels]
     domain = sorted({v for v in text if v is not None})
