@@ -416,30 +416,27 @@ def _(embedding, get_layouts, layouts_now, shown):
 
 
 @app.cell
-def _(aligned, colour_by, highlight_note, highlight_rows, map_data, memo):
+def _(aligned, colour_by, highlight_note, highlight_rows, map_data, memo, settings):
     mo.stop(not aligned)
     _reference = next(iter(aligned))
     _titles = {
         name: atlas.projections.get(name).title + ("" if name == _reference else f" (aligned to {atlas.projections.get(_reference).title})")
         for name in aligned
     }
-    _chart, _rows = widgets.map_views(
-        map_data,
-        {_titles[name]: name for name in aligned},
-        color=colour_by.value if colour_by.value in map_data else "n_users",
-        highlight_rows=highlight_rows,
-        memo=memo.charts,
-    )
-    maps = widgets.selectable_chart(_chart)
-    _sampled = (
-        mo.callout(
-            mo.md(f"Showing a sample of **{len(_rows):,}** of {len(map_data):,} items in these views (Altair stays fluid up to {widgets.MAX_CHART_POINTS:,} points); search hits and a user's items are always drawn."),
+    _views = {_titles[name]: name for name in aligned}
+    _color = colour_by.value if colour_by.value in map_data else "n_users"
+    _limit = settings.get("max_chart_points", widgets.MAX_CHART_POINTS)
+    if len(map_data) > _limit:  # more than Altair draws fluidly: every item, with WebGL
+        maps = widgets.webgl_maps(map_data, _views, color=_color, highlight_rows=highlight_rows)
+        _note = mo.callout(
+            mo.md(f"All **{len(map_data):,}** items are drawn, with WebGL (Altair is used up to {_limit:,}). Lasso in one view (or Shift+drag) selects the same items in the others; the wheel zooms."),
             kind="info",
         )
-        if len(_rows) < len(map_data)
-        else mo.md("")
-    )
-    mo.vstack([_sampled, maps, highlight_note])
+    else:
+        _chart = widgets.map_views(map_data, _views, color=_color, highlight_rows=highlight_rows, max_points=_limit, memo=memo.charts)[0]
+        maps = widgets.selectable_chart(_chart)
+        _note = mo.md("")
+    mo.vstack([_note, maps, highlight_note])
     return (maps,)
 
 

@@ -494,5 +494,43 @@ def test_a_projection_change_shows_the_layout_as_it_forms(served_app, small_file
         assert len(previews) >= 2, previews  # the layout redrawn while it formed
         assert any("refining the map on screen" in line and "left" in line for line in lines), lines
         page.screenshot(path=str(tmp_path / "forming.png"))
+
+
+def test_above_the_chart_limit_the_app_draws_every_item_with_webgl(served_app, small_files, tmp_path):
+    """With --max-chart-points below the number of items, the maps are the WebGL views: every
+    item in each of them, and a lasso in one lists the selected items under the maps.
+    (A second app, in a new tab of the browser.)"""
+    from browser import PageLog, marimo_server
+    from test_scatter import box_around, lasso
+
+    plays, tracks = small_files
+    kept = kept_profiles(plays)
+    n_items = kept.n_items
+    community = pd.read_csv(tracks, dtype={"item_id": str}).set_index("item_id")["community"]
+    members = np.flatnonzero(community.reindex(np.asarray(kept.item_ids, dtype=str)).to_numpy() == "c0")
+    assert 10 < len(members) < n_items and n_items > 100
+
+    with marimo_server(APP, app_args(small_files, "--max-chart-points", "100")) as url:
+        page = served_app[0].context.new_page()
+        log = PageLog(page)
+        page.goto(url)
+        canvases = page.locator(".atlas-maps-surface canvas[data-drawn]")
+        wait_for(page, lambda: canvases.count() == 3, what="the three WebGL views")
+        assert [canvases.nth(i).get_attribute("data-drawn") for i in range(3)] == [str(n_items)] * 3
+        assert [canvases.nth(i).get_attribute("data-buffered") for i in range(3)] == [str(n_items)] * 3
+        assert page.get_by_text(f"All {n_items:,} items are drawn, with WebGL").count() == 1
+        assert "umap_map_marks" not in drawn_marks(page)  # no Altair map on the page
+
+        listed = lambda: page.get_by_text("(c0)", exact=False).count()  # noqa: E731
+        before = listed()
+        lasso(page, box_around(page, members))
+        shown = lambda: page.locator(".atlas-maps").get_attribute("data-selected")  # noqa: E731
+        wait_for(page, lambda: shown() not in (None, "0"), timeout=30, what="the lasso selection")
+        selected = int(shown())
+        assert selected >= len(members)
+        wait_for(page, lambda: page.get_by_text(f"{selected:,} items selected").count() == 1, timeout=60, what="the selected items in Python")
+        assert listed() > before  # the selected items, by the names the metadata file gives
+        page.screenshot(path=str(tmp_path / "webgl_app.png"))
+        assert page.locator("marimo-callout-output[data-kind*='danger']").count() == 0
         assert log.errors() == []
         page.close()

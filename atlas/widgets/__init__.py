@@ -80,3 +80,13 @@ from .stages import (  # noqa: F401
     export_with_page,
     export_zip,
 )
+from .scatter import (  # noqa: F401
+    TABLEAU20,
+    VIRIDIS,
+    MapColours,
+    map_colours,
+    maps_widget,
+    popularity_sizes,
+    webgl_maps,
+    widget_module,
+)
