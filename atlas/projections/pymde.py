@@ -41,4 +41,4 @@ class Pymde2d(Projection):
         if embed_params is None:
             raise AtlasError("the PyMDE 2D layout needs an embedding made by atlas (it reuses its parameters).")
         two = dataclasses.replace(embed_params, embedding_dim=2, seed=params.seed)
-        return embed_graph(inputs.graph, two).coords
+        return embed_graph(inputs.graph, two, init=inputs.init).coords
