@@ -247,7 +247,22 @@ def _(embed_defaults, embed_form, graph, pipe, seed):
 
 
 @app.cell
-def _(embedding, graph, pipe, projection_controls, seed, shown):
+def _(access, align_to, embedding, graph, profiles):
+    # A previous export whose map the layouts keep: its items start where they were (atlas/align.py)
+    def _start(_report):
+        _folder = access.resolve_read(align_to.value) if align_to is not None else None
+        if _folder is None:
+            return None
+        _found = atlas.align.match(atlas.align.read_anchor(_folder), profiles.item_ids)
+        return _found, atlas.align.start_positions(_found, graph.neighbors, embedding.coords)
+
+    align_run = widgets.run_stage("align to", _start, needs=[profiles, graph, embedding], spinner=False)
+    align_match, align_start = align_run.value or (None, None)
+    return align_match, align_run, align_start
+
+
+@app.cell
+def _(align_match, align_start, embedding, graph, pipe, projection_controls, seed, shown):
     layout_params, layout_runs = {}, {}
     for _name in shown:
         _method = atlas.projections.get(_name)
@@ -262,12 +277,12 @@ def _(embedding, graph, pipe, projection_controls, seed, shown):
         layout_params[_name] = _params
         layout_runs[_name] = widgets.run_stage(
             _method.title,
-            lambda _report, p=_params: pipe.project(embedding, p, graph=graph),
+            lambda _report, p=_params: pipe.project(embedding, p, graph=graph, start=align_start),
             needs=[embedding, _params],
             title=f"Projecting with {_method.title}…",
             note=_note,
         )
-    aligned = atlas.pipeline.aligned({name: run.value for name, run in layout_runs.items() if run.value is not None})
+    aligned = atlas.pipeline.aligned({name: run.value for name, run in layout_runs.items() if run.value is not None}, onto=align_match)
     return aligned, layout_params, layout_runs
 
 
@@ -370,6 +385,50 @@ def _(data, graph, map_data, pasted, profiles, search, user_pick):
 
 
 @app.cell
+def _(access, settings):
+    # Named regions (atlas/regions.py) and a previous export to keep the geography of (atlas/align.py)
+    _fields = atlas.plan.stage_fields()["regions"]
+    region_defaults = widgets.form_defaults(_fields, settings)
+    region_form = widgets.options_form(_fields, settings, "Apply regions")
+    region_overlay = mo.ui.dropdown({"off": -1, "continents (coarsest level)": 0, "regions (finest level)": atlas.regions.MAX_LEVELS}, value="off", label="region names on the maps")
+    align_to = (
+        mo.ui.text(value=settings.source.align_to or "", label="align to a previous export (folder)", placeholder="none: a fresh map", full_width=True)
+        if access.reads_paths
+        else None
+    )
+    mo.accordion({"Regions and stable rebuilds": mo.vstack([region_overlay, region_form, *([align_to] if align_to is not None else [])])})
+    return align_to, region_defaults, region_form, region_overlay
+
+
+@app.cell
+def _(align_match, align_run, aligned, data, pipe, profiles, region_defaults, region_form, region_overlay):
+    region_params_run = widgets.run_stage("region settings", lambda _report: atlas.plan.stage_params("regions", region_form.value or region_defaults), spinner=False)
+    region_params = region_params_run.value
+    regions_run = widgets.run_stage(
+        "regions",
+        lambda _report: {name: pipe.regions(layout, profiles, data, region_params) for name, layout in aligned.items()},
+        needs=[region_params, profiles],
+        title="Finding and naming regions…",
+    )
+    layout_regions = regions_run.value or {}
+    region_names = {
+        name: widgets.region_labels(found, min(region_overlay.value, found.levels - 1))
+        for name, found in layout_regions.items()
+        if region_overlay.value >= 0 and found.levels
+    }
+    alignment = None
+    if align_match is not None and aligned:
+        alignment = atlas.align.alignment_report(
+            next(iter(aligned.values())).xy, align_match, atlas.item_names(profiles, data), profiles.item_ids.astype(str), atlas.align.AlignParams()
+        )
+    _notes = widgets.stage_messages([align_run, region_params_run, regions_run])
+    if alignment is not None:
+        _notes.append(mo.callout(mo.md("  \n".join(atlas.align.report_lines(alignment))), kind="info"))
+    mo.vstack(_notes)
+    return alignment, layout_regions, region_names, region_params
+
+
+@app.cell
 def _(colour_by, pasted, projection_controls, search, shown, user_pick):
     mo.vstack(
         [
@@ -382,7 +441,7 @@ def _(colour_by, pasted, projection_controls, search, shown, user_pick):
 
 
 @app.cell
-def _(aligned, colour_by, highlight_note, highlight_rows, map_data, memo):
+def _(aligned, colour_by, highlight_note, highlight_rows, map_data, memo, region_names):
     _reference = next(iter(aligned))
     _titles = {
         name: atlas.projections.get(name).title + ("" if name == _reference else f" (aligned to {atlas.projections.get(_reference).title})")
@@ -394,6 +453,7 @@ def _(aligned, colour_by, highlight_note, highlight_rows, map_data, memo):
         color=colour_by.value if colour_by.value in map_data else "n_users",
         highlight_rows=highlight_rows,
         memo=memo.charts,
+        regions=region_names,
     )
     maps = widgets.selectable_chart(_chart)
     _sampled = (
@@ -500,6 +560,7 @@ def _(access, settings, shown):
 @app.cell
 def _(
     aligned,
+    alignment,
     candidates,
     cooccurrence_params,
     embed_params,
@@ -510,8 +571,10 @@ def _(
     graph_params,
     layout_metrics,
     layout_params,
+    layout_regions,
     pipeline_runs,
     profiles,
+    region_params,
 ):
     mo.stop(
         export_layout_choice.value not in aligned,
@@ -525,6 +588,7 @@ def _(
             embed=embed_params,
             projections=tuple(layout_params[name] for name in aligned),
             export=export_layout_choice.value,
+            regions=region_params or atlas.RegionParams(),
         ),
         profiles=profiles,
         candidates=candidates,
@@ -533,6 +597,8 @@ def _(
         layouts=aligned,
         metrics=layout_metrics,
         timings={run.stage: run.computed_seconds or run.seconds for run in pipeline_runs if run.value is not None},
+        regions=layout_regions,
+        alignment=alignment,
     )
     return (export_result,)
 
