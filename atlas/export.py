@@ -117,8 +117,8 @@ def regions_of(result: BuildResult, data: Dataset | None, projection: str) -> Re
     from .naming import item_values
 
     skip = ("item_id", "n_users", None if data is None else data.name_column)
-    items = item_frame(result.profiles, data)
-    return find_regions(xy, params, values=item_values(items, skip=skip), names=item_names(result.profiles, data), popularity=result.profiles.item_users)
+    values = item_values(params.naming(item_frame(result.profiles, data), skip))
+    return find_regions(xy, params, values=values, names=item_names(result.profiles, data), popularity=result.profiles.item_users)
 
 
 def _csv_cell(value):

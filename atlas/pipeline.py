@@ -226,11 +226,9 @@ class Pipeline:
         key = stage_key("regions", params, layout_digest(layout.xy), profiles.key, fingerprint)
 
         def compute():
-            items = item_frame(profiles, data)
             skip = ("item_id", "n_users", None if data is None else data.name_column)
-            return find_regions(
-                layout.xy, params, values=item_values(items, skip=skip), names=item_names(profiles, data), popularity=profiles.item_users
-            )
+            values = item_values(params.naming(item_frame(profiles, data), skip))
+            return find_regions(layout.xy, params, values=values, names=item_names(profiles, data), popularity=profiles.item_users)
 
         return self._run("regions", key, compute, Regions)
 

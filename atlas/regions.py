@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .errors import check_range
+from .errors import AtlasError, check_range
 from .naming import ItemValues, name_group, unique_names
 from .options import option
 
@@ -49,11 +49,28 @@ class RegionParams:
     min_region_size: int | None = option(
         None, "--min-region-size", f"items in the smallest region (default: {DEFAULT_SHARE * 100:g} per cent of the items, at least {DEFAULT_MIN_SIZE})"
     )
+    name_columns: str | None = option(
+        None, "--region-columns", "metadata columns that name regions, comma separated (default: every category, set or number column)"
+    )
 
     def __post_init__(self) -> None:
         check_range("--region-levels", self.levels, 0, MAX_LEVELS)
         if self.min_region_size is not None:
             check_range("--min-region-size", self.min_region_size, 2)
+        if self.name_columns is not None:
+            columns = ",".join(c.strip() for c in str(self.name_columns).split(",") if c.strip())
+            object.__setattr__(self, "name_columns", columns or None)
+
+    def naming(self, metadata: pd.DataFrame, skip: tuple = ()) -> pd.DataFrame:
+        """The metadata columns that name regions: ``name_columns``, else all but ``skip``."""
+        if self.name_columns is None:
+            return metadata.drop(columns=[c for c in skip if c in metadata.columns])
+        wanted = self.name_columns.split(",")
+        missing = [c for c in wanted if c not in metadata.columns]
+        if missing:
+            have = ", ".join(str(c) for c in metadata.columns if c not in skip) or "none"
+            raise AtlasError(f"--region-columns names {', '.join(map(repr, missing))}, not a metadata column; choose from: {have}.")
+        return metadata[wanted]
 
     def sizes(self, n_items: int) -> list[int]:
         """The smallest region of each level, coarsest first."""

@@ -125,6 +125,18 @@ def test_levels_grow_from_the_smallest_region():
     assert build_params({"region_levels": "3", "min_region_size": "12"}).regions == RegionParams(3, 12)
 
 
+def test_region_columns_choose_what_names_regions(built, planted):
+    pipe = atlas.Pipeline()
+    layout = built.layouts["umap"]
+    by_community = pipe.regions(layout, built.profiles, planted, RegionParams(levels=1, name_columns=" community "))
+    assert by_community.table["top_value"].str.match(r"c\d").all()
+    bare = atlas.Dataset(planted.interactions, planted.items.assign(colour="red"), name_column="name", label_column="community")
+    by_colour = pipe.regions(layout, built.profiles, bare, RegionParams(levels=1, name_columns="colour"))
+    assert by_colour.table["name"].str.startswith("around item").all()  # one colour sets no region apart
+    with pytest.raises(atlas.AtlasError, match=r"--region-columns names 'genre', not a metadata column; choose from: community."):
+        pipe.regions(layout, built.profiles, planted, RegionParams(levels=1, name_columns="genre"))
+
+
 def test_a_build_names_the_regions_of_every_layout_and_exports_them(tmp_path, built, planted):
     assert set(built.regions) == set(built.layouts)
     regions = built.regions["umap"]

@@ -571,3 +571,28 @@ def test_maps_and_comparisons_take_list_columns(table):
     assert [row["colour_value"] for row in drawn] == ["Sci-Fi", "Children", "Drama", "Sci-Fi"]
     assert widgets.map_views(listed.copy(), {"UMAP": "umap"}, color="genre", memo=memo.charts)[0] is chart
     assert widgets.colour_options(listed.drop(columns=["umap_x", "umap_y"]))["genre"] == "genre"
+
+
+def test_region_names_are_a_text_layer_over_their_view(table):
+    from atlas.regions import Regions
+
+    regions = Regions(
+        np.array([[0, 2], [0, 2], [1, -1], [1, -1]], dtype=np.int32),
+        pd.DataFrame({"region_id": [0, 1, 2], "level": [0, 0, 1], "name": ["Space", "Farm", "Aliens"], "x": [1.0, 5.0, 1.0], "y": [2.0, 6.0, 2.0], "n_items": [2, 2, 2]}),
+    )
+    names = widgets.region_labels(regions, 0)
+    assert names["name"].tolist() == ["Space", "Farm"]
+    spec = widgets.linked_maps(table, {"UMAP": "umap", "t-SNE": "tsne"}, color="genre", regions={"umap": names}).to_dict()
+    umap_view, tsne_view = spec["hconcat"]
+    points, halo, text = umap_view["layer"]
+    assert points["mark"]["type"] == "circle" and points["encoding"]["x"]["field"] == "umap_x"
+    assert text["mark"]["type"] == "text" and text["encoding"]["text"]["field"] == "name"
+    assert halo["mark"]["stroke"] == "white" and text["encoding"]["x"]["field"] == "umap_x"
+    assert [row["name"] for row in spec["datasets"][text["data"]["name"]]] == ["Space", "Farm"]
+    assert "layer" not in tsne_view  # no names given for t-SNE: points only
+    (brush,) = spec["params"]
+    assert brush["views"] == [points["name"], "tsne_map"]  # the brush still spans both views
+    memo = widgets.SessionMemo().charts
+    plain, _ = widgets.map_views(table, {"UMAP": "umap"}, color="genre", memo=memo)
+    named, _ = widgets.map_views(table, {"UMAP": "umap"}, color="genre", memo=memo, regions={"umap": names})
+    assert named is not plain and widgets.map_views(table, {"UMAP": "umap"}, color="genre", memo=memo, regions={"umap": names.copy()})[0] is named
