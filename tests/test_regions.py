@@ -70,6 +70,19 @@ def test_the_coarse_level_finds_the_two_groups_named_by_their_years(planted_regi
         assert set(regions.labels[members, 0]) == {row.parent_id}
 
 
+def test_large_maps_are_clustered_on_a_sample_and_every_item_joins_its_nearest(monkeypatch):
+    import atlas.regions as regions_module
+
+    xy, blob, meta, popularity = planted_map(seed=3, per_blob=100)
+    whole = regions_module.cluster_level(xy, 40)
+    monkeypatch.setattr(regions_module, "CLUSTER_SAMPLE", 200)  # a third of the 600 items
+    sampled = regions_module.cluster_level(xy, 40)
+    assert sampled.max() + 1 == whole.max() + 1 == 6
+    for c in range(6):  # the same six blobs, whole
+        assert np.bincount(blob[sampled == c], minlength=6).max() >= 0.95 * (sampled == c).sum()
+    assert (sampled >= 0).mean() > 0.85
+
+
 def test_multi_valued_fields_count_each_value():
     meta = pd.DataFrame({"genres": ["Action|Comedy", "Comedy", "Drama|Comedy", "Drama", "Horror", "Horror|Action"] * 5})
     values = item_values(meta)

@@ -596,3 +596,14 @@ def test_region_names_are_a_text_layer_over_their_view(table):
     plain, _ = widgets.map_views(table, {"UMAP": "umap"}, color="genre", memo=memo)
     named, _ = widgets.map_views(table, {"UMAP": "umap"}, color="genre", memo=memo, regions={"umap": names})
     assert named is not plain and widgets.map_views(table, {"UMAP": "umap"}, color="genre", memo=memo, regions={"umap": names.copy()})[0] is named
+
+
+def test_region_names_that_would_overlap_or_leave_the_view_are_left_out():
+    names = pd.DataFrame({
+        "name": ["Big", "Overlaps big", "Far away", "Off the edge, a very long name"],
+        "x": [5.0, 5.05, 8.0, 10.0], "y": [5.0, 5.0, 8.0, 2.0], "n_items": [50, 40, 30, 20],
+    })  # fmt: skip
+    points = np.array([0.0, 10.0])
+    kept = widgets.charts.uncluttered(names.sample(frac=1.0, random_state=1), points, points, 460, 420)
+    # the bigger region wins a place; a name whose box would leave the view is left out
+    assert sorted(kept["name"]) == ["Big", "Far away"]

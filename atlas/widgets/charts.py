@@ -90,6 +90,7 @@ def linked_maps(
         )
         names = None if regions is None else regions.get(key)
         if names is not None and len(names):
+            names = uncluttered(names, table[f"{key}_x"].to_numpy(), table[f"{key}_y"].to_numpy(), width, height)
             chart = alt.layer(chart, *region_layers(names, key), title=title)
         charts.append(chart)
     with _quiet_altair():
@@ -103,6 +104,35 @@ def region_labels(regions, level: int):
     return table.loc[table["level"] == level, ["name", "x", "y", "n_items"]].reset_index(drop=True)
 
 
+#: Region names on the app's maps: font size, and the width of a character as a share of it.
+REGION_FONT = 13
+CHAR_WIDTH = 0.62
+
+
+def uncluttered(names, xs: np.ndarray, ys: np.ndarray, width: int, height: int, *, padding: int = 8):
+    """The region names (``name``, ``x``, ``y``, ``n_items``) that fit on a view of ``width`` ×
+    ``height`` pixels showing the points ``xs``/``ys``: biggest regions first, each kept when its
+    box lies inside the view and clear of those kept before (Vega-Lite does not avoid overlaps)."""
+    if len(names) == 0 or len(xs) == 0:
+        return names
+    spans = [(float(np.min(v)), float(np.max(v))) for v in (xs, ys)]
+
+    def pixels(value, span, size):
+        low, high = span
+        return padding + (value - low) / (high - low if high > low else 1.0) * (size - 2 * padding)
+
+    kept, boxes = [], []
+    for row in names.sort_values("n_items", ascending=False, kind="stable").itertuples():
+        cx, cy = pixels(row.x, spans[0], width), pixels(row.y, spans[1], height)
+        half_w, half_h = CHAR_WIDTH * REGION_FONT * len(str(row.name)) / 2 + 3, REGION_FONT / 2 + 2
+        box = (cx - half_w, cy - half_h, cx + half_w, cy + half_h)
+        inside = box[0] >= 0 and box[1] >= 0 and box[2] <= width and box[3] <= height
+        if inside and not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in boxes):
+            boxes.append(box)
+            kept.append(row.Index)
+    return names.loc[kept]
+
+
 def region_layers(names, key: str) -> list:
     """Text layers that write region names (``name`` at ``x``/``y``) on the view of ``key``: a
     white halo under dark text, so names stay readable over the points."""
@@ -110,7 +140,7 @@ def region_layers(names, key: str) -> list:
 
     frame = names.rename(columns={"x": f"{key}_x", "y": f"{key}_y"})
     base = alt.Chart(frame).encode(x=f"{key}_x:Q", y=f"{key}_y:Q", text="name:N")
-    style = {"fontSize": 13, "fontWeight": "bold", "align": "center", "baseline": "middle"}
+    style = {"fontSize": REGION_FONT, "fontWeight": "bold", "align": "center", "baseline": "middle"}
     halo = base.mark_text(**style, stroke="white", strokeWidth=4, strokeOpacity=0.85, strokeJoin="round")
     return [halo, base.mark_text(**style, color="#1d2330")]
 
