@@ -448,7 +448,7 @@ def test_uploads_only_app_uploads_draws_and_downloads(served_app, small_files, t
             page.get_by_text("Download the umap export").click()
         assert download.value.suggested_filename == "atlas-umap.zip"
         archive = zipfile.ZipFile(download.value.path())
-        files = ["layout.csv", "layout.parquet", "neighbors.parquet", "manifest.json", "atlas.html"]
+        files = ["layout.csv", "layout.parquet", "regions.parquet", "neighbors.parquet", "manifest.json", "atlas.html"]
         assert sorted(archive.namelist()) == sorted(f"atlas-umap/{name}" for name in files)
         layout = pd.read_csv(archive.open("atlas-umap/layout.csv"))
         assert len(layout) == n_expected and layout["title"].str.startswith("Uploaded track ").all()
