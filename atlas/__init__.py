@@ -22,6 +22,9 @@ from .metrics import knn_recall, label_agreement, layout_metrics, trustworthines
 from .pipeline import BuildResult, Pipeline
 from .plan import BuildParams, Source, argv_of, build_params, command_line
 from .profiles import FilterParams, Profiles, build_profiles, item_frame, item_labels, item_names
+from . import align, regions
+from .align import AlignParams, read_anchor
+from .regions import RegionParams, Regions, find_regions
 from . import projections
 from .projections import (
     EmbeddingNeighbors,
@@ -38,11 +41,11 @@ from .projections import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "AtlasError", "BuildParams", "BuildResult", "Candidates", "CooccurrenceParams", "Dataset", "EmbedParams",
+    "AlignParams", "AtlasError", "BuildParams", "BuildResult", "Candidates", "CooccurrenceParams", "Dataset", "EmbedParams",
     "Embedding", "EmbeddingNeighbors", "FilterParams", "GraphParams", "IngestParams", "Interactions", "ItemGraph",
-    "Layout", "PacmapParams", "Pipeline", "Profiles", "PymdeParams", "Source", "StageCache", "TsneParams", "UmapParams",
+    "Layout", "PacmapParams", "Pipeline", "Profiles", "PymdeParams", "RegionParams", "Regions", "Source", "StageCache", "TsneParams", "UmapParams",
     "WEIGHTINGS", "align_layout", "argv_of", "build_params", "build_profiles", "command_line", "cooccurrence_candidates", "cooccurrence_matrix", "demo_movielens", "embed_graph",
-    "embedding_neighbors", "export_layout", "from_arrays", "graph_from_candidates", "item_frame", "item_labels",
+    "embedding_neighbors", "export_layout", "find_regions", "from_arrays", "graph_from_candidates", "item_frame", "item_labels",
     "item_names", "knn_recall", "label_agreement", "layout_metrics", "load_dataset", "load_interactions",
-    "load_items", "project", "projections", "read_layout", "recipe_graph", "stage_key", "synthetic_profiles", "trustworthiness",
+    "load_items", "project", "projections", "read_anchor", "read_layout", "recipe_graph", "stage_key", "synthetic_profiles", "trustworthiness",
 ]

@@ -107,6 +107,7 @@ def _build(args: argparse.Namespace, interrupts: _Interrupts) -> int:
     if not args.demo and not args.input:
         raise AtlasError("no input: give an interaction file (atlas build FILE --out DIR) or --demo.")
     params = params_from_args(args)
+    anchor = source.anchor()  # an unreadable --align-to stops the build before any work
     start = time.perf_counter()
     data = source.load()
     load_seconds = time.perf_counter() - start
@@ -119,7 +120,7 @@ def _build(args: argparse.Namespace, interrupts: _Interrupts) -> int:
         bars(stage, done, total)
 
     try:
-        result = pipe.build(data, params, progress=progress)
+        result = pipe.build(data, params, anchor=anchor, progress=progress)
     finally:
         bars.close()
     interrupts.check()
@@ -150,6 +151,15 @@ def summary(result, timings: dict, paths: dict, html: Path | None, notes: tuple[
         if "label_agreement" in m:
             parts.append(f"label agreement {m['label_agreement']:.3f} (chance {m['label_chance']:.3f})")
         lines.append(f"{name:>9}: " + ", ".join(parts))
+    regions = result.regions.get(result.params.exported)
+    if regions is not None and regions.levels:
+        for level in regions.summary()["levels"]:
+            lift = "" if level["median_lift"] is None else f", median lift of the top value {level['median_lift']:.1f}"
+            lines.append(f"regions, level {level['level']}: {level['regions']} ({level['items_in_regions']:.0%} of the items){lift}")
+    if result.alignment:
+        from .align import report_lines
+
+        lines += report_lines(result.alignment)
     lines.append("wrote: " + ", ".join(str(p) for p in paths.values()))
     if html is not None:
         lines.append(f"web atlas: {html}")

@@ -138,9 +138,17 @@ def _pymde_progress(progress: Callable[[int, int], None] | None, total: int):
         logger.setLevel(saved[2])
 
 
-def embed_graph(graph: ItemGraph, params: EmbedParams = EmbedParams(), *, progress: Callable[[int, int], None] | None = None) -> Embedding:
+def embed_graph(
+    graph: ItemGraph,
+    params: EmbedParams = EmbedParams(),
+    *,
+    init: np.ndarray | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Embedding:
     """Solve the PyMDE problem for ``graph`` and return the coordinates.
 
+    ``init`` (n × embedding_dim) starts the solve there instead of from ``params.init``, scaled
+    like PyMDE's own random start (centred, unit variance per item); e.g. an earlier map.
     ``progress(iterations done, max_iter)`` is called as the solver advances (about 50 times).
     """
     import pymde
@@ -168,7 +176,13 @@ def embed_graph(graph: ItemGraph, params: EmbedParams = EmbedParams(), *, progre
     constraint = pymde.Standardized() if params.constraint == "standardized" or not negative.shape[0] else pymde.Centered()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(params.seed)
-        if params.init == "spectral":
+        if init is not None:
+            start = np.asarray(init, dtype=np.float64)
+            if start.shape != (n, params.embedding_dim):
+                raise AtlasError(f"a start for the embedding must hold {params.embedding_dim} coordinates for all {n} items, got shape {start.shape}.")
+            start = start - start.mean(axis=0)
+            x0 = torch.from_numpy((start / max(float(start.std()), 1e-12)).astype(np.float32))
+        elif params.init == "spectral":
             x0 = pymde.quadratic.spectral(n, params.embedding_dim, all_edges[: edges.shape[0]], all_weights[: edges.shape[0]], max_iter=1000)
             x0 = x0.float()
         else:

@@ -20,19 +20,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import projections
+from .align import AlignParams
 from .cooccur import CooccurrenceParams
 from .embed import EmbedParams
 from .errors import AtlasError, check_seed
 from .graph import GraphParams
 from .options import Field, Option, fields_of, parse, word
 from .profiles import FilterParams
+from .regions import RegionParams
 
-#: The stages before the projections, by the ``BuildParams`` field that holds their parameters.
+#: The stages' parameters besides the projections', by the ``BuildParams`` field that holds them.
 STAGE_CLASSES: dict[str, type] = {
     "filter": FilterParams,
     "cooccurrence": CooccurrenceParams,
     "graph": GraphParams,
     "embed": EmbedParams,
+    "regions": RegionParams,
+    "align": AlignParams,
 }
 
 SEED = Option("--seed", "random seed for every stage (default 0)")
@@ -63,6 +67,8 @@ class BuildParams:
     embed: EmbedParams = EmbedParams()
     projections: tuple = field(default_factory=_default_projections)
     export: str | None = None  # None: the first projection
+    regions: RegionParams = RegionParams()
+    align: AlignParams = AlignParams()
 
     def __post_init__(self) -> None:
         names = [projections.of(p).name for p in self.projections]
@@ -110,7 +116,8 @@ class BuildParams:
     def from_dict(cls, plain: Mapping[str, Any]) -> BuildParams:
         """The inverse of ``to_dict`` (what a manifest's ``params`` holds)."""
         try:
-            stages = {name: STAGE_CLASSES[name](**plain[name]) for name in STAGE_CLASSES}
+            # stages added since a manifest was written take their defaults
+            stages = {name: STAGE_CLASSES[name](**plain.get(name, {})) for name in STAGE_CLASSES}
             layouts = tuple(projections.get(p["method"]).Params(**{k: v for k, v in p.items() if k != "method"}) for p in plain["projections"])
         except (KeyError, TypeError) as exc:
             raise AtlasError(f"these parameters do not describe a build ({exc}); they must come from BuildParams.to_dict().") from None
@@ -188,8 +195,8 @@ def _given(fields: list[Field], values: Mapping[str, Any]) -> dict:
 
 
 def stage_params(stage: str, values: Mapping[str, Any], *, seed: int = 0, demo: bool = False):
-    """One stage's parameters (``filter``, ``cooccurrence``, ``graph`` or ``embed``) from option
-    values; the co-occurrence keeps at least as many candidates as the graph's ``n_neighbors``."""
+    """One stage's parameters (``filter``, ``cooccurrence``, ``graph``, ``embed``, ``regions`` or
+    ``align``) from option values; the co-occurrence keeps at least as many candidates as the graph's ``n_neighbors``."""
     cls = STAGE_CLASSES[stage]
     base = demo_filter() if stage == "filter" and demo else cls()
     changes = _given(fields_of(cls), values)
@@ -262,6 +269,7 @@ class Source:
     user_col: str | None = None
     item_col: str | None = None
     weight_col: str | None = None
+    align_to: str | None = None  # an earlier export whose map the build keeps (atlas.align)
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -288,14 +296,19 @@ class Source:
         )
         return dataclasses.replace(data, source={**data.source, "plan": dataclasses.asdict(self)})
 
+    def anchor(self):
+        """The earlier map of ``align_to`` (``align.Anchor``), or None."""
+        from .align import read_anchor
+
+        return None if self.align_to is None else read_anchor(self.align_to)
+
     def argv(self) -> list[str]:
-        if self.is_demo:
-            return ["--demo"]
-        words = [self.input]
+        words = ["--demo"] if self.is_demo else [self.input]
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if f.name not in ("input", "demo") and value is not None:
-                words += [f"--{f.name.replace('_', '-')}", value]
+            if f.name in ("input", "demo") or value is None or (self.is_demo and f.name != "align_to"):
+                continue  # the demo reads no files of its own
+            words += [f"--{f.name.replace('_', '-')}", value]
         return words
 
 
@@ -309,6 +322,7 @@ SOURCE_HELP = {
     "user_col": "user column (default: the first column)",
     "item_col": "item column (default: the second column)",
     "weight_col": "weight column, e.g. a rating (default: a numeric third column)",
+    "align_to": "an earlier export folder: keep its map's geography (shared items start where they were; the result is turned onto it)",
 }
 
 
@@ -353,7 +367,7 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     """Every ``atlas build`` option: the data source, every stage's and projection's options."""
     parser.add_argument("input", nargs="?", help=SOURCE_HELP["input"])
     parser.add_argument("--demo", action="store_true", help=SOURCE_HELP["demo"])
-    for name in ("items", "items_id_col", "name_col", "label_col", "user_col", "item_col", "weight_col"):
+    for name in ("items", "items_id_col", "name_col", "label_col", "user_col", "item_col", "weight_col", "align_to"):
         parser.add_argument(f"--{name.replace('_', '-')}", help=SOURCE_HELP[name])
     for f in all_fields().values():
         parser.add_argument(

@@ -186,7 +186,7 @@ def item_names(profiles: Profiles, data: Dataset | None = None) -> np.ndarray:
     ids = profiles.item_ids.astype(str)
     if data is None or data.items is None or data.name_column is None:
         return ids.astype(object)
-    names = data.items[data.name_column].reindex(ids).astype(object).to_numpy()
+    names = np.array(data.items[data.name_column].reindex(ids).astype(object).to_numpy(), dtype=object)  # a writable copy
     missing = pd.isna(names)
     names[missing] = ids[missing]
     return names.astype(str).astype(object)

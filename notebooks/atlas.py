@@ -247,6 +247,21 @@ def _(embed_defaults, embed_form, graph, pipe, seed):
 
 
 @app.cell
+def _(access, align_to, embedding, graph, profiles):
+    # A previous export whose map the layouts keep: its items start where they were (atlas/align.py)
+    def _start(_report):
+        _folder = access.resolve_read(align_to.value) if align_to is not None else None
+        if _folder is None:
+            return None
+        _found = atlas.align.match(atlas.align.read_anchor(_folder), profiles.item_ids)
+        return _found, atlas.align.start_positions(_found, graph.neighbors, embedding.coords)
+
+    align_run = widgets.run_stage("align to", _start, needs=[profiles, graph, embedding], spinner=False)
+    align_match, align_start = align_run.value or (None, None)
+    return align_match, align_run, align_start
+
+
+@app.cell
 def _(
     data_run,
     embed_params_run,
@@ -345,6 +360,50 @@ def _(data, graph, map_data, pasted, profiles, search, user_pick):
 
 
 @app.cell
+def _(access, settings):
+    # Named regions (atlas/regions.py) and a previous export to keep the geography of (atlas/align.py)
+    _fields = atlas.plan.stage_fields()["regions"]
+    region_defaults = widgets.form_defaults(_fields, settings)
+    region_form = widgets.options_form(_fields, settings, "Apply regions")
+    region_overlay = mo.ui.dropdown({"off": -1, "continents (coarsest level)": 0, "regions (finest level)": atlas.regions.MAX_LEVELS}, value="off", label="region names on the maps")
+    align_to = (
+        mo.ui.text(value=settings.source.align_to or "", label="align to a previous export (folder)", placeholder="none: a fresh map", full_width=True)
+        if access.reads_paths
+        else None
+    )
+    mo.accordion({"Regions and stable rebuilds": mo.vstack([region_overlay, region_form, *([align_to] if align_to is not None else [])])})
+    return align_to, region_defaults, region_form, region_overlay
+
+
+@app.cell
+def _(align_match, align_run, aligned, data, pipe, profiles, region_defaults, region_form, region_overlay):
+    region_params_run = widgets.run_stage("region settings", lambda _report: atlas.plan.stage_params("regions", region_form.value or region_defaults), spinner=False)
+    region_params = region_params_run.value
+    regions_run = widgets.run_stage(
+        "regions",
+        lambda _report: {name: pipe.regions(layout, profiles, data, region_params) for name, layout in aligned.items()},
+        needs=[region_params, profiles],
+        title="Finding and naming regions…",
+    )
+    layout_regions = regions_run.value or {}
+    region_names = {
+        name: widgets.region_labels(found, min(region_overlay.value, found.levels - 1))
+        for name, found in layout_regions.items()
+        if region_overlay.value >= 0 and found.levels
+    }
+    alignment = None
+    if align_match is not None and aligned:
+        alignment = atlas.align.alignment_report(
+            next(iter(aligned.values())).xy, align_match, atlas.item_names(profiles, data), profiles.item_ids.astype(str), atlas.align.AlignParams()
+        )
+    _notes = widgets.stage_messages([align_run, region_params_run, regions_run])
+    if alignment is not None:
+        _notes.append(mo.callout(mo.md("  \n".join(atlas.align.report_lines(alignment))), kind="info"))
+    mo.vstack(_notes)
+    return alignment, layout_regions, region_names, region_params
+
+
+@app.cell
 def _(colour_by, pasted, projection_controls, search, shown, user_pick):
     mo.vstack(
         [
@@ -374,7 +433,7 @@ def _(layout_jobs):
 
 
 @app.cell
-def _(embedding, graph, layout_jobs, pipe, projection_controls, restart, seed, set_layouts, shown):
+def _(align_start, embedding, graph, layout_jobs, pipe, projection_controls, restart, seed, set_layouts, shown):
     layout_params, layout_runs = {}, {}
     for _name in shown:
         _method = atlas.projections.get(_name)
@@ -400,6 +459,7 @@ def _(embedding, graph, layout_jobs, pipe, projection_controls, restart, seed, s
             jobs=layout_jobs,
             publish=set_layouts,
             from_pca=restart.value,
+            start=align_start,
             background=mo.running_in_notebook(),
         )
     )
@@ -407,16 +467,15 @@ def _(embedding, graph, layout_jobs, pipe, projection_controls, restart, seed, s
 
 
 @app.cell
-def _(embedding, get_layouts, layouts_now, shown):
+def _(align_match, embedding, get_layouts, layouts_now, shown):
     _published = {**get_layouts(), **layouts_now}
-    aligned = atlas.pipeline.aligned(
-        {name: _published[name] for name in shown if name in _published and embedding is not None and _published[name].embedding_key == embedding.key}
-    )
-    return (aligned,)
+    raw_layouts = {name: _published[name] for name in shown if name in _published and embedding is not None and _published[name].embedding_key == embedding.key}
+    aligned = atlas.pipeline.aligned(raw_layouts, onto=align_match)
+    return aligned, raw_layouts
 
 
 @app.cell
-def _(aligned, colour_by, highlight_note, highlight_rows, map_data, memo, settings):
+def _(aligned, colour_by, highlight_note, highlight_rows, map_data, memo, region_names, settings):
     mo.stop(not aligned)
     _reference = next(iter(aligned))
     _titles = {
@@ -433,7 +492,9 @@ def _(aligned, colour_by, highlight_note, highlight_rows, map_data, memo, settin
             kind="info",
         )
     else:
-        _chart = widgets.map_views(map_data, _views, color=_color, highlight_rows=highlight_rows, max_points=_limit, memo=memo.charts)[0]
+        _chart = widgets.map_views(
+            map_data, _views, color=_color, highlight_rows=highlight_rows, max_points=_limit, memo=memo.charts, regions=region_names
+        )[0]
         maps = widgets.selectable_chart(_chart)
         _note = mo.md("")
     mo.vstack([_note, maps, highlight_note])
@@ -544,9 +605,13 @@ def _(
     filter_params,
     graph,
     graph_params,
+    align_match,
+    align_start,
     pipe,
     pipeline_runs,
     profiles,
+    raw_layouts,
+    region_params,
 ):
     mo.stop(
         export_layout_choice.value not in aligned,
@@ -554,8 +619,9 @@ def _(
     )
 
     def export_result():
-        """The build as the export writes it: every layout from PCA (a map refined after a slider
-        move is computed again from PCA, so that the manifest's command rebuilds exactly it)."""
+        """The build as the export writes it: a map refined after a slider move is computed again
+        from its start (PCA, or the previous export aligned to), so that the manifest's command
+        rebuilds exactly it."""
         return widgets.export_build(
             pipe,
             filter_params=filter_params,
@@ -566,9 +632,12 @@ def _(
             candidates=candidates,
             graph=graph,
             embedding=embedding,
-            layouts=aligned,
+            layouts=raw_layouts,
             export=export_layout_choice.value,
-            labels=atlas.item_labels(profiles, data),
+            data=data,
+            region_params=region_params or atlas.RegionParams(),
+            start=align_start,
+            onto=align_match,
             timings={run.stage: run.computed_seconds or run.seconds for run in pipeline_runs if run.value is not None},
         )
 

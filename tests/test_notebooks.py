@@ -450,7 +450,7 @@ def test_uploads_only_app_uploads_draws_and_downloads(served_app, small_files, t
             page.get_by_text("Download the umap export").click()
         assert download.value.suggested_filename == "atlas-umap.zip"
         archive = zipfile.ZipFile(download.value.path())
-        files = ["layout.csv", "layout.parquet", "neighbors.parquet", "manifest.json", "atlas.html"]
+        files = ["layout.csv", "layout.parquet", "regions.parquet", "neighbors.parquet", "manifest.json", "atlas.html"]
         assert sorted(archive.namelist()) == sorted(f"atlas-umap/{name}" for name in files)
         layout = pd.read_csv(archive.open("atlas-umap/layout.csv"))
         assert len(layout) == n_expected and layout["title"].str.startswith("Uploaded track ").all()
@@ -534,3 +534,60 @@ def test_above_the_chart_limit_the_app_draws_every_item_with_webgl(served_app, s
         assert page.locator("marimo-callout-output[data-kind*='danger']").count() == 0
         assert log.errors() == []
         page.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Region names and stable rebuilds in the app
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_app_aligns_to_a_previous_export_and_names_regions(small_files, tmp_path, monkeypatch):
+    from atlas.cli import main
+
+    plays, tracks = small_files
+    old = tmp_path / "old"
+    words = [str(plays), "--items", str(tracks), "--user-col", "listener", "--item-col", "track", *SMALL_FILTERS]
+    assert main(["build", *words, "--out", str(old), "--no-cache", "--quiet", "--compare", "umap"]) == 0
+    defs = run_notebook(APP, app_args(small_files, "--align-to", str(old), "--seed", "1", "--region-levels", "1"), monkeypatch)
+    assert [run.error for run in (defs["align_run"], defs["regions_run"])] == [None, None]
+    n_items = expected_items(plays)
+    report = defs["alignment"]
+    assert report["directory"] == str(old.resolve()) and report["shared_items"] == n_items
+    assert report["median_displacement"] < 0.15  # the same data with another seed stays where it was
+    assert all(layout.started_from for layout in defs["raw_layouts"].values())  # every layout ran from the old map
+    assert defs["aligned"]["umap"].key.endswith(f":onto:{defs['align_match'].anchor.digest}")
+    assert {name: found.levels for name, found in defs["layout_regions"].items()} == {"umap": 1, "tsne": 1, "pacmap": 1}
+    assert defs["region_names"] == {}  # the overlay starts off
+    result = defs["export_result"]()  # what an export writes: the same layouts, regions and report
+    assert result.alignment == report and result.params.regions.levels == 1
+    assert {name: found.table.equals(defs["layout_regions"][name].table) for name, found in result.regions.items()} == {"umap": True, "tsne": True, "pacmap": True}
+
+
+# The datum "name" of every drawn text mark (the region names; axes and titles are no marks).
+TEXT_MARKS_JS = f"""
+() => {{
+  const marks = ({SYMBOL_MARKS_JS.replace("item.marktype === 'symbol'", "item.marktype === 'text'")})();
+  return Object.values(marks).flatMap(items => items.filter(i => i.datum && i.datum.name).map(i => i.datum.name));
+}}
+"""
+
+
+def drawn_texts(page) -> list[str]:
+    return page.evaluate(TEXT_MARKS_JS)
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_region_names_can_be_switched_on_over_the_maps(served_app):
+    page, log, _ = served_app
+    page.get_by_text("Regions and stable rebuilds").click()
+    choice = page.locator("marimo-dropdown[data-label*='region names'] select")
+    choice.select_option(label="continents (coarsest level)")
+    names = wait_for(page, lambda: drawn_texts(page), timeout=60, what="region names on the maps")
+    assert any(name.startswith("c") for name in names)  # the planted communities name the continents
+    marks = drawn_marks(page)
+    assert "umap_map_0_marks" in marks  # points and names share a view (a layer: Altair numbers its points)
+    choice.select_option(label="off")
+    wait_for(page, lambda: {"umap_map_marks", "tsne_map_marks"} <= set(drawn_marks(page)), timeout=60, what="the plain maps")
+    assert drawn_texts(page) == [] and log.errors() == []

@@ -596,3 +596,39 @@ def test_layout_jobs_keep_the_map_on_screen_until_its_replacement_is_ready():
     assert shown[-1] == {"umap": umap, "tsne": old} and jobs.start_from("tsne", "e") is old
     jobs.publish({"umap": umap}, ("umap", "tsne"), "other embedding", shown.append)
     assert shown[-1] == {"umap": umap} and jobs.start_from("tsne", "other embedding") is None
+
+
+def test_region_names_are_a_text_layer_over_their_view(table):
+    from atlas.regions import Regions
+
+    regions = Regions(
+        np.array([[0, 2], [0, 2], [1, -1], [1, -1]], dtype=np.int32),
+        pd.DataFrame({"region_id": [0, 1, 2], "level": [0, 0, 1], "name": ["Space", "Farm", "Aliens"], "x": [1.0, 5.0, 1.0], "y": [2.0, 6.0, 2.0], "n_items": [2, 2, 2]}),
+    )
+    names = widgets.region_labels(regions, 0)
+    assert names["name"].tolist() == ["Space", "Farm"]
+    spec = widgets.linked_maps(table, {"UMAP": "umap", "t-SNE": "tsne"}, color="genre", regions={"umap": names}).to_dict()
+    umap_view, tsne_view = spec["hconcat"]
+    points, halo, text = umap_view["layer"]
+    assert points["mark"]["type"] == "circle" and points["encoding"]["x"]["field"] == "umap_x"
+    assert text["mark"]["type"] == "text" and text["encoding"]["text"]["field"] == "name"
+    assert halo["mark"]["stroke"] == "white" and text["encoding"]["x"]["field"] == "umap_x"
+    assert [row["name"] for row in spec["datasets"][text["data"]["name"]]] == ["Space", "Farm"]
+    assert "layer" not in tsne_view  # no names given for t-SNE: points only
+    (brush,) = spec["params"]
+    assert brush["views"] == [points["name"], "tsne_map"]  # the brush still spans both views
+    memo = widgets.SessionMemo().charts
+    plain, _ = widgets.map_views(table, {"UMAP": "umap"}, color="genre", memo=memo)
+    named, _ = widgets.map_views(table, {"UMAP": "umap"}, color="genre", memo=memo, regions={"umap": names})
+    assert named is not plain and widgets.map_views(table, {"UMAP": "umap"}, color="genre", memo=memo, regions={"umap": names.copy()})[0] is named
+
+
+def test_region_names_that_would_overlap_or_leave_the_view_are_left_out():
+    names = pd.DataFrame({
+        "name": ["Big", "Overlaps big", "Far away", "Off the edge, a very long name"],
+        "x": [5.0, 5.05, 8.0, 10.0], "y": [5.0, 5.0, 8.0, 2.0], "n_items": [50, 40, 30, 20],
+    })  # fmt: skip
+    points = np.array([0.0, 10.0])
+    kept = widgets.charts.uncluttered(names.sample(frac=1.0, random_state=1), points, points, 460, 420)
+    # the bigger region wins a place; a name whose box would leave the view is left out
+    assert sorted(kept["name"]) == ["Big", "Far away"]

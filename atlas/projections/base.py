@@ -46,7 +46,8 @@ class Layout:
     """2D coordinates of every item, with the method and parameters that made them.
 
     ``embedding_key`` names the embedding it was projected from; ``warm_from`` the key of the
-    layout it started from when it was a warm start (empty for a start from PCA).
+    layout it started from when it was a warm start, ``started_from`` the digest of the start
+    positions it ran from (an earlier map's; both empty for a start from PCA).
     """
 
     xy: np.ndarray  # float32, n × 2
@@ -56,6 +57,7 @@ class Layout:
     seconds: float = 0.0
     embedding_key: str = ""
     warm_from: str = ""
+    started_from: str = ""
 
     @property
     def n_items(self) -> int:
@@ -279,10 +281,17 @@ def align_layout(layout: Layout, reference: Layout) -> Layout:
 
 def procrustes(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """The similarity transform of ``a`` (rotation/reflection, uniform scale, shift) closest to ``b``."""
+    return fit_similarity(a, b)(a)
+
+
+def fit_similarity(a: np.ndarray, b: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """The similarity transform taking the points ``a`` closest to ``b`` (least squares), as a
+    function that applies it to any points (e.g. all items, fitted on the shared ones)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     ma, mb = a.mean(axis=0), b.mean(axis=0)
     a0, b0 = a - ma, b - mb
     u, s, vt = np.linalg.svd(a0.T @ b0)
     r = u @ vt
     norm = (a0**2).sum()
     scale = s.sum() / norm if norm > 0 else 1.0
-    return a0 @ r * scale + mb
+    return lambda points: (np.asarray(points, dtype=np.float64) - ma) @ r * scale + mb

@@ -86,4 +86,6 @@ class Pacmap(Projection):
                 apply_pca=False,
                 knn_backend="annoy",  # never used: the near pairs are given
             )
-            return reducer.fit_transform(x, init=pca_init(x, scale=1.0))
+            # PaCMAP standardises a given start itself; its own schedule runs from it
+            start = inputs.init if inputs.init is not None else pca_init(x, scale=1.0)
+            return reducer.fit_transform(x, init=np.asarray(start, dtype=np.float32))

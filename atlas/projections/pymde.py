@@ -42,6 +42,6 @@ class Pymde2d(Projection):
             raise AtlasError("the PyMDE 2D layout needs an embedding made by atlas (it reuses its parameters).")
         two = dataclasses.replace(embed_params, embedding_dim=2, seed=params.seed)
         report = Throttle(progress)
-        coords = embed_graph(inputs.graph, two, progress=lambda done, total: report(done, total, None)).coords
+        coords = embed_graph(inputs.graph, two, init=inputs.init, progress=lambda done, total: report(done, total, None)).coords
         report(two.max_iter, two.max_iter, coords)
         return coords

@@ -35,6 +35,8 @@ from .charts import (  # noqa: F401
     _quiet_altair,
     linked_maps,
     map_views,
+    region_labels,
+    region_layers,
     histogram,
     small_multiple,
     selectable_chart,

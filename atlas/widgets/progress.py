@@ -135,21 +135,23 @@ def start_layouts(
     publish: Callable,
     cancel_button=None,
     from_pca: bool = False,
+    start: np.ndarray | None = None,
     background: bool = True,
 ) -> dict:
     """Publish the layouts of ``params`` (name -> parameters): at once for those computed before,
     from a background thread for the others, one by one, each refining the method's latest
-    layout unless ``from_pca``. Without ``background`` (a notebook run as a script) everything
-    is computed here. Returns the layouts ready now."""
+    layout unless ``from_pca`` — or, with ``start``, from those positions (the earlier map the
+    app is aligned to). Without ``background`` (a notebook run as a script) everything is
+    computed here. Returns the layouts ready now."""
     import marimo as mo
 
     wanted = tuple(params)
     ready = {}
     for name, p in params.items():
-        known = pipe.known_layout(embedding, p, from_pca=from_pca)
+        known = pipe.known_layout(embedding, p, from_pca=from_pca) if start is None else None
         if known is None and not background:
-            start = None if from_pca else jobs.start_from(name, embedding.key)
-            known = pipe.project(embedding, p, graph=graph, warm_from=start, from_pca=from_pca)
+            warm = None if from_pca or start is not None else jobs.start_from(name, embedding.key)
+            known = pipe.project(embedding, p, graph=graph, warm_from=warm, from_pca=from_pca, start=start)
         if known is not None:
             ready[name] = known
     missing = [name for name in wanted if name not in ready]
@@ -163,14 +165,12 @@ def start_layouts(
         done = dict(ready)
         for name in missing:
             method = projections.get(name)
-            start = None if from_pca else jobs.start_from(name, embedding.key)
-            began = time.perf_counter()
-
-            report = _Report(method.title, start is not None, jobs, cancel_button)
+            warm = None if from_pca or start is not None else jobs.start_from(name, embedding.key)
+            report = _Report(method.title, warm is not None, jobs, cancel_button)
 
             try:
                 report(0, 1, None)
-                layout = pipe.project(embedding, params[name], graph=graph, warm_from=start, from_pca=from_pca, progress=report)
+                layout = pipe.project(embedding, params[name], graph=graph, warm_from=warm, from_pca=from_pca, start=start, progress=report)
             except Cancelled:
                 if not thread.should_exit:
                     mo.output.replace(mo.callout(mo.md(f"**{method.title}** cancelled: the maps show the layouts computed before. Move a slider or press *restart from PCA* to compute again."), kind="warn"))
