@@ -8,6 +8,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 2718
+APP_ARGS ?=
 
 .PHONY: setup app demo test chromium java bench check clean
 
@@ -18,8 +19,10 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed
 
+# `atlas app` serves the notebook with a fresh access token and prints the address that carries it;
+# to share it: make app APP_ARGS="--host 0.0.0.0 --uploads-only" (or --data-root DIR).
 app: setup
-	$(VENV)/bin/marimo run notebooks/atlas.py --port $(PORT)
+	$(VENV)/bin/atlas app --port $(PORT) $(APP_ARGS)
 
 demo: setup
 	$(VENV)/bin/atlas build --demo --out out/demo --html

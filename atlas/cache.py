@@ -41,6 +41,7 @@ STAGE_CODE = {
     "neighbors": "atlas.projections.base",
     "layout": "atlas.projections",
     "metrics": "atlas.metrics",
+    "regions": "atlas.regions",
 }
 
 DEFAULT_MAX_BYTES = 4 * 1024**3
@@ -135,6 +136,15 @@ def stage_key(stage: str, params: object, *upstream: str, code: str | None = Non
     return f"{stage}-{hashlib.sha256(payload.encode()).hexdigest()[:20]}"
 
 
+def _fits(value: object, expected: type) -> bool:
+    """Whether ``value`` is an ``expected`` with every field (an older class may lack some)."""
+    if not isinstance(value, expected):
+        return False
+    if dataclasses.is_dataclass(expected):
+        return all(hasattr(value, f.name) for f in dataclasses.fields(expected))
+    return True
+
+
 class StageCache:
     """Memory LRU of ``memory_items`` entries in front of an optional on-disk store of at most
     ``max_bytes`` (least recently used entries are deleted first)."""
@@ -151,7 +161,9 @@ class StageCache:
     def _path(self, key: str) -> Path | None:
         return None if self.directory is None else self.directory / f"{key}.pkl"
 
-    def get(self, key: str):
+    def get(self, key: str, expected: type | None = None):
+        """The value stored under ``key``, or None; with ``expected``, a value that is not a
+        complete instance of that type (another version's object, a stray file) is a miss."""
         with self._lock:
             if key in self._memory:
                 self._memory.move_to_end(key)
@@ -163,6 +175,9 @@ class StageCache:
                     value = pickle.load(f)
             except Exception as exc:  # a damaged entry is recomputed, not fatal
                 log.warning("ignoring unreadable cache entry %s (%s)", path, exc)
+                return None
+            if expected is not None and not _fits(value, expected):
+                log.warning("ignoring cache entry %s: it holds a %s, not a %s", path, type(value).__name__, expected.__name__)
                 return None
             try:
                 os.utime(path)  # recently used: trimmed last
@@ -195,10 +210,10 @@ class StageCache:
             return
         self.trim()
 
-    def get_or_compute(self, key: str, compute: Callable[[], T]) -> tuple[T, bool]:
+    def get_or_compute(self, key: str, compute: Callable[[], T], expected: type | None = None) -> tuple[T, bool]:
         """The cached value for ``key`` or ``compute()``'s; the flag says whether it was a hit."""
         stage = key.split("-", 1)[0]
-        value = self.get(key)
+        value = self.get(key, expected)
         if value is not None:
             self.hits[stage] += 1
             return value, True

@@ -1,4 +1,4 @@
-"""The command line: ``atlas build`` (interactions → exported layout) and ``atlas html``.
+"""The command line: ``atlas build`` (interactions → exported layout), ``atlas html`` and ``atlas app``.
 
 A stable contract for scripts: the flags below keep their names, errors print one line
 ``error: ...`` and exit with status 2, and nothing is written unless the build succeeds.
@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -51,36 +53,82 @@ class _Bars:
             self.bar = None
 
 
+class _Interrupts:
+    """Ctrl-C stops a build even where Python cannot raise the KeyboardInterrupt.
+
+    An exception raised inside a finaliser (numba's compiler runs many) is only printed, never
+    raised, so a Ctrl-C landing there would be lost. Here it is also remembered and raised again
+    at the next stage boundary and before the export, and the printout is left out.
+    """
+
+    def __init__(self) -> None:
+        self.pending = False
+
+    def _handler(self, signum, frame) -> None:
+        self.pending = True
+        raise KeyboardInterrupt
+
+    def _unraisable(self, info) -> None:
+        if not issubclass(info.exc_type, KeyboardInterrupt):  # a swallowed Ctrl-C is kept in ``pending``
+            self._previous_hook(info)
+
+    def check(self) -> None:
+        if self.pending:
+            raise KeyboardInterrupt
+
+    def __enter__(self):
+        self._previous_hook = sys.unraisablehook
+        self._previous_handler = None
+        if threading.current_thread() is threading.main_thread():
+            self._previous_handler = signal.signal(signal.SIGINT, self._handler)
+            sys.unraisablehook = self._unraisable
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._previous_handler is not None:
+            signal.signal(signal.SIGINT, self._previous_handler)
+            sys.unraisablehook = self._previous_hook
+
+
 def cmd_build(args: argparse.Namespace) -> int:
-    from .export import export_layout
+    with _Interrupts() as interrupts:
+        return _build(args, interrupts)
+
+
+def _build(args: argparse.Namespace, interrupts: _Interrupts) -> int:
+    from .export import check_output_folder, export_layout
     from .pipeline import Pipeline
     from .plan import params_from_args, source_from_args
 
     if not args.out:
         raise AtlasError("no output folder: add --out DIR.")
+    check_output_folder(args.out)  # before any work: a build that cannot be written is not started
     source = source_from_args(args)
     if not args.demo and not args.input and not args.candidates:
         raise AtlasError("no input: give an interaction file (atlas build FILE --out DIR), --candidates FILE or --demo.")
     params = params_from_args(args)
+    anchor = source.anchor()  # an unreadable --align-to stops the build before any work
     start = time.perf_counter()
     data = source.load(params.engine, stream=True)
     load_seconds = time.perf_counter() - start
     cache_dir = None if args.no_cache else (args.cache_dir or default_cache_dir())
     pipe = Pipeline(cache=StageCache(cache_dir, max_bytes=cache_limit()))
     bars = _Bars(not args.quiet)
+
+    def progress(stage: str, done: float, total: float) -> None:
+        interrupts.check()
+        bars(stage, done, total)
+
     try:
-        result = pipe.build(data, params, progress=bars)
+        result = pipe.build(data, params, anchor=anchor, progress=progress)
     finally:
         bars.close()
+    interrupts.check()
     timings = {"load": load_seconds, **result.timings}
-    paths = export_layout(args.out, result, data, extra_manifest={"timings": timings})
-    html = None
-    if args.html:
-        from .web import write_html
-
-        html = write_html(args.out)
+    paths = export_layout(args.out, result, data, extra_manifest={"timings": timings}, page=args.html)
+    html = paths.pop("atlas.html", None)
     if not args.quiet:
-        print(summary(result, timings, paths, html))
+        print(summary(result, timings, paths, html, data.all_notes))
     return 0
 
 
@@ -111,10 +159,11 @@ def cmd_candidates(args: argparse.Namespace) -> int:
     return 0
 
 
-def summary(result, timings: dict, paths: dict, html: Path | None) -> str:
+def summary(result, timings: dict, paths: dict, html: Path | None, notes: tuple[str, ...] = ()) -> str:
     s = result.profiles.summary()
     g = result.graph.summary()
     lines = [
+        *(f"input: {note}" for note in notes),
         f"kept {s['users']:,} users, {s['items']:,} items, {s['interactions']:,} interactions "
         f"(of {s['input_interactions']:,})",
         f"graph: {g['edges']:,} edges, {g['components']} component(s), {g['isolated_items']} isolated items, "
@@ -129,6 +178,15 @@ def summary(result, timings: dict, paths: dict, html: Path | None) -> str:
         if "label_agreement" in m:
             parts.append(f"label agreement {m['label_agreement']:.3f} (chance {m['label_chance']:.3f})")
         lines.append(f"{name:>9}: " + ", ".join(parts))
+    regions = result.regions.get(result.params.exported)
+    if regions is not None and regions.levels:
+        for level in regions.summary()["levels"]:
+            lift = "" if level["median_lift"] is None else f", median lift of the top value {level['median_lift']:.1f}"
+            lines.append(f"regions, level {level['level']}: {level['regions']} ({level['items_in_regions']:.0%} of the items){lift}")
+    if result.alignment:
+        from .align import report_lines
+
+        lines += report_lines(result.alignment)
     lines.append("wrote: " + ", ".join(str(p) for p in paths.values()))
     if html is not None:
         lines.append(f"web atlas: {html}")
@@ -227,6 +285,12 @@ def make_parser() -> argparse.ArgumentParser:
     html.add_argument("--output", help="where to write the page (default DIR/atlas.html)")
     html.add_argument("--title", help="page title")
     html.set_defaults(func=cmd_html)
+    # `atlas app`: serve the notebook app; it refuses to share this computer's files by accident.
+    from .app_server import add_app_arguments, cmd_app
+
+    app = sub.add_parser("app", help="serve the notebook app (add --data-root DIR or --uploads-only to share it)")
+    add_app_arguments(app)
+    app.set_defaults(func=cmd_app)
     return parser
 
 

@@ -40,10 +40,10 @@ class CooccurrenceParams:
     """
 
     weighting: str = option("cosine", "--weighting", "pair similarity (default cosine)", choices=WEIGHTINGS)
-    min_count: float = option(1.0, "--min-count", "ignore pairs whose weight (shared users) is below this (default 1)")
+    min_count: float = option(1.0, "--min-count", "ignore pairs whose weight (shared users) is below this (default 1)", label="min pair weight")
     n_candidates: int = 64
     pair_weight: str = option(
-        "none", "--pair-weight", "how a shared user's two weights combine: none (count 1), product or min (default none)", choices=PAIR_WEIGHTS
+        "none", "--pair-weight", "how a shared user's two weights combine: none (count 1), product or min (default none)", choices=PAIR_WEIGHTS, label="pair weight"
     )
 
     def __post_init__(self) -> None:

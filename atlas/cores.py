@@ -1,16 +1,54 @@
-"""How many threads a parallel stage should start, given what else the machine is doing.
+"""Threads fitted to the machine: each parallel stage starts only as many threads as cores are idle.
 
-openTSNE's worker threads meet at a barrier on every gradient step. When other processes keep
-the cores busy, a thread that is descheduled holds all the others up, and more threads than free
-cores is many times slower than one thread: on the 2-core project machine with two other busy
-processes, t-SNE of the demo took 24 s with two threads and 6 s with one (2.3 s with two threads
-on the idle machine). So such stages ask for the cores that are idle right now.
+torch (PyMDE), numba (the co-occurrence kernel, UMAP), openTSNE and the BLAS/OpenMP pools start
+one thread per core by default, and their threads meet at a barrier on every step. When another
+process keeps a core busy, the thread that shares that core holds all the others up: on the
+2-core project machine with one busy neighbour, PyMDE on a 2.8k-item graph took 15–55 s with two
+threads against 2.5 s with one (1.8 s idle), and t-SNE of the demo with two busy neighbours 24 s
+with two threads against 6 s with one.
+
+``fitted_threads()`` reads the load of this process's CPUs over a short sample (psutil), decides
+the thread count (``fit_threads``), applies it to torch, numba and threadpoolctl's pools for the
+duration of a stage and restores their counts afterwards, also after an exception. Libraries that
+take a thread count as an argument (openTSNE's ``n_jobs``) read it from ``fitted_thread_count()``.
+
+torch's and the OpenMP pools' counts are process-wide: fit them from one thread at a time (the
+pipeline runs its stages in one thread). numba's count is per thread.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib
+import logging
 import os
+import sys
 import time
+from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+SAMPLE_SECONDS = 0.1
+"""How long the load is sampled before a stage: long enough for /proc's 10 ms ticks to tell a busy
+core from an idle one, short beside the stages worth fitting."""
+
+REUSE_SECONDS = 1.0
+"""A load sample this recent is reused, so that short stages run back to back pay for one sample."""
+
+LoadReader = Callable[[], Sequence[float]]
+"""Returns the busy percentage (0–100) of every CPU of the machine, indexed by CPU number, the way
+``psutil.cpu_percent(percpu=True)`` does."""
+
+
+@dataclass(frozen=True)
+class ThreadPlan:
+    """The threads a stage runs with, from the ``idle`` cores seen among this process's ``cores``."""
+
+    threads: int
+    cores: int
+    idle: float | None  # None: the load could not be read, so every core is used
 
 
 def allowed_cores() -> list[int]:
@@ -21,45 +59,128 @@ def allowed_cores() -> list[int]:
         return list(range(os.cpu_count() or 1))
 
 
-def _cpu_times(cpus: list[int]) -> tuple[float, float] | None:
-    """(idle, total) jiffies summed over ``cpus`` from /proc/stat, or None where it is absent."""
-    try:
-        with open("/proc/stat") as f:
-            lines = f.read().splitlines()
-    except OSError:
-        return None
-    wanted = {f"cpu{i}" for i in cpus}
-    idle = total = 0.0
-    found = 0
-    for line in lines:
-        name, *fields = line.split()
-        if name in wanted:
-            values = [float(v) for v in fields[:8]]
-            idle += values[3] + values[4]  # idle + iowait
-            total += sum(values)
-            found += 1
-    return (idle, total) if found else None
+_last_sample: tuple[float, list[float]] | None = None
 
 
-def idle_cores(sample_seconds: float = 0.1) -> float | None:
-    """How many of this process's CPUs were idle over a short sample (None where unknown)."""
-    cpus = allowed_cores()
-    before = _cpu_times(cpus)
-    if before is None:
-        return None
-    time.sleep(sample_seconds)
-    after = _cpu_times(cpus)
-    if after is None or after[1] <= before[1]:
-        return None
-    return len(cpus) * (after[0] - before[0]) / (after[1] - before[1])
+def sample_cpu_load() -> list[float]:
+    """Busy percentage of every CPU over ``SAMPLE_SECONDS`` (one reused for ``REUSE_SECONDS``).
 
-
-def threads_for_now(limit: int | None = None, sample_seconds: float = 0.1) -> int:
-    """Threads worth starting now: the idle cores (rounded, at least one), at most ``limit``.
-
-    Where the idle time cannot be read, every allowed core is used.
+    The sample is taken while this thread sleeps, so it sees the other processes' load, and the
+    other threads of this one (a notebook's server), not the stage about to run.
     """
-    cores = len(allowed_cores())
-    idle = idle_cores(sample_seconds)
-    threads = cores if idle is None else max(1, min(cores, round(idle + 0.25)))
-    return threads if limit is None else max(1, min(threads, limit))
+    import psutil
+
+    global _last_sample
+    now = time.monotonic()
+    if _last_sample is not None and now - _last_sample[0] < REUSE_SECONDS:
+        return _last_sample[1]
+    busy = psutil.cpu_percent(interval=SAMPLE_SECONDS, percpu=True)
+    _last_sample = (time.monotonic(), busy)
+    return busy
+
+
+def idle_cores(cpus: Sequence[int], read_load: LoadReader) -> float | None:
+    """How many of ``cpus`` are idle by ``read_load`` (None where the load cannot be read)."""
+    try:
+        busy = read_load()
+    except Exception as exc:  # noqa: BLE001 — an unreadable load only means: use every core
+        log.debug("cpu load unreadable (%s); using every core", exc)
+        return None
+    seen = [min(max(float(busy[c]), 0.0), 100.0) for c in cpus if 0 <= c < len(busy)]
+    if not seen:
+        return None
+    return len(cpus) * (1.0 - sum(seen) / (100.0 * len(seen)))
+
+
+def fit_threads(idle: float | None, cores: int, limit: int | None = None) -> int:
+    """Threads worth starting: the idle cores (rounded, at least one), at most ``cores`` and ``limit``.
+
+    A core counts as idle from three quarters idle on (1.3 idle cores: two threads; 1.2: one),
+    so that a background flicker on an idle machine does not halve the threads, while one busy
+    neighbour on two cores does. Where the load is unknown, every core is used.
+    """
+    threads = cores if idle is None else round(idle + 0.25)
+    if limit is not None:
+        threads = min(threads, limit)
+    return max(1, min(threads, cores))
+
+
+def plan_threads(*, read_load: LoadReader | None = None, limit: int | None = None) -> ThreadPlan:
+    """The thread plan for a stage starting now, from the current load of this process's CPUs."""
+    cpus = allowed_cores()
+    idle = idle_cores(cpus, read_load or sample_cpu_load)
+    return ThreadPlan(fit_threads(idle, len(cpus), limit), len(cpus), idle)
+
+
+_active: ContextVar[ThreadPlan | None] = ContextVar("atlas_thread_plan", default=None)
+
+
+def fitted_thread_count() -> int:
+    """Threads for a library that takes a count (openTSNE's ``n_jobs``): the running stage's plan,
+    or one fitted to the load now outside ``fitted_threads``."""
+    plan = _active.get()
+    return (plan or plan_threads()).threads
+
+
+@contextlib.contextmanager
+def fitted_threads(
+    stage: str | None = None,
+    *,
+    read_load: LoadReader | None = None,
+    limit: int | None = None,
+    imports: Sequence[str] = (),
+) -> Iterator[ThreadPlan]:
+    """Run the body with every thread pool fitted to the idle cores; restore them on the way out.
+
+    torch and numba are set only where they are imported already (or named in ``imports``: a
+    stage that imports torch itself lists it, so that its pool is fitted from the first run on);
+    BLAS and OpenMP pools through threadpoolctl. Inside a fitted stage, a nested call keeps the
+    outer plan rather than sampling the load again.
+    """
+    outer = _active.get()
+    if outer is not None:
+        yield outer
+        return
+    for name in imports:
+        importlib.import_module(name)
+    plan = plan_threads(read_load=read_load, limit=limit)
+    log.debug("%s: %d of %d threads (%s idle cores)", stage or "stage", plan.threads, plan.cores,
+              "unknown" if plan.idle is None else f"{plan.idle:.1f}")
+    with contextlib.ExitStack() as stack:
+        _fit_torch(plan.threads, stack)
+        _fit_numba(plan.threads, stack)
+        _fit_pools(plan.threads, stack)
+        token = _active.set(plan)
+        stack.callback(_active.reset, token)
+        yield plan
+
+
+def _fit_torch(threads: int, stack: contextlib.ExitStack) -> None:
+    torch = sys.modules.get("torch")
+    if torch is None or not hasattr(torch, "set_num_threads"):  # not imported (or half-imported)
+        return
+    before = torch.get_num_threads()
+    if before != threads:
+        torch.set_num_threads(threads)
+        stack.callback(torch.set_num_threads, before)
+
+
+def _fit_numba(threads: int, stack: contextlib.ExitStack) -> None:
+    numba = sys.modules.get("numba")
+    if numba is None or not hasattr(numba, "set_num_threads"):
+        return
+    # the count is a run-time mask over the pool numba started (NUMBA_NUM_THREADS threads), so it
+    # also applies to kernels compiled before; it cannot exceed that pool
+    threads = min(threads, numba.config.NUMBA_NUM_THREADS)
+    before = numba.get_num_threads()
+    # restored even when it already matches: a stage may set it and not set it back (UMAP sets
+    # numba's count to its own n_jobs, 1 when seeded, for good)
+    stack.callback(numba.set_num_threads, before)
+    if before != threads:
+        numba.set_num_threads(threads)
+
+
+def _fit_pools(threads: int, stack: contextlib.ExitStack) -> None:
+    from threadpoolctl import threadpool_limits
+
+    stack.enter_context(threadpool_limits(limits=threads))

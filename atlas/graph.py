@@ -37,8 +37,8 @@ class GraphParams:
     with ``weighted=True`` an edge weighs its similarity relative to the item's best.
     """
 
-    n_neighbors: int = option(15, "--n-neighbors", "graph neighbours per item (default 15)", steps=(2, 3, 5, 8, 10, 15, 20, 30, 40, 60, 100))
-    method: str = option("topk", "--graph-method", "topk (fast) or the published PyMDE recipe", choices=GRAPH_METHODS)
+    n_neighbors: int = option(15, "--n-neighbors", "graph neighbours per item (default 15)", steps=(2, 3, 5, 8, 10, 15, 20, 30, 40, 60, 100), label="graph n_neighbors")
+    method: str = option("topk", "--graph-method", "topk (fast) or the published PyMDE recipe", choices=GRAPH_METHODS, label="graph method")
     weighted: bool = False
 
     def __post_init__(self) -> None:

@@ -9,37 +9,45 @@ Accepted inputs:
 * profile lines: plain text, one user per line, ``user item item ...`` (whitespace separated).
 
 Ids may be strings or integers; they are kept as strings so that they join with metadata.
-Duplicate ``(user, item)`` pairs are collapsed (weights summed or maxed).
+Duplicate ``(user, item)`` pairs are collapsed (weights summed or maxed). Rows with a missing
+user id, item id or weight are left out and counted (``Interactions.dropped``); values that
+cannot be right (a non-numeric or infinite weight, a list where an id belongs) are errors.
+Reading files (compression, the one UTF-8 rule, headers) lives in :mod:`atlas.formats`.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import json
 import logging
 import os
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .errors import AtlasError, check_choice
+from .formats import ITEMS, PROFILE_FORMATS, check_file, read_profiles, read_table, suffix
 
 log = logging.getLogger(__name__)
 
-LONG_FORMATS = {".csv": ",", ".tsv": "\t", ".dat": "\t", ".tab": "\t"}
-PROFILE_FORMATS = (".jsonl", ".ndjson", ".json", ".txt")
-SUPPORTED = ", ".join([*LONG_FORMATS, ".parquet", *PROFILE_FORMATS])
+# The layout's own columns: item metadata columns of these names are kept as "<name>_meta".
+LAYOUT_COLUMNS = ("item_id", "x", "y", "n_users", "region")
+# A column named with one of these words, or of whole numbers from 10^8 up (Unix seconds since
+# 1973, or milliseconds), records when something happened, not how much: it is never a weight.
+TIME_WORDS = frozenset({"timestamp", "timestamps", "time", "ts", "date", "datetime", "epoch", "when"})
+UNIX_TIME_FROM = 1e8
 
 
 @dataclass(frozen=True)
 class IngestParams:
     """How to read an interaction file.
 
-    Column names default to the first columns of the file (user, item, then weight if a
-    third numeric column exists). ``aggregate`` says how duplicate (user, item) pairs combine.
+    Column names default to the first columns of the file: user, item, then a weight when
+    neither the user nor the item column is named and the third column is numeric throughout
+    and not a timestamp (see ``TIME_WORDS``); what was taken is said in ``Interactions.notes``.
+    ``aggregate`` says how duplicate (user, item) pairs combine.
     """
 
     user_col: str | None = None
@@ -62,6 +70,8 @@ class Interactions:
     user_ids: np.ndarray  # str ids, indexed by code
     item_ids: np.ndarray
     fingerprint: str  # identifies the content, for caching and the manifest
+    dropped: int = 0  # input rows left out for a missing user id, item id or weight
+    notes: tuple[str, ...] = ()  # what reading decided for the user (weight column, rows left out)
 
     def __len__(self) -> int:
         return int(self.user.shape[0])
@@ -84,11 +94,16 @@ class Dataset:
     name_column: str | None = None  # the metadata column that names an item (e.g. 'title')
     label_column: str | None = None  # a categorical column to judge maps by (e.g. 'genre')
     source: dict = field(default_factory=dict)
+    notes: tuple[str, ...] = ()  # about the metadata (renamed columns); see also interactions.notes
 
     @property
     def fingerprint(self) -> str:
         extra = "" if self.items is None else _hash_frame(self.items)
         return _digest(self.interactions.fingerprint, extra, self.name_column or "", self.label_column or "")
+
+    @property
+    def all_notes(self) -> tuple[str, ...]:
+        return (*getattr(self.interactions, "notes", ()), *self.notes)  # interactions read later (streamed, Spark) have none yet
 
 
 def _digest(*parts: str) -> str:
@@ -100,6 +115,9 @@ def _digest(*parts: str) -> str:
 
 
 def _hash_frame(frame: pd.DataFrame) -> str:
+    nested = [c for c in frame.columns if is_nested(frame[c])]
+    if nested:  # lists and records do not hash; their text does
+        frame = frame.assign(**{str(c): frame[c].map(repr) for c in nested})
     values = pd.util.hash_pandas_object(frame, index=True).to_numpy()
     return _digest(hashlib.sha256(values.tobytes()).hexdigest(), ",".join(map(str, frame.columns)))
 
@@ -113,24 +131,39 @@ def file_fingerprint(path: Path) -> str:
     return h.hexdigest()[:24]
 
 
+def is_nested(column: pd.Series) -> bool:
+    """Whether a column holds lists, arrays or records (Parquet list/struct columns) rather than values."""
+    if column.dtype != object:
+        return False
+    first = column.first_valid_index()
+    return first is not None and isinstance(column[first], list | tuple | dict | np.ndarray)
+
+
 def from_arrays(users, items, weights=None, *, aggregate: str = "sum", fingerprint: str | None = None) -> Interactions:
-    """Build Interactions from parallel sequences of user ids, item ids and optional weights."""
-    users = np.asarray(users)
-    items = np.asarray(items)
+    """Build Interactions from parallel sequences of user ids, item ids and optional weights.
+
+    Rows with a missing id (None, NaN) or a missing weight are left out and counted; the one
+    place where that happens, whatever the file format.
+    """
+    users = np.asarray(users, dtype=object) if isinstance(users, list) else np.asarray(users)
+    items = np.asarray(items, dtype=object) if isinstance(items, list) else np.asarray(items)
     if users.shape != items.shape or users.ndim != 1:
         raise AtlasError(f"users and items must be 1-D and of equal length, got {users.shape} and {items.shape}.")
     if weights is None:
         w = np.ones(users.shape[0], dtype=np.float32)
     else:
-        w = _numeric_weights(pd.Series(np.asarray(weights)), "weight")
+        w = numeric_weights(pd.Series(np.asarray(weights, dtype=object) if isinstance(weights, list) else np.asarray(weights)), "weight")
         if w.shape != users.shape:
             raise AtlasError("weights must have one value per interaction.")
+    keep = ~(pd.isna(users) | pd.isna(items) | np.isnan(w))
+    dropped = int(keep.shape[0] - keep.sum())
+    notes: tuple[str, ...] = ()
+    if dropped:
+        users, items, w = users[keep], items[keep], w[keep]
+        notes = (f"left out {dropped:,} of {keep.shape[0]:,} rows with a missing user id, item id or weight",)
+        log.info(notes[0])
     user_codes, user_ids = pd.factorize(users, sort=False)
     item_codes, item_ids = pd.factorize(items, sort=False)
-    keep = (user_codes >= 0) & (item_codes >= 0) & np.isfinite(w)
-    if not keep.all():
-        log.info("dropped %d rows with a missing user, item or weight", int((~keep).sum()))
-        user_codes, item_codes, w = user_codes[keep], item_codes[keep], w[keep]
     u, i, w = _collapse_duplicates(user_codes.astype(np.int64), item_codes.astype(np.int64), w, len(item_ids), aggregate)
     if fingerprint is None:
         h = hashlib.sha256()
@@ -146,6 +179,8 @@ def from_arrays(users, items, weights=None, *, aggregate: str = "sum", fingerpri
         user_ids=_as_str_ids(user_ids),
         item_ids=_as_str_ids(item_ids),
         fingerprint=fingerprint,
+        dropped=dropped,
+        notes=notes,
     )
 
 
@@ -157,6 +192,8 @@ def _as_str_ids(ids) -> np.ndarray:
 
 
 def _collapse_duplicates(u, i, w, n_items, aggregate):
+    if u.shape[0] == 0:
+        return u, i, w
     key = u * max(n_items, 1) + i
     order = np.argsort(key, kind="stable")
     key_sorted = key[order]
@@ -165,14 +202,20 @@ def _collapse_duplicates(u, i, w, n_items, aggregate):
         return u[order], i[order], w[order]
     w_sorted = w[order]
     reduce = np.maximum.reduceat if aggregate == "max" else np.add.reduceat
-    w_new = reduce(w_sorted, starts) if w_sorted.size else w_sorted
+    w_new = reduce(w_sorted, starts)
     first = order[starts]
     log.info("collapsed %d duplicate (user, item) pairs (%s)", key.shape[0] - starts.shape[0], aggregate)
     return u[first], i[first], w_new
 
 
-def _numeric_weights(series: pd.Series, name: str) -> np.ndarray:
-    values = pd.to_numeric(series, errors="coerce")
+def numeric_weights(series: pd.Series, name: str, leave_out: str = "leave the weights out", values: pd.Series | None = None) -> np.ndarray:
+    """Weights as float32; missing stays NaN (left out later), anything else not a finite number is an error.
+
+    ``values`` is ``series`` already converted with ``pd.to_numeric(errors="coerce")``, when at hand.
+    """
+    if is_nested(series):
+        raise AtlasError(f"weight column {name!r} holds lists or records, not numbers; choose a numeric column with --weight-col or leave it out.")
+    values = pd.to_numeric(series, errors="coerce") if values is None else values
     bad = values.isna() & series.notna()
     if bad.any():
         example = series[bad].iloc[0]
@@ -180,113 +223,84 @@ def _numeric_weights(series: pd.Series, name: str) -> np.ndarray:
             f"weight column {name!r} holds non-numeric values such as {str(example)!r}; "
             "choose a numeric column with --weight-col or leave it out."
         )
-    return values.to_numpy(dtype=np.float32, na_value=np.nan)
-
-
-def _suffix(path: Path) -> str:
-    suffixes = [s.lower() for s in path.suffixes]
-    if suffixes and suffixes[-1] in (".gz", ".bz2", ".zip", ".xz"):
-        suffixes = suffixes[:-1]
-    return suffixes[-1] if suffixes else ""
-
-
-def _check_file(path: str | os.PathLike) -> Path:
-    p = Path(path)
-    if not p.exists():
-        raise AtlasError(f"input file {str(p)!r} does not exist; check the path.")
-    if p.is_dir():
-        raise AtlasError(f"input {str(p)!r} is a folder; give the interaction file itself.")
-    if p.stat().st_size == 0:
-        raise AtlasError(f"input file {str(p)!r} is empty; it needs one interaction per line.")
-    return p
-
-
-def read_table(path: str | os.PathLike, *, header: bool | None = None) -> pd.DataFrame:
-    """Read a CSV/TSV/.dat/Parquet file into a DataFrame of strings (Parquet keeps its types)."""
-    p = _check_file(path)
-    suffix = _suffix(p)
-    try:
-        if suffix == ".parquet":
-            return pd.read_parquet(p)
-        if suffix not in LONG_FORMATS:
-            raise AtlasError(f"cannot read {p.name!r}: unsupported file type {suffix or '(none)'}; use one of {SUPPORTED}.")
-        sep = LONG_FORMATS[suffix]
-        if header is None:
-            header = _sniff_header(p, sep)
-        return pd.read_csv(
-            p,
-            sep=sep,
-            header=0 if header else None,
-            dtype=str,
-            keep_default_na=False,
-            na_values=[""],
-            skip_blank_lines=True,
-            encoding="utf-8",
-            engine="c",
+    with np.errstate(over="ignore"):  # beyond float32's range becomes inf, refused just below
+        w = values.to_numpy(dtype=np.float64, na_value=np.nan).astype(np.float32)
+    infinite = np.isinf(w)
+    if infinite.any():
+        row = int(np.flatnonzero(infinite)[0])
+        raise AtlasError(
+            f"weight column {name!r} holds {int(infinite.sum()):,} infinite or too large values (the first, {str(series.iloc[row])!r}, "
+            f"in data row {row + 1}); replace them with finite numbers or {leave_out}."
         )
-    except AtlasError:
-        raise
-    except UnicodeDecodeError:
-        raise AtlasError(f"cannot read {p.name!r}: it is not UTF-8 text; re-save it as UTF-8.") from None
-    except (pd.errors.ParserError, ValueError, OSError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise AtlasError(f"cannot read {p.name!r} as {suffix or 'a table'}: {first}; check the file format.") from None
+    return w
 
 
-def _sniff_header(path: Path, sep: str) -> bool:
-    """A first row whose weight/id fields are non-numeric while the second row's are numeric is a header."""
-    import gzip
-
-    opener = gzip.open if path.suffix.lower() == ".gz" else open
-    with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as f:
-        lines = [line for line in (f.readline() for _ in range(50)) if line.strip()][:20]
-    if len(lines) < 2:
-        return False
-    rows = list(csv.reader(lines, delimiter=sep))
-    first, rest = rows[0], rows[1:]
-
-    def numeric(x: str) -> bool:
-        try:
-            float(x)
-            return True
-        except ValueError:
-            return False
-
-    for col in range(len(first)):
-        rest_numeric = [numeric(r[col]) for r in rest if col < len(r)]
-        if rest_numeric and all(rest_numeric) and not numeric(first[col]):
-            return True
-    # all-text columns: a header row is one whose values never occur again below
-    if all(not numeric(x) for x in first):
-        for col in range(len(first)):
-            if any(col < len(r) and r[col] == first[col] for r in rest):
-                return False
-        try:
-            return csv.Sniffer().has_header("".join(lines))
-        except csv.Error:
-            return True
-    return False
-
-
-def _pick_column(frame: pd.DataFrame, wanted: str | None, position: int, role: str, flag: str) -> str | None:
+def _pick_column(frame: pd.DataFrame, wanted: str | None, position: int, role: str, flag: str, where: str = "the file") -> str | None:
     if wanted is not None:
         if wanted not in frame.columns:
             have = ", ".join(map(str, frame.columns[:12]))
-            raise AtlasError(f"column {wanted!r} ({role}) is not in the file; its columns are: {have}. Fix {flag}.")
+            raise AtlasError(f"column {wanted!r} ({role}) is not in {where}; its columns are: {have}. Fix {flag}.")
         return wanted
     if position < frame.shape[1]:
         return frame.columns[position]
     return None
 
 
+def _require_ids(frame: pd.DataFrame, column, role: str, flag: str, where: str) -> None:
+    if is_nested(frame[column]):
+        raise AtlasError(
+            f"column {column!r} ({role}) of {where} holds lists or records, not single ids; "
+            f"choose a column of plain ids with {flag}, or write one row per id."
+        )
+
+
+def looks_like_time(name, values: pd.Series) -> str | None:
+    """Why a numeric column is a timestamp rather than a weight, or None."""
+    words = re.findall(r"[a-z]+", re.sub(r"([a-z])([A-Z])", r"\1 \2", str(name)).lower())
+    if TIME_WORDS.intersection(words) or (len(words) > 1 and words[-1] == "at"):
+        return "its name says it is a time"
+    v = values.dropna().to_numpy(dtype=np.float64)
+    v = v[np.isfinite(v)]
+    if v.size and np.all(np.mod(v, 1) == 0) and v.min() >= UNIX_TIME_FROM:
+        return "its values are Unix times"
+    return None
+
+
+def _choose_weights(frame: pd.DataFrame, params: IngestParams) -> tuple[np.ndarray | None, str]:
+    """The weights and a note saying where they came from (one rule, over the whole column)."""
+    if params.weight_col is not None:
+        _pick_column(frame, params.weight_col, 2, "weights", "--weight-col")
+        return numeric_weights(frame[params.weight_col], str(params.weight_col)), f"weights from column {params.weight_col!r}"
+    if params.user_col is not None or params.item_col is not None or frame.shape[1] < 3:
+        return None, ""
+    third = str(frame.columns[2])
+    column = frame[frame.columns[2]]
+    unweighted = "every interaction counts 1 (name a weight with --weight-col)"
+    if is_nested(column):
+        return None, f"column {third!r} holds lists, so it is not a weight; {unweighted}"
+    values = pd.to_numeric(column, errors="coerce")
+    bad = values.isna() & column.notna()
+    if bad.any():
+        return None, f"column {third!r} holds non-numeric values such as {str(column[bad].iloc[0])!r}, so it is not a weight; {unweighted}"
+    if not values.notna().any():
+        return None, f"column {third!r} is empty, so it is not a weight; {unweighted}"
+    reason = looks_like_time(third, values)
+    if reason:
+        return None, f"column {third!r} is not taken as a weight: {reason}; {unweighted}"
+    leave_out = "give --user-col and --item-col to read the file without weights"
+    return numeric_weights(column, third, leave_out, values), f"weights from column {third!r} (numeric third column)"
+
+
 def load_interactions(path: str | os.PathLike, params: IngestParams = IngestParams()) -> Interactions:
     """Read interactions from ``path`` in any supported format."""
-    p = _check_file(path)
-    suffix = _suffix(p)
+    p = check_file(path)
+    kind = suffix(p)
     fingerprint = _digest(file_fingerprint(p), repr(params))
-    if suffix in PROFILE_FORMATS:
-        users, items, weights = _read_profiles(p, params, suffix)
+    if kind in PROFILE_FORMATS:
+        users, items, weights = read_profiles(p, params.user_col, params.item_col)
         result = from_arrays(users, items, weights, aggregate=params.aggregate, fingerprint=fingerprint)
+        notes: tuple[str, ...] = ()
+        empty: list[tuple] = []
     else:
         frame = read_table(p, header=params.header)
         if frame.shape[1] < 2 and params.user_col is None:
@@ -298,90 +312,71 @@ def load_interactions(path: str | os.PathLike, params: IngestParams = IngestPara
         icol = _pick_column(frame, params.item_col, 1, "items", "--item-col")
         if ucol == icol:
             raise AtlasError(f"the user and item columns are both {ucol!r}; choose two different columns.")
-        wcol = params.weight_col
-        if wcol is not None:
-            _pick_column(frame, wcol, 2, "weights", "--weight-col")
-        elif params.user_col is None and params.item_col is None and frame.shape[1] >= 3:
-            third = frame.columns[2]
-            if pd.to_numeric(frame[third].head(1000), errors="coerce").notna().all():
-                wcol = third
-        weights = None if wcol is None else _numeric_weights(frame[wcol], str(wcol))
+        _require_ids(frame, ucol, "users", "--user-col", repr(p.name))
+        _require_ids(frame, icol, "items", "--item-col", repr(p.name))
+        weights, note = _choose_weights(frame, params)
+        notes = (note,) if note else ()
+        empty = [(c, flag) for c, flag in ((ucol, "--user-col"), (icol, "--item-col")) if len(frame) and frame[c].isna().all()]
         result = from_arrays(frame[ucol].to_numpy(), frame[icol].to_numpy(), weights, aggregate=params.aggregate, fingerprint=fingerprint)
     if len(result) == 0:
-        raise AtlasError(f"{p.name!r} holds no interactions (every row was empty or had a missing id).")
+        rows = len(result.user) + result.dropped
+        if rows == 0:
+            raise AtlasError(f"{p.name!r} holds no interactions (no data rows); it needs one (user, item) pair per row.")
+        if empty:
+            column, flag = empty[0]
+            raise AtlasError(f"{p.name!r} holds no usable interactions: its column {column!r} is empty in all {rows:,} rows; choose another with {flag}.")
+        raise AtlasError(
+            f"{p.name!r} holds no usable interactions: each of its {rows:,} rows misses a user id, an item id or a weight; "
+            "check the file and the --user-col/--item-col/--weight-col choices."
+        )
+    result = replace(result, notes=(*notes, *result.notes))
     log.info("read %d interactions: %d users, %d items from %s", len(result), result.n_users, result.n_items, p)
     return result
 
 
-def _read_profiles(path: Path, params: IngestParams, suffix: str):
-    users: list = []
-    items: list = []
-    weights: list = []
-    has_weights = False
-    import gzip
-
-    opener = gzip.open if path.suffix.lower() == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            line = line.strip()
-            if not line:
-                continue
-            if suffix == ".txt":
-                parts = line.split()
-                if len(parts) < 2:
-                    continue
-                users.extend([parts[0]] * (len(parts) - 1))
-                items.extend(parts[1:])
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise AtlasError(f"{path.name!r} line {lineno} is not valid JSON ({exc.msg}); each line must be one JSON object.") from None
-            if not isinstance(record, dict):
-                raise AtlasError(f"{path.name!r} line {lineno} is not a JSON object; expected {{\"user\": ..., \"items\": [...]}}.")
-            ukey = params.user_col or next((k for k, v in record.items() if not isinstance(v, (list, dict))), None)
-            ikey = params.item_col or next((k for k, v in record.items() if isinstance(v, (list, dict))), None)
-            if ukey not in record or ikey not in record:
-                missing = ukey if ukey not in record else ikey
-                raise AtlasError(f"{path.name!r} line {lineno} has no field {missing!r}; name the fields with --user-col/--item-col.")
-            entries = record[ikey]
-            if isinstance(entries, dict):  # {"item": weight, ...}
-                has_weights = True
-                for item, wt in entries.items():
-                    users.append(record[ukey])
-                    items.append(item)
-                    weights.append(wt)
-            else:
-                for entry in entries:
-                    users.append(record[ukey])
-                    if isinstance(entry, (list, tuple)) and len(entry) == 2:
-                        has_weights = True
-                        items.append(entry[0])
-                        weights.append(entry[1])
-                    else:
-                        items.append(entry)
-                        weights.append(1.0)
-    if not users:
-        raise AtlasError(f"{path.name!r} holds no profiles; expected one user with a list of items per line.")
-    u = np.array([str(x) for x in users], dtype=object)
-    i = np.array([str(x) for x in items], dtype=object)
-    return u, i, (np.asarray(weights, dtype=object) if has_weights else None)
+def metadata_renames(columns) -> dict:
+    """New names for metadata columns that clash with the layout's own (``x`` → ``x_meta``)."""
+    taken = set(map(str, columns))
+    renames = {}
+    for c in columns:
+        if str(c) in LAYOUT_COLUMNS:
+            new = f"{c}_meta"
+            while new in taken:
+                new += "_meta"
+            taken.add(new)
+            renames[c] = new
+    return renames
 
 
-def load_items(path: str | os.PathLike, *, item_col: str | None = None) -> pd.DataFrame:
-    """Read item metadata; the index is the item id as a string, one row per item."""
-    frame = read_table(path, header=True)
-    col = _pick_column(frame, item_col, 0, "item ids in the metadata file", "--items-id-col")
-    frame = frame.copy()
+def _read_items(path: str | os.PathLike, item_col: str | None) -> tuple[pd.DataFrame, dict]:
+    frame = read_table(path, header=True, role=ITEMS)
+    where = f"the item metadata file {Path(path).name!r}"
+    col = _pick_column(frame, item_col, 0, "item ids", "--items-id-col", where=where)
+    _require_ids(frame, col, "item ids", "--items-id-col", where)
+    present = frame[col].notna()
+    if not present.any():
+        raise AtlasError(f"the item id column {col!r} of {where} is empty; choose the id column with --items-id-col.")
+    frame = frame[present].copy()
     frame[col] = _as_str_ids(frame[col].to_numpy())
     frame = frame.drop_duplicates(subset=col, keep="first").set_index(col)
     frame.index.name = "item_id"
+    renames = metadata_renames(frame.columns)
+    frame = frame.rename(columns=renames)
     for c in frame.columns:
-        if not pd.api.types.is_numeric_dtype(frame[c]):
+        if not pd.api.types.is_numeric_dtype(frame[c]) and not is_nested(frame[c]):
             converted = pd.to_numeric(frame[c], errors="coerce")
             if converted.notna().sum() == frame[c].notna().sum() and frame[c].notna().any():
                 frame[c] = converted
-    return frame
+    return frame, renames
+
+
+def load_items(path: str | os.PathLike, *, item_col: str | None = None) -> pd.DataFrame:
+    """Read item metadata; the index is the item id as a string, one row per item.
+
+    Columns named like the layout's own (``item_id``, ``x``, ``y``, ``n_users``) are kept as
+    ``<name>_meta``; list and record columns (Parquet) are kept as they are.
+    """
+    return _read_items(path, item_col)[0]
 
 
 def guess_name_column(items: pd.DataFrame | None) -> str | None:
@@ -390,9 +385,9 @@ def guess_name_column(items: pd.DataFrame | None) -> str | None:
         return None
     for candidate in ("title", "name", "label", "item_name", "artist", "track"):
         for c in items.columns:
-            if str(c).lower() == candidate:
+            if str(c).lower() == candidate and not is_nested(items[c]):
                 return c
-    text = [c for c in items.columns if not pd.api.types.is_numeric_dtype(items[c])]
+    text = [c for c in items.columns if not pd.api.types.is_numeric_dtype(items[c]) and not is_nested(items[c])]
     return text[0] if text else None
 
 
@@ -407,9 +402,11 @@ def load_dataset(
 ) -> Dataset:
     """Interactions from ``path`` plus optional metadata from ``items_path``."""
     interactions = load_interactions(path, params)
-    items = None
+    items, notes = None, ()
     if items_path is not None:
-        items = load_items(items_path, item_col=items_id_col)
+        items, renames = _read_items(items_path, items_id_col)
+        notes = tuple(f"item metadata column {old!r} is kept as {new!r} (the layout has its own)" for old, new in renames.items())
+        name_column, label_column = renames.get(name_column, name_column), renames.get(label_column, label_column)
         matched = np.isin(interactions.item_ids, items.index.to_numpy()).mean()
         if matched == 0:
             raise AtlasError(
@@ -420,5 +417,7 @@ def load_dataset(
     for col, flag in ((name_column, "name column"), (label_column, "label column")):
         if col is not None and (items is None or col not in items.columns):
             raise AtlasError(f"{flag} {col!r} is not in the item metadata; pick one of its columns.")
+        if col is not None and is_nested(items[col]):
+            raise AtlasError(f"{flag} {col!r} holds lists, not one value per item; pick a column with a single value per item.")
     source = {"path": str(path), "items_path": None if items_path is None else str(items_path), "ingest": params.__dict__}
-    return Dataset(interactions, items, name, label_column, source)
+    return Dataset(interactions, items, name, label_column, source, notes)

@@ -13,13 +13,14 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial import cKDTree
 
+from .cores import fitted_thread_count
 from .graph import ItemGraph
 
 
 def _nearest(xy: np.ndarray, k: int) -> np.ndarray:
     """Indices of each point's k nearest other points."""
     k = min(k, xy.shape[0] - 1)
-    _, idx = cKDTree(xy.astype(np.float64)).query(xy, k=k + 1, workers=-1)
+    _, idx = cKDTree(xy.astype(np.float64)).query(xy, k=k + 1, workers=fitted_thread_count())
     is_self = idx == np.arange(xy.shape[0])[:, None]
     # drop the point itself wherever it sits (duplicates may come first); else the farthest
     is_self[~is_self.any(axis=1), -1] = True

@@ -30,6 +30,7 @@ class Option:
     steps: tuple | None = None  # slider stops in the app (None: a text box or a dropdown)
     choices: tuple | None = None  # allowed values, for a dropdown and the command line
     many: bool = False  # the flag may be given several times; the field holds a tuple of values
+    label: str | None = None  # the app control's label (default: the field's name)
 
     @property
     def dest(self) -> str:
@@ -37,10 +38,10 @@ class Option:
         return self.flag.lstrip("-").replace("-", "_")
 
 
-def option(default: Any, flag: str, help: str, *, steps=None, choices=None, many: bool = False) -> Any:
+def option(default: Any, flag: str, help: str, *, steps=None, choices=None, many: bool = False, label: str | None = None) -> Any:
     """A dataclass field with ``default`` that is offered to people as ``flag`` (``many``: a
     repeatable flag whose values the field holds as a tuple)."""
-    meta = Option(flag, help, tuple(steps) if steps is not None else None, tuple(choices) if choices is not None else None, many)
+    meta = Option(flag, help, tuple(steps) if steps is not None else None, tuple(choices) if choices is not None else None, many, label)
     return dataclasses.field(default=default, metadata={"option": meta})
 
 
@@ -64,6 +65,10 @@ class Field:
     @property
     def dest(self) -> str:
         return self.option.dest
+
+    @property
+    def label(self) -> str:
+        return self.option.label or self.name
 
 
 def fields_of(cls: type) -> list[Field]:
@@ -123,7 +128,7 @@ def parse(field: Field, raw: Any) -> Any:
     except (TypeError, ValueError):
         raise AtlasError(f"{flag} must be {'a whole number' if field.kind is int else 'a number'}, got {raw!r}.") from None
     if not math.isfinite(number):
-        raise AtlasError(f"{flag} must be a finite number, got {raw!r}.")
+        return number  # the parameter class says which range it needs
     if field.kind is int:
         if number != int(number):
             raise AtlasError(f"{flag} must be a whole number, got {raw!r}.")

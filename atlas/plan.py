@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from . import projections
+from .align import AlignParams
 from .cooccur import CooccurrenceParams
 from .embed import EmbedParams
 from .engines import EngineParams
@@ -29,13 +30,16 @@ from .errors import AtlasError, check_seed
 from .graph import GraphParams
 from .options import Field, Option, fields_of, parse, word
 from .profiles import FilterParams
+from .regions import RegionParams
 
-#: The stages before the projections, by the ``BuildParams`` field that holds their parameters.
+#: The stages' parameters besides the projections', by the ``BuildParams`` field that holds them.
 STAGE_CLASSES: dict[str, type] = {
     "filter": FilterParams,
     "cooccurrence": CooccurrenceParams,
     "graph": GraphParams,
     "embed": EmbedParams,
+    "regions": RegionParams,
+    "align": AlignParams,
 }
 
 SEED = Option("--seed", "random seed for every stage (default 0)")
@@ -67,6 +71,8 @@ class BuildParams:
     projections: tuple = field(default_factory=_default_projections)
     export: str | None = None  # None: the first projection
     engine: EngineParams = EngineParams()  # where co-occurrence runs; never changes the result
+    regions: RegionParams = RegionParams()
+    align: AlignParams = AlignParams()
 
     def __post_init__(self) -> None:
         names = [projections.of(p).name for p in self.projections]
@@ -115,7 +121,8 @@ class BuildParams:
     def from_dict(cls, plain: Mapping[str, Any]) -> BuildParams:
         """The inverse of ``to_dict`` (what a manifest's ``params`` holds)."""
         try:
-            stages = {name: STAGE_CLASSES[name](**plain[name]) for name in STAGE_CLASSES}
+            # stages added since a manifest was written take their defaults
+            stages = {name: STAGE_CLASSES[name](**plain.get(name, {})) for name in STAGE_CLASSES}
             layouts = tuple(projections.get(p["method"]).Params(**{k: v for k, v in p.items() if k != "method"}) for p in plain["projections"])
             engine = EngineParams(**plain.get("engine", {}))
         except (KeyError, TypeError) as exc:
@@ -189,6 +196,9 @@ def build_params(values: Mapping[str, Any], *, demo: bool = False) -> BuildParam
         first = exported or projections.default_names()[0]
         names = (first, *[n for n in projections.default_names() if n != first])
     layouts = tuple(projection_params(name, values, seed=seed) for name in names)
+    for name, fields in projection_fields().items():  # options of a projection not computed are still checked
+        if name not in names and any(f.dest in values for f in fields):
+            projection_params(name, values, seed=seed)
     return BuildParams(**stages, projections=layouts, export=exported, engine=engine_params(values))
 
 
@@ -202,8 +212,8 @@ def _given(fields: list[Field], values: Mapping[str, Any]) -> dict:
 
 
 def stage_params(stage: str, values: Mapping[str, Any], *, seed: int = 0, demo: bool = False):
-    """One stage's parameters (``filter``, ``cooccurrence``, ``graph`` or ``embed``) from option
-    values; the co-occurrence keeps at least as many candidates as the graph's ``n_neighbors``."""
+    """One stage's parameters (``filter``, ``cooccurrence``, ``graph``, ``embed``, ``regions`` or
+    ``align``) from option values; the co-occurrence keeps at least as many candidates as the graph's ``n_neighbors``."""
     cls = STAGE_CLASSES[stage]
     base = demo_filter() if stage == "filter" and demo else cls()
     changes = _given(fields_of(cls), values)
@@ -281,6 +291,7 @@ class Source:
     item_col: str | None = None
     weight_col: str | None = None
     candidates: str | None = None  # a file written by 'atlas candidates', instead of INPUT
+    align_to: str | None = None  # an earlier export whose map the build keeps (atlas.align)
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -333,14 +344,19 @@ class Source:
             data = load(self.input, self.ingest, items_path=self.items, items_id_col=self.items_id_col, name_column=self.name_col, label_column=self.label_col)
         return dataclasses.replace(data, source={**data.source, "plan": dataclasses.asdict(self)})
 
+    def anchor(self):
+        """The earlier map of ``align_to`` (``align.Anchor``), or None."""
+        from .align import read_anchor
+
+        return None if self.align_to is None else read_anchor(self.align_to)
+
     def argv(self) -> list[str]:
-        if self.is_demo:
-            return ["--demo"]
-        words = [self.input] if self.input else []
+        words = ["--demo"] if self.is_demo else ([self.input] if self.input else [])
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if f.name not in ("input", "demo") and value is not None:
-                words += [f"--{f.name.replace('_', '-')}", value]
+            if f.name in ("input", "demo") or value is None or (self.is_demo and f.name != "align_to"):
+                continue  # the demo reads no files of its own
+            words += [f"--{f.name.replace('_', '-')}", value]
         return words
 
 
@@ -355,6 +371,7 @@ SOURCE_HELP = {
     "item_col": "item column (default: the second column)",
     "weight_col": "weight column, e.g. a rating (default: a numeric third column)",
     "candidates": "continue from a candidates file written by 'atlas candidates' (instead of INPUT)",
+    "align_to": "an earlier export folder: keep its map's geography (shared items start where they were; the result is turned onto it)",
 }
 
 
@@ -400,7 +417,7 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     """Every ``atlas build`` option: the data source, every stage's and projection's options."""
     parser.add_argument("input", nargs="?", help=SOURCE_HELP["input"])
     parser.add_argument("--demo", action="store_true", help=SOURCE_HELP["demo"])
-    for name in ("items", "items_id_col", "name_col", "label_col", "user_col", "item_col", "weight_col", "candidates"):
+    for name in ("items", "items_id_col", "name_col", "label_col", "user_col", "item_col", "weight_col", "candidates", "align_to"):
         parser.add_argument(f"--{name.replace('_', '-')}", help=SOURCE_HELP[name])
     for f in all_fields().values():
         parser.add_argument(

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .errors import AtlasError, check_range
+from .errors import AtlasError, check_range, check_seed
 from .ingest import Dataset, Interactions
 from .options import option
 
@@ -31,16 +31,19 @@ class FilterParams:
     """
 
     min_item_users: int = option(
-        10, "--min-item-users", "keep items with at least N distinct users (default 10)", steps=(1, 2, 3, 5, 10, 15, 20, 30, 50, 75, 100, 150, 200, 300, 500)
+        10, "--min-item-users", "keep items with at least N distinct users (default 10)", steps=(1, 2, 3, 5, 10, 15, 20, 30, 50, 75, 100, 150, 200, 300, 500), label="min users per item"
     )
-    min_user_items: int = option(5, "--min-user-items", "keep users with at least N items (default 5)", steps=(1, 2, 3, 5, 10, 15, 20, 30, 50, 100))
-    min_weight: float | None = option(None, "--min-weight", "drop interactions with a weight below this (e.g. 3.5)")
-    max_user_items: int | None = option(None, "--max-user-items", "cap long profiles to N items (seeded sample)")
+    min_user_items: int = option(5, "--min-user-items", "keep users with at least N items (default 5)", steps=(1, 2, 3, 5, 10, 15, 20, 30, 50, 100), label="min items per user")
+    min_weight: float | None = option(None, "--min-weight", "drop interactions with a weight below this (e.g. 3.5)", label="weight threshold")
+    max_user_items: int | None = option(None, "--max-user-items", "cap long profiles to N items (seeded sample)", label="max items per user")
     seed: int = 0
 
     def __post_init__(self) -> None:
         check_range("min_item_users", self.min_item_users, 1)
         check_range("min_user_items", self.min_user_items, 1)
+        if self.min_weight is not None:
+            check_range("min_weight", self.min_weight)
+        check_seed(self.seed)
         if self.max_user_items is not None:
             check_range("max_user_items", self.max_user_items, 2)
             if self.max_user_items < self.min_user_items:
@@ -196,7 +199,7 @@ def item_names(profiles: Profiles, data: Dataset | None = None) -> np.ndarray:
     ids = profiles.item_ids.astype(str)
     if data is None or data.items is None or data.name_column is None:
         return ids.astype(object)
-    names = data.items[data.name_column].reindex(ids).astype(object).to_numpy()
+    names = np.array(data.items[data.name_column].reindex(ids).astype(object).to_numpy(), dtype=object)  # a writable copy
     missing = pd.isna(names)
     names[missing] = ids[missing]
     return names.astype(str).astype(object)

@@ -28,7 +28,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .errors import AtlasError
-from .ingest import LONG_FORMATS, Dataset, IngestParams, _as_str_ids, _digest, _numeric_weights, _sniff_header, file_fingerprint
+from .formats import LONG_FORMATS, PROFILE_FORMATS, _sniff_header
+from .ingest import Dataset, IngestParams, _as_str_ids, _digest, _pick_column, file_fingerprint, looks_like_time, numeric_weights
 from .profiles import FilterParams, Profiles, check_kept, no_weight_left, nothing_left
 
 log = logging.getLogger(__name__)
@@ -189,8 +190,6 @@ def _first_row(path: Path, sep: str) -> list[str]:
 def _columns(sample: pd.DataFrame, params: IngestParams, name: str = "the input") -> tuple[str, str, str | None]:
     """(user, item, weight) column names by the rules of ``load_interactions``; ``sample`` is
     the first rows of the file with all its columns, ``name`` how errors name the input."""
-    from .ingest import PROFILE_FORMATS, _pick_column
-
     if sample.shape[1] < 2 and params.user_col is None:
         raise AtlasError(
             f"{name} has only {sample.shape[1]} column; it needs a user and an item column (or use a profile format: {', '.join(PROFILE_FORMATS)})."
@@ -204,7 +203,8 @@ def _columns(sample: pd.DataFrame, params: IngestParams, name: str = "the input"
         _pick_column(sample, wcol, 2, "weights", "--weight-col")
     elif params.user_col is None and params.item_col is None and sample.shape[1] >= 3:
         third = sample.columns[2]
-        if pd.to_numeric(sample[third].head(1000), errors="coerce").notna().all():
+        values = pd.to_numeric(sample[third].head(1000), errors="coerce")
+        if values.notna().all() and not looks_like_time(third, values):  # load_interactions' rule: a timestamp is no weight
             wcol = third
     return ucol, icol, wcol
 
@@ -261,14 +261,20 @@ def _plain_ids(column):
 def _weights(column, name: str) -> np.ndarray:
     import pyarrow as pa
 
+    w = None
     if pa.types.is_integer(column.type) or pa.types.is_floating(column.type) or pa.types.is_boolean(column.type):
-        return column.cast(pa.float64()).to_numpy(zero_copy_only=False).astype(np.float32)
-    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        w = column.cast(pa.float64()).to_numpy(zero_copy_only=False)
+    elif pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
         try:
-            return column.cast(pa.float64()).to_numpy(zero_copy_only=False).astype(np.float32)
+            w = column.cast(pa.float64()).to_numpy(zero_copy_only=False)
         except pa.ArrowInvalid:
             pass  # text that arrow does not parse: pandas' rules (and its error)
-    return _numeric_weights(pd.Series(column.to_pandas()), name)
+    if w is not None:
+        with np.errstate(over="ignore"):
+            w = w.astype(np.float32)
+        if not np.isinf(w).any():
+            return w
+    return numeric_weights(pd.Series(column.to_pandas()), name)  # the local route's checks and errors (lists, text, infinities)
 
 
 def read_codes(files: InteractionFiles, batch_rows: int = BATCH_ROWS):

@@ -28,55 +28,75 @@ with app.setup:
 
 
 @app.cell
-def _():
-    mo.md("""
+def _(access):
+    mo.vstack(
+        [
+            mo.md("""
     # atlas — a map of items from who-liked-what
 
     Items that the same people like sit together. Tune each stage in the sidebar (filters →
     co-occurrence graph → PyMDE embedding), then the two projections below; only the stages after
     a change are recomputed, and settings seen before come back from the cache.
-    """)
+    """),
+            widgets.access_note(access),
+        ]
+    )
     return
 
 
 @app.cell
 def _():
     settings = widgets.app_settings(mo.cli_args(), collect=True)
-    settings_run = widgets.StageRun("command line", settings, " ".join(settings.problems) or None, 0.0)
+    _problems = list(settings.problems)
+    # Which files this visitor may name: locked when the app is shared without a policy.
+    access = widgets.visitor_access(settings, mo.app_meta().request, listening=widgets.listening_addresses(), problems=_problems)
+    settings_run = widgets.StageRun("command line", settings, " ".join(_problems) or None, 0.0)
     pipe = atlas.Pipeline(cache_dir=settings.cache_dir)
     memo = widgets.SessionMemo()  # this browser session's charts and comparisons
     upload_dir = Path(tempfile.mkdtemp(prefix="atlas-upload-"))
-    return memo, pipe, settings, settings_run, upload_dir
+    return access, memo, pipe, settings, settings_run, upload_dir
 
 
 @app.cell
-def _(settings):
+def _(access, settings):
     _text = {key: getattr(settings.source, key) or "" for key in ("input", "items", "user_col", "item_col", "weight_col", "items_id_col", "name_col", "label_col")}
+    # Path boxes only where typed paths are allowed; uploads wherever files may arrive at all.
+    _files = {}
+    if access.reads_paths:
+        _files["path"] = mo.ui.text(value=_text["input"], label="Interactions file", placeholder="empty: MovieLens demo", full_width=True)
+    if access.takes_uploads:
+        _files["upload"] = mo.ui.file(
+            label="…or upload" if access.reads_paths else "Upload interactions",
+            kind="button" if access.reads_paths else "area",
+            max_size=access.max_upload_bytes,
+        )
+    if access.reads_paths:
+        _files["items_path"] = mo.ui.text(value=_text["items"], label="Item metadata (optional)", full_width=True)
+    if access.takes_uploads:
+        _files["items_upload"] = mo.ui.file(
+            label="…or upload" if access.reads_paths else "Upload item metadata (optional)",
+            kind="button" if access.reads_paths else "area",
+            max_size=access.max_upload_bytes,
+        )
     data_defaults = {
-        "path": _text["input"],
-        "upload": (),
-        "items_path": _text["items"],
-        "items_upload": (),
+        **{key: _text["input"] if key == "path" else _text["items"] if key == "items_path" else () for key in _files},
         **{key: _text[key] for key in ("user_col", "item_col", "weight_col", "items_id_col", "name_col", "label_col")},
     }
     data_form = (
         mo.md(
-            """
-            {path}
-            {upload}
-            {items_path}
-            {items_upload}
-            Columns (empty: the file's first columns)
-            {user_col} {item_col} {weight_col}
-            Metadata columns (empty: guessed)
-            {items_id_col} {name_col} {label_col}
-            """
+            "\n".join(
+                [
+                    *(f"{{{key}}}" for key in _files),
+                    *([] if access.reads_paths or not access.takes_uploads else [f"<small>Files up to {access.max_upload_mb:g} MB.</small>\n"]),
+                    "Columns (empty: the file's first columns)",
+                    "{user_col} {item_col} {weight_col}",
+                    "Metadata columns (empty: guessed)",
+                    "{items_id_col} {name_col} {label_col}",
+                ]
+            )
         )
         .batch(
-            path=mo.ui.text(value=_text["input"], label="Interactions file", placeholder="empty: MovieLens demo", full_width=True),
-            upload=mo.ui.file(label="…or upload", kind="button"),
-            items_path=mo.ui.text(value=_text["items"], label="Item metadata (optional)", full_width=True),
-            items_upload=mo.ui.file(label="…or upload", kind="button"),
+            **_files,
             user_col=mo.ui.text(value=_text["user_col"], label="user", placeholder="auto"),
             item_col=mo.ui.text(value=_text["item_col"], label="item", placeholder="auto"),
             weight_col=mo.ui.text(value=_text["weight_col"], label="weight", placeholder="auto"),
@@ -152,15 +172,22 @@ def _(settings):
 
 
 @app.cell
-def _(data_defaults, data_form, upload_dir):
+def _(access, data_defaults, data_form, settings, upload_dir):
     _choice = data_form.value or data_defaults
-    data_source = atlas.Source(
-        input=widgets.resolve_upload(_choice["path"], _choice["upload"], upload_dir),
-        items=widgets.resolve_upload(_choice["items_path"], _choice["items_upload"], upload_dir),
-        **{key: _choice[key] for key in ("user_col", "item_col", "weight_col", "items_id_col", "name_col", "label_col")},
-    )
-    data_run = widgets.run_stage("data", lambda _report: data_source.load(), title="Loading data…")
-    data = data_run.value
+
+    def _file(box, upload, preset):
+        return widgets.resolve_upload(_choice.get(box), _choice.get(upload, ()), upload_dir, access=access, preset=preset)
+
+    def _load(_report):
+        _source = atlas.Source(
+            input=_file("path", "upload", settings.source.input),
+            items=_file("items_path", "items_upload", settings.source.items),
+            **{key: _choice[key] for key in ("user_col", "item_col", "weight_col", "items_id_col", "name_col", "label_col")},
+        )
+        return _source, _source.load()
+
+    data_run = widgets.run_stage("data", _load, title="Loading data…")
+    data_source, data = data_run.value or (None, None)
     return data, data_run, data_source
 
 
@@ -169,7 +196,7 @@ def _(data, data_source, filter_defaults, filter_form, pipe, seed):
     filter_run = widgets.run_stage(
         "filters",
         lambda _report: atlas.plan.stage_params(
-            "filter", filter_form.value or filter_defaults, seed=seed.value, demo=data_source.is_demo
+            "filter", filter_form.value or filter_defaults, seed=seed.value, demo=bool(data_source and data_source.is_demo)
         ),
         spinner=False,
     )
@@ -220,28 +247,18 @@ def _(embed_defaults, embed_form, graph, pipe, seed):
 
 
 @app.cell
-def _(embedding, graph, pipe, projection_controls, seed, shown):
-    layout_params, layout_runs = {}, {}
-    for _name in shown:
-        _method = atlas.projections.get(_name)
-        _params_run = widgets.run_stage(
-            f"{_method.title} settings",
-            lambda _report, n=_name: atlas.plan.projection_params(n, projection_controls[n].value, seed=seed.value),
-            spinner=False,
-        )
-        _params, _note = _params_run.value, _params_run.error
-        if _params is not None and embedding is not None:
-            _params, _note = _method.capped(_params, embedding.coords.shape[0])
-        layout_params[_name] = _params
-        layout_runs[_name] = widgets.run_stage(
-            _method.title,
-            lambda _report, p=_params: pipe.project(embedding, p, graph=graph),
-            needs=[embedding, _params],
-            title=f"Projecting with {_method.title}…",
-            note=_note,
-        )
-    aligned = atlas.pipeline.aligned({name: run.value for name, run in layout_runs.items() if run.value is not None})
-    return aligned, layout_params, layout_runs
+def _(access, align_to, embedding, graph, profiles):
+    # A previous export whose map the layouts keep: its items start where they were (atlas/align.py)
+    def _start(_report):
+        _folder = access.resolve_read(align_to.value) if align_to is not None else None
+        if _folder is None:
+            return None
+        _found = atlas.align.match(atlas.align.read_anchor(_folder), profiles.item_ids)
+        return _found, atlas.align.start_positions(_found, graph.neighbors, embedding.coords)
+
+    align_run = widgets.run_stage("align to", _start, needs=[profiles, graph, embedding], spinner=False)
+    align_match, align_start = align_run.value or (None, None)
+    return align_match, align_run, align_start
 
 
 @app.cell
@@ -256,8 +273,8 @@ def _(
     profiles_run,
     settings_run,
 ):
-    pipeline_runs = [data_run, profiles_run, graph_run, embedding_run, *layout_runs.values()]
-    stage_runs = [settings_run, filter_run, graph_params_run, embed_params_run, *pipeline_runs]
+    pipeline_runs = [data_run, profiles_run, graph_run, embedding_run]
+    stage_runs = [settings_run, filter_run, graph_params_run, embed_params_run, *pipeline_runs, *layout_runs.values()]
     mo.vstack(widgets.stage_messages(stage_runs))
     return pipeline_runs, stage_runs
 
@@ -343,11 +360,55 @@ def _(data, graph, map_data, pasted, profiles, search, user_pick):
 
 
 @app.cell
+def _(access, settings):
+    # Named regions (atlas/regions.py) and a previous export to keep the geography of (atlas/align.py)
+    _fields = atlas.plan.stage_fields()["regions"]
+    region_defaults = widgets.form_defaults(_fields, settings)
+    region_form = widgets.options_form(_fields, settings, "Apply regions")
+    region_overlay = mo.ui.dropdown({"off": -1, "continents (coarsest level)": 0, "regions (finest level)": atlas.regions.MAX_LEVELS}, value="off", label="region names on the maps")
+    align_to = (
+        mo.ui.text(value=settings.source.align_to or "", label="align to a previous export (folder)", placeholder="none: a fresh map", full_width=True)
+        if access.reads_paths
+        else None
+    )
+    mo.accordion({"Regions and stable rebuilds": mo.vstack([region_overlay, region_form, *([align_to] if align_to is not None else [])])})
+    return align_to, region_defaults, region_form, region_overlay
+
+
+@app.cell
+def _(align_match, align_run, aligned, data, pipe, profiles, region_defaults, region_form, region_overlay):
+    region_params_run = widgets.run_stage("region settings", lambda _report: atlas.plan.stage_params("regions", region_form.value or region_defaults), spinner=False)
+    region_params = region_params_run.value
+    regions_run = widgets.run_stage(
+        "regions",
+        lambda _report: {name: pipe.regions(layout, profiles, data, region_params) for name, layout in aligned.items()},
+        needs=[region_params, profiles],
+        title="Finding and naming regions…",
+    )
+    layout_regions = regions_run.value or {}
+    region_names = {
+        name: widgets.region_labels(found, min(region_overlay.value, found.levels - 1))
+        for name, found in layout_regions.items()
+        if region_overlay.value >= 0 and found.levels
+    }
+    alignment = None
+    if align_match is not None and aligned:
+        alignment = atlas.align.alignment_report(
+            next(iter(aligned.values())).xy, align_match, atlas.item_names(profiles, data), profiles.item_ids.astype(str), atlas.align.AlignParams()
+        )
+    _notes = widgets.stage_messages([align_run, region_params_run, regions_run])
+    if alignment is not None:
+        _notes.append(mo.callout(mo.md("  \n".join(atlas.align.report_lines(alignment))), kind="info"))
+    mo.vstack(_notes)
+    return alignment, layout_regions, region_names, region_params
+
+
+@app.cell
 def _(colour_by, pasted, projection_controls, search, shown, user_pick):
     mo.vstack(
         [
             mo.md("## Maps — brush in one view to see the same items in the others"),
-            widgets.controls_panel({name: projection_controls[name] for name in shown}),
+            widgets.controls_panel(projection_controls, shown),
             mo.hstack([colour_by, search, user_pick, pasted], justify="start", align="end", wrap=True),
         ]
     )
@@ -355,29 +416,88 @@ def _(colour_by, pasted, projection_controls, search, shown, user_pick):
 
 
 @app.cell
-def _(aligned, colour_by, highlight_note, highlight_rows, map_data, memo):
+def _():
+    # this session's layouts: what the maps show (a state the background projections update)
+    get_layouts, set_layouts = mo.state({})
+    layout_jobs = widgets.LayoutJobs()
+    return get_layouts, layout_jobs, set_layouts
+
+
+@app.cell
+def _(layout_jobs):
+    # Cancel stops the projection computing in the background; the maps keep the layouts they show.
+    restart = mo.ui.run_button(label="restart from PCA", tooltip="compute the layouts from the embedding's PCA instead of refining the ones on screen")
+    cancel_layouts = mo.ui.button(label="cancel", on_click=lambda _: layout_jobs.cancel(), tooltip="stop the projection being computed")
+    mo.hstack([restart, cancel_layouts], justify="start")
+    return (restart,)
+
+
+@app.cell
+def _(align_start, embedding, graph, layout_jobs, pipe, projection_controls, restart, seed, set_layouts, shown):
+    layout_params, layout_runs = {}, {}
+    for _name in shown:
+        _method = atlas.projections.get(_name)
+        _run = widgets.run_stage(
+            f"{_method.title} settings",
+            lambda _report, n=_name: atlas.plan.projection_params(n, projection_controls[n].value, seed=seed.value),
+            spinner=False,
+        )
+        _params, _note = _run.value, None
+        if _params is not None and embedding is not None:
+            _params, _note = _method.capped(_params, embedding.coords.shape[0])
+        layout_params[_name] = _params
+        layout_runs[_name] = widgets.StageRun(_run.stage, _params, _run.error, 0.0, _note)
+    # layouts seen before are shown at once; the others are computed in the background, shown here as they form
+    layouts_now = (
+        {}
+        if embedding is None or graph is None
+        else widgets.start_layouts(
+            pipe,
+            embedding,
+            graph,
+            {name: p for name, p in layout_params.items() if p is not None},
+            jobs=layout_jobs,
+            publish=set_layouts,
+            from_pca=restart.value,
+            start=align_start,
+            background=mo.running_in_notebook(),
+        )
+    )
+    return layout_params, layout_runs, layouts_now
+
+
+@app.cell
+def _(align_match, embedding, get_layouts, layouts_now, shown):
+    _published = {**get_layouts(), **layouts_now}
+    raw_layouts = {name: _published[name] for name in shown if name in _published and embedding is not None and _published[name].embedding_key == embedding.key}
+    aligned = atlas.pipeline.aligned(raw_layouts, onto=align_match)
+    return aligned, raw_layouts
+
+
+@app.cell
+def _(aligned, colour_by, highlight_note, highlight_rows, map_data, memo, region_names, settings):
+    mo.stop(not aligned)
     _reference = next(iter(aligned))
     _titles = {
         name: atlas.projections.get(name).title + ("" if name == _reference else f" (aligned to {atlas.projections.get(_reference).title})")
         for name in aligned
     }
-    _chart, _rows = widgets.map_views(
-        map_data,
-        {_titles[name]: name for name in aligned},
-        color=colour_by.value if colour_by.value in map_data else "n_users",
-        highlight_rows=highlight_rows,
-        memo=memo.charts,
-    )
-    maps = widgets.selectable_chart(_chart)
-    _sampled = (
-        mo.callout(
-            mo.md(f"Showing a sample of **{len(_rows):,}** of {len(map_data):,} items in these views (Altair stays fluid up to {widgets.MAX_CHART_POINTS:,} points); search hits and a user's items are always drawn."),
+    _views = {_titles[name]: name for name in aligned}
+    _color = colour_by.value if colour_by.value in map_data else "n_users"
+    _limit = settings.get("max_chart_points", widgets.MAX_CHART_POINTS)
+    if len(map_data) > _limit:  # more than Altair draws fluidly: every item, with WebGL
+        maps = widgets.webgl_maps(map_data, _views, color=_color, highlight_rows=highlight_rows)
+        _note = mo.callout(
+            mo.md(f"All **{len(map_data):,}** items are drawn, with WebGL (Altair is used up to {_limit:,}). Lasso in one view (or Shift+drag) selects the same items in the others; the wheel zooms."),
             kind="info",
         )
-        if len(_rows) < len(map_data)
-        else mo.md("")
-    )
-    mo.vstack([_sampled, maps, highlight_note])
+    else:
+        _chart = widgets.map_views(
+            map_data, _views, color=_color, highlight_rows=highlight_rows, max_points=_limit, memo=memo.charts, regions=region_names
+        )[0]
+        maps = widgets.selectable_chart(_chart)
+        _note = mo.md("")
+    mo.vstack([_note, maps, highlight_note])
     return (maps,)
 
 
@@ -395,7 +515,9 @@ def _(maps):
 
 
 @app.cell
-def _(aligned, colour_by, graph, map_data, memo, pymde_2d):
+def _(aligned, colour_by, graph, map_data, memo, pymde_2d, shown):
+    # built once every layout on show is there (they arrive one by one on the first load)
+    mo.stop(set(aligned) != set(shown), mo.vstack([mo.md("## Compare layouts (Emblaze)"), mo.md("_Waiting for every layout…_"), pymde_2d]))
     comparison, _rows = widgets.comparison_view(
         {atlas.projections.get(name).title: layout for name, layout in aligned.items()},
         map_data,
@@ -440,18 +562,19 @@ def _(aligned, data, embedding, graph, pipe, profiles):
 
 
 @app.cell
-def _(pipeline_runs):
+def _(aligned, pipeline_runs):
+    _layout_runs = [widgets.StageRun(atlas.projections.get(name).title, layout, None, layout.seconds) for name, layout in aligned.items()]
     mo.vstack(
         [
             mo.md("**Time per stage** (a stage served from the cache takes almost no time)"),
-            mo.ui.table(widgets.timing_table(pipeline_runs), selection=None, pagination=False),
+            mo.ui.table(widgets.timing_table([*pipeline_runs, *_layout_runs]), selection=None, pagination=False),
         ]
     )
     return
 
 
 @app.cell
-def _(settings, shown):
+def _(access, settings, shown):
     # Not tied to the layouts themselves, so that a typed folder survives a slider move.
     _exported = settings.values.get("projection")
     export_layout_choice = mo.ui.dropdown(
@@ -459,9 +582,14 @@ def _(settings, shown):
         value=atlas.projections.get(_exported if _exported in shown else shown[0]).title,
         label="layout to keep",
     )
-    export_dir = mo.ui.text(value=settings.out or str(Path.cwd() / "atlas-out"), label="folder", full_width=True)
-    export_button = mo.ui.run_button(label="Export")
-    mo.vstack([mo.md("## Export"), mo.hstack([export_layout_choice, export_dir, export_button], widths=[1, 3, 1], align="end")])
+    if access.reads_paths:
+        export_dir = mo.ui.text(value=access.default_export_folder(settings.out), label="folder on the server", full_width=True)
+        export_button = mo.ui.run_button(label="Export")
+        _row = mo.hstack([export_layout_choice, export_dir, export_button], widths=[1, 3, 1], align="end")
+    else:
+        export_dir = export_button = None
+        _row = mo.hstack([export_layout_choice], justify="start")
+    mo.vstack([mo.md("## Export"), _row])
     return export_button, export_dir, export_layout_choice
 
 
@@ -473,42 +601,72 @@ def _(
     data,
     embed_params,
     embedding,
-    export_button,
-    export_dir,
     export_layout_choice,
     filter_params,
     graph,
     graph_params,
-    layout_metrics,
-    layout_params,
+    align_match,
+    align_start,
+    pipe,
     pipeline_runs,
     profiles,
+    raw_layouts,
+    region_params,
 ):
-    mo.stop(not export_button.value, mo.md("_Choose a layout and a folder, then press **Export**._"))
     mo.stop(
         export_layout_choice.value not in aligned,
-        mo.callout(mo.md(f"**Export** — there is no **{export_layout_choice.selected_key}** layout to write (see the messages above); choose another."), kind="danger"),
+        mo.callout(mo.md(f"**Export** — there is no **{export_layout_choice.selected_key}** layout to write yet (see the messages above); wait for it or choose another."), kind="danger"),
     )
-    _result = atlas.BuildResult(
-        params=atlas.BuildParams(
-            filter=filter_params,
-            cooccurrence=cooccurrence_params,
-            graph=graph_params,
-            embed=embed_params,
-            projections=tuple(layout_params[name] for name in aligned),
+
+    def export_result():
+        """The build as the export writes it: a map refined after a slider move is computed again
+        from its start (PCA, or the previous export aligned to), so that the manifest's command
+        rebuilds exactly it."""
+        return widgets.export_build(
+            pipe,
+            filter_params=filter_params,
+            cooccurrence_params=cooccurrence_params,
+            graph_params=graph_params,
+            embed_params=embed_params,
+            profiles=profiles,
+            candidates=candidates,
+            graph=graph,
+            embedding=embedding,
+            layouts=raw_layouts,
             export=export_layout_choice.value,
-        ),
-        profiles=profiles,
-        candidates=candidates,
-        graph=graph,
-        embedding=embedding,
-        layouts=aligned,
-        metrics=layout_metrics,
-        timings={run.stage: run.computed_seconds or run.seconds for run in pipeline_runs if run.value is not None},
+            data=data,
+            region_params=region_params or atlas.RegionParams(),
+            start=align_start,
+            onto=align_match,
+            timings={run.stage: run.computed_seconds or run.seconds for run in pipeline_runs if run.value is not None},
+        )
+
+    return (export_result,)
+
+
+@app.cell
+def _(data, export_layout_choice, export_result):
+    # Built only when pressed, in a temporary folder on the server that is removed afterwards.
+    _projection = export_layout_choice.value
+    export_download = mo.download(
+        data=lambda: widgets.export_zip(export_result(), data, projection=_projection),
+        filename=f"atlas-{_projection}.zip",
+        mimetype="application/zip",
+        label=f"Download the {export_layout_choice.selected_key} export (.zip with atlas.html)",
     )
+    export_download
+    return
+
+
+@app.cell
+def _(access, data, export_button, export_dir, export_layout_choice, export_result):
+    mo.stop(export_dir is None)
+    export_folder_run = widgets.run_stage("export folder", lambda _report: access.resolve_write(export_dir.value), spinner=False)
+    mo.stop(not export_folder_run.ok, mo.callout(mo.md(f"**Export** — {export_folder_run.error}"), kind="danger"))
+    mo.stop(not export_button.value, mo.md(f"_…or press **Export** to write the files into `{export_folder_run.value}` on the server._"))
     export_run = widgets.run_stage(
         "export",
-        lambda _report: widgets.export_with_page(export_dir.value, _result, data, projection=export_layout_choice.value),
+        lambda _report: widgets.export_with_page(export_folder_run.value, export_result(), data, projection=export_layout_choice.value),
         title="Writing the export…",
     )
     if export_run.ok:

@@ -41,14 +41,16 @@ def require_chromium() -> None:
 
 
 # The Vega view behind each mo.ui.altair_chart lives in React state, not in the DOM: find it
-# through the React fiber of the chart's element. The maps live in the shadow roots of
-# <marimo-vega> elements; looking only there keeps this cheap enough to run on every frame.
+# through the React fiber of the chart's element. Charts live in the shadow roots of
+# <marimo-vega> elements (interactive charts) and <marimo-mime-renderer> elements (plain charts,
+# such as the preview of a layout as it forms); looking only there keeps this cheap enough to
+# run on every frame.
 # Evaluates to a JavaScript function returning {mark name: [scenegraph items]} for every named
 # symbol mark drawn on the page.
 SYMBOL_MARKS_JS = """
 () => {
   const embeds = [];
-  document.querySelectorAll('marimo-vega').forEach(host => {
+  document.querySelectorAll('marimo-vega, marimo-mime-renderer').forEach(host => {
     if (host.shadowRoot) host.shadowRoot.querySelectorAll('.vega-embed').forEach(e => embeds.push(e));
   });
   const marks = {};
@@ -81,7 +83,7 @@ class PageLog:
     def __init__(self, page) -> None:
         self.console: list[tuple[str, str]] = []
         self.page_errors: list[str] = []
-        page.on("console", lambda msg: self.console.append((msg.type, msg.text)))
+        page.on("console", lambda msg: self.console.append((msg.type, msg.text + (f" [{msg.location.get('url')}]" if msg.location.get("url") else ""))))
         page.on("pageerror", lambda exc: self.page_errors.append(str(exc)))
 
     def errors(self, ignore: tuple[str, ...] = ()) -> list[str]:

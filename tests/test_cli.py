@@ -62,16 +62,14 @@ def test_tsne_projection_is_exported_when_chosen(ratings, tmp_path):
         (["{data}/plays.csv", "--n-neighbors", "1000"], "n_neighbors=1000 needs more than 1000 items"),
         (["{data}/plays.csv", "--weighting", "tfidf"], "Unsupported value 'tfidf' for --weighting; the supported values are 'count', 'cosine'"),
         (["{data}/plays.csv", "--perplexity", "lots"], "--perplexity must be a number, got 'lots'"),
-        (["{data}/plays.csv", "--items", "{data}/nothing.csv"], "input file '{data}/nothing.csv' does not exist"),
+        (["{data}/plays.csv", "--items", "{data}/nothing.csv"], "item metadata file '{data}/nothing.csv' does not exist"),
         ([], "no input: give an interaction file"),
     ],
 )
 def test_bad_input_gives_one_line_error_and_no_output(ratings, tmp_path, capsys, args, message):
     out = tmp_path / "out"
     argv = ["build", *FAST, *[a.format(data=ratings) for a in args], "--out", str(out)]
-    with pytest.raises(SystemExit) if "Unsupported value" in message or "must be a number" in message else _nothing():
-        code = main(argv)
-        assert code == 2
+    assert exit_status(argv) == 2
     err = capsys.readouterr().err.strip()
     assert message.format(data=ratings) in err
     if "Unsupported value" not in message and "must be a number" not in message:
@@ -79,12 +77,12 @@ def test_bad_input_gives_one_line_error_and_no_output(ratings, tmp_path, capsys,
     assert not out.exists()
 
 
-class _nothing:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False
+def exit_status(argv):
+    """``main``'s exit status, also when argparse ends it with SystemExit."""
+    try:
+        return main(argv)
+    except SystemExit as exc:
+        return exc.code
 
 
 def test_bad_input_exit_status_from_a_real_process(tmp_path):
@@ -99,3 +97,15 @@ def test_bad_input_exit_status_from_a_real_process(tmp_path):
 def test_html_on_a_folder_that_is_not_an_export(tmp_path, capsys):
     assert main(["html", str(tmp_path)]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_the_summary_and_manifest_say_what_reading_decided(tmp_path, capsys):
+    rows = [{"user": f"u{u}", "items": [f"i{(u * 7 + k) % 40}" for k in range(8)] + [None]} for u in range(80)]
+    path = tmp_path / "p.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    assert main(["build", str(path), "--out", str(tmp_path / "out"), *FAST[2:], "--no-cache", "--no-compare"]) == 0
+    stdout = capsys.readouterr().out
+    assert stdout.startswith("input: left out 80 of 720 rows with a missing user id, item id or weight\n")
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["input"]["dropped_rows"] == 80 and manifest["input"]["notes"] == [stdout.splitlines()[0][len("input: "):]]
+    assert "None" not in set(pd.read_csv(tmp_path / "out" / "layout.csv", dtype=str)["item_id"])

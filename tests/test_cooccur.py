@@ -1,3 +1,4 @@
+import numba
 import numpy as np
 import pytest
 
@@ -108,10 +109,20 @@ def test_rejected_pairs_become_ranked_fallbacks(profiles):
     assert (np.diff(counts) <= 0).all() and counts[0] > 0
 
 
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="numba runs a single thread here")
 def test_results_do_not_depend_on_thread_count(profiles):
-    a = cooccurrence_candidates(profiles, CooccurrenceParams(), n_threads=1)
-    b = cooccurrence_candidates(profiles, CooccurrenceParams())
-    np.testing.assert_allclose(a.score, b.score)
+    before = numba.get_num_threads()
+    runs = []
+    try:
+        for threads in (1, 2):
+            numba.set_num_threads(threads)  # the kernel's threads, and with them its chunks
+            runs.append(cooccurrence_candidates(profiles, CooccurrenceParams(weighting="cosine")))
+    finally:
+        numba.set_num_threads(before)
+    one, two = runs
+    np.testing.assert_array_equal(one.index, two.index)
+    np.testing.assert_array_equal(one.score, two.score)
+    np.testing.assert_array_equal(one.count, two.count)
 
 
 def test_bad_weighting_lists_the_choices():

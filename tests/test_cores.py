@@ -1,54 +1,202 @@
-"""atlas.cores: threads for parallel stages, from the cores that are idle."""
+"""atlas.cores: threads fitted to the idle cores, applied to every pool for one stage and restored."""
 
 from __future__ import annotations
 
+import numba
+import numpy as np
 import pytest
+import torch
+from threadpoolctl import threadpool_info
 
+import atlas
 from atlas import cores
 
 
+def load(*busy):
+    """A fake load reading: the busy percentage of CPUs 0, 1, 2, …"""
+    return lambda: list(busy)
+
+
+@pytest.fixture
+def four_cores(monkeypatch):
+    monkeypatch.setattr(cores, "allowed_cores", lambda: [0, 1, 2, 3])
+
+
 @pytest.mark.parametrize(
-    ("idle", "limit", "expected"),
+    ("busy", "expected"),
     [
-        (None, None, 4),  # idle time unknown: every allowed core
-        (0.0, None, 1),  # all cores busy: one thread, never zero
-        (0.7, None, 1),  # less than one free core
-        (1.3, None, 2),  # a core and a third free: two
-        (4.0, None, 4),
-        (9.0, None, 4),  # never more than the allowed cores
-        (4.0, 2, 2),
-        (0.0, 0, 1),
+        ((0, 0, 0, 0), 4),  # idle machine: every core
+        ((100, 0, 0, 0), 3),  # one busy neighbour: one thread fewer
+        ((100, 100, 0, 0), 2),
+        ((100, 100, 100, 100), 1),  # all busy: one thread, never zero
+        ((100, 100, 100, 70), 1),  # less than one free core
+        ((100, 100, 35, 35), 2),  # 1.3 idle cores: two
+        ((10, 5, 0, 20), 4),  # background flicker does not cost a thread
+        ((0, 0, 0, 0, 100, 100, 100, 100), 4),  # busy CPUs outside this process's affinity do not count
     ],
 )
-def test_threads_follow_the_idle_cores(monkeypatch, idle, limit, expected):
-    monkeypatch.setattr(cores, "allowed_cores", lambda: [0, 1, 2, 3])
-    monkeypatch.setattr(cores, "idle_cores", lambda sample_seconds=0.1: idle)
-    assert cores.threads_for_now(limit) == expected
+def test_threads_follow_the_idle_cores(four_cores, busy, expected):
+    assert cores.plan_threads(read_load=load(*busy)).threads == expected
 
 
-def test_idle_cores_reads_the_allowed_cpus(monkeypatch, tmp_path):
-    stat = tmp_path / "stat"
-    samples = iter(
-        [
-            # cpu0 and cpu1 are ours; cpu2 is not and is fully idle
-            "cpu  0 0 0 0 0 0 0 0\ncpu0 100 0 0 100 0 0 0 0\ncpu1 100 0 0 100 0 0 0 0\ncpu2 0 0 0 500 0 0 0 0\n",
-            # over the sample: cpu0 busy 100 of 100 jiffies, cpu1 idle 50 and busy 50
-            "cpu  0 0 0 0 0 0 0 0\ncpu0 200 0 0 100 0 0 0 0\ncpu1 150 0 0 150 0 0 0 0\ncpu2 0 0 0 700 0 0 0 0\n",
-        ]
-    )
-    real_open = open
+def test_unreadable_load_uses_every_core(four_cores):
+    def broken():
+        raise OSError("no /proc here")
 
-    def fake_open(path, *args, **kwargs):
-        if path == "/proc/stat":
-            stat.write_text(next(samples))
-            return real_open(stat, *args, **kwargs)
-        return real_open(path, *args, **kwargs)
+    plan = cores.plan_threads(read_load=broken)
+    assert (plan.threads, plan.idle) == (4, None)
+    assert cores.plan_threads(read_load=load()).threads == 4  # no reading for our CPUs
 
+
+def test_limit_caps_the_threads_but_never_below_one(four_cores):
+    assert cores.plan_threads(read_load=load(0, 0, 0, 0), limit=2).threads == 2
+    assert cores.plan_threads(read_load=load(0, 0, 0, 0), limit=0).threads == 1
+
+
+def test_the_real_load_reading_covers_every_cpu():
+    busy = cores.sample_cpu_load()
+    assert len(busy) >= max(cores.allowed_cores()) + 1
+    assert all(0.0 <= b <= 100.0 for b in busy)
+
+
+def test_a_recent_load_sample_is_reused(monkeypatch):
+    import psutil
+
+    calls = []
+
+    def fake_cpu_percent(interval=None, percpu=False):
+        calls.append(interval)
+        return [float(len(calls))] * 2
+
+    monkeypatch.setattr(psutil, "cpu_percent", fake_cpu_percent)
+    monkeypatch.setattr(cores, "_last_sample", None)
+    assert cores.sample_cpu_load() == cores.sample_cpu_load() == [1.0, 1.0]
+    assert calls == [cores.SAMPLE_SECONDS]
+    monkeypatch.setattr(cores, "REUSE_SECONDS", 0.0)
+    assert cores.sample_cpu_load() == [2.0, 2.0]
+
+
+def test_outside_a_stage_the_count_is_fitted_to_the_load_now(monkeypatch):
     monkeypatch.setattr(cores, "allowed_cores", lambda: [0, 1])
-    monkeypatch.setattr("builtins.open", fake_open)
-    assert cores.idle_cores(sample_seconds=0) == pytest.approx(0.5)  # 2 cores × 50 idle of 200
+    monkeypatch.setattr(cores, "sample_cpu_load", load(100, 0))
+    assert cores.fitted_thread_count() == 1
+    monkeypatch.setattr(cores, "sample_cpu_load", load(0, 0))
+    assert cores.fitted_thread_count() == 2
 
 
-def test_threads_for_now_on_this_machine_is_within_the_allowed_cores():
-    n = cores.threads_for_now()
-    assert 1 <= n <= len(cores.allowed_cores())
+def pools() -> dict[str, int]:
+    return {
+        "torch": torch.get_num_threads(),
+        "numba": numba.get_num_threads(),
+        **{f"{p['internal_api']} {p['filepath']}": p["num_threads"] for p in threadpool_info()},
+    }
+
+
+@pytest.fixture
+def two_cores(monkeypatch):
+    """Two allowed cores, every pool starting at two threads (as on an idle 2-core machine)."""
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("numba runs a single thread here")
+    monkeypatch.setattr(cores, "allowed_cores", lambda: [0, 1])
+    before = (torch.get_num_threads(), numba.get_num_threads())
+    torch.set_num_threads(2)
+    numba.set_num_threads(2)
+    yield
+    torch.set_num_threads(before[0])
+    numba.set_num_threads(before[1])
+
+
+def test_a_busy_core_fits_every_pool_to_one_thread_and_restores_them(two_cores):
+    start = pools()
+    with cores.fitted_threads(read_load=load(100, 0)) as plan:
+        inside = pools()
+        assert cores.fitted_thread_count() == 1
+    assert plan.threads == 1
+    assert set(inside.values()) == {1}, inside  # torch, numba and every BLAS/OpenMP pool
+    assert len(inside) >= 3  # numpy's BLAS at least, beside torch and numba
+    assert pools() == start
+
+
+def test_idle_cores_keep_every_thread(two_cores):
+    with cores.fitted_threads(read_load=load(0, 0)):
+        assert (torch.get_num_threads(), numba.get_num_threads(), cores.fitted_thread_count()) == (2, 2, 2)
+
+
+def test_thread_counts_are_restored_after_an_exception(two_cores):
+    start = pools()
+    with pytest.raises(ValueError, match="stage failed"):
+        with cores.fitted_threads(read_load=load(100, 0)):
+            assert torch.get_num_threads() == 1
+            raise ValueError("stage failed")
+    assert pools() == start
+
+
+def test_a_stage_that_sets_numba_itself_does_not_leak_it(two_cores):
+    # UMAP sets numba's thread count to its n_jobs (1 when seeded) and leaves it there
+    with cores.fitted_threads(read_load=load(0, 0)):
+        numba.set_num_threads(1)
+    assert numba.get_num_threads() == 2
+
+
+def test_nested_stages_keep_the_outer_plan(two_cores):
+    def must_not_be_read():
+        raise AssertionError("the load was sampled again")
+
+    with cores.fitted_threads(read_load=load(100, 0)):
+        with cores.fitted_threads(read_load=must_not_be_read) as inner:
+            assert inner.threads == 1
+        assert torch.get_num_threads() == 1  # the inner exit restored nothing of the outer's
+
+
+@numba.njit(parallel=True)
+def _thread_ids(n):
+    out = np.empty(n, dtype=np.int64)
+    for i in numba.prange(n):
+        out[i] = numba.get_thread_id()
+    return out
+
+
+def test_numba_thread_count_applies_to_a_kernel_compiled_with_more_threads(two_cores):
+    # compiled and run with two threads first: the count is a mask over the running pool
+    assert _thread_ids(10_000).max() <= 1
+    with cores.fitted_threads(read_load=load(100, 0)):
+        assert set(_thread_ids(10_000)) == {0}
+    assert numba.get_num_threads() == 2
+
+
+def test_pipeline_stages_run_under_the_fitted_threads(two_cores, monkeypatch, planted):
+    import atlas.pipeline as pipeline_module
+
+    seen = []
+    real = pipeline_module.cooccurrence_candidates
+
+    def recording(*args, **kwargs):
+        seen.append((numba.get_num_threads(), torch.get_num_threads()))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pipeline_module, "cooccurrence_candidates", recording)
+    monkeypatch.setattr(cores, "sample_cpu_load", load(100, 0))
+    p = atlas.Pipeline()
+    profiles = p.profiles(planted, atlas.FilterParams(min_item_users=3, min_user_items=2))
+    p.cooccurrence(profiles, atlas.CooccurrenceParams(n_candidates=5))
+    assert seen == [(1, 1)]
+    assert (numba.get_num_threads(), torch.get_num_threads()) == (2, 2)
+
+
+def test_tsne_takes_its_n_jobs_from_the_fitted_count(two_cores, monkeypatch, built):
+    import openTSNE
+
+    seen = []
+
+    class Recording(openTSNE.TSNE):
+        def __init__(self, *args, **kwargs):
+            seen.append(kwargs["n_jobs"])
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(openTSNE, "TSNE", Recording)
+    params = atlas.TsneParams(perplexity=10, n_iter=50)
+    with cores.fitted_threads(read_load=load(100, 0)):
+        atlas.project(built.embedding, params)
+    with cores.fitted_threads(read_load=load(0, 0)):
+        atlas.project(built.embedding, params)
+    assert seen == [1, 2]

@@ -48,5 +48,5 @@ def test_non_edges_avoid_edges_and_duplicates():
 def test_bad_parameters():
     with pytest.raises(atlas.AtlasError, match="Unsupported value 'pca' for init; the supported values are 'random', 'spectral'"):
         EmbedParams(init="pca")
-    with pytest.raises(atlas.AtlasError, match="embedding_dim must be between 1 and 64"):
+    with pytest.raises(atlas.AtlasError, match="embedding_dim must be between 2 and 64"):
         EmbedParams(embedding_dim=0)

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 import atlas
-from atlas.export import FILES, export_layout, read_layout
+from atlas.export import FILES, OWNED_FILES, export_layout, read_layout
 
 
 def test_export_round_trips(tmp_path, built, planted):
@@ -66,3 +66,33 @@ def test_unknown_projection_and_bad_folders(tmp_path, built, planted):
         export_layout(tmp_path / "file", built, planted)
     with pytest.raises(atlas.AtlasError, match="is not an atlas export"):
         read_layout(tmp_path)
+
+
+def test_list_and_record_metadata_is_kept_in_parquet_and_readable_in_csv(tmp_path, built, planted):
+    items = planted.items.copy()
+    items["genres"] = [["drama", f"c{c}"] if k % 3 else [] for k, c in enumerate(items["community"])]
+    items["credits"] = [{"director": f"d{k}"} for k in range(len(items))]
+    data = dataclasses.replace(planted, items=items)
+    paths = export_layout(tmp_path / "out", built, data, page=True)
+    assert set(paths) == set(OWNED_FILES)
+    layout = pd.read_parquet(tmp_path / "out" / "layout.parquet")
+    csv = pd.read_csv(tmp_path / "out" / "layout.csv", dtype={"item_id": str}, keep_default_na=False)
+    first = items.loc[layout["item_id"][0]]
+    assert list(layout["genres"][0]) == first["genres"] and layout["credits"][0] == first["credits"]
+    assert csv["genres"][0] == "|".join(first["genres"]) and json.loads(csv["credits"][0]) == first["credits"]
+    assert "drama|c" in (tmp_path / "out" / "layout.csv").read_text(encoding="utf-8")
+    assert (tmp_path / "out" / "atlas.html").stat().st_size > 1000
+
+
+def test_an_export_into_nested_new_folders_creates_them(tmp_path, built, planted):
+    export_layout(tmp_path / "a" / "b" / "out", built, planted)
+    assert sorted(p.name for p in (tmp_path / "a" / "b" / "out").iterdir()) == sorted(FILES)
+    assert [p.name for p in (tmp_path / "a" / "b").iterdir()] == ["out"]
+
+
+def test_a_rebuild_without_the_page_removes_the_old_page_only(tmp_path, built, planted):
+    export_layout(tmp_path, built, planted, page=True)
+    (tmp_path / "README.txt").write_text("mine", encoding="utf-8")
+    (tmp_path / "atlas-old.html").write_text("mine too", encoding="utf-8")
+    export_layout(tmp_path, built, planted)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*FILES, "README.txt", "atlas-old.html"])

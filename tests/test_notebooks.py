@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import shutil
 import subprocess
 import sys
 import time
@@ -104,9 +105,53 @@ def test_app_reports_bad_input_and_keeps_running(small_files, monkeypatch, extra
     if stage == "command line":  # the bad option keeps its default, the others apply, the map is made
         assert defs["filter_params"].min_item_users == atlas.FilterParams().min_item_users
         assert defs["filter_params"].min_user_items == 2
-        assert runs["UMAP"].ok and runs["t-SNE"].ok
+        assert set(defs["aligned"]) == {"umap", "tsne", "pacmap"}
     else:
-        assert runs["UMAP"].value is None and runs["UMAP"].error is None  # skipped, not crashed
+        assert defs["aligned"] == {} and runs["embedding"].error is None  # skipped, not crashed
+
+
+@pytest.fixture()
+def data_root(small_files, tmp_path) -> tuple[Path, Path]:
+    """A data root holding the interactions and a symlink to the metadata, which lies outside:
+    (root, outside)."""
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    shutil.copy(small_files[0], root / "plays.csv")
+    shutil.copy(small_files[1], outside / "tracks.csv")
+    (root / "linked.csv").symlink_to(outside / "tracks.csv")
+    return root, outside
+
+
+def root_args(root: Path, *extra: str) -> list[str]:
+    return ["--data-root", str(root), "--user-col", "listener", "--item-col", "track", *SMALL_FILTERS, *extra]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "files",
+    [["--input", "../../etc/passwd"], ["--input", "OUTSIDE/tracks.csv"], ["--input", "plays.csv", "--items", "linked.csv"]],
+    ids=["dot-dot", "absolute", "symlink"],
+)
+def test_app_with_a_data_root_reads_nothing_outside_it(data_root, monkeypatch, files):
+    root, outside = data_root
+    files = [part.replace("OUTSIDE", str(outside)) for part in files]
+    defs = run_notebook(APP, root_args(root, *files), monkeypatch)
+    assert defs["access"].mode == "root" and defs["access"].root == root.resolve()
+    runs = {run.stage: run for run in defs["stage_runs"]}
+    assert "lies outside the data root" in runs["data"].error
+    assert defs["data"] is None and defs["aligned"] == {}  # nothing was read, nothing built
+
+
+@pytest.mark.slow
+def test_app_with_a_data_root_reads_inside_it_and_refuses_an_export_folder_outside(data_root, monkeypatch):
+    root, outside = data_root
+    before = sorted(outside.rglob("*"))
+    defs = run_notebook(APP, root_args(root, "--input", "plays.csv", "--out", str(outside / "atlas-out")), monkeypatch)
+    assert [run.error for run in defs["stage_runs"] if run.error] == []
+    assert defs["profiles"].n_items == expected_items(root / "plays.csv")  # read relative to the root
+    assert "lies outside the data root" in defs["export_folder_run"].error
+    assert sorted(outside.rglob("*")) == before
 
 
 @pytest.mark.slow
@@ -166,7 +211,7 @@ def served_app(small_files, tmp_path_factory):
     out = tmp_path_factory.mktemp("export") / "atlas-out"
     with marimo_server(APP, app_args(small_files, "--out", str(out))) as url, chromium_page(viewport=(1500, 2600)) as (page, log):
         page.goto(url)
-        wait_for(page, lambda: {"umap_map_marks", "tsne_map_marks"} <= set(drawn_marks(page)), what="both maps")
+        wait_for(page, lambda: {"umap_map_marks", "tsne_map_marks", "pacmap_map_marks"} <= set(drawn_marks(page)), what="every map")
         wait_for(page, lambda: page.get_by_text("Quality at a glance").count() > 0, what="the metrics")
         page.wait_for_timeout(1500)
         yield page, log, out
@@ -199,7 +244,9 @@ def test_both_maps_draw_every_item(served_app, small_files):
 @pytest.mark.slow
 def test_emblaze_comparison_is_drawn(served_app):
     page, _, _ = served_app
+    page.get_by_role("heading", name="Compare layouts (Emblaze)").scroll_into_view_if_needed()  # mounted once in view
     canvases = page.locator("marimo-anywidget canvas")
+    wait_for(page, lambda: any((canvases.nth(i).bounding_box() or {}).get("width", 0) > 300 for i in range(canvases.count())), timeout=120, what="the Emblaze plot")
     boxes = [canvases.nth(i).bounding_box() for i in range(canvases.count())]
     plot = [i for i, box in enumerate(boxes) if box and box["width"] > 300]
     assert plot, "no Emblaze plot canvas"
@@ -312,3 +359,235 @@ def test_uploaded_files_replace_the_data(served_app, small_files, tmp_path):
         assert all(name.startswith("Uploaded track ") for name in drawn_names), sorted(drawn_names)[:5]
         assert page.locator("marimo-callout-output[data-kind*='danger']").count() == 0
         assert log.errors() == []
+        page.close()
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_a_visitor_through_a_proxy_gets_no_file_access(served_app, tmp_path):
+    """The app was started without a file policy: a visitor who arrives through a proxy (or from
+    another address) sees no path box, no upload and no export folder, and is told why."""
+    from browser import PageLog
+
+    page = served_app[0].context.new_page()
+    log = PageLog(page)
+    page.set_extra_http_headers({"X-Forwarded-For": "203.0.113.7"})
+    page.goto(served_app[0].url)
+    wait_for(page, lambda: page.get_by_text("This app reads and writes no files.").count() > 0, timeout=120, what="the refusal")
+    wait_for(page, lambda: page.get_by_role("heading", name="Export").count() > 0, timeout=180, what="the export section")
+    labels = " ".join(page.locator("marimo-text").evaluate_all("els => els.map(e => e.dataset.label || '')"))
+    assert "user" in labels  # the column boxes are there...
+    for box in ("Interactions file", "Item metadata", "folder on the server"):  # ...the path boxes are not
+        assert box not in labels and page.get_by_text(box).count() == 0, box
+    assert page.locator("marimo-file").count() == 0
+    wait_for(page, lambda: page.locator("marimo-download").count() == 1, timeout=180, what="the download button")  # once a layout is there
+    page.screenshot(path=str(tmp_path / "locked.png"))
+    assert log.errors() == []
+    page.close()
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_uploads_only_app_uploads_draws_and_downloads(served_app, small_files, tmp_path):
+    """Served with --uploads-only: no path box on the page; an upload above the cap is refused
+    with a message, one below it is drawn, and the export comes back as a zip download.
+    (A second app, in a new tab of the browser.)"""
+    import zipfile
+
+    from browser import PageLog, marimo_server
+
+    plays, tracks = small_files
+    subset = pd.read_csv(plays)
+    subset = subset[subset["track"].isin(sorted(subset["track"].unique())[:90])]
+    upload = tmp_path / "my plays.csv"
+    subset.to_csv(upload, index=False)
+    names = pd.read_csv(tracks)
+    names["title"] = [f"Uploaded track {i}" for i in range(len(names))]
+    upload_names = tmp_path / "my tracks.csv"
+    names[["item_id", "title"]].to_csv(upload_names, index=False)
+    too_big = tmp_path / "too big.csv"
+    too_big.write_text("listener,track\n" + "u,t\n" * 60_000)  # 240 kB, over the 0.2 MB cap
+    n_expected = expected_items(upload)
+    assert upload.stat().st_size < 200_000 and n_expected < expected_items(plays)
+
+    args = ["--uploads-only", "--max-upload-mb", "0.2", *app_args(small_files)]
+    with marimo_server(APP, args) as url:
+        page = served_app[0].context.new_page()
+        log = PageLog(page)
+        page.goto(url)
+        wait_for(page, lambda: len(drawn_marks(page).get("umap_map_marks", [])) == expected_items(plays), what="the first maps")
+        assert page.get_by_text("uploads up to 0.2 MB; exports come as a download").count() == 1
+        labels = " ".join(page.locator("marimo-text").evaluate_all("els => els.map(e => e.dataset.label || '')"))
+        for box in ("Interactions file", "Item metadata", "folder"):
+            assert box not in labels and page.get_by_text(box, exact=True).count() == 0, box
+        assert page.locator("marimo-button[data-label*='Export']").count() == 0  # no export into a server folder
+
+        sidebar = page.get_by_role("complementary")
+        button = sidebar.get_by_text("Upload interactions")
+        with page.expect_file_chooser() as chooser:
+            button.click()
+        chooser.value.set_files(str(too_big))
+        wait_for(page, lambda: page.get_by_text("File upload failed").count() > 0, timeout=30, what="the refusal of the large file")
+        assert page.get_by_text("File is larger than 200000 bytes").count() > 0
+        for button, path in ((button, upload), (sidebar.get_by_text("Upload item metadata"), upload_names)):
+            with page.expect_file_chooser() as chooser:
+                button.click()
+            chooser.value.set_files(str(path))
+            page.wait_for_timeout(500)
+        page.get_by_role("button", name="Load data", exact=True).click()
+
+        def redrawn():
+            marks = drawn_marks(page)
+            return all(len(marks.get(name, [])) == n_expected for name in ("umap_map_marks", "tsne_map_marks"))
+
+        wait_for(page, redrawn, timeout=180, what="the maps of the uploaded file")
+        drawn_names = {name for *_, name in drawn_marks(page)["umap_map_marks"]}
+        assert all(name.startswith("Uploaded track ") for name in drawn_names), sorted(drawn_names)[:5]
+        wait_for(page, lambda: page.get_by_role("heading", name="Quality at a glance").count() > 0, what="the metrics")
+        page.screenshot(path=str(tmp_path / "uploads_only.png"))
+
+        with page.expect_download(timeout=120_000) as download:
+            page.get_by_text("Download the umap export").click()
+        assert download.value.suggested_filename == "atlas-umap.zip"
+        archive = zipfile.ZipFile(download.value.path())
+        files = ["layout.csv", "layout.parquet", "regions.parquet", "neighbors.parquet", "manifest.json", "atlas.html"]
+        assert sorted(archive.namelist()) == sorted(f"atlas-umap/{name}" for name in files)
+        layout = pd.read_csv(archive.open("atlas-umap/layout.csv"))
+        assert len(layout) == n_expected and layout["title"].str.startswith("Uploaded track ").all()
+        assert page.locator("marimo-callout-output[data-kind*='danger']").count() == 0
+        assert log.errors() == []
+        page.close()
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_a_projection_change_shows_the_layout_as_it_forms(served_app, small_files, tmp_path):
+    """A new t-SNE setting is computed in the background: the panel above the maps redraws the
+    layout as it forms (at least twice during one optimisation), then the map itself changes.
+    (A second app, in a new tab of the browser.)"""
+    from browser import PageLog, marimo_server
+
+    slow = ["--tsne-iter", "6000", "--tsne-warm-iter", "6000", "--tsne-exaggeration-iter", "250"]
+    with marimo_server(APP, app_args(small_files, *slow)) as url:
+        page = served_app[0].context.new_page()
+        log = PageLog(page)
+        page.goto(url)
+        wait_for(page, lambda: {"umap_map_marks", "tsne_map_marks", "pacmap_map_marks"} <= set(drawn_marks(page)), timeout=400, what="every map")
+        before = layout_of(drawn_marks(page)["tsne_map_marks"])
+        thumb = page.locator("marimo-slider[data-label*='perplexity'] [role='slider']")
+        thumb.focus()
+        thumb.press("ArrowRight")  # 30 -> 35
+        previews, lines = [], set()
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            marks = drawn_marks(page)
+            frame = tuple(page.evaluate("() => [...document.querySelectorAll('svg[data-atlas-preview] circle')].slice(0, 20).map(c => c.getAttribute('cx'))"))
+            if frame and (not previews or frame != previews[-1]):
+                previews.append(frame)
+            lines |= {line for line in page.inner_text("body").splitlines() if "steps" in line and "t-SNE" in line}
+            now = layout_of(marks.get("tsne_map_marks", []))
+            if len(now) == len(before) and any(np.hypot(*np.subtract(now[r], before[r])) > 1 for r in before):
+                break
+            page.wait_for_timeout(250)
+        else:
+            raise AssertionError("the t-SNE map never changed")
+        assert len(previews) >= 2, previews  # the layout redrawn while it formed
+        assert any("refining the map on screen" in line and "left" in line for line in lines), lines
+        page.screenshot(path=str(tmp_path / "forming.png"))
+
+
+def test_above_the_chart_limit_the_app_draws_every_item_with_webgl(served_app, small_files, tmp_path):
+    """With --max-chart-points below the number of items, the maps are the WebGL views: every
+    item in each of them, and a lasso in one lists the selected items under the maps.
+    (A second app, in a new tab of the browser.)"""
+    from browser import PageLog, marimo_server
+    from test_scatter import box_around, lasso
+
+    plays, tracks = small_files
+    kept = kept_profiles(plays)
+    n_items = kept.n_items
+    community = pd.read_csv(tracks, dtype={"item_id": str}).set_index("item_id")["community"]
+    members = np.flatnonzero(community.reindex(np.asarray(kept.item_ids, dtype=str)).to_numpy() == "c0")
+    assert 10 < len(members) < n_items and n_items > 100
+
+    with marimo_server(APP, app_args(small_files, "--max-chart-points", "100")) as url:
+        page = served_app[0].context.new_page()
+        log = PageLog(page)
+        page.goto(url)
+        canvases = page.locator(".atlas-maps-surface canvas[data-drawn]")
+        wait_for(page, lambda: canvases.count() == 3, what="the three WebGL views")
+        assert [canvases.nth(i).get_attribute("data-drawn") for i in range(3)] == [str(n_items)] * 3
+        assert [canvases.nth(i).get_attribute("data-buffered") for i in range(3)] == [str(n_items)] * 3
+        assert page.get_by_text(f"All {n_items:,} items are drawn, with WebGL").count() == 1
+        assert "umap_map_marks" not in drawn_marks(page)  # no Altair map on the page
+
+        listed = lambda: page.get_by_text("(c0)", exact=False).count()  # noqa: E731
+        before = listed()
+        lasso(page, box_around(page, members))
+        shown = lambda: page.locator(".atlas-maps").get_attribute("data-selected")  # noqa: E731
+        wait_for(page, lambda: shown() not in (None, "0"), timeout=30, what="the lasso selection")
+        selected = int(shown())
+        assert selected >= len(members)
+        wait_for(page, lambda: page.get_by_text(f"{selected:,} items selected").count() == 1, timeout=60, what="the selected items in Python")
+        assert listed() > before  # the selected items, by the names the metadata file gives
+        page.screenshot(path=str(tmp_path / "webgl_app.png"))
+        assert page.locator("marimo-callout-output[data-kind*='danger']").count() == 0
+        assert log.errors() == []
+        page.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Region names and stable rebuilds in the app
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_app_aligns_to_a_previous_export_and_names_regions(small_files, tmp_path, monkeypatch):
+    from atlas.cli import main
+
+    plays, tracks = small_files
+    old = tmp_path / "old"
+    words = [str(plays), "--items", str(tracks), "--user-col", "listener", "--item-col", "track", *SMALL_FILTERS]
+    assert main(["build", *words, "--out", str(old), "--no-cache", "--quiet", "--compare", "umap"]) == 0
+    defs = run_notebook(APP, app_args(small_files, "--align-to", str(old), "--seed", "1", "--region-levels", "1"), monkeypatch)
+    assert [run.error for run in (defs["align_run"], defs["regions_run"])] == [None, None]
+    n_items = expected_items(plays)
+    report = defs["alignment"]
+    assert report["directory"] == str(old.resolve()) and report["shared_items"] == n_items
+    assert report["median_displacement"] < 0.15  # the same data with another seed stays where it was
+    assert all(layout.started_from for layout in defs["raw_layouts"].values())  # every layout ran from the old map
+    assert defs["aligned"]["umap"].key.endswith(f":onto:{defs['align_match'].anchor.digest}")
+    assert {name: found.levels for name, found in defs["layout_regions"].items()} == {"umap": 1, "tsne": 1, "pacmap": 1}
+    assert defs["region_names"] == {}  # the overlay starts off
+    result = defs["export_result"]()  # what an export writes: the same layouts, regions and report
+    assert result.alignment == report and result.params.regions.levels == 1
+    assert {name: found.table.equals(defs["layout_regions"][name].table) for name, found in result.regions.items()} == {"umap": True, "tsne": True, "pacmap": True}
+
+
+# The datum "name" of every drawn text mark (the region names; axes and titles are no marks).
+TEXT_MARKS_JS = f"""
+() => {{
+  const marks = ({SYMBOL_MARKS_JS.replace("item.marktype === 'symbol'", "item.marktype === 'text'")})();
+  return Object.values(marks).flatMap(items => items.filter(i => i.datum && i.datum.name).map(i => i.datum.name));
+}}
+"""
+
+
+def drawn_texts(page) -> list[str]:
+    return page.evaluate(TEXT_MARKS_JS)
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_region_names_can_be_switched_on_over_the_maps(served_app):
+    page, log, _ = served_app
+    page.get_by_text("Regions and stable rebuilds").click()
+    choice = page.locator("marimo-dropdown[data-label*='region names'] select")
+    choice.select_option(label="continents (coarsest level)")
+    names = wait_for(page, lambda: drawn_texts(page), timeout=60, what="region names on the maps")
+    assert any(name.startswith("c") for name in names)  # the planted communities name the continents
+    marks = drawn_marks(page)
+    assert "umap_map_0_marks" in marks  # points and names share a view (a layer: Altair numbers its points)
+    choice.select_option(label="off")
+    wait_for(page, lambda: {"umap_map_marks", "tsne_map_marks"} <= set(drawn_marks(page)), timeout=60, what="the plain maps")
+    assert drawn_texts(page) == [] and log.errors() == []

@@ -1,4 +1,5 @@
 import dataclasses
+import pickle
 
 import pytest
 
@@ -13,6 +14,7 @@ def test_a_projection_change_recomputes_only_the_projection(planted, small_param
     result = pipe.build(planted, changed)
     assert result.cached == {
         "profiles": True, "cooccurrence": True, "graph": True, "embedding": True, "neighbors": True, "umap": False, "tsne": True,
+        "regions": False,  # the umap layout changed, and the tsne layout is aligned onto it
     }
 
 
@@ -147,3 +149,26 @@ def test_aligned_turns_every_layout_onto_the_first():
     assert list(layouts) == ["umap", "tsne"] and layouts["umap"] is umap
     assert np.allclose(layouts["tsne"].xy, xy, atol=1e-4)
     assert atlas.pipeline.aligned({}) == {}
+
+
+def test_readable_but_wrong_cache_entries_are_misses(tmp_path, planted, small_params):
+    first = atlas.Pipeline(tmp_path).build(planted, small_params)
+    for entry in tmp_path.glob("embedding-*.pkl"):  # another type under the right key
+        entry.write_bytes(pickle.dumps({"coords": "not an embedding"}))
+    for entry in tmp_path.glob("graph-*.pkl"):  # this class from a version with fewer fields
+        older = object.__new__(atlas.ItemGraph)
+        older.__dict__.update({"n_items": 3, "edges": None})
+        entry.write_bytes(pickle.dumps(older))
+    for entry in tmp_path.glob("metrics-*.pkl"):
+        entry.write_bytes(pickle.dumps([1, 2, 3]))
+    result = atlas.Pipeline(tmp_path).build(planted, small_params)
+    assert result.cached["graph"] is False and result.cached["embedding"] is False and result.cached["profiles"] is True
+    assert (result.layouts["umap"].xy == first.layouts["umap"].xy).all() and result.metrics == first.metrics
+
+
+def test_the_cache_checks_the_type_only_when_asked(tmp_path):
+    cache = StageCache(tmp_path)
+    cache.put("x-1", {"a": 1})
+    cache.clear_memory()
+    assert StageCache(tmp_path).get("x-1", list) is None
+    assert StageCache(tmp_path).get("x-1", dict) == {"a": 1} and StageCache(tmp_path).get("x-1") == {"a": 1}

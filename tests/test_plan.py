@@ -66,7 +66,7 @@ def test_the_exported_layout_is_aligned_to_the_first_compared():
     ("values", "message"),
     [
         ({"min_dist": 2.0, "spread": 1.0}, r"min_dist \(2.0\) must not exceed spread"),
-        ({"min_dist": "nan"}, "--min-dist must be a finite number"),
+        ({"min_dist": "nan"}, "UMAP min_dist must be a finite number"),
         ({"perplexity": "lots"}, "--perplexity must be a number, got 'lots'"),
         ({"n_neighbors": 2.5}, "--n-neighbors must be a whole number"),
         ({"weighting": "tfidf"}, "Unsupported value 'tfidf' for --weighting"),
@@ -85,9 +85,8 @@ def test_bad_values_are_refused_with_the_flag_named(values, message):
 
 
 def test_the_command_line_refuses_what_the_app_refuses(capsys):
-    with pytest.raises(SystemExit):
-        main(["build", "--demo", "--out", "x", "--min-dist", "nan"])
-    assert "--min-dist must be a finite number" in capsys.readouterr().err
+    assert main(["build", "--demo", "--out", "/tmp/never-written", "--min-dist", "nan"]) == 2
+    assert "UMAP min_dist must be a finite number" in capsys.readouterr().err
     assert main(["build", "--demo", "--out", "/tmp/never-written", "--min-dist", "2", "--spread", "1"]) == 2
     assert "must not exceed spread" in capsys.readouterr().err
 
@@ -149,3 +148,20 @@ def test_rebuild_explains_a_manifest_without_a_command(tmp_path, capsys):
     (tmp_path / "manifest.json").write_text(json.dumps({"argv": None, "argv_note": "the data was made in Python, not read from a file"}))
     assert main(["rebuild", str(tmp_path), "--out", str(tmp_path / "new")]) == 2
     assert "records no build command (the data was made in Python" in capsys.readouterr().err
+
+
+def test_an_alignment_and_region_options_travel_in_the_rebuild_command():
+    from atlas.plan import Source, argv_of
+
+    params = atlas.build_params({"region_levels": 3, "region_columns": "genres", "moved_share": 0.1}, demo=True)
+    words = argv_of(params, Source(demo=True, align_to="/maps/old"))
+    assert words[:3] == ["--demo", "--align-to", "/maps/old"]
+    assert words[words.index("--region-levels") + 1] == "3" and words[words.index("--region-columns") + 1] == "genres"
+    args = make_parser().parse_args(["build", *words])
+    assert plan.params_from_args(args) == params and plan.source_from_args(args).align_to == "/maps/old"
+
+
+def test_a_manifest_from_before_regions_still_rebuilds():
+    plain = atlas.BuildParams().to_dict()
+    del plain["regions"], plain["align"]
+    assert atlas.BuildParams.from_dict(plain) == atlas.BuildParams()

@@ -125,3 +125,46 @@ def test_a_new_projection_is_one_class(planted, small_params, tmp_path):
         assert manifest["projection"] == "first_axes" and manifest["params"]["projections"][1]["flip"] == -1.0
     finally:
         del base._REGISTRY["first_axes"]
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        (TsneParams(perplexity=15, n_iter=300), TsneParams(perplexity=25, n_iter=300)),
+        (UmapParams(n_neighbors=15, n_epochs=200), UmapParams(n_neighbors=15, min_dist=0.05, spread=1.5, n_epochs=200)),
+    ],
+)
+def test_a_warm_start_is_as_good_as_a_cold_one(built, before, after):
+    """A parameter change refines the layout on screen; by the layout metrics the result is as
+    good as a run from PCA (within a few percent)."""
+    pipe = atlas.Pipeline()
+    shown = pipe.project(built.embedding, before)
+    steps = []
+    warm = pipe.project(built.embedding, after, warm_from=shown, progress=lambda step, total, xy: steps.append((step, total)))
+    assert warm.warm_from == shown.key and warm.key != shown.key
+    assert steps and steps[-1][0] == steps[-1][1] < (before.n_iter + before.exaggeration_iter if isinstance(before, TsneParams) else 200)
+    cold = atlas.Pipeline().project(built.embedding, after)
+    assert cold.warm_from == ""
+    graph, coords = built.graph, built.embedding.coords
+    warm_m, cold_m = atlas.layout_metrics(graph, warm.xy, coords), atlas.layout_metrics(graph, cold.xy, coords)
+    for name in ("knn_recall", "trustworthiness"):
+        assert warm_m[name] >= 0.95 * cold_m[name], (name, warm_m, cold_m)
+    # the refined layout kept the geography of the one it started from
+    moved = np.linalg.norm(atlas.align_layout(warm, shown).xy - shown.xy, axis=1).mean()
+    assert moved < 0.5 * np.linalg.norm(shown.xy - shown.xy.mean(axis=0), axis=1).mean()
+    # a setting seen before comes back as it was, refined or not
+    assert pipe.project(built.embedding, after) is warm or np.array_equal(pipe.project(built.embedding, after).xy, warm.xy)
+
+
+def test_a_warm_start_needs_a_layout_of_the_same_embedding(built):
+    pipe = atlas.Pipeline()
+    other = atlas.Layout(built.layouts["tsne"].xy, "tsne", None, key="elsewhere", embedding_key="another embedding")
+    layout = pipe.project(built.embedding, TsneParams(perplexity=12, n_iter=250), warm_from=other)
+    assert layout.warm_from == ""  # started from PCA
+
+
+def test_progress_shows_intermediate_layouts(built):
+    seen = []
+    atlas.project(built.embedding, TsneParams(perplexity=15, n_iter=250), progress=lambda step, total, xy: seen.append((step, total, xy)))
+    assert seen[-1][0] == seen[-1][1] == 500
+    assert all(xy is not None and xy.shape == (built.embedding.coords.shape[0], 2) for _, _, xy in seen)

@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import AtlasError
-from ..ingest import LONG_FORMATS, IngestParams, _as_str_ids
+from ..formats import LONG_FORMATS
+from ..ingest import IngestParams, _as_str_ids
 from ..profiles import FilterParams, check_kept, no_weight_left, nothing_left
 from ..stagefile import ItemTable
 from .spark_session import first_line
@@ -101,7 +102,7 @@ def read_frame(spark, source: SparkInput):
             if header is None:
                 path = source.local_path
                 if path is not None and path.is_file():
-                    from ..ingest import _sniff_header
+                    from ..formats import _sniff_header
 
                     header = _sniff_header(path, LONG_FORMATS[fmt])
                 else:

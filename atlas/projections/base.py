@@ -9,6 +9,7 @@ export and its manifest — asks the registry instead of naming them.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy.spatial import cKDTree
 
+from ..cores import fitted_thread_count
 from ..embed import Embedding
 from ..errors import AtlasError
 from ..graph import ItemGraph
@@ -41,13 +43,21 @@ class EmbeddingNeighbors:
 
 @dataclass(frozen=True, eq=False)
 class Layout:
-    """2D coordinates of every item, with the method and parameters that made them."""
+    """2D coordinates of every item, with the method and parameters that made them.
+
+    ``embedding_key`` names the embedding it was projected from; ``warm_from`` the key of the
+    layout it started from when it was a warm start, ``started_from`` the digest of the start
+    positions it ran from (an earlier map's; both empty for a start from PCA).
+    """
 
     xy: np.ndarray  # float32, n × 2
     method: str
     params: object
     key: str = ""
     seconds: float = 0.0
+    embedding_key: str = ""
+    warm_from: str = ""
+    started_from: str = ""
 
     @property
     def n_items(self) -> int:
@@ -56,11 +66,16 @@ class Layout:
 
 @dataclass(frozen=True, eq=False)
 class ProjectionInputs:
-    """What a projection may start from: the embedding, its shared neighbours, the item graph."""
+    """What a projection may start from: the embedding, its shared neighbours, the item graph,
+    and optionally a start layout (``init``, one row per item). With ``refine`` the start is
+    already a finished layout of nearly the same problem (the one on screen before a parameter
+    changed): the method runs its short refinement schedule instead of its full one."""
 
     embedding: Embedding
     neighbors: EmbeddingNeighbors | None = None
     graph: ItemGraph | None = None
+    init: np.ndarray | None = None
+    refine: bool = False
 
     @property
     def n_items(self) -> int:
@@ -91,6 +106,7 @@ class Projection:
         return None
 
     def fit(self, inputs: ProjectionInputs, params, *, progress: Progress | None = None) -> np.ndarray:
+        """The 2D layout; start from ``inputs.init`` when given, else from the embedding's PCA."""
         raise NotImplementedError
 
     # -- shared behaviour ---------------------------------------------------------------------
@@ -154,7 +170,7 @@ def embedding_neighbors(embedding: Embedding, k: int) -> EmbeddingNeighbors:
     """Exact ``k`` nearest neighbours of every item in embedding space (self included first)."""
     x = embedding.coords.astype(np.float64)
     k = min(k, x.shape[0] - 1)
-    dist, idx = cKDTree(x).query(x, k=k + 1, workers=-1)
+    dist, idx = cKDTree(x).query(x, k=k + 1, workers=fitted_thread_count())
     # a duplicate point may come before the item itself: put the item first
     self_pos = idx == np.arange(x.shape[0])[:, None]
     for i in np.flatnonzero(~self_pos[:, 0]):
@@ -170,9 +186,15 @@ def project(
     neighbors: EmbeddingNeighbors | None = None,
     *,
     graph: ItemGraph | None = None,
+    init: np.ndarray | None = None,
+    refine: bool = False,
     progress: Progress | None = None,
 ) -> Layout:
-    """Project the embedding to 2D with the method of ``params``, reusing ``neighbors`` when given."""
+    """Project the embedding to 2D with the method of ``params``, reusing ``neighbors`` when given.
+
+    ``init`` (n × 2) is a start layout instead of the embedding's PCA; with ``refine`` it is a
+    finished layout and the method only refines it (a warm start after a parameter change).
+    """
     method = of(params)
     n = embedding.coords.shape[0]
     method.check(params, n)
@@ -181,10 +203,52 @@ def project(
         neighbors = embedding_neighbors(embedding, k)
     if method.needs_graph and graph is None:
         raise AtlasError(f"the {method.title} layout is made from the item graph; pass graph=.")
-    xy = np.asarray(method.fit(ProjectionInputs(embedding, neighbors, graph), params, progress=progress), dtype=np.float32)
+    if init is not None:
+        init = np.asarray(init, dtype=np.float32)
+        if init.shape != (n, 2) or not np.all(np.isfinite(init)):
+            raise AtlasError(f"a start layout must hold finite 2D positions for all {n} items, got shape {init.shape}.")
+    inputs = ProjectionInputs(embedding, neighbors, graph, init, refine and init is not None)
+    xy = np.asarray(method.fit(inputs, params, progress=progress), dtype=np.float32)
     if not np.all(np.isfinite(xy)):
         raise AtlasError(f"the {method.title} layout has non-finite coordinates; change its parameters.")
-    return Layout(xy - xy.mean(axis=0), method.name, params)
+    return Layout(xy - xy.mean(axis=0), method.name, params, embedding_key=embedding.key)
+
+
+@contextlib.contextmanager
+def quiet_logger(name: str):
+    """Silence a library's logger below errors (warnings atlas has already acted on)."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+class Throttle:
+    """Calls ``progress`` at most every ``seconds`` (and always on the last step). A ``poll()``
+    method of ``progress``, if it has one, is called on every step: the place to stop an
+    optimisation early by raising."""
+
+    def __init__(self, progress: Progress | None, seconds: float = 1.0) -> None:
+        self.progress = progress
+        self.poll = getattr(progress, "poll", None)
+        self.seconds = seconds
+        self.last = -np.inf
+
+    def __call__(self, step: int, total: int, xy=None) -> None:
+        import time
+
+        if self.progress is None:
+            return
+        if self.poll is not None:
+            self.poll()
+        now = time.perf_counter()
+        if step >= total or now - self.last >= self.seconds:
+            self.last = now
+            value = xy() if callable(xy) else xy
+            self.progress(step, total, None if value is None else np.array(value, dtype=np.float32))
 
 
 def pca_init(x: np.ndarray, *, scale: float) -> np.ndarray:
@@ -212,15 +276,22 @@ def align_layout(layout: Layout, reference: Layout) -> Layout:
     if a.shape != b.shape:
         raise AtlasError(f"layouts of {a.shape[0]} and {b.shape[0]} items cannot be aligned; they must hold the same items.")
     xy = procrustes(a, b)
-    return Layout(xy.astype(np.float32), layout.method, layout.params, layout.key + ":aligned", layout.seconds)
+    return dataclasses.replace(layout, xy=xy.astype(np.float32), key=layout.key + ":aligned")
 
 
 def procrustes(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """The similarity transform of ``a`` (rotation/reflection, uniform scale, shift) closest to ``b``."""
+    return fit_similarity(a, b)(a)
+
+
+def fit_similarity(a: np.ndarray, b: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """The similarity transform taking the points ``a`` closest to ``b`` (least squares), as a
+    function that applies it to any points (e.g. all items, fitted on the shared ones)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     ma, mb = a.mean(axis=0), b.mean(axis=0)
     a0, b0 = a - ma, b - mb
     u, s, vt = np.linalg.svd(a0.T @ b0)
     r = u @ vt
     norm = (a0**2).sum()
     scale = s.sum() / norm if norm > 0 else 1.0
-    return a0 @ r * scale + mb
+    return lambda points: (np.asarray(points, dtype=np.float64) - ma) @ r * scale + mb

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..embed import EmbedParams, embed_graph
-from ..errors import AtlasError
-from .base import Projection, ProjectionInputs, register
+from ..errors import AtlasError, check_seed
+from .base import Projection, ProjectionInputs, Throttle, register
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,9 @@ class PymdeParams:
     """No knobs of its own: the embedding's parameters, with two dimensions."""
 
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_seed(self.seed)
 
 
 @register
@@ -38,4 +41,7 @@ class Pymde2d(Projection):
         if embed_params is None:
             raise AtlasError("the PyMDE 2D layout needs an embedding made by atlas (it reuses its parameters).")
         two = dataclasses.replace(embed_params, embedding_dim=2, seed=params.seed)
-        return embed_graph(inputs.graph, two).coords
+        report = Throttle(progress)
+        coords = embed_graph(inputs.graph, two, init=inputs.init, progress=lambda done, total: report(done, total, None)).coords
+        report(two.max_iter, two.max_iter, coords)
+        return coords

@@ -35,6 +35,8 @@ from .charts import (  # noqa: F401
     _quiet_altair,
     linked_maps,
     map_views,
+    region_labels,
+    region_layers,
     histogram,
     small_multiple,
     selectable_chart,
@@ -57,6 +59,18 @@ from .controls import (  # noqa: F401
     projection_controls,
     controls_panel,
 )
+from .access import (  # noqa: F401
+    MODES,
+    DEFAULT_MAX_UPLOAD_MB,
+    Access,
+    access_note,
+    is_loopback,
+    listening_addresses,
+    request_is_remote,
+    visitor_access,
+)
+from . import progress  # noqa: F401
+from .progress import LayoutJobs, progress_line, start_layouts  # noqa: F401
 from .stages import (  # noqa: F401
     StageRun,
     run_stage,
@@ -64,5 +78,17 @@ from .stages import (  # noqa: F401
     stage_messages,
     timing_table,
     metrics_table,
+    export_build,
     export_with_page,
+    export_zip,
+)
+from .scatter import (  # noqa: F401
+    TABLEAU20,
+    VIRIDIS,
+    MapColours,
+    map_colours,
+    maps_widget,
+    popularity_sizes,
+    webgl_maps,
+    widget_module,
 )

@@ -7,7 +7,7 @@ A field with slider stops becomes a slider, one with choices a dropdown, any oth
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 from atlas import projections
@@ -20,7 +20,7 @@ def control(f: Field, value: Any, *, debounce: bool = False, full_width: bool = 
     """A marimo control for one option, starting at ``value``."""
     import marimo as mo
 
-    label = f.option.flag.lstrip("-").replace("-", " ")
+    label = f.label
     if f.option.steps is not None and value is not None:
         return mo.ui.slider(
             steps=slider_steps(f.option.steps, value), value=value, label=label, show_value=True, full_width=full_width, debounce=debounce
@@ -45,20 +45,24 @@ def form_defaults(fields: Iterable[Field], settings: AppSettings) -> dict[str, A
     return {f.dest: settings.initial(f) for f in fields}
 
 
-def projection_controls(settings: AppSettings, names: Iterable[str]) -> dict[str, Any]:
-    """For each projection: a ``mo.ui.dictionary`` of its options' controls (sliders debounced,
-    so a drag recomputes once, when it ends)."""
+def projection_controls(settings: AppSettings, names: Iterable[str]):
+    """One ``mo.ui.dictionary`` holding, per projection, a dictionary of its options' controls
+    (sliders debounced, so a drag recomputes once, when it ends). Being one UI element bound to
+    one name, any move re-runs the cells that read it; ``controls[name].value`` is one method's
+    option values."""
     import marimo as mo
 
-    return {
-        name: mo.ui.dictionary({f.dest: control(f, settings.initial(f), debounce=True, full_width=False) for f in fields_of(projections.get(name).Params)})
-        for name in names
-    }
+    return mo.ui.dictionary(
+        {
+            name: mo.ui.dictionary({f.dest: control(f, settings.initial(f), debounce=True, full_width=True) for f in fields_of(projections.get(name).Params)})
+            for name in names
+        }
+    )
 
 
-def controls_panel(controls: Mapping[str, Any]):
-    """The projections' controls side by side, each under its method's name."""
+def controls_panel(controls, names: Iterable[str]):
+    """The controls of the projections ``names`` side by side, each under its method's name."""
     import marimo as mo
 
-    columns = [mo.vstack([mo.md(f"**{projections.get(name).title}**"), *box.elements.values()]) for name, box in controls.items()]
+    columns = [mo.vstack([mo.md(f"**{projections.get(name).title}**"), *controls[name].elements.values()]) for name in names]
     return mo.hstack(columns, widths="equal", gap=2)

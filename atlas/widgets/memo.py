@@ -43,7 +43,7 @@ def content_hash(*parts) -> str:
     for part in parts:
         if isinstance(part, (pd.DataFrame, pd.Series)):
             digest.update(repr(list(part.columns) if isinstance(part, pd.DataFrame) else part.name).encode())
-            digest.update(pd.util.hash_pandas_object(part, index=False).to_numpy().tobytes())
+            digest.update(pd.util.hash_pandas_object(_hashable(part), index=False).to_numpy().tobytes())
         elif isinstance(part, np.ndarray):
             digest.update(repr((part.dtype.str, part.shape)).encode())
             digest.update(np.ascontiguousarray(part).tobytes() if part.dtype != object else repr(part.tolist()).encode())
@@ -51,6 +51,18 @@ def content_hash(*parts) -> str:
             digest.update(repr(part).encode())
         digest.update(b"\0")
     return digest.hexdigest()
+
+
+def _hashable(part):
+    """``part`` with lists and other unhashable cells (Parquet list columns) written out as text."""
+    import pandas as pd
+
+    frame = part.to_frame() if isinstance(part, pd.Series) else part
+    nested = [c for c in frame.columns if frame[c].dtype == object and frame[c].map(lambda v: isinstance(v, (list, dict)) or hasattr(v, "tolist")).any()]
+    if not nested:
+        return part
+    frame = frame.assign(**{c: frame[c].map(repr) for c in nested})
+    return frame.iloc[:, 0] if isinstance(part, pd.Series) else frame
 
 
 class SessionMemo:

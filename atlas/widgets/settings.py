@@ -19,8 +19,11 @@ from .tables import safe_column_name
 
 log = logging.getLogger(__name__)
 
-#: App options that are not build options: where to export, where the stage cache lives.
-APP_OPTIONS = ("out", "cache_dir")
+#: App options that are not build options: where to export, where the stage cache lives, who may
+#: read and write what when the app is served (see ``access.Access``), and above how many items
+#: the maps switch from Altair to the full-resolution WebGL views.
+APP_OPTIONS = ("out", "cache_dir", "data_root", "max_upload_mb", "max_chart_points")
+APP_FLAGS = ("uploads_only",)
 
 
 @dataclass(frozen=True)
@@ -30,9 +33,21 @@ class AppSettings:
 
     source: Source = Source()
     values: Mapping[str, Any] = field(default_factory=dict)
-    out: str | None = None
-    cache_dir: str | None = None
+    app: Mapping[str, Any] = field(default_factory=dict)
     problems: tuple[str, ...] = ()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """An app option (``out``, ``cache_dir``, ``data_root``, ``uploads_only``, ``max_upload_mb``,
+        ``max_chart_points``)."""
+        return self.app.get(key, default)
+
+    @property
+    def out(self) -> str | None:
+        return self.app.get("out")
+
+    @property
+    def cache_dir(self) -> str | None:
+        return self.app.get("cache_dir")
 
     def initial(self, f: Field):
         """The value a control for ``f`` starts at: the command line's, else the default."""
@@ -52,9 +67,12 @@ def app_settings(cli_args: Mapping[str, object], *, collect: bool = False) -> Ap
 
     Options carry the names of ``atlas build`` (``--min-item-users``, ``--umap-n-neighbors``,
     ``--perplexity`` ...), plus ``--input`` for the interactions file; ``--demo`` or no input
-    opens the MovieLens demo with the command line's demo filters. A value that is not right,
-    or an option atlas does not know, raises ``AtlasError`` naming it; with ``collect`` the
-    message goes to ``problems`` instead and the default is kept.
+    opens the MovieLens demo with the command line's demo filters. ``--data-root DIR``,
+    ``--uploads-only`` and ``--max-upload-mb N`` set the file policy (see ``access.Access``);
+    ``--max-chart-points N`` is where the maps switch from Altair to WebGL (default
+    ``MAX_CHART_POINTS``).
+    A value that is not right, or an option atlas does not know, raises ``AtlasError`` naming
+    it; with ``collect`` the message goes to ``problems`` instead and the default is kept.
     """
     fields = all_fields()
     source_names = {f.name for f in dataclasses.fields(Source)}
@@ -70,6 +88,12 @@ def app_settings(cli_args: Mapping[str, object], *, collect: bool = False) -> Ap
                 source["demo"] = value in ("", True, "true", "True", 1)
             elif key in source_names:
                 source[key] = None if value in ("", None) else str(value)
+            elif key in APP_FLAGS:
+                app[key] = value in ("", True, "true", "True", 1)
+            elif key == "max_upload_mb":
+                app[key] = _megabytes(value)
+            elif key == "max_chart_points":
+                app[key] = _chart_points(value)
             elif key in APP_OPTIONS:
                 app[key] = None if value in ("", None) else str(value)
             elif key == "seed":
@@ -86,7 +110,27 @@ def app_settings(cli_args: Mapping[str, object], *, collect: bool = False) -> Ap
             problems.append(str(exc))
     if source.get("demo"):
         source["input"] = None
-    return AppSettings(Source(**source), values, app.get("out"), app.get("cache_dir"), tuple(problems))
+    return AppSettings(Source(**source), values, app, tuple(problems))
+
+
+def _megabytes(value: object) -> float:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise AtlasError(f"--max-upload-mb must be a number of megabytes, got {value!r}.") from None
+    if not number > 0 or number == float("inf"):
+        raise AtlasError(f"--max-upload-mb must be a positive number of megabytes, got {value!r}.")
+    return number
+
+
+def _chart_points(value: object) -> int:
+    try:
+        number = int(str(value))
+    except ValueError:
+        raise AtlasError(f"--max-chart-points must be a whole number of items, got {value!r}.") from None
+    if number < 1:
+        raise AtlasError(f"--max-chart-points must be at least 1, got {value!r}.")
+    return number
 
 
 def slider_steps(steps: Sequence[float], value: float) -> list[float]:
@@ -103,12 +147,23 @@ def save_upload(name: str, contents: bytes, directory) -> Path:
     return target
 
 
-def resolve_upload(path: str, uploads: Sequence, directory) -> str | None:
-    """The file to read: an upload (saved into ``directory``) wins over a typed path."""
+def resolve_upload(path: str | None, uploads: Sequence, directory, *, access=None, preset: str | None = None) -> str | None:
+    """The file to read: an upload (saved into ``directory``) wins over a typed path.
+
+    ``access`` (an ``Access`` policy, default local use) checks the upload's size and the typed
+    path; when it allows no typed paths, ``preset`` (the file named when the app was started,
+    not by a visitor) is read instead.
+    """
+    from .access import Access
+
+    access = access or Access()
     if uploads:
         first = uploads[0]
+        access.check_upload(first.name, len(first.contents))
         return str(save_upload(first.name, first.contents, directory))
-    return path.strip() or None
+    if access.reads_paths:
+        return access.resolve_read(path)
+    return preset or None
 
 
 def colour_options(items, *, name_column: str | None = None) -> dict[str, str]:
