@@ -76,9 +76,33 @@ SOCKET_LOG = """
 # The drawn symbols of the maps (found as in the tests), and a short signature of one mark's
 # drawn points: positions, fills and opacities.
 MARKS_JS = f"window.__atlasMarks = {SYMBOL_MARKS_JS};" + """
+// Above --max-chart-points the maps are one WebGL widget (atlas/widgets/scatter.js): its views
+// are in the order umap, t-SNE, PaCMAP; a view's signature is where sampled items are drawn.
+window.__atlasWebgl = (name) => {
+  const roots = [];
+  const visit = (node) => {
+    if (!node) return;
+    if (node.atlasMaps) roots.push(node);
+    if (node.shadowRoot) visit(node.shadowRoot);
+    for (const child of node.children || []) visit(child);
+  };
+  visit(document.body);
+  const maps = roots.length ? roots[roots.length - 1].atlasMaps : null;
+  const v = ['umap', 'tsne', 'pacmap'].indexOf(name.split('_')[0]);
+  if (!maps || v < 0 || !maps.count) return null;
+  const canvases = roots[roots.length - 1].querySelectorAll('canvas[data-drawn]');
+  if (!canvases[v] || !canvases[v].dataset.drawn) return null;
+  const step = Math.max(1, Math.floor(maps.count / 40)), picks = [];
+  const box = canvases[v].getBoundingClientRect();  // positions in the view, wherever the page is scrolled
+  for (let row = 0; row < maps.count; row += step) {
+    const [x, y] = maps.project(v, row);
+    picks.push((x - box.left).toFixed(1) + ',' + (y - box.top).toFixed(1));
+  }
+  return 'webgl:' + maps.count + ':' + canvases[v].dataset.colour + ':' + picks.join(';');
+};
 window.__atlasSignature = (name) => {
   const items = window.__atlasMarks()[name];
-  if (!items || !items.length) return null;
+  if (!items || !items.length) return window.__atlasWebgl(name);
   const sorted = items.slice().sort((a, b) => a.datum.row - b.datum.row);
   const pick = sorted.filter((_, i) => i % Math.max(1, Math.floor(sorted.length / 40)) === 0);
   return items.length + ':' + pick.map(i => [i.x.toFixed(1), i.y.toFixed(1), i.fill, i.opacity].join(',')).join(';');
