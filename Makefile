@@ -10,11 +10,11 @@ PY := $(VENV)/bin/python
 PORT ?= 2718
 APP_ARGS ?=
 
-.PHONY: setup app demo test chromium bench check clean
+.PHONY: setup app demo test chromium java bench check clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip install -q -e ".[test,spark]"
 	touch $@
 
 setup: $(VENV)/.installed
@@ -32,7 +32,12 @@ chromium:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q chromium; \
 	  else echo "Chromium is missing: install it (e.g. 'sudo apt-get install chromium') or the browser tests are skipped."; fi; }
 
-test: setup chromium
+java:
+	@command -v java >/dev/null 2>&1 || [ -n "$$JAVA_HOME" ] || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q openjdk-17-jre-headless; \
+	  else echo "Java is missing: install a JDK 17+ (e.g. 'sudo apt-get install openjdk-17-jre-headless') or the Spark tests are skipped."; fi; }
+
+test: setup chromium java
 	$(PY) -m pytest
 
 check: setup

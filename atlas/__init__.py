@@ -14,6 +14,7 @@ from . import weightings
 from .cooccur import WEIGHTINGS, Candidates, CooccurrenceParams, cooccurrence_candidates
 from .demo import demo_movielens, synthetic_profiles
 from .embed import Embedding, EmbedParams, embed_graph
+from .engines import EngineParams
 from .errors import AtlasError
 from .export import export_layout, read_layout
 from .graph import GraphParams, ItemGraph, cooccurrence_matrix, graph_from_candidates, recipe_graph
@@ -22,6 +23,11 @@ from .metrics import knn_recall, label_agreement, layout_metrics, trustworthines
 from .pipeline import BuildResult, Pipeline
 from .plan import BuildParams, Source, argv_of, build_params, command_line
 from .profiles import FilterParams, Profiles, build_profiles, item_frame, item_labels, item_names
+from .scan import scan_dataset, scan_profiles
+from .stagefile import ItemTable, read_candidates, write_candidates
+from . import align, regions
+from .align import AlignParams, read_anchor
+from .regions import RegionParams, Regions, find_regions
 from . import projections
 from .projections import (
     EmbeddingNeighbors,
@@ -38,11 +44,12 @@ from .projections import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "AtlasError", "BuildParams", "BuildResult", "Candidates", "CooccurrenceParams", "Dataset", "EmbedParams",
+    "AlignParams", "AtlasError", "BuildParams", "BuildResult", "Candidates", "CooccurrenceParams", "Dataset", "EmbedParams", "EngineParams", "ItemTable",
     "Embedding", "EmbeddingNeighbors", "FilterParams", "GraphParams", "IngestParams", "Interactions", "ItemGraph",
-    "Layout", "PacmapParams", "Pipeline", "Profiles", "PymdeParams", "Source", "StageCache", "TsneParams", "UmapParams",
+    "Layout", "PacmapParams", "Pipeline", "Profiles", "PymdeParams", "RegionParams", "Regions", "Source", "StageCache", "TsneParams", "UmapParams",
     "WEIGHTINGS", "align_layout", "argv_of", "build_params", "build_profiles", "command_line", "cooccurrence_candidates", "cooccurrence_matrix", "demo_movielens", "embed_graph",
-    "embedding_neighbors", "export_layout", "from_arrays", "graph_from_candidates", "item_frame", "item_labels",
+    "embedding_neighbors", "export_layout", "find_regions", "from_arrays", "graph_from_candidates", "item_frame", "item_labels",
     "item_names", "knn_recall", "label_agreement", "layout_metrics", "load_dataset", "load_interactions",
-    "load_items", "project", "projections", "read_layout", "recipe_graph", "stage_key", "synthetic_profiles", "trustworthiness",
+    "load_items", "project", "projections", "read_anchor", "read_candidates", "read_layout", "recipe_graph", "scan_dataset", "scan_profiles", "stage_key",
+    "synthetic_profiles", "trustworthiness", "write_candidates",
 ]

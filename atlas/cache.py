@@ -41,6 +41,7 @@ STAGE_CODE = {
     "neighbors": "atlas.projections.base",
     "layout": "atlas.projections",
     "metrics": "atlas.metrics",
+    "regions": "atlas.regions",
 }
 
 DEFAULT_MAX_BYTES = 4 * 1024**3

@@ -104,11 +104,12 @@ def _build(args: argparse.Namespace, interrupts: _Interrupts) -> int:
         raise AtlasError("no output folder: add --out DIR.")
     check_output_folder(args.out)  # before any work: a build that cannot be written is not started
     source = source_from_args(args)
-    if not args.demo and not args.input:
-        raise AtlasError("no input: give an interaction file (atlas build FILE --out DIR) or --demo.")
+    if not args.demo and not args.input and not args.candidates:
+        raise AtlasError("no input: give an interaction file (atlas build FILE --out DIR), --candidates FILE or --demo.")
     params = params_from_args(args)
+    anchor = source.anchor()  # an unreadable --align-to stops the build before any work
     start = time.perf_counter()
-    data = source.load()
+    data = source.load(params.engine, stream=True)
     load_seconds = time.perf_counter() - start
     cache_dir = None if args.no_cache else (args.cache_dir or default_cache_dir())
     pipe = Pipeline(cache=StageCache(cache_dir, max_bytes=cache_limit()))
@@ -119,7 +120,7 @@ def _build(args: argparse.Namespace, interrupts: _Interrupts) -> int:
         bars(stage, done, total)
 
     try:
-        result = pipe.build(data, params, progress=progress)
+        result = pipe.build(data, params, anchor=anchor, progress=progress)
     finally:
         bars.close()
     interrupts.check()
@@ -128,6 +129,33 @@ def _build(args: argparse.Namespace, interrupts: _Interrupts) -> int:
     html = paths.pop("atlas.html", None)
     if not args.quiet:
         print(summary(result, timings, paths, html, data.all_notes))
+    return 0
+
+
+def cmd_candidates(args: argparse.Namespace) -> int:
+    """``atlas candidates INPUT --out cands.parquet``: the co-occurrence stage's result as a file."""
+    from .pipeline import Pipeline
+    from .plan import candidates_plan
+    from .stagefile import ItemTable, write_candidates
+
+    source, params = candidates_plan(args)
+    start = time.perf_counter()
+    data = source.load(params.engine, stream=True)
+    cache_dir = None if args.no_cache else (args.cache_dir or default_cache_dir())
+    pipe = Pipeline(cache=StageCache(cache_dir, max_bytes=cache_limit()))
+    profiles, candidates = pipe.item_candidates(data, params)
+    items = profiles if isinstance(profiles, ItemTable) else ItemTable.of(profiles)
+    record = {
+        "params": {"ingest": source.ingest.__dict__, "filter": params.filter.__dict__, "cooccurrence": params.cooccurrence.__dict__, "engine": params.engine.record()},
+        "input": {"path": source.input, "fingerprint": data.interactions.fingerprint},
+        "timings": {"load": 0.0, **pipe.timings},
+    }
+    path = write_candidates(args.out, items, candidates, record)
+    if not args.quiet:
+        s = items.summary()
+        print(f"kept {s['users']:,} users, {s['items']:,} items, {s['interactions']:,} interactions (of {s['input_interactions']:,}); "
+              f"{candidates.index.shape[1]} candidates per item ({params.cooccurrence.weighting}, {params.engine.name}) in {time.perf_counter() - start:.1f}s")
+        print(f"wrote: {path}")
     return 0
 
 
@@ -150,6 +178,15 @@ def summary(result, timings: dict, paths: dict, html: Path | None, notes: tuple[
         if "label_agreement" in m:
             parts.append(f"label agreement {m['label_agreement']:.3f} (chance {m['label_chance']:.3f})")
         lines.append(f"{name:>9}: " + ", ".join(parts))
+    regions = result.regions.get(result.params.exported)
+    if regions is not None and regions.levels:
+        for level in regions.summary()["levels"]:
+            lift = "" if level["median_lift"] is None else f", median lift of the top value {level['median_lift']:.1f}"
+            lines.append(f"regions, level {level['level']}: {level['regions']} ({level['items_in_regions']:.0%} of the items){lift}")
+    if result.alignment:
+        from .align import report_lines
+
+        lines += report_lines(result.alignment)
     lines.append("wrote: " + ", ".join(str(p) for p in paths.values()))
     if html is not None:
         lines.append(f"web atlas: {html}")
@@ -221,6 +258,15 @@ def make_parser() -> argparse.ArgumentParser:
     build.add_argument("--cache-dir", help=f"stage cache folder (default {default_cache_dir()})")
     build.add_argument("--no-cache", action="store_true", help="do not read or write the on-disk stage cache")
     build.add_argument("--quiet", action="store_true", help="no progress bars or summary")
+    candidates = sub.add_parser("candidates", help="interactions → filtered profiles → each item's co-occurrence candidates, written to a file (--engine spark: on a cluster)")
+    from .plan import add_candidates_arguments
+
+    add_candidates_arguments(candidates)
+    candidates.add_argument("--out", required=True, help="the candidates file to write (Parquet), e.g. cands.parquet")
+    candidates.add_argument("--cache-dir", help=f"stage cache folder (default {default_cache_dir()})")
+    candidates.add_argument("--no-cache", action="store_true", help="do not read or write the on-disk stage cache")
+    candidates.add_argument("--quiet", action="store_true", help="no summary")
+    candidates.set_defaults(func=cmd_candidates)
     rebuild = sub.add_parser("rebuild", help="build again what an earlier export's manifest records, into --out")
     rebuild.add_argument("dir", help="a folder written by 'atlas build --out DIR' (or exported from the app)")
     rebuild.add_argument("--out", required=True, help="output folder of the new build")

@@ -105,6 +105,14 @@ def colour_values(values: pd.Series, *, has: str | None = None, max_colours: int
     kind = column_kind(values)
     if kind == NUMBER:
         return values.to_numpy(), {"kind": kind, "values": [], "other": 0}
+    if kind != MULTI and has is None:  # one value per item: done column-wise (fast on 50k items)
+        text = values.astype(object).where(values.notna(), None).map(lambda v: None if v is None else str(v))
+        counts = text.value_counts(dropna=True)
+        counts = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        top = [v for v, _ in counts[:max_colours]]
+        labels = np.where(text.isin(top).to_numpy(), text.to_numpy(dtype=object), np.where(text.isna().to_numpy(), None, OTHER))
+        shown = Counter(labels.tolist())
+        return labels.astype(object), {"kind": kind, "values": [(v, shown[v]) for v in top], "other": shown.get(OTHER, 0)}
     sets = value_sets(values) if kind == MULTI else [[] if pd.isna(v) else [str(v)] for v in values.tolist()]
     counts = value_counts(values) if kind == MULTI else sorted(Counter(s[0] for s in sets if s).items(), key=lambda kv: (-kv[1], kv[0]))
     if has is not None:

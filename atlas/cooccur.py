@@ -261,12 +261,7 @@ def cooccurrence_candidates(
     m = min(params.n_candidates, n_items - 1)
     arrays = profile_arrays(profiles)
     if params.pair_weight != "none":
-        n_negative = int((arrays["user_w"] < 0).sum())
-        if n_negative:
-            raise AtlasError(
-                f"{n_negative:,} of the kept interactions have negative weights, which a {params.pair_weight} pair weight cannot rank; "
-                "drop them with --min-weight 0 or use --pair-weight none."
-            )
+        check_no_negative_weights(int((arrays["user_w"] < 0).sum()), params.pair_weight)
     weighting = get_weighting(params.weighting)
     sums = pair_sums(profiles, params.pair_weight, arrays)
     terms = weighting.terms(sums)
@@ -290,6 +285,24 @@ def cooccurrence_candidates(
         if progress is not None:
             progress(done, n_items)
     integral = params.pair_weight == "none" or bool(np.all(arrays["user_w"] == np.rint(arrays["user_w"])))
-    count = _keys_to_counts(weighting, out_key, out_index, sums, integral)
-    score = _keys_to_scores(weighting, out_key, sums)
-    return Candidates(out_index, score, count, params.weighting, profiles.pair_updates)
+    return candidates_from_keys(params.weighting, out_index, out_key, sums, integral, profiles.pair_updates)
+
+
+def candidates_from_keys(
+    weighting: str, index: np.ndarray, key: np.ndarray, sums: ItemSums, integral: bool, pair_updates: int
+) -> Candidates:
+    """``Candidates`` from each item's partners and float32 rank keys, best first (what every
+    engine computes): scores and counts by the weighting's exact inverses of the key."""
+    strategy = get_weighting(weighting)
+    count = _keys_to_counts(strategy, key, index, sums, integral)
+    score = _keys_to_scores(strategy, key, sums)
+    return Candidates(index, score, count, weighting, pair_updates)
+
+
+def check_no_negative_weights(n_negative: int, pair_weight: str) -> None:
+    """The error when a weighted pair weight meets negative weights (every engine raises this one)."""
+    if n_negative and pair_weight != "none":
+        raise AtlasError(
+            f"{n_negative:,} of the kept interactions have negative weights, which a {pair_weight} pair weight cannot rank; "
+            "drop them with --min-weight 0 or use --pair-weight none."
+        )

@@ -7,7 +7,9 @@ Randomness comes from the ``seed`` alone: the global torch generator is left unt
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -105,8 +107,50 @@ def sample_non_edges(n_items: int, edges: np.ndarray, n_samples: int, rng: np.ra
     return np.stack([found // n_items, found % n_items], axis=1)
 
 
-def embed_graph(graph: ItemGraph, params: EmbedParams = EmbedParams()) -> Embedding:
-    """Solve the PyMDE problem for ``graph`` and return the coordinates."""
+class _IterationLog(logging.Handler):
+    """Reads PyMDE's "iteration 030 | distortion …" log lines into ``progress(done, total)``."""
+
+    def __init__(self, progress: Callable[[int, int], None], total: int) -> None:
+        super().__init__()
+        self.progress, self.total = progress, total
+
+    def emit(self, record: logging.LogRecord) -> None:
+        words = record.getMessage().split()
+        if len(words) > 1 and words[0] == "iteration" and words[1].isdigit():
+            self.progress(int(words[1]) + 1, self.total)
+
+
+@contextlib.contextmanager
+def _pymde_progress(progress: Callable[[int, int], None] | None, total: int):
+    """While solving, send PyMDE's iteration log to ``progress`` instead of stderr."""
+    if progress is None:
+        yield False
+        return
+    logger = logging.getLogger("__pymde__")
+    saved = logger.handlers[:], logger.propagate, logger.level
+    logger.handlers = [_IterationLog(progress, total)]
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    try:
+        yield True
+    finally:
+        logger.handlers, logger.propagate = saved[0], saved[1]
+        logger.setLevel(saved[2])
+
+
+def embed_graph(
+    graph: ItemGraph,
+    params: EmbedParams = EmbedParams(),
+    *,
+    init: np.ndarray | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Embedding:
+    """Solve the PyMDE problem for ``graph`` and return the coordinates.
+
+    ``init`` (n × embedding_dim) starts the solve there instead of from ``params.init``, scaled
+    like PyMDE's own random start (centred, unit variance per item); e.g. an earlier map.
+    ``progress(iterations done, max_iter)`` is called as the solver advances (about 50 times).
+    """
     import pymde
     import torch
 
@@ -132,7 +176,13 @@ def embed_graph(graph: ItemGraph, params: EmbedParams = EmbedParams()) -> Embedd
     constraint = pymde.Standardized() if params.constraint == "standardized" or not negative.shape[0] else pymde.Centered()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(params.seed)
-        if params.init == "spectral":
+        if init is not None:
+            start = np.asarray(init, dtype=np.float64)
+            if start.shape != (n, params.embedding_dim):
+                raise AtlasError(f"a start for the embedding must hold {params.embedding_dim} coordinates for all {n} items, got shape {start.shape}.")
+            start = start - start.mean(axis=0)
+            x0 = torch.from_numpy((start / max(float(start.std()), 1e-12)).astype(np.float32))
+        elif params.init == "spectral":
             x0 = pymde.quadratic.spectral(n, params.embedding_dim, all_edges[: edges.shape[0]], all_weights[: edges.shape[0]], max_iter=1000)
             x0 = x0.float()
         else:
@@ -141,7 +191,8 @@ def embed_graph(graph: ItemGraph, params: EmbedParams = EmbedParams()) -> Embedd
         if isinstance(constraint, type(pymde.Standardized())):
             x0 = constraint.project_onto_constraint(x0)
         mde = pymde.MDE(n_items=n, embedding_dim=params.embedding_dim, edges=all_edges, distortion_function=f, constraint=constraint)
-        x = mde.embed(X=x0, max_iter=params.max_iter, verbose=False)
+        with _pymde_progress(progress, params.max_iter) as verbose:
+            x = mde.embed(X=x0, max_iter=params.max_iter, verbose=verbose, print_every=max(1, params.max_iter // 50))
         distortion = float(mde.average_distortion(x).item())
     coords = x.detach().cpu().numpy().astype(np.float32)
     if not np.all(np.isfinite(coords)):

@@ -3,11 +3,17 @@
 Files written into the output folder:
 
 * ``layout.csv`` and ``layout.parquet`` — one row per item: ``item_id``, ``x``, ``y``,
-  ``n_users`` and the metadata columns;
+  ``n_users``, ``region`` (the name of its region at the finest level, empty where it is in
+  none) and the metadata columns;
+* ``regions.parquet`` — the named regions (:mod:`atlas.regions`): ``region_id``, ``level``
+  (0 = coarsest), ``name``, the label's place ``x``/``y``, ``n_items``, ``parent_id`` (the
+  region one level up, -1 if none), ``top_value`` and its ``share`` in the region,
+  ``share_overall`` on the whole map and ``lift`` (their ratio);
 * ``neighbors.parquet`` — each item's graph neighbours: ``item_id``, ``neighbor_id``,
   ``rank`` (0 = strongest), ``weight`` (the similarity score);
 * ``manifest.json`` — every parameter and seed, library versions, the input fingerprint,
-  stage timings, metrics and counts.
+  stage timings, metrics and counts, the regions' names with their lift, and, for a build
+  aligned to an earlier export (``--align-to``), which one and how far its items moved.
 
 and, on request, ``atlas.html`` (the web atlas, :mod:`atlas.web`).
 
@@ -44,7 +50,8 @@ from .errors import AtlasError
 from .ingest import Dataset, is_nested
 from .pipeline import BuildResult
 from .plan import argv_of, command_line, source_of
-from .profiles import item_frame
+from .profiles import item_frame, item_names
+from .regions import Regions, find_regions, no_regions
 from .web.html import HTML_NAME as PAGE
 from .web.html import write_html
 
@@ -53,7 +60,7 @@ log = logging.getLogger(__name__)
 LIBRARIES = ("atlas-maps", "numpy", "scipy", "pandas", "numba", "pymde", "torch", "umap-learn", "openTSNE", "scikit-learn", "pyarrow")
 # Every file atlas writes into an export folder, and the only ones an export replaces or removes
 # there; anything else in the folder is left alone. A new output file is one more name here.
-OWNED_FILES = ("layout.csv", "layout.parquet", "neighbors.parquet", "manifest.json", PAGE)
+OWNED_FILES = ("layout.csv", "layout.parquet", "regions.parquet", "neighbors.parquet", "manifest.json", PAGE)
 FILES = tuple(name for name in OWNED_FILES if name != PAGE)  # what every export writes; the page is optional
 
 
@@ -81,18 +88,37 @@ def _json_safe(value):
     return value
 
 
-def layout_table(result: BuildResult, data: Dataset | None, projection: str) -> pd.DataFrame:
-    """The layout as a table: item_id, x, y, n_users, then the metadata columns."""
+def _layout(result: BuildResult, projection: str):
     if projection not in result.layouts:
         have = ", ".join(result.layouts)
         raise AtlasError(f"projection {projection!r} was not computed in this build; choose one of: {have}.")
+    return result.layouts[projection]
+
+
+def layout_table(result: BuildResult, data: Dataset | None, projection: str, regions: Regions | None = None) -> pd.DataFrame:
+    """The layout as a table: item_id, x, y, n_users, region (with ``regions``), then the metadata columns."""
     items = item_frame(result.profiles, data)
-    xy = result.layouts[projection].xy
-    table = pd.concat(
-        [items[["item_id"]], pd.DataFrame({"x": xy[:, 0].astype(np.float64), "y": xy[:, 1].astype(np.float64)}), items.drop(columns=["item_id"])],
-        axis=1,
-    )
-    return table
+    xy = _layout(result, projection).xy
+    parts = [items[["item_id"]], pd.DataFrame({"x": xy[:, 0].astype(np.float64), "y": xy[:, 1].astype(np.float64)}), items[["n_users"]]]
+    if regions is not None and regions.levels:
+        parts.append(pd.DataFrame({"region": regions.item_region_names()}))
+    parts.append(items.drop(columns=["item_id", "n_users"]))
+    return pd.concat(parts, axis=1)
+
+
+def regions_of(result: BuildResult, data: Dataset | None, projection: str) -> Regions:
+    """The regions of the exported layout: the build's, or found now for a result made without."""
+    if projection in result.regions:
+        return result.regions[projection]
+    params = result.params.regions
+    xy = _layout(result, projection).xy
+    if params.levels == 0:
+        return no_regions(xy.shape[0])
+    from .naming import item_values
+
+    skip = ("item_id", "n_users", None if data is None else data.name_column)
+    values = item_values(params.naming(item_frame(result.profiles, data), skip))
+    return find_regions(xy, params, values=values, names=item_names(result.profiles, data), popularity=result.profiles.item_users)
 
 
 def _csv_cell(value):
@@ -138,6 +164,8 @@ def rebuild_command(result: BuildResult, data: Dataset | None, projection: str) 
     if params.exported != projection:
         params = dataclasses.replace(params, export=projection)
     source = source_of(data)
+    if source is not None and result.alignment:
+        source = dataclasses.replace(source, align_to=result.alignment["directory"])
     if source is None:
         return {"argv": None, "command": None, "argv_note": "the data was made in Python, not read from a file"}
     try:
@@ -147,7 +175,8 @@ def rebuild_command(result: BuildResult, data: Dataset | None, projection: str) 
     return {"argv": words, "command": command_line([*words, "--out", "OUT"])}
 
 
-def build_manifest(result: BuildResult, data: Dataset | None, projection: str, extra: dict | None = None) -> dict:
+def build_manifest(result: BuildResult, data: Dataset | None, projection: str, extra: dict | None = None, regions: Regions | None = None) -> dict:
+    regions = regions if regions is not None else regions_of(result, data, projection)
     manifest = {
         "atlas_manifest_version": 1,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -160,7 +189,7 @@ def build_manifest(result: BuildResult, data: Dataset | None, projection: str, e
             "fingerprint": None if data is None else data.fingerprint,
             "interactions_fingerprint": None if data is None else data.interactions.fingerprint,
             "source": None if data is None else data.source,
-            "dropped_rows": None if data is None else data.interactions.dropped,
+            "dropped_rows": None if data is None else getattr(data.interactions, "dropped", None),  # None: read later, by the profiles stage
             "notes": [] if data is None else list(data.all_notes),
         },
         "params": result.params.to_dict(),
@@ -168,6 +197,8 @@ def build_manifest(result: BuildResult, data: Dataset | None, projection: str, e
         "counts": {**result.profiles.summary(), **{f"graph_{k}": v for k, v in result.graph.summary().items()}},
         "embedding": {"dim": result.embedding.dim, "distortion": result.embedding.distortion},
         "metrics": result.metrics,
+        "regions": regions.summary(),
+        "alignment": result.alignment,
         "timings": result.timings,
         "versions": library_versions(),
         "files": list(FILES),
@@ -196,13 +227,15 @@ def export_layout(
     projection = projection or result.params.exported
     out = Path(out_dir)
     check_output_folder(out)
-    table = layout_table(result, data, projection)
+    regions = regions_of(result, data, projection)
+    table = layout_table(result, data, projection, regions)
     neighbors = neighbors_table(result)
-    manifest = build_manifest(result, data, projection, extra_manifest)
+    manifest = build_manifest(result, data, projection, extra_manifest, regions)
 
     def stage(folder: Path) -> None:
         _csv_table(table).to_csv(folder / "layout.csv", index=False)
         table.to_parquet(folder / "layout.parquet", index=False)
+        regions.table.to_parquet(folder / "regions.parquet", index=False)
         neighbors.to_parquet(folder / "neighbors.parquet", index=False)
         (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
         if page:

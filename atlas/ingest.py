@@ -33,7 +33,7 @@ from .formats import ITEMS, PROFILE_FORMATS, check_file, read_profiles, read_tab
 log = logging.getLogger(__name__)
 
 # The layout's own columns: item metadata columns of these names are kept as "<name>_meta".
-LAYOUT_COLUMNS = ("item_id", "x", "y", "n_users")
+LAYOUT_COLUMNS = ("item_id", "x", "y", "n_users", "region")
 # A column named with one of these words, or of whole numbers from 10^8 up (Unix seconds since
 # 1973, or milliseconds), records when something happened, not how much: it is never a weight.
 TIME_WORDS = frozenset({"timestamp", "timestamps", "time", "ts", "date", "datetime", "epoch", "when"})
@@ -103,7 +103,7 @@ class Dataset:
 
     @property
     def all_notes(self) -> tuple[str, ...]:
-        return (*self.interactions.notes, *self.notes)
+        return (*getattr(self.interactions, "notes", ()), *self.notes)  # interactions read later (streamed, Spark) have none yet
 
 
 def _digest(*parts: str) -> str:

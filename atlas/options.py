@@ -29,6 +29,7 @@ class Option:
     help: str
     steps: tuple | None = None  # slider stops in the app (None: a text box or a dropdown)
     choices: tuple | None = None  # allowed values, for a dropdown and the command line
+    many: bool = False  # the flag may be given several times; the field holds a tuple of values
     label: str | None = None  # the app control's label (default: the field's name)
 
     @property
@@ -37,9 +38,10 @@ class Option:
         return self.flag.lstrip("-").replace("-", "_")
 
 
-def option(default: Any, flag: str, help: str, *, steps=None, choices=None, label: str | None = None) -> Any:
-    """A dataclass field with ``default`` that is offered to people as ``flag``."""
-    meta = Option(flag, help, tuple(steps) if steps is not None else None, tuple(choices) if choices is not None else None, label)
+def option(default: Any, flag: str, help: str, *, steps=None, choices=None, many: bool = False, label: str | None = None) -> Any:
+    """A dataclass field with ``default`` that is offered to people as ``flag`` (``many``: a
+    repeatable flag whose values the field holds as a tuple)."""
+    meta = Option(flag, help, tuple(steps) if steps is not None else None, tuple(choices) if choices is not None else None, many, label)
     return dataclasses.field(default=default, metadata={"option": meta})
 
 
@@ -84,6 +86,8 @@ def fields_of(cls: type) -> list[Field]:
 
 def _base_type(hint) -> tuple[type, bool]:
     args = typing.get_args(hint)
+    if typing.get_origin(hint) is tuple:  # tuple[X, ...]: a repeatable option of X
+        return args[0], False
     if args:  # X | None
         kinds = [a for a in args if a is not type(None)]
         return kinds[0], len(kinds) < len(args)
@@ -93,6 +97,10 @@ def _base_type(hint) -> tuple[type, bool]:
 def parse(field: Field, raw: Any) -> Any:
     """``raw`` (a typed word, a slider's number, None) as a value of ``field``; AtlasError if it is not one."""
     flag = field.option.flag
+    if field.option.many:
+        values = [] if raw is None else [raw] if isinstance(raw, str) else list(raw)
+        single = dataclasses.replace(field, option=dataclasses.replace(field.option, many=False), optional=False)
+        return tuple(parse(single, value) for value in values)
     blank = raw is None or (isinstance(raw, str) and not raw.strip())
     if blank or (field.optional and isinstance(raw, str) and raw.strip().lower() == "none"):
         if field.optional:

@@ -19,20 +19,27 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from . import projections
+from .align import AlignParams
 from .cooccur import CooccurrenceParams
 from .embed import EmbedParams
+from .engines import EngineParams
 from .errors import AtlasError, check_seed
 from .graph import GraphParams
 from .options import Field, Option, fields_of, parse, word
 from .profiles import FilterParams
+from .regions import RegionParams
 
-#: The stages before the projections, by the ``BuildParams`` field that holds their parameters.
+#: The stages' parameters besides the projections', by the ``BuildParams`` field that holds them.
 STAGE_CLASSES: dict[str, type] = {
     "filter": FilterParams,
     "cooccurrence": CooccurrenceParams,
     "graph": GraphParams,
     "embed": EmbedParams,
+    "regions": RegionParams,
+    "align": AlignParams,
 }
 
 SEED = Option("--seed", "random seed for every stage (default 0)")
@@ -63,6 +70,9 @@ class BuildParams:
     embed: EmbedParams = EmbedParams()
     projections: tuple = field(default_factory=_default_projections)
     export: str | None = None  # None: the first projection
+    engine: EngineParams = EngineParams()  # where co-occurrence runs; never changes the result
+    regions: RegionParams = RegionParams()
+    align: AlignParams = AlignParams()
 
     def __post_init__(self) -> None:
         names = [projections.of(p).name for p in self.projections]
@@ -104,17 +114,20 @@ class BuildParams:
         plain = {name: dataclasses.asdict(getattr(self, name)) for name in STAGE_CLASSES}
         plain["projections"] = [{"method": projections.of(p).name, **dataclasses.asdict(p)} for p in self.projections]
         plain["export"] = self.exported
+        plain["engine"] = self.engine.record()
         return plain
 
     @classmethod
     def from_dict(cls, plain: Mapping[str, Any]) -> BuildParams:
         """The inverse of ``to_dict`` (what a manifest's ``params`` holds)."""
         try:
-            stages = {name: STAGE_CLASSES[name](**plain[name]) for name in STAGE_CLASSES}
+            # stages added since a manifest was written take their defaults
+            stages = {name: STAGE_CLASSES[name](**plain.get(name, {})) for name in STAGE_CLASSES}
             layouts = tuple(projections.get(p["method"]).Params(**{k: v for k, v in p.items() if k != "method"}) for p in plain["projections"])
+            engine = EngineParams(**plain.get("engine", {}))
         except (KeyError, TypeError) as exc:
             raise AtlasError(f"these parameters do not describe a build ({exc}); they must come from BuildParams.to_dict().") from None
-        return cls(**stages, projections=layouts, export=plain.get("export"))
+        return cls(**stages, projections=layouts, export=plain.get("export"), engine=engine)
 
 
 # -- the options ---------------------------------------------------------------------------------
@@ -128,6 +141,12 @@ def stage_fields() -> dict[str, list[Field]]:
 def projection_fields() -> dict[str, list[Field]]:
     """The offered fields of every registered projection, by projection name."""
     return {name: fields_of(p.Params) for name, p in projections.projections().items()}
+
+
+def engine_fields() -> dict[str, Field]:
+    """The options of the co-occurrence engine (``--engine``, ``--spark-*``): offered by the
+    command line, recorded in manifests, not controls of the app (which runs on this machine)."""
+    return {f.dest: f for f in fields_of(EngineParams)}
 
 
 def all_fields() -> dict[str, Field]:
@@ -161,7 +180,7 @@ def build_params(values: Mapping[str, Any], *, demo: bool = False) -> BuildParam
     the exported layout and every projection compared by default). Any value that cannot be used
     raises one ``AtlasError`` naming its flag.
     """
-    unknown = set(values) - set(all_fields()) - {"seed", "projection", "compare"}
+    unknown = set(values) - set(all_fields()) - set(engine_fields()) - {"seed", "projection", "compare"}
     if unknown:
         raise AtlasError(f"unknown option(s) {', '.join(sorted(unknown))}; see 'atlas build --help'.")
     seed = check_seed(_seed(values.get("seed")))
@@ -180,7 +199,12 @@ def build_params(values: Mapping[str, Any], *, demo: bool = False) -> BuildParam
     for name, fields in projection_fields().items():  # options of a projection not computed are still checked
         if name not in names and any(f.dest in values for f in fields):
             projection_params(name, values, seed=seed)
-    return BuildParams(**stages, projections=layouts, export=exported)
+    return BuildParams(**stages, projections=layouts, export=exported, engine=engine_params(values))
+
+
+def engine_params(values: Mapping[str, Any]) -> EngineParams:
+    """``EngineParams`` from option values (``engine``, ``spark_master``, ``spark_conf`` …)."""
+    return EngineParams(**_given(list(engine_fields().values()), values))
 
 
 def _given(fields: list[Field], values: Mapping[str, Any]) -> dict:
@@ -188,8 +212,8 @@ def _given(fields: list[Field], values: Mapping[str, Any]) -> dict:
 
 
 def stage_params(stage: str, values: Mapping[str, Any], *, seed: int = 0, demo: bool = False):
-    """One stage's parameters (``filter``, ``cooccurrence``, ``graph`` or ``embed``) from option
-    values; the co-occurrence keeps at least as many candidates as the graph's ``n_neighbors``."""
+    """One stage's parameters (``filter``, ``cooccurrence``, ``graph``, ``embed``, ``regions`` or
+    ``align``) from option values; the co-occurrence keeps at least as many candidates as the graph's ``n_neighbors``."""
     cls = STAGE_CLASSES[stage]
     base = demo_filter() if stage == "filter" and demo else cls()
     changes = _given(fields_of(cls), values)
@@ -238,6 +262,10 @@ def options_of(params: BuildParams, *, demo: bool = False) -> dict[str, Any]:
         for f in by_name[name]:
             if getattr(p, f.name) != getattr(base, f.name):
                 values[f.dest] = getattr(p, f.name)
+    public, base_engine = params.engine.public(), EngineParams()
+    for f in engine_fields().values():
+        if getattr(public, f.name) != getattr(base_engine, f.name):
+            values[f.dest] = getattr(public, f.name)
     seed = seeds.pop()
     if seed:
         values["seed"] = seed
@@ -262,6 +290,8 @@ class Source:
     user_col: str | None = None
     item_col: str | None = None
     weight_col: str | None = None
+    candidates: str | None = None  # a file written by 'atlas candidates', instead of INPUT
+    align_to: str | None = None  # an earlier export whose map the build keeps (atlas.align)
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -270,32 +300,63 @@ class Source:
                 object.__setattr__(self, f.name, value.strip() or None)
         if self.demo and self.input:
             raise AtlasError("give either INPUT or --demo, not both.")
+        if self.candidates and (self.input or self.demo):
+            raise AtlasError("give either INPUT (or --demo) or --candidates, not both: a candidates file already holds the filtered items.")
 
     @property
     def is_demo(self) -> bool:
-        return self.demo or not self.input
+        return self.demo or not (self.input or self.candidates)
 
-    def load(self):
-        """The ``Dataset``: the demo, or the file with its metadata."""
+    @property
+    def ingest(self):
+        from .ingest import IngestParams
+
+        return IngestParams(user_col=self.user_col, item_col=self.item_col, weight_col=self.weight_col)
+
+    def load(self, engine: EngineParams | None = None, *, stream: bool = False):
+        """The ``Dataset``: the demo; a candidates file's items; or the input with its metadata.
+
+        The interactions stay where they are when Spark reads them (``engine``), and, with
+        ``stream``, when the input is a folder or a large file (the profiles stage streams them,
+        :mod:`atlas.scan`; the command line streams, the app reads into memory)."""
         from .demo import demo_movielens
-        from .ingest import IngestParams, load_dataset
+        from .ingest import Dataset, guess_name_column, load_dataset, load_items
 
-        if self.is_demo:
+        if self.candidates:
+            from .stagefile import read_candidates
+
+            file = read_candidates(self.candidates)
+            items = None if self.items is None else load_items(self.items, item_col=self.items_id_col)
+            if items is not None and not np.isin(file.items.item_ids, items.index.to_numpy()).any():
+                raise AtlasError(f"no item id of {self.candidates!r} occurs in {self.items!r}; check that its first column (or --items-id-col) holds the same ids.")
+            data = Dataset(file, items, self.name_col or guess_name_column(items), self.label_col, {"candidates": self.candidates, **file.record.get("input", {})})
+        elif self.is_demo:
             return demo_movielens()
-        ingest = IngestParams(user_col=self.user_col, item_col=self.item_col, weight_col=self.weight_col)
-        data = load_dataset(
-            self.input, ingest, items_path=self.items, items_id_col=self.items_id_col, name_column=self.name_col, label_column=self.label_col
-        )
+        elif engine is not None and engine.name == "spark":
+            from .engines.spark_input import spark_input
+            from .scan import lazy_dataset
+
+            data = lazy_dataset(spark_input(self.input, self.ingest), items_path=self.items, items_id_col=self.items_id_col, name_column=self.name_col, label_column=self.label_col)
+        else:
+            from .scan import scan_dataset, should_stream
+
+            load = scan_dataset if stream and should_stream(self.input) else load_dataset
+            data = load(self.input, self.ingest, items_path=self.items, items_id_col=self.items_id_col, name_column=self.name_col, label_column=self.label_col)
         return dataclasses.replace(data, source={**data.source, "plan": dataclasses.asdict(self)})
 
+    def anchor(self):
+        """The earlier map of ``align_to`` (``align.Anchor``), or None."""
+        from .align import read_anchor
+
+        return None if self.align_to is None else read_anchor(self.align_to)
+
     def argv(self) -> list[str]:
-        if self.is_demo:
-            return ["--demo"]
-        words = [self.input]
+        words = ["--demo"] if self.is_demo else ([self.input] if self.input else [])
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if f.name not in ("input", "demo") and value is not None:
-                words += [f"--{f.name.replace('_', '-')}", value]
+            if f.name in ("input", "demo") or value is None or (self.is_demo and f.name != "align_to"):
+                continue  # the demo reads no files of its own
+            words += [f"--{f.name.replace('_', '-')}", value]
         return words
 
 
@@ -309,6 +370,8 @@ SOURCE_HELP = {
     "user_col": "user column (default: the first column)",
     "item_col": "item column (default: the second column)",
     "weight_col": "weight column, e.g. a rating (default: a numeric third column)",
+    "candidates": "continue from a candidates file written by 'atlas candidates' (instead of INPUT)",
+    "align_to": "an earlier export folder: keep its map's geography (shared items start where they were; the result is turned onto it)",
 }
 
 
@@ -326,7 +389,8 @@ def argv_of(params: BuildParams, source: Source) -> list[str]:
     """The ``atlas build`` words (without ``--out``) that rebuild ``params`` on ``source``."""
     words = source.argv()
     for dest, value in options_of(params, demo=source.is_demo).items():
-        words += [f"--{dest.replace('_', '-')}", "none" if value is None else word(value)]
+        for one in value if isinstance(value, tuple) else (value,):
+            words += [f"--{dest.replace('_', '-')}", "none" if one is None else word(one)]
     return words
 
 
@@ -353,17 +417,28 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     """Every ``atlas build`` option: the data source, every stage's and projection's options."""
     parser.add_argument("input", nargs="?", help=SOURCE_HELP["input"])
     parser.add_argument("--demo", action="store_true", help=SOURCE_HELP["demo"])
-    for name in ("items", "items_id_col", "name_col", "label_col", "user_col", "item_col", "weight_col"):
+    for name in ("items", "items_id_col", "name_col", "label_col", "user_col", "item_col", "weight_col", "candidates", "align_to"):
         parser.add_argument(f"--{name.replace('_', '-')}", help=SOURCE_HELP[name])
     for f in all_fields().values():
         parser.add_argument(
             f.option.flag, dest=f.dest, type=_argument_type(f), metavar=_metavar(f), help=f.option.help, default=argparse.SUPPRESS
         )
+    add_engine_arguments(parser)
     names = ",".join(projections.names())
     parser.add_argument(PROJECTION.flag, choices=projections.names(), help=PROJECTION.help)
     parser.add_argument(COMPARE.flag, metavar="NAMES", help=f"{COMPARE.help} (from {names}; default: the exported one, then {','.join(projections.default_names())})")
     parser.add_argument("--no-compare", action="store_true", help="compute only the exported projection")
     parser.add_argument(SEED.flag, type=_argument_type(SEED_FIELD), default=0, help=SEED.help)
+
+
+def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--engine`` and the ``--spark-*`` options (repeatable ones collect a list)."""
+    for f in engine_fields().values():
+        single = dataclasses.replace(f, option=dataclasses.replace(f.option, many=False))
+        extra = {"action": "append"} if f.option.many else {}
+        parser.add_argument(
+            f.option.flag, dest=f.dest, type=_argument_type(single), metavar=_metavar(f), help=f.option.help, default=argparse.SUPPRESS, **extra
+        )
 
 
 def _metavar(f: Field) -> str:
@@ -378,7 +453,7 @@ def source_from_args(args) -> Source:
 
 def params_from_args(args) -> BuildParams:
     """``BuildParams`` from parsed ``atlas build`` arguments (unset flags keep their defaults)."""
-    values = {dest: getattr(args, dest) for dest in all_fields() if hasattr(args, dest)}  # given flags only
+    values = {dest: getattr(args, dest) for dest in (*all_fields(), *engine_fields()) if hasattr(args, dest)}  # given flags only
     values["seed"] = args.seed
     if args.projection:
         values["projection"] = args.projection
@@ -386,4 +461,49 @@ def params_from_args(args) -> BuildParams:
         values["compare"] = args.projection or projections.default_names()[0]
     elif args.compare:
         values["compare"] = args.compare
-    return build_params(values, demo=source_from_args(args).is_demo)
+    params = build_params(values, demo=source_from_args(args).is_demo)
+    if getattr(args, "candidates", None):
+        params = continuing_from(args.candidates, params, set(values))
+    return params
+
+
+def continuing_from(path: str, params: BuildParams, given: set[str]) -> BuildParams:
+    """``params`` for a build that continues from the candidates file at ``path``: its filters and
+    co-occurrence parameters are the file's (an option given that disagrees is an error), and the
+    graph may use at most as many neighbours as the file holds candidates."""
+    from .stagefile import check_against, read_record
+
+    record = read_record(path)
+    if params.engine.name != "numba" or given & set(engine_fields()):
+        raise AtlasError("--candidates continues from a finished co-occurrence stage; leave out --engine and the --spark-* options.")
+    filter, cooccurrence = check_against(record, params.filter, params.cooccurrence, given)
+    if params.graph.n_neighbors > cooccurrence.n_candidates:
+        raise AtlasError(
+            f"the candidates file holds {cooccurrence.n_candidates} candidates per item, fewer than --n-neighbors {params.graph.n_neighbors}; "
+            f"lower --n-neighbors or write it again with 'atlas candidates --n-candidates {params.graph.n_neighbors}'."
+        )
+    return dataclasses.replace(params, filter=filter, cooccurrence=cooccurrence)
+
+
+def add_candidates_arguments(parser: argparse.ArgumentParser) -> None:
+    """``atlas candidates``' options: the input and its columns, the filters, the co-occurrence
+    options, ``--n-candidates`` and the engine."""
+    parser.add_argument("input", help="interactions: a file or folder (Parquet, CSV …); with --engine spark any path or table Spark reads")
+    for name in ("user_col", "item_col", "weight_col"):
+        parser.add_argument(f"--{name.replace('_', '-')}", help=SOURCE_HELP[name])
+    for stage in ("filter", "cooccurrence"):
+        for f in fields_of(STAGE_CLASSES[stage]):
+            parser.add_argument(f.option.flag, dest=f.dest, type=_argument_type(f), metavar=_metavar(f), help=f.option.help, default=argparse.SUPPRESS)
+    parser.add_argument("--n-candidates", type=int, default=CooccurrenceParams().n_candidates, help="candidates kept per item: the largest --n-neighbors a build from the file can use (default 64)")
+    add_engine_arguments(parser)
+    parser.add_argument(SEED.flag, type=_argument_type(SEED_FIELD), default=0, help=SEED.help)
+
+
+def candidates_plan(args) -> tuple[Source, BuildParams]:
+    """(the source, the parameters) of ``atlas candidates`` from its parsed arguments."""
+    source = Source(input=args.input, user_col=args.user_col, item_col=args.item_col, weight_col=args.weight_col)
+    values = {dest: getattr(args, dest) for dest in (*all_fields(), *engine_fields()) if hasattr(args, dest)}
+    seed = check_seed(args.seed)
+    filter = stage_params("filter", values, seed=seed)
+    cooccurrence = dataclasses.replace(stage_params("cooccurrence", values), n_candidates=args.n_candidates)
+    return source, BuildParams(filter=filter, cooccurrence=cooccurrence, graph=GraphParams(n_neighbors=min(GraphParams().n_neighbors, args.n_candidates)), engine=engine_params(values))

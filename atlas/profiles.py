@@ -111,9 +111,7 @@ def build_profiles(data: Interactions | Dataset, params: FilterParams = FilterPa
     if params.min_weight is not None:
         keep &= weight >= params.min_weight
         if not keep.any():
-            raise AtlasError(
-                f"no interaction has a weight of at least {params.min_weight} (the largest is {float(weight.max()):g}); lower the weight threshold."
-            )
+            raise no_weight_left(params, float(weight.max()))
     if params.max_user_items is not None:
         keep &= _cap_mask(user, params.max_user_items, params.seed)
 
@@ -128,19 +126,11 @@ def build_profiles(data: Interactions | Dataset, params: FilterParams = FilterPa
 
     n_kept = int(keep.sum())
     if n_kept == 0:
-        raise AtlasError(
-            f"no interactions are left after filtering (min_item_users={params.min_item_users}, "
-            f"min_user_items={params.min_user_items}); lower the minimums."
-        )
+        raise nothing_left(params)
     u, i, w = user[keep], item[keep], weight[keep]
     user_codes = np.unique(u)
     item_codes = np.unique(i)
-    if user_codes.shape[0] < 2:
-        raise AtlasError(
-            "only one user is left after filtering; a map needs items shared by several users — lower --min-user-items or --min-item-users."
-        )
-    if item_codes.shape[0] < 2:
-        raise AtlasError(f"only {item_codes.shape[0]} items are left after filtering; lower --min-item-users.")
+    check_kept(user_codes.shape[0], item_codes.shape[0])
     row = np.searchsorted(user_codes, u)
     col = np.searchsorted(item_codes, i)
     matrix = sp.csr_matrix((w, (row, col)), shape=(user_codes.shape[0], item_codes.shape[0]), dtype=np.float32)
@@ -156,6 +146,29 @@ def build_profiles(data: Interactions | Dataset, params: FilterParams = FilterPa
         item_users=item_users,
         n_input_interactions=len(inter),
     )
+
+
+def no_weight_left(params: FilterParams, largest: float) -> AtlasError:
+    """The error when ``min_weight`` leaves no interaction (every engine raises this one)."""
+    return AtlasError(f"no interaction has a weight of at least {params.min_weight} (the largest is {largest:g}); lower the weight threshold.")
+
+
+def nothing_left(params: FilterParams) -> AtlasError:
+    """The error when the minimums leave no interaction."""
+    return AtlasError(
+        f"no interactions are left after filtering (min_item_users={params.min_item_users}, "
+        f"min_user_items={params.min_user_items}); lower the minimums."
+    )
+
+
+def check_kept(n_users: int, n_items: int) -> None:
+    """Raise the error of a filter result too small for a map (fewer than two users or items)."""
+    if n_users < 2:
+        raise AtlasError(
+            "only one user is left after filtering; a map needs items shared by several users — lower --min-user-items or --min-item-users."
+        )
+    if n_items < 2:
+        raise AtlasError(f"only {n_items} items are left after filtering; lower --min-item-users.")
 
 
 def _cap_mask(user: np.ndarray, cap: int, seed: int) -> np.ndarray:
@@ -186,7 +199,7 @@ def item_names(profiles: Profiles, data: Dataset | None = None) -> np.ndarray:
     ids = profiles.item_ids.astype(str)
     if data is None or data.items is None or data.name_column is None:
         return ids.astype(object)
-    names = data.items[data.name_column].reindex(ids).astype(object).to_numpy()
+    names = np.array(data.items[data.name_column].reindex(ids).astype(object).to_numpy(), dtype=object)  # a writable copy
     missing = pd.isna(names)
     names[missing] = ids[missing]
     return names.astype(str).astype(object)

@@ -4,6 +4,7 @@
     .venv/bin/python bench/bench_threads.py --quick          # one rep, smaller inputs: a smoke check
     .venv/bin/python bench/bench_threads.py --reps 5 --stages pymde,tsne
     .venv/bin/python bench/bench_threads.py --gowalla        # adds gowalla train.txt (~25k items), if present
+    .venv/bin/python bench/bench_threads.py --gowalla --gowalla-only --reps 2   # only the gowalla stages
 
 Stages: ``cooccurrence`` (the numba kernel on synthetic profiles of a few million interactions),
 ``pymde`` (``embed_graph`` on a ~2.8k-item graph), ``umap`` and ``tsne`` (``project`` of that
@@ -249,6 +250,7 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="smaller inputs and one repetition")
     ap.add_argument("--stages", default=",".join(STAGES), help=f"comma-separated, of {', '.join(STAGES)}")
     ap.add_argument("--gowalla", nargs="?", const=str(GOWALLA), help=f"also gowalla's train.txt (default {GOWALLA})")
+    ap.add_argument("--gowalla-only", action="store_true", help="with --gowalla: only the gowalla stages")
     ap.add_argument("--timeout", type=float, default=300.0, help="seconds before one measurement (after its warm-up) is given up")
     ap.add_argument("--out", help="JSON output (default bench/results/threads-<time>.json)")
     ap.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
@@ -267,7 +269,7 @@ def main(argv=None) -> int:
         print(f"gowalla skipped: no file at {gowalla}")
         gowalla = None
     if gowalla is not None:
-        stages += [f"gowalla-{s}" for s in stages]
+        stages = [f"gowalla-{s}" for s in stages] if opts.gowalla_only else stages + [f"gowalla-{s}" for s in stages]
     reps = 1 if opts.quick else opts.reps
     out_path = Path(opts.out) if opts.out else ROOT / "bench" / "results" / f"threads-{time.strftime('%Y%m%d-%H%M%S')}.json"
     out_path.parent.mkdir(parents=True, exist_ok=True)

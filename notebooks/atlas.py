@@ -248,28 +248,18 @@ def _(embed_defaults, embed_form, graph, pipe, seed):
 
 
 @app.cell
-def _(embedding, graph, pipe, projection_controls, seed, shown):
-    layout_params, layout_runs = {}, {}
-    for _name in shown:
-        _method = atlas.projections.get(_name)
-        _params_run = widgets.run_stage(
-            f"{_method.title} settings",
-            lambda _report, n=_name: atlas.plan.projection_params(n, projection_controls[n].value, seed=seed.value),
-            spinner=False,
-        )
-        _params, _note = _params_run.value, _params_run.error
-        if _params is not None and embedding is not None:
-            _params, _note = _method.capped(_params, embedding.coords.shape[0])
-        layout_params[_name] = _params
-        layout_runs[_name] = widgets.run_stage(
-            _method.title,
-            lambda _report, p=_params: pipe.project(embedding, p, graph=graph),
-            needs=[embedding, _params],
-            title=f"Projecting with {_method.title}…",
-            note=_note,
-        )
-    aligned = atlas.pipeline.aligned({name: run.value for name, run in layout_runs.items() if run.value is not None})
-    return aligned, layout_params, layout_runs
+def _(access, align_to, embedding, graph, profiles):
+    # A previous export whose map the layouts keep: its items start where they were (atlas/align.py)
+    def _start(_report):
+        _folder = access.resolve_read(align_to.value) if align_to is not None else None
+        if _folder is None:
+            return None
+        _found = atlas.align.match(atlas.align.read_anchor(_folder), profiles.item_ids)
+        return _found, atlas.align.start_positions(_found, graph.neighbors, embedding.coords)
+
+    align_run = widgets.run_stage("align to", _start, needs=[profiles, graph, embedding], spinner=False)
+    align_match, align_start = align_run.value or (None, None)
+    return align_match, align_run, align_start
 
 
 @app.cell
@@ -284,8 +274,8 @@ def _(
     profiles_run,
     settings_run,
 ):
-    pipeline_runs = [data_run, profiles_run, graph_run, embedding_run, *layout_runs.values()]
-    stage_runs = [settings_run, filter_run, graph_params_run, embed_params_run, *pipeline_runs]
+    pipeline_runs = [data_run, profiles_run, graph_run, embedding_run]
+    stage_runs = [settings_run, filter_run, graph_params_run, embed_params_run, *pipeline_runs, *layout_runs.values()]
     mo.vstack(widgets.stage_messages(stage_runs))
     return pipeline_runs, stage_runs
 
@@ -413,11 +403,55 @@ def _(data, graph, name_index, name_table, pasted, profiles, search, search_hits
 
 
 @app.cell
+def _(access, settings):
+    # Named regions (atlas/regions.py) and a previous export to keep the geography of (atlas/align.py)
+    _fields = atlas.plan.stage_fields()["regions"]
+    region_defaults = widgets.form_defaults(_fields, settings)
+    region_form = widgets.options_form(_fields, settings, "Apply regions")
+    region_overlay = mo.ui.dropdown({"off": -1, "continents (coarsest level)": 0, "regions (finest level)": atlas.regions.MAX_LEVELS}, value="off", label="region names on the maps")
+    align_to = (
+        mo.ui.text(value=settings.source.align_to or "", label="align to a previous export (folder)", placeholder="none: a fresh map", full_width=True)
+        if access.reads_paths
+        else None
+    )
+    mo.accordion({"Regions and stable rebuilds": mo.vstack([region_overlay, region_form, *([align_to] if align_to is not None else [])])})
+    return align_to, region_defaults, region_form, region_overlay
+
+
+@app.cell
+def _(align_match, align_run, aligned, data, pipe, profiles, region_defaults, region_form, region_overlay):
+    region_params_run = widgets.run_stage("region settings", lambda _report: atlas.plan.stage_params("regions", region_form.value or region_defaults), spinner=False)
+    region_params = region_params_run.value
+    regions_run = widgets.run_stage(
+        "regions",
+        lambda _report: {name: pipe.regions(layout, profiles, data, region_params) for name, layout in aligned.items()},
+        needs=[region_params, profiles],
+        title="Finding and naming regions…",
+    )
+    layout_regions = regions_run.value or {}
+    region_names = {
+        name: widgets.region_labels(found, min(region_overlay.value, found.levels - 1))
+        for name, found in layout_regions.items()
+        if region_overlay.value >= 0 and found.levels
+    }
+    alignment = None
+    if align_match is not None and aligned:
+        alignment = atlas.align.alignment_report(
+            next(iter(aligned.values())).xy, align_match, atlas.item_names(profiles, data), profiles.item_ids.astype(str), atlas.align.AlignParams()
+        )
+    _notes = widgets.stage_messages([align_run, region_params_run, regions_run])
+    if alignment is not None:
+        _notes.append(mo.callout(mo.md("  \n".join(atlas.align.report_lines(alignment))), kind="info"))
+    mo.vstack(_notes)
+    return alignment, layout_regions, region_names, region_params
+
+
+@app.cell
 def _(colour_by, colour_has, pasted, projection_controls, search, search_pick, shown, user_pick, user_top):
     mo.vstack(
         [
             mo.md("## Maps — brush in one view to see the same items in the others"),
-            widgets.controls_panel({name: projection_controls[name] for name in shown}),
+            widgets.controls_panel(projection_controls, shown),
             mo.hstack(
                 [x for x in (colour_by, colour_has, search, search_pick, user_pick, user_top, pasted) if x is not None],
                 justify="start",
@@ -430,30 +464,89 @@ def _(colour_by, colour_has, pasted, projection_controls, search, search_pick, s
 
 
 @app.cell
-def _(aligned, colour_by, colour_has, data, highlight_note, highlights, map_data, memo):
+def _():
+    # this session's layouts: what the maps show (a state the background projections update)
+    get_layouts, set_layouts = mo.state({})
+    layout_jobs = widgets.LayoutJobs()
+    return get_layouts, layout_jobs, set_layouts
+
+
+@app.cell
+def _(layout_jobs):
+    # Cancel stops the projection computing in the background; the maps keep the layouts they show.
+    restart = mo.ui.run_button(label="restart from PCA", tooltip="compute the layouts from the embedding's PCA instead of refining the ones on screen")
+    cancel_layouts = mo.ui.button(label="cancel", on_click=lambda _: layout_jobs.cancel(), tooltip="stop the projection being computed")
+    mo.hstack([restart, cancel_layouts], justify="start")
+    return (restart,)
+
+
+@app.cell
+def _(align_start, embedding, graph, layout_jobs, pipe, projection_controls, restart, seed, set_layouts, shown):
+    layout_params, layout_runs = {}, {}
+    for _name in shown:
+        _method = atlas.projections.get(_name)
+        _run = widgets.run_stage(
+            f"{_method.title} settings",
+            lambda _report, n=_name: atlas.plan.projection_params(n, projection_controls[n].value, seed=seed.value),
+            spinner=False,
+        )
+        _params, _note = _run.value, None
+        if _params is not None and embedding is not None:
+            _params, _note = _method.capped(_params, embedding.coords.shape[0])
+        layout_params[_name] = _params
+        layout_runs[_name] = widgets.StageRun(_run.stage, _params, _run.error, 0.0, _note)
+    # layouts seen before are shown at once; the others are computed in the background, shown here as they form
+    layouts_now = (
+        {}
+        if embedding is None or graph is None
+        else widgets.start_layouts(
+            pipe,
+            embedding,
+            graph,
+            {name: p for name, p in layout_params.items() if p is not None},
+            jobs=layout_jobs,
+            publish=set_layouts,
+            from_pca=restart.value,
+            start=align_start,
+            background=mo.running_in_notebook(),
+        )
+    )
+    return layout_params, layout_runs, layouts_now
+
+
+@app.cell
+def _(align_match, embedding, get_layouts, layouts_now, shown):
+    _published = {**get_layouts(), **layouts_now}
+    raw_layouts = {name: _published[name] for name in shown if name in _published and embedding is not None and _published[name].embedding_key == embedding.key}
+    aligned = atlas.pipeline.aligned(raw_layouts, onto=align_match)
+    return aligned, raw_layouts
+
+
+@app.cell
+def _(aligned, colour_by, colour_has, data, highlight_note, highlights, map_data, memo, region_names, settings):
+    mo.stop(not aligned)
     _reference = next(iter(aligned))
     _titles = {
         name: atlas.projections.get(name).title + ("" if name == _reference else f" (turned to match {atlas.projections.get(_reference).title})")
         for name in aligned
     }
+    _views = {_titles[name]: name for name in aligned}
     _colour = colour_by.value if colour_by.value in map_data else "n_users"
-    _chart, _rows, _colour_note = widgets.map_views(
-        map_data,
-        {_titles[name]: name for name in aligned},
-        color=_colour,
-        has=(colour_has.value or None) if colour_has is not None else None,
-        highlights=highlights,
-        memo=memo.charts,
-    )
-    maps = widgets.selectable_chart(_chart)
-    _sampled = (
-        mo.callout(
-            mo.md(f"Showing a sample of **{len(_rows):,}** of {len(map_data):,} items in these views (Altair stays fluid up to {widgets.MAX_CHART_POINTS:,} points); search hits and a user's items are always drawn."),
+    _has = (colour_has.value or None) if colour_has is not None else None
+    _limit = settings.get("max_chart_points", widgets.MAX_CHART_POINTS)
+    if len(map_data) > _limit:  # more than Altair draws fluidly: every item, with WebGL
+        maps = widgets.webgl_maps(map_data, _views, color=_colour, has=_has, highlights=highlights)
+        _colour_note = maps.widget.colour_note
+        _sampled = mo.callout(
+            mo.md(f"All **{len(map_data):,}** items are drawn, with WebGL (Altair is used up to {_limit:,}). Lasso in one view (or Shift+drag) selects the same items in the others; the wheel zooms."),
             kind="info",
         )
-        if len(_rows) < len(map_data)
-        else mo.md("")
-    )
+    else:
+        _chart, _rows, _colour_note = widgets.map_views(
+            map_data, _views, color=_colour, has=_has, highlights=highlights, max_points=_limit, memo=memo.charts, regions=region_names
+        )
+        maps = widgets.selectable_chart(_chart)
+        _sampled = mo.md("")
     _notes = [widgets.colour_note(map_data, _colour, _colour_note, data.items, name_column=data.name_column)]
     if len(aligned) > 1:
         _others = ", ".join(atlas.projections.get(name).title for name in aligned if name != _reference)
@@ -479,7 +572,9 @@ def _(maps):
 
 
 @app.cell
-def _(aligned, colour_by, colour_has, graph, map_data, memo, pymde_2d):
+def _(aligned, colour_by, colour_has, graph, map_data, memo, pymde_2d, shown):
+    # built once every layout on show is there (they arrive one by one on the first load)
+    mo.stop(set(aligned) != set(shown), mo.vstack([mo.md("## Compare layouts (Emblaze)"), mo.md("_Waiting for every layout…_"), pymde_2d]))
     comparison, _rows = widgets.comparison_view(
         {atlas.projections.get(name).title: layout for name, layout in aligned.items()},
         map_data,
@@ -525,11 +620,12 @@ def _(aligned, data, embedding, graph, pipe, profiles):
 
 
 @app.cell
-def _(pipeline_runs):
+def _(aligned, pipeline_runs):
+    _layout_runs = [widgets.StageRun(atlas.projections.get(name).title, layout, None, layout.seconds) for name, layout in aligned.items()]
     mo.vstack(
         [
             mo.md("**Time per stage** (a stage served from the cache takes almost no time)"),
-            mo.ui.table(widgets.timing_table(pipeline_runs), selection=None, pagination=False),
+            mo.ui.table(widgets.timing_table([*pipeline_runs, *_layout_runs]), selection=None, pagination=False),
         ]
     )
     return
@@ -566,6 +662,7 @@ def _(aligned, stage_runs):
 @app.cell
 def _(
     access,
+    align_to,
     colour_by,
     colour_has,
     cooccurrence_params,
@@ -575,13 +672,14 @@ def _(
     filter_params,
     graph_params,
     projection_controls,
+    region_params,
     seed,
     shown,
     upload_dir,
 ):
     # the settings on show: kept in the page's address, and as the command that makes this map
     _params = widgets.current_build(
-        {"filter": filter_params, "cooccurrence": cooccurrence_params, "graph": graph_params, "embed": embed_params},
+        {"filter": filter_params, "cooccurrence": cooccurrence_params, "graph": graph_params, "embed": embed_params, "regions": region_params},
         {name: projection_controls[name].value for name in shown},
         seed=seed.value,
         export=export_layout_choice.value,
@@ -591,7 +689,8 @@ def _(
     widgets.keep_in_address(
         mo.query_params(), _params, demo=data_source.is_demo, default_compare=atlas.projections.default_names(), view=_view
     )
-    _source = widgets.shown_source(data_source, access=access, upload_dir=upload_dir)
+    _aligned_to = (align_to.value.strip() or None) if align_to is not None else data_source.align_to
+    _source = widgets.shown_source(dataclasses.replace(data_source, align_to=_aligned_to), access=access, upload_dir=upload_dir)
     mo.md(f"**The same map from the command line** (add `--html` for the web atlas):\n\n```bash\n{widgets.build_command(_params, _source)}\n```")
     return
 
@@ -601,38 +700,49 @@ def _(
     aligned,
     candidates,
     cooccurrence_params,
+    data,
     embed_params,
     embedding,
     export_layout_choice,
     filter_params,
     graph,
     graph_params,
-    layout_metrics,
-    layout_params,
+    align_match,
+    align_start,
+    pipe,
     pipeline_runs,
     profiles,
+    raw_layouts,
+    region_params,
 ):
     mo.stop(
         export_layout_choice.value not in aligned,
-        mo.callout(mo.md(f"**Export** — there is no **{export_layout_choice.selected_key}** layout to write (see the messages above); choose another."), kind="danger"),
+        mo.callout(mo.md(f"**Export** — there is no **{export_layout_choice.selected_key}** layout to write yet (see the messages above); wait for it or choose another."), kind="danger"),
     )
-    export_result = atlas.BuildResult(
-        params=atlas.BuildParams(
-            filter=filter_params,
-            cooccurrence=cooccurrence_params,
-            graph=graph_params,
-            embed=embed_params,
-            projections=tuple(layout_params[name] for name in aligned),
+
+    def export_result():
+        """The build as the export writes it: a map refined after a slider move is computed again
+        from its start (PCA, or the previous export aligned to), so that the manifest's command
+        rebuilds exactly it."""
+        return widgets.export_build(
+            pipe,
+            filter_params=filter_params,
+            cooccurrence_params=cooccurrence_params,
+            graph_params=graph_params,
+            embed_params=embed_params,
+            profiles=profiles,
+            candidates=candidates,
+            graph=graph,
+            embedding=embedding,
+            layouts=raw_layouts,
             export=export_layout_choice.value,
-        ),
-        profiles=profiles,
-        candidates=candidates,
-        graph=graph,
-        embedding=embedding,
-        layouts=aligned,
-        metrics=layout_metrics,
-        timings={run.stage: run.computed_seconds or run.seconds for run in pipeline_runs if run.value is not None},
-    )
+            data=data,
+            region_params=region_params or atlas.RegionParams(),
+            start=align_start,
+            onto=align_match,
+            timings={run.stage: run.computed_seconds or run.seconds for run in pipeline_runs if run.value is not None},
+        )
+
     return (export_result,)
 
 
@@ -641,7 +751,7 @@ def _(data, export_layout_choice, export_result):
     # Built only when pressed, in a temporary folder on the server that is removed afterwards.
     _projection = export_layout_choice.value
     export_download = mo.download(
-        data=lambda: widgets.export_zip(export_result, data, projection=_projection),
+        data=lambda: widgets.export_zip(export_result(), data, projection=_projection),
         filename=f"atlas-{_projection}.zip",
         mimetype="application/zip",
         label=f"Download the {export_layout_choice.selected_key} export (.zip with atlas.html)",
@@ -658,7 +768,7 @@ def _(access, data, export_button, export_dir, export_layout_choice, export_resu
     mo.stop(not export_button.value, mo.md(f"_…or press **Export** to write the files into `{export_folder_run.value}` on the server._"))
     export_run = widgets.run_stage(
         "export",
-        lambda _report: widgets.export_with_page(export_folder_run.value, export_result, data, projection=export_layout_choice.value),
+        lambda _report: widgets.export_with_page(export_folder_run.value, export_result(), data, projection=export_layout_choice.value),
         title="Writing the export…",
     )
     if export_run.ok:

@@ -135,7 +135,7 @@ def test_a_refused_export_writes_nothing_and_an_allowed_one_stays_inside(served,
             widgets.export_with_page(access.resolve_write(folder), built, planted, projection="umap")
     assert tree_of(outside) == before_outside and tree_of(root) == before_root
     paths = widgets.export_with_page(access.resolve_write("maps/atlas-out"), built, planted, projection="umap")
-    assert sorted(paths) == sorted(["layout.csv", "layout.parquet", "neighbors.parquet", "manifest.json", "atlas.html"])
+    assert sorted(paths) == sorted(["layout.csv", "layout.parquet", "regions.parquet", "neighbors.parquet", "manifest.json", "atlas.html"])
     assert all(path.resolve().is_relative_to(root.resolve() / "maps" / "atlas-out") for path in paths.values())
     assert tree_of(root) - before_root == {"maps", "maps/atlas-out", *(f"maps/atlas-out/{name}" for name in paths)}
     assert tree_of(outside) == before_outside
@@ -253,7 +253,7 @@ def test_the_download_zip_holds_the_export_and_the_page(built, planted, tmp_path
     monkeypatch.setattr(tempfile, "tempdir", None)
     data = widgets.export_zip(built, planted, projection="tsne")
     archive = zipfile.ZipFile(io.BytesIO(data))
-    names = ["layout.csv", "layout.parquet", "neighbors.parquet", "manifest.json", "atlas.html"]
+    names = ["layout.csv", "layout.parquet", "regions.parquet", "neighbors.parquet", "manifest.json", "atlas.html"]
     assert sorted(archive.namelist()) == sorted(f"atlas-tsne/{name}" for name in names)
     layout = pd.read_csv(archive.open("atlas-tsne/layout.csv"))
     assert len(layout) == built.profiles.n_items

@@ -148,3 +148,20 @@ def test_rebuild_explains_a_manifest_without_a_command(tmp_path, capsys):
     (tmp_path / "manifest.json").write_text(json.dumps({"argv": None, "argv_note": "the data was made in Python, not read from a file"}))
     assert main(["rebuild", str(tmp_path), "--out", str(tmp_path / "new")]) == 2
     assert "records no build command (the data was made in Python" in capsys.readouterr().err
+
+
+def test_an_alignment_and_region_options_travel_in_the_rebuild_command():
+    from atlas.plan import Source, argv_of
+
+    params = atlas.build_params({"region_levels": 3, "region_columns": "genres", "moved_share": 0.1}, demo=True)
+    words = argv_of(params, Source(demo=True, align_to="/maps/old"))
+    assert words[:3] == ["--demo", "--align-to", "/maps/old"]
+    assert words[words.index("--region-levels") + 1] == "3" and words[words.index("--region-columns") + 1] == "genres"
+    args = make_parser().parse_args(["build", *words])
+    assert plan.params_from_args(args) == params and plan.source_from_args(args).align_to == "/maps/old"
+
+
+def test_a_manifest_from_before_regions_still_rebuilds():
+    plain = atlas.BuildParams().to_dict()
+    del plain["regions"], plain["align"]
+    assert atlas.BuildParams.from_dict(plain) == atlas.BuildParams()

@@ -88,6 +88,8 @@ def test_current_build_is_none_while_a_setting_is_not_valid():
     assert params.names == ("umap", "tsne") and params.exported == "tsne" and params.projection("umap").min_dist == 0.4
     assert params.projection("tsne").seed == 3
     assert widgets.current_build({**stages, "graph": None}, {"umap": {}}, seed=0) is None
+    regions = widgets.current_build({**stages, "regions": atlas.RegionParams(min_region_size=30)}, {"umap": {}}, seed=0)
+    assert regions.regions.min_region_size == 30 and "--min-region-size 30" in widgets.build_command(regions, Source(input="plays.csv"))
     assert widgets.current_build(stages, {"umap": {"min_dist": -1.0}}, seed=0) is None
 
 
@@ -106,9 +108,9 @@ def test_the_command_names_files_as_the_visitor_knows_them(tmp_path):
     root = tmp_path / "root"
     (root / "sub").mkdir(parents=True)
     uploads = tmp_path / "uploads"
-    source = Source(input=str(root / "sub" / "plays.csv"), items=str(uploads / "my_items.csv"))
+    source = Source(input=str(root / "sub" / "plays.csv"), items=str(uploads / "my_items.csv"), align_to=str(root / "sub" / "atlas-out"))
     shown = widgets.shown_source(source, access=Access("root", root), upload_dir=uploads)
-    assert (shown.input, shown.items) == (str(Path("sub/plays.csv")), "my_items.csv")
+    assert (shown.input, shown.items, shown.align_to) == (str(Path("sub/plays.csv")), "my_items.csv", str(Path("sub/atlas-out")))
     local = widgets.shown_source(source, access=Access(), upload_dir=uploads)
     assert local.input == source.input  # one's own computer: as typed
     locked = widgets.shown_source(Source(input="/srv/data/plays.csv"), access=Access("locked"))

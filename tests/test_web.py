@@ -657,3 +657,100 @@ def test_sets_colour_by_first_value_or_by_one_value(tmp_path):
         page.locator("#atlas-color").select_option("year")
         assert page.locator("#atlas-color-value").is_hidden()
         assert log.errors() == []
+
+
+# ---------------------------------------------------------------- region names
+
+
+@pytest.fixture(scope="module")
+def regions_export(tmp_path_factory):
+    """The test export with its regions found and named the way a build does."""
+    from atlas.naming import item_values
+    from atlas.regions import RegionParams, find_regions
+
+    directory = make_export(tmp_path_factory.mktemp("regions"))
+    layout = pd.read_parquet(directory / "layout.parquet")
+    regions = find_regions(
+        layout[["x", "y"]].to_numpy(), RegionParams(levels=2, min_region_size=12), values=item_values(layout[["genres"]]),
+        names=layout["title"].to_numpy(), popularity=layout["n_users"].to_numpy(),
+    )  # fmt: skip
+    regions.table.to_parquet(directory / "regions.parquet", index=False)
+    return write_html(directory), regions.table
+
+
+def test_payload_lists_the_regions_coarsest_first(regions_export):
+    page, table = regions_export
+    header, _ = read_payload(page)
+    packed = header["regions"]
+    assert len(packed) == len(table) and {r["name"] for r in packed} == set(table["name"])
+    assert [r["level"] for r in packed] == sorted(r["level"] for r in packed)
+    first = table.set_index("region_id").loc[packed[0]["id"]]
+    assert (packed[0]["x"], packed[0]["y"], packed[0]["count"]) == (pytest.approx(first["x"]), pytest.approx(first["y"]), first["n_items"])
+    assert {0, 1} == {r["level"] for r in packed}
+    # an export written before regions existed packs none
+    assert read_payload(write_html(make_export(page.parent.parent / "no-regions")))[0]["regions"] == []
+
+
+def zoom_by(page, factor: float, x: float, y: float) -> None:
+    """Zoom around page point (x, y) by ``factor`` with one wheel turn (the page zooms by exp(-0.0015 deltaY))."""
+    k = page.evaluate("atlasMap.view.k")
+    page.mouse.move(x, y)
+    page.mouse.wheel(0, -float(np.log(factor)) / 0.0015)
+    page.wait_for_function("k => atlasMap.view.k > k", arg=k)
+    page.wait_for_timeout(150)
+
+
+def no_overlaps(boxes: list[dict]) -> None:
+    for k, a in enumerate(boxes):
+        for b in boxes[k + 1 :]:
+            assert not overlaps(a, b), (a, b)
+
+
+@pytest.mark.browser
+def test_region_names_give_way_to_finer_ones_then_to_item_labels(regions_export):
+    from browser import chromium_page
+
+    page_path, table = regions_export
+    with chromium_page() as (page, log):
+        page.goto(page_path.as_uri())
+        page.wait_for_function("window.atlasMap && window.atlasMap.ready", timeout=30000)
+        page.screenshot(path="/tmp/atlas_regions_coarse.png")
+        coarse = page.evaluate("atlasMap.state.regions")
+        # the whole map in view: the continents' names, none overlapping each other, an item label or the panel
+        assert coarse and {r["level"] for r in coarse} == {0}
+        continents = table[table["level"] == 0]
+        # the biggest first; a name is left out only where another has taken its room
+        assert coarse[0]["id"] == continents.sort_values("n_items", ascending=False)["region_id"].iloc[0]
+        assert len(coarse) >= len(continents) - 1
+        labels = page.evaluate("atlasMap.state.labels")
+        panel = page.locator("#atlas-controls").bounding_box()
+        no_overlaps(coarse + labels)
+        assert not any(overlaps(r, panel) for r in coarse)
+        for r in coarse:  # each name is centred on its region's place
+            row = table.set_index("region_id").loc[r["id"]]
+            p = page.evaluate("([x, y]) => { const v = atlasMap.view; return [(x - v.cx) * v.k + v.width / 2, v.height / 2 - (y - v.cy) * v.k]; }",
+                              [float(row["x"]), float(row["y"])])  # fmt: skip
+            assert r["x"] + r["width"] / 2 == pytest.approx(p[0], abs=0.5) and r["y"] + r["height"] / 2 == pytest.approx(p[1], abs=0.5)
+        # zoomed in 4 times around the biggest fine region: the finer level's names
+        fine = table[table["level"] == 1].sort_values("n_items", ascending=False).iloc[0]
+        centre = page.evaluate("([x, y]) => { const v = atlasMap.view, b = document.getElementById('atlas-overlay').getBoundingClientRect();"
+                               " return [(x - v.cx) * v.k + v.width / 2 + b.left, v.height / 2 - (y - v.cy) * v.k + b.top]; }",
+                               [float(fine["x"]), float(fine["y"])])  # fmt: skip
+        zoom_by(page, 4.0, *centre)
+        finer = page.evaluate("atlasMap.state.regions")
+        assert finer and {r["level"] for r in finer} == {1} and fine["region_id"] in {r["id"] for r in finer}
+        no_overlaps(finer + page.evaluate("atlasMap.state.labels"))
+        page.screenshot(path="/tmp/atlas_regions_fine.png")
+        # 12 times: item labels only, and more of them
+        zoom_by(page, 3.0, *centre)
+        assert page.evaluate("atlasMap.state.regions") == []
+        assert len(page.evaluate("atlasMap.state.labels")) >= 5
+        # zoomed out again, names can be switched off and on
+        zoom_by_out = page.evaluate("() => { atlasMap.showRegions(false); return atlasMap.view.k; }")
+        assert zoom_by_out > 0
+        page.mouse.wheel(0, float(np.log(12.0)) / 0.0015)
+        page.wait_for_timeout(150)
+        assert page.evaluate("atlasMap.state.regions") == []
+        page.evaluate("atlasMap.showRegions(true)")
+        page.wait_for_function("atlasMap.state.regions.length > 0")
+        assert log.errors() == []

@@ -448,7 +448,6 @@ def test_app_settings_use_the_command_lines_demo_filters():
         ({"weighting": "magic"}, "Unsupported value 'magic' for --weighting"),
         ({"init": "pca"}, "Unsupported value 'pca' for --init"),
         ({"projection": "pca"}, "Unsupported projection 'pca'"),
-        ({"min-dist": "nan"}, "UMAP min_dist must be a finite number"),
         ({"colour": "x"}, "unknown option --colour"),
     ],
 )
@@ -590,3 +589,65 @@ def test_maps_and_comparisons_take_list_columns(table):
     assert "sets of values" in note
     assert widgets.map_views(listed.copy(), {"UMAP": "umap"}, color="genre", memo=memo.charts)[0] is chart
     assert widgets.colour_options(listed.drop(columns=["umap_x", "umap_y"]))["genre"] == "genre"
+
+
+def test_the_forming_layout_is_drawn_inline_from_a_fixed_sample():
+    xy = np.random.default_rng(0).normal(size=(5000, 2))
+    svg = widgets.progress.preview_svg(xy, title="t-SNE <forming>", points=1500)
+    assert svg.count("<circle") == 1500 and "t-SNE &lt;forming&gt;" in svg
+    assert widgets.progress.preview_svg(xy * 3 + 1, title="x", points=1500).count("<circle") == 1500
+    assert widgets.progress.preview_svg(xy[:10], title="x").count("<circle") == 10
+
+
+def test_progress_lines_say_how_long_is_left():
+    line = widgets.progress_line("t-SNE", 250, 750, 12.0, refining=True)
+    assert line == "t-SNE (refining the map on screen): 250 of 750 steps · 12 s · about 24 s left"
+    assert widgets.progress_line("UMAP", 0, 500, 0.4, refining=False) == "UMAP (from PCA): starting · 0 s"
+
+
+def test_layout_jobs_keep_the_map_on_screen_until_its_replacement_is_ready():
+    jobs = widgets.LayoutJobs()
+    shown = []
+    old = atlas.Layout(np.zeros((3, 2), np.float32), "tsne", None, key="t0", embedding_key="e")
+    umap = atlas.Layout(np.ones((3, 2), np.float32), "umap", None, key="u1", embedding_key="e")
+    jobs.publish({"tsne": old}, ("tsne",), "e", shown.append)
+    jobs.publish({"umap": umap}, ("umap", "tsne"), "e", shown.append)  # t-SNE still computing
+    assert shown[-1] == {"umap": umap, "tsne": old} and jobs.start_from("tsne", "e") is old
+    jobs.publish({"umap": umap}, ("umap", "tsne"), "other embedding", shown.append)
+    assert shown[-1] == {"umap": umap} and jobs.start_from("tsne", "other embedding") is None
+
+
+def test_region_names_are_a_text_layer_over_their_view(table):
+    from atlas.regions import Regions
+
+    regions = Regions(
+        np.array([[0, 2], [0, 2], [1, -1], [1, -1]], dtype=np.int32),
+        pd.DataFrame({"region_id": [0, 1, 2], "level": [0, 0, 1], "name": ["Space", "Farm", "Aliens"], "x": [1.0, 5.0, 1.0], "y": [2.0, 6.0, 2.0], "n_items": [2, 2, 2]}),
+    )
+    names = widgets.region_labels(regions, 0)
+    assert names["name"].tolist() == ["Space", "Farm"]
+    spec = widgets.linked_maps(table, {"UMAP": "umap", "t-SNE": "tsne"}, color="genre", regions={"umap": names}).to_dict()
+    umap_view, tsne_view = spec["hconcat"]
+    points, halo, text = umap_view["layer"]
+    assert points["mark"]["type"] == "circle" and points["encoding"]["x"]["field"] == "umap_x"
+    assert text["mark"]["type"] == "text" and text["encoding"]["text"]["field"] == "name"
+    assert halo["mark"]["stroke"] == "white" and text["encoding"]["x"]["field"] == "umap_x"
+    assert [row["name"] for row in spec["datasets"][text["data"]["name"]]] == ["Space", "Farm"]
+    assert "layer" not in tsne_view  # no names given for t-SNE: points only
+    (brush,) = spec["params"]
+    assert brush["views"] == [points["name"], "tsne_map"]  # the brush still spans both views
+    memo = widgets.SessionMemo().charts
+    plain, _, _ = widgets.map_views(table, {"UMAP": "umap"}, color="genre", memo=memo)
+    named, _, _ = widgets.map_views(table, {"UMAP": "umap"}, color="genre", memo=memo, regions={"umap": names})
+    assert named is not plain and widgets.map_views(table, {"UMAP": "umap"}, color="genre", memo=memo, regions={"umap": names.copy()})[0] is named
+
+
+def test_region_names_that_would_overlap_or_leave_the_view_are_left_out():
+    names = pd.DataFrame({
+        "name": ["Big", "Overlaps big", "Far away", "Off the edge, a very long name"],
+        "x": [5.0, 5.05, 8.0, 10.0], "y": [5.0, 5.0, 8.0, 2.0], "n_items": [50, 40, 30, 20],
+    })  # fmt: skip
+    points = np.array([0.0, 10.0])
+    kept = widgets.charts.uncluttered(names.sample(frac=1.0, random_state=1), points, points, 460, 420)
+    # the bigger region wins a place; a name whose box would leave the view is left out
+    assert sorted(kept["name"]) == ["Big", "Far away"]

@@ -14,6 +14,8 @@ from atlas import widgets
         ("name the fields with --user-col/--item-col.", "name the fields with the “user” box (Data → Columns) or the “item” box (Data → Columns)."),
         ("--perplexity must be a number, got 'x'.", "“perplexity” (t-SNE) must be a number, got 'x'."),
         ("the INPUT path does not exist", "the interactions file does not exist"),
+        ("--min-region-size must be at least 2.", "“min_region_size” (Regions and stable rebuilds) must be at least 2."),
+        ("no export in that folder; fix --align-to.", "no export in that folder; fix the “align to a previous export” box (Regions and stable rebuilds)."),
         ("see 'atlas build --help'; --data-root DIR", "see 'atlas build --help'; --data-root DIR"),  # no box for these
         ("", ""),
     ],

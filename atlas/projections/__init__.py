@@ -22,6 +22,7 @@ from .base import (
     align_layout,
     default_names,
     embedding_neighbors,
+    fit_similarity,
     get,
     names,
     of,
@@ -43,6 +44,6 @@ from .umap import UmapParams  # noqa: E402
 
 __all__ = [
     "EmbeddingNeighbors", "Layout", "PacmapParams", "Projection", "ProjectionInputs", "PymdeParams", "TsneParams",
-    "UmapParams", "align_layout", "default_names", "embedding_neighbors", "get", "names", "of", "pca_init",
+    "UmapParams", "align_layout", "default_names", "embedding_neighbors", "fit_similarity", "get", "names", "of", "pca_init",
     "procrustes", "project", "projections", "register",
 ]

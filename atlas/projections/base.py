@@ -9,6 +9,7 @@ export and its manifest — asks the registry instead of naming them.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 from collections.abc import Callable
@@ -45,7 +46,8 @@ class Layout:
     """2D coordinates of every item, with the method and parameters that made them.
 
     ``embedding_key`` names the embedding it was projected from; ``warm_from`` the key of the
-    layout it started from when it was a warm start (empty for a start from PCA).
+    layout it started from when it was a warm start, ``started_from`` the digest of the start
+    positions it ran from (an earlier map's; both empty for a start from PCA).
     """
 
     xy: np.ndarray  # float32, n × 2
@@ -55,6 +57,7 @@ class Layout:
     seconds: float = 0.0
     embedding_key: str = ""
     warm_from: str = ""
+    started_from: str = ""
 
     @property
     def n_items(self) -> int:
@@ -211,11 +214,26 @@ def project(
     return Layout(xy - xy.mean(axis=0), method.name, params, embedding_key=embedding.key)
 
 
+@contextlib.contextmanager
+def quiet_logger(name: str):
+    """Silence a library's logger below errors (warnings atlas has already acted on)."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 class Throttle:
-    """Calls ``progress`` at most every ``seconds`` (and always on the last step)."""
+    """Calls ``progress`` at most every ``seconds`` (and always on the last step). A ``poll()``
+    method of ``progress``, if it has one, is called on every step: the place to stop an
+    optimisation early by raising."""
 
     def __init__(self, progress: Progress | None, seconds: float = 1.0) -> None:
         self.progress = progress
+        self.poll = getattr(progress, "poll", None)
         self.seconds = seconds
         self.last = -np.inf
 
@@ -224,6 +242,8 @@ class Throttle:
 
         if self.progress is None:
             return
+        if self.poll is not None:
+            self.poll()
         now = time.perf_counter()
         if step >= total or now - self.last >= self.seconds:
             self.last = now
@@ -256,15 +276,22 @@ def align_layout(layout: Layout, reference: Layout) -> Layout:
     if a.shape != b.shape:
         raise AtlasError(f"layouts of {a.shape[0]} and {b.shape[0]} items cannot be aligned; they must hold the same items.")
     xy = procrustes(a, b)
-    return Layout(xy.astype(np.float32), layout.method, layout.params, layout.key + ":aligned", layout.seconds)
+    return dataclasses.replace(layout, xy=xy.astype(np.float32), key=layout.key + ":aligned")
 
 
 def procrustes(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """The similarity transform of ``a`` (rotation/reflection, uniform scale, shift) closest to ``b``."""
+    return fit_similarity(a, b)(a)
+
+
+def fit_similarity(a: np.ndarray, b: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """The similarity transform taking the points ``a`` closest to ``b`` (least squares), as a
+    function that applies it to any points (e.g. all items, fitted on the shared ones)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     ma, mb = a.mean(axis=0), b.mean(axis=0)
     a0, b0 = a - ma, b - mb
     u, s, vt = np.linalg.svd(a0.T @ b0)
     r = u @ vt
     norm = (a0**2).sum()
     scale = s.sum() / norm if norm > 0 else 1.0
-    return a0 @ r * scale + mb
+    return lambda points: (np.asarray(points, dtype=np.float64) - ma) @ r * scale + mb

@@ -7,8 +7,6 @@ among the ``n_neighbors + 50`` nearest), so PaCMAP needs no approximate-neighbou
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import threading
 from dataclasses import dataclass
 
@@ -16,7 +14,7 @@ import numpy as np
 
 from ..errors import check_range, check_seed
 from ..options import grid, option
-from .base import Projection, ProjectionInputs, pca_init, register
+from .base import Projection, ProjectionInputs, pca_init, quiet_logger, register
 
 #: PaCMAP keeps its random seed in a module global: fits must not overlap.
 _LOCK = threading.Lock()
@@ -55,18 +53,6 @@ def near_pairs(indices: np.ndarray, distances: np.ndarray, n_neighbors: int) -> 
     return np.stack([rows, chosen.ravel()], axis=1).astype(np.int32)
 
 
-@contextlib.contextmanager
-def _quiet_pacmap():
-    """PaCMAP logs a warning on every fit with a seed; atlas always passes one."""
-    logger = logging.getLogger("pacmap.pacmap")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
 @register
 class Pacmap(Projection):
     name = "pacmap"
@@ -88,7 +74,7 @@ class Pacmap(Projection):
 
         x = inputs.embedding.coords.astype(np.float32)
         pairs = near_pairs(inputs.neighbors.indices, inputs.neighbors.distances, params.n_neighbors)
-        with _LOCK, _quiet_pacmap():
+        with _LOCK, quiet_logger("pacmap.pacmap"):  # it warns on every fit with a seed; atlas always passes one
             reducer = pacmap.PaCMAP(
                 n_components=2,
                 n_neighbors=params.n_neighbors,
@@ -100,4 +86,6 @@ class Pacmap(Projection):
                 apply_pca=False,
                 knn_backend="annoy",  # never used: the near pairs are given
             )
-            return reducer.fit_transform(x, init=pca_init(x, scale=1.0))
+            # PaCMAP standardises a given start itself; its own schedule runs from it
+            start = inputs.init if inputs.init is not None else pca_init(x, scale=1.0)
+            return reducer.fit_transform(x, init=np.asarray(start, dtype=np.float32))

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..embed import EmbedParams, embed_graph
 from ..errors import AtlasError, check_seed
-from .base import Projection, ProjectionInputs, register
+from .base import Projection, ProjectionInputs, Throttle, register
 
 
 @dataclass(frozen=True)
@@ -41,4 +41,7 @@ class Pymde2d(Projection):
         if embed_params is None:
             raise AtlasError("the PyMDE 2D layout needs an embedding made by atlas (it reuses its parameters).")
         two = dataclasses.replace(embed_params, embedding_dim=2, seed=params.seed)
-        return embed_graph(inputs.graph, two).coords
+        report = Throttle(progress)
+        coords = embed_graph(inputs.graph, two, init=inputs.init, progress=lambda done, total: report(done, total, None)).coords
+        report(two.max_iter, two.max_iter, coords)
+        return coords

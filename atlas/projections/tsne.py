@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import logging
 import warnings
 from dataclasses import dataclass
 
@@ -12,7 +10,7 @@ import numpy as np
 from ..cores import fitted_thread_count
 from ..errors import AtlasError, check_range, check_seed
 from ..options import grid, option
-from .base import Projection, ProjectionInputs, Throttle, pca_init, register
+from .base import Projection, ProjectionInputs, Throttle, pca_init, quiet_logger, register
 
 
 @dataclass(frozen=True)
@@ -44,15 +42,21 @@ class TsneParams:
         check_seed(self.seed)
 
 
-@contextlib.contextmanager
-def _quiet(logger_name: str):
-    logger = logging.getLogger(logger_name)
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
+#: A t-SNE layout of n items (perplexity ~30) spreads to a standard deviation of about this
+#: times √n (0.65 on the MovieLens demo's 1,400 items).
+SPREAD_PER_ROOT_N = 0.65
+
+
+def spread_start(start: np.ndarray) -> np.ndarray:
+    """An earlier map's positions, centred and scaled to the spread t-SNE itself would reach.
+
+    Early exaggeration from a tiny start (the PCA start's way) scatters an earlier map's
+    neighbourhoods; starting at t-SNE's own scale without it keeps them (on the demo, shared
+    items moved 3.6% of the map's diameter instead of 7.3%, at the same map quality).
+    """
+    centred = start.astype(np.float64) - start.mean(axis=0)
+    std = float(centred.std())
+    return centred * (SPREAD_PER_ROOT_N * np.sqrt(start.shape[0]) / std if std > 0 else 1.0)
 
 
 @register
@@ -73,7 +77,8 @@ class Tsne(Projection):
 
     def fit(self, inputs: ProjectionInputs, params: TsneParams, *, progress=None) -> np.ndarray:
         """openTSNE's two phases (early exaggeration, then the final optimisation) from the PCA
-        start, or only a short final phase from a finished layout; the layout is reported as it goes."""
+        start; only the final phase from an earlier map's positions, or a short one from a
+        finished layout (a refinement). The layout is reported as it goes."""
         import openTSNE
         from openTSNE.affinity import PerplexityBasedNN
         from openTSNE.nearest_neighbors import PrecomputedNeighbors
@@ -96,13 +101,16 @@ class Tsne(Projection):
             n_jobs=n_jobs,
             verbose=False,
         )
-        start = inputs.init if inputs.init is not None else pca_init(x, scale=1e-4 * 2)
-        with warnings.catch_warnings(), _quiet("openTSNE"):
+        if inputs.init is None:  # from PCA: early exaggeration, then the final phase
+            start = pca_init(x, scale=1e-4 * 2)
+            phases = [(params.exaggeration_iter, params.early_exaggeration, 0.5), (params.n_iter, 1.0, 0.8)]
+        elif inputs.refine:  # a finished layout of nearly the same problem: a short final phase
+            start, phases = inputs.init, [(params.warm_iter, 1.0, 0.8)]
+        else:  # an earlier map's positions: spread to t-SNE's own scale, the final phase only
+            start, phases = spread_start(inputs.init), [(params.n_iter, 1.0, 0.8)]
+        with warnings.catch_warnings(), quiet_logger("openTSNE"):
             warnings.simplefilter("ignore")  # openTSNE warns about a wide start; a finished layout is one
             embedding = tsne.prepare_initial(affinities=affinities, initialization=start.astype(np.float64))
-        phases = [(params.warm_iter, 1.0, 0.8)] if inputs.refine else [
-            (params.exaggeration_iter, params.early_exaggeration, 0.5), (params.n_iter, 1.0, 0.8)
-        ]  # fmt: skip
         total = sum(n for n, _, _ in phases)
         report = Throttle(progress)
         done = 0

@@ -66,6 +66,7 @@ class AtlasData {
       index: array(header.neighbors.index),
     };
     this.fields = header.fields.map((f) => this.decodeField(f, array));
+    this.regions = header.regions || [];  // [{id, level, name, x, y, count}], coarsest level first
     this.popularity = this.popularityScale();
     this.grid = new SpatialGrid(this.xy, n, this.bounds);
     this.lowerNames = null;

@@ -14,8 +14,11 @@
                                of sets, v is "" (each item's first common value) or one value
      atlasMap.loadProfile(t)   highlight the items named in text t; returns the match report
      atlasMap.pick(x, y)       index of the item under page coordinates (x, y), or -1
-     atlasMap.state            {hover, selected, neighbors, colorField, colorValue, profile, labels, frameMs}
+     atlasMap.showRegions(on)  show or hide the region names
+     atlasMap.regions          [{id, level, name, x, y, count}]: the named regions, coarsest first
+     atlasMap.state            {hover, selected, neighbors, colorField, colorValue, profile, labels, regions, frameMs}
                                (labels: placed boxes {index, x, y, width, height} in map pixels;
+                                regions: placed names {id, level, name, x, y, width, height};
                                 frameMs: script time of the last frame)
 
    Items are indexed by popularity rank: index 0 has the most users. */
@@ -28,6 +31,7 @@ class AtlasApp {
     this.overlayCanvas = document.getElementById("atlas-overlay");
     this.renderer = new PointRenderer(this.glCanvas, data);
     this.overlay = new Overlay(this.overlayCanvas, data, this.renderer);
+    this.overlay.regions = new RegionLabels(data.regions);
     this.view = new View(data.bounds, () => this.viewChanged());
     this.tooltip = new Tooltip(document.getElementById("atlas-tooltip"));
     this.details = new DetailsPanel(document.getElementById("atlas-details"), {
@@ -35,7 +39,7 @@ class AtlasApp {
       onNeighborHover: (j) => this.setHover(j, null),
       onClose: () => this.select(-1),
     });
-    this.state = { hover: -1, selected: -1, neighbors: [], colorField: null, colorValue: "", profile: null, labels: [], frameMs: 0 };
+    this.state = { hover: -1, selected: -1, neighbors: [], colorField: null, colorValue: "", profile: null, labels: [], regions: [], frameMs: 0 };
     this.profileSet = new Set();
     this.hidden = new Set();
     this.pointer = null;
@@ -91,6 +95,7 @@ class AtlasApp {
       const priority = s.selected >= 0 ? [s.selected, ...s.neighbors] : [];
       this.overlay.placeLabels(this.view, priority.concat(s.profile ? s.profile.items : []), this.panelBoxes());
       s.labels = this.overlay.placed;
+      s.regions = this.overlay.regions.placed;
       this.labelsStale = false;
     }
     if (this.hoverStale) {
@@ -278,6 +283,8 @@ class AtlasApp {
       setColor: (name, value = "") => app.setColor(name, false, value),
       loadProfile: (text) => app.loadProfile(text),
       pick: (x, y) => app.pickLocal(...local(x, y)),
+      regions: data.regions,
+      showRegions: (on) => { app.overlay.regions.shown = Boolean(on); app.viewChanged(); },
       state: app.state,
     };
   }

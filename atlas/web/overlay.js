@@ -23,6 +23,7 @@ class Overlay {
     this.widths = new Float32Array(data.n);   // measured label widths, 0 = not yet measured
     this.placed = [];
     this.occupied = new Uint8Array(0);
+    this.regions = null;  // a RegionLabels (regions.js): names placed after the priority labels
   }
 
   resize(width, height, pixelRatio) {
@@ -86,6 +87,7 @@ class Overlay {
       seen.add(i);
       tryPlace(i, true);
     }
+    if (this.regions) this.regions.place(view, this);
     const limit = this.data.maxLabels;
     for (let i = 0; i < limit && placed.length < budget; i++) if (!seen.has(i)) tryPlace(i, false);
     this.placed = placed;
@@ -115,6 +117,7 @@ class Overlay {
       ctx.arc(hx, hy, this.renderer.radius(view, hover) + 3, 0, 2 * Math.PI);
       ctx.stroke();
     }
+    if (this.regions) this.regions.draw(ctx);
     ctx.textBaseline = "middle";
     ctx.lineJoin = "round";
     for (const label of this.placed) {

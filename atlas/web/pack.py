@@ -39,6 +39,7 @@ class Export:
     layout: pd.DataFrame
     neighbors: pd.DataFrame
     manifest: dict
+    regions: pd.DataFrame | None = None  # regions.parquet (exports before regions lack it)
 
 
 def _rebuild(directory: Path) -> str:
@@ -126,7 +127,37 @@ def read_export(out_dir: str | Path) -> Export:
             f"{directory / 'manifest.json'} names name_column {name_column!r}, which is not a column of "
             f"{layout_path.name}; set it to one of {', '.join(map(repr, layout.columns))} or null."
         )
-    return Export(directory, layout.reset_index(drop=True), neighbors, manifest)
+    return Export(directory, layout.reset_index(drop=True), neighbors, manifest, _read_regions(directory))
+
+
+REGION_COLUMNS = ("region_id", "level", "name", "x", "y", "n_items")
+
+
+def _read_regions(directory: Path) -> pd.DataFrame | None:
+    """The named regions, when the export has them: rows with a name and a finite place."""
+    path = directory / "regions.parquet"
+    if not path.is_file():
+        return None
+    try:
+        regions = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises many types for a damaged file
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise AtlasError(f"Could not read {path} ({reason}); {_rebuild(directory)} again.") from None
+    _require_columns(regions, path, REGION_COLUMNS, directory)
+    regions = regions.dropna(subset=["name", "x", "y", "level"])
+    places = regions[["x", "y"]].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
+    return regions[np.isfinite(places).all(axis=1)].reset_index(drop=True)
+
+
+def _pack_regions(regions: pd.DataFrame | None) -> list[dict]:
+    """Region labels for the page, coarsest level first and the biggest first within a level."""
+    if regions is None or regions.empty:
+        return []
+    ordered = regions.sort_values(["level", "n_items", "region_id"], ascending=[True, False, True], kind="stable")
+    return [
+        {"id": int(r.region_id), "level": int(r.level), "name": str(r.name), "x": float(r.x), "y": float(r.y), "count": int(r.n_items)}
+        for r in ordered.itertuples()
+    ]
 
 
 class _Blob:
@@ -305,6 +336,7 @@ def pack_payload(export: Export, *, title: str, max_labels: int) -> bytes:
         "fields": fields,
         "colorField": _default_color(fields, export.manifest.get("label_column")),
         "neighbors": _pack_neighbors(export.neighbors, pd.Index(ids), blob),
+        "regions": _pack_regions(export.regions),
         "maxLabels": int(max_labels),
         "maxColours": MAX_COLOURS,  # values with a colour of their own, as in the app (atlas.columns)
     }

@@ -85,13 +85,15 @@ function compileProgram(gl, vertexSource, fragmentSource) {
 }
 
 class PointRenderer {
-  constructor(canvas, data) {
+  /* options.background: [r, g, b] in 0..1 behind the points (default: the atlas's dark blue). */
+  constructor(canvas, data, options = {}) {
     const gl = canvas.getContext("webgl", { antialias: false, alpha: false, preserveDrawingBuffer: true });
     if (!gl) throw new Error("This browser cannot draw the map: WebGL is not available.");
     this.gl = gl;
     this.canvas = canvas;
     this.data = data;
     this.n = data.n;
+    this.background = options.background || BACKGROUND;
     this.program = compileProgram(gl, POINT_VERTEX, POINT_FRAGMENT);
     this.attributes = {};
     for (const name of ["a_position", "a_popularity", "a_color", "a_style"]) {
@@ -183,7 +185,7 @@ class PointRenderer {
   draw(view) {
     const gl = this.gl, a = this.attributes, u = this.uniforms;
     gl.viewport(0, 0, this.canvas.width, this.canvas.height);
-    gl.clearColor(BACKGROUND[0], BACKGROUND[1], BACKGROUND[2], 1);
+    gl.clearColor(this.background[0], this.background[1], this.background[2], 1);
     gl.clear(gl.COLOR_BUFFER_BIT);
     gl.useProgram(this.program);
     gl.uniform2f(u.u_center, view.cx, view.cy);

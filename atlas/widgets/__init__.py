@@ -42,6 +42,8 @@ from .charts import (  # noqa: F401
     colour_note,
     linked_maps,
     map_views,
+    region_labels,
+    region_layers,
     histogram,
     small_multiple,
     selectable_chart,
@@ -76,6 +78,8 @@ from .access import (  # noqa: F401
     request_is_remote,
     visitor_access,
 )
+from . import progress  # noqa: F401
+from .progress import LayoutJobs, progress_line, start_layouts  # noqa: F401
 from .stages import (  # noqa: F401
     StageRun,
     run_stage,
@@ -83,7 +87,18 @@ from .stages import (  # noqa: F401
     stage_messages,
     timing_table,
     metrics_table,
+    export_build,
     export_with_page,
     export_zip,
     why_no_layout,
+)
+from .scatter import (  # noqa: F401
+    VIRIDIS,
+    MapColours,
+    map_colours,
+    maps_widget,
+    outlined,
+    popularity_sizes,
+    webgl_maps,
+    widget_module,
 )

@@ -9,12 +9,11 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from atlas.columns import colour_values
-
 from .memo import Recent, content_hash
 from .tables import MAX_CHART_POINTS, is_quantitative, metadata_columns, sample_rows
 
 log = logging.getLogger(__name__)
+
 
 @contextlib.contextmanager
 def _quiet_altair():
@@ -98,6 +97,7 @@ def linked_maps(
     width: int = 460,
     height: int = 420,
     tooltip_columns: int = 6,
+    regions: Mapping[str, object] | None = None,
 ):
     """Side-by-side scatterplots of the same items with one linked brush.
 
@@ -112,6 +112,8 @@ def linked_maps(
         color_title: the legend's title (default: ``color``).
         color_scale: ``(domain, range)`` of a categorical colour, in legend order.
         tooltip_column: the column the colour stands for, shown in the tooltip (default ``color``).
+        regions: layout key -> region names to write over that view (a table with ``name``,
+            ``x``, ``y``; see ``region_labels``); views without one get none.
     """
     import altair as alt
 
@@ -125,7 +127,8 @@ def linked_maps(
             scale, kind = alt.Scale(scheme="viridis"), "Q"
         else:
             scale, kind = alt.Scale(scheme="tableau20"), "N"
-        legend = alt.Legend(title=color_title or color, symbolLimit=40, labelLimit=260)
+        # under the maps: counted labels are long, and three maps already fill the column's width
+        legend = alt.Legend(title=color_title or color, symbolLimit=40, labelLimit=260, orient="bottom", direction="horizontal", columns=4)
         colour = alt.Color(f"{color}:{kind}", scale=scale, legend=legend, sort=list(color_scale[0]) if color_scale else "ascending")
         colour = alt.condition(brush, colour, alt.value("#d0d0d0"))
     else:
@@ -138,7 +141,7 @@ def linked_maps(
         domain = [label for label, _, _ in present]
         encoding["stroke"] = alt.condition(
             "datum.highlight",
-            alt.Stroke("highlight_kind:N", scale=alt.Scale(domain=domain, range=[c for _, c, _ in present]), sort=domain, legend=alt.Legend(title="outlined")),
+            alt.Stroke("highlight_kind:N", scale=alt.Scale(domain=domain, range=[c for _, c, _ in present]), sort=domain, legend=alt.Legend(title="outlined", orient="bottom", direction="horizontal")),
             alt.value(None),
         )
         encoding["strokeWidth"] = alt.StrokeWidth("highlight_kind:N", scale=alt.Scale(domain=domain, range=[w for _, _, w in present]), legend=None)
@@ -169,9 +172,61 @@ def linked_maps(
             )
             .properties(width=width, height=height)
         )
+        names = None if regions is None else regions.get(key)
+        if names is not None and len(names):
+            names = uncluttered(names, table[f"{key}_x"].to_numpy(), table[f"{key}_y"].to_numpy(), width, height)
+            chart = alt.layer(chart, *region_layers(names, key), title=title)
         charts.append(chart)
     with _quiet_altair():
+        # a view with region names is a layer, whose points Altair names "<key>_map_<position>"
         return alt.hconcat(*charts, data=table).add_params(brush).configure_view(strokeWidth=0)
+
+
+def region_labels(regions, level: int):
+    """The names of one level of ``atlas.regions.Regions`` as a table for ``linked_maps``."""
+    table = regions.table
+    return table.loc[table["level"] == level, ["name", "x", "y", "n_items"]].reset_index(drop=True)
+
+
+#: Region names on the app's maps: font size, and the width of a character as a share of it.
+REGION_FONT = 13
+CHAR_WIDTH = 0.62
+
+
+def uncluttered(names, xs: np.ndarray, ys: np.ndarray, width: int, height: int, *, padding: int = 8):
+    """The region names (``name``, ``x``, ``y``, ``n_items``) that fit on a view of ``width`` ×
+    ``height`` pixels showing the points ``xs``/``ys``: biggest regions first, each kept when its
+    box lies inside the view and clear of those kept before (Vega-Lite does not avoid overlaps)."""
+    if len(names) == 0 or len(xs) == 0:
+        return names
+    spans = [(float(np.min(v)), float(np.max(v))) for v in (xs, ys)]
+
+    def pixels(value, span, size):
+        low, high = span
+        return padding + (value - low) / (high - low if high > low else 1.0) * (size - 2 * padding)
+
+    kept, boxes = [], []
+    for row in names.sort_values("n_items", ascending=False, kind="stable").itertuples():
+        cx, cy = pixels(row.x, spans[0], width), pixels(row.y, spans[1], height)
+        half_w, half_h = CHAR_WIDTH * REGION_FONT * len(str(row.name)) / 2 + 3, REGION_FONT / 2 + 2
+        box = (cx - half_w, cy - half_h, cx + half_w, cy + half_h)
+        inside = box[0] >= 0 and box[1] >= 0 and box[2] <= width and box[3] <= height
+        if inside and not any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in boxes):
+            boxes.append(box)
+            kept.append(row.Index)
+    return names.loc[kept]
+
+
+def region_layers(names, key: str) -> list:
+    """Text layers that write region names (``name`` at ``x``/``y``) on the view of ``key``: a
+    white halo under dark text, so names stay readable over the points."""
+    import altair as alt
+
+    frame = names.rename(columns={"x": f"{key}_x", "y": f"{key}_y"})
+    base = alt.Chart(frame).encode(x=f"{key}_x:Q", y=f"{key}_y:Q", text="name:N")
+    style = {"fontSize": REGION_FONT, "fontWeight": "bold", "align": "center", "baseline": "middle"}
+    halo = base.mark_text(**style, stroke="white", strokeWidth=4, strokeOpacity=0.85, strokeJoin="round")
+    return [halo, base.mark_text(**style, color="#1d2330")]
 
 
 def map_views(
@@ -183,9 +238,10 @@ def map_views(
     highlights: Mapping[str, Sequence[int]] | None = None,
     max_points: int = MAX_CHART_POINTS,
     memo: Recent | None = None,
+    regions: Mapping[str, object] | None = None,
 ):
     """The app's linked maps: ``linked_maps`` of a sample of ``table`` (highlighted rows always
-    drawn), memoised in ``memo`` on what is drawn.
+    drawn, ``regions`` named over the views), memoised in ``memo`` on what is drawn.
 
     A column that is not a number is coloured by ``columns.legend_categories`` (its most common
     values with their counts, the rest as "other"; a set by its first common value, or by
@@ -215,10 +271,19 @@ def map_views(
         view["colour_value"] = labels[rows]
         field, scale = "colour_value", (order, category_colours(order, has=has))
         title = f"{color}: has “{has}”" if has else color + (" (first value)" if "sets of values" in note else "")
-    build = lambda: linked_maps(view, views, color=field, color_title=title, color_scale=scale, tooltip_column=color)  # noqa: E731
+    width = view_width(len(views))
+    build = lambda: linked_maps(  # noqa: E731
+        view, views, color=field, color_title=title, color_scale=scale, tooltip_column=color, width=width, height=int(width * 0.9), regions=regions
+    )
     if memo is None:
         return build(), rows, note
-    return memo.get(("map", content_hash(view, tuple(views.items()), color, has)), build), rows, note
+    named = tuple(sorted((key, content_hash(frame)) for key, frame in (regions or {}).items()))
+    return memo.get(("map", content_hash(view, tuple(views.items()), color, has), named), build), rows, note
+
+
+def view_width(n_views: int, available: int = 1150) -> int:
+    """The width of each of ``n_views`` maps side by side in the app's main column."""
+    return int(max(260, min(460, available // max(n_views, 1) - 24)))
 
 
 def histogram(

@@ -7,7 +7,7 @@ A field with slider stops becomes a slider, one with choices a dropdown, any oth
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 from atlas import projections
@@ -61,9 +61,9 @@ def projection_controls(settings: AppSettings, names: Iterable[str]):
     )
 
 
-def controls_panel(controls: Mapping[str, Any]):
-    """The projections' controls side by side, each under its method's name."""
+def controls_panel(controls, names: Iterable[str]):
+    """The controls of the projections ``names`` side by side, each under its method's name."""
     import marimo as mo
 
-    columns = [mo.vstack([mo.md(f"**{projections.get(name).title}**"), *box.elements.values()]) for name, box in controls.items()]
+    columns = [mo.vstack([mo.md(f"**{projections.get(name).title}**"), *controls[name].elements.values()]) for name in names]
     return mo.hstack(columns, widths="equal", gap=2)

@@ -19,9 +19,10 @@ from .tables import safe_column_name
 
 log = logging.getLogger(__name__)
 
-#: App options that are not build options: where to export, where the stage cache lives, and
-#: who may read and write what when the app is served (see ``access.Access``).
-APP_OPTIONS = ("out", "cache_dir", "data_root", "max_upload_mb")
+#: App options that are not build options: where to export, where the stage cache lives, who may
+#: read and write what when the app is served (see ``access.Access``), and above how many items
+#: the maps switch from Altair to the full-resolution WebGL views.
+APP_OPTIONS = ("out", "cache_dir", "data_root", "max_upload_mb", "max_chart_points")
 APP_FLAGS = ("uploads_only",)
 
 
@@ -37,7 +38,8 @@ class AppSettings:
     view: Mapping[str, str] = field(default_factory=dict)  # how the maps look: "colour", "has"
 
     def get(self, key: str, default: Any = None) -> Any:
-        """An app option (``out``, ``cache_dir``, ``data_root``, ``uploads_only``, ``max_upload_mb``)."""
+        """An app option (``out``, ``cache_dir``, ``data_root``, ``uploads_only``, ``max_upload_mb``,
+        ``max_chart_points``)."""
         return self.app.get(key, default)
 
     @property
@@ -80,7 +82,9 @@ def app_settings(cli_args: Mapping[str, object], *, collect: bool = False) -> Ap
     Options carry the names of ``atlas build`` (``--min-item-users``, ``--umap-n-neighbors``,
     ``--perplexity`` ...), plus ``--input`` for the interactions file; ``--demo`` or no input
     opens the MovieLens demo with the command line's demo filters. ``--data-root DIR``,
-    ``--uploads-only`` and ``--max-upload-mb N`` set the file policy (see ``access.Access``).
+    ``--uploads-only`` and ``--max-upload-mb N`` set the file policy (see ``access.Access``);
+    ``--max-chart-points N`` is where the maps switch from Altair to WebGL (default
+    ``MAX_CHART_POINTS``).
     A value that is not right, or an option atlas does not know, raises ``AtlasError`` naming
     it; with ``collect`` the message goes to ``problems`` instead and the default is kept.
     """
@@ -102,6 +106,8 @@ def app_settings(cli_args: Mapping[str, object], *, collect: bool = False) -> Ap
                 app[key] = value in ("", True, "true", "True", 1)
             elif key == "max_upload_mb":
                 app[key] = _megabytes(value)
+            elif key == "max_chart_points":
+                app[key] = _chart_points(value)
             elif key in APP_OPTIONS:
                 app[key] = None if value in ("", None) else str(value)
             elif key == "seed":
@@ -139,6 +145,16 @@ def _megabytes(value: object) -> float:
         raise AtlasError(f"--max-upload-mb must be a number of megabytes, got {value!r}.") from None
     if not number > 0 or number == float("inf"):
         raise AtlasError(f"--max-upload-mb must be a positive number of megabytes, got {value!r}.")
+    return number
+
+
+def _chart_points(value: object) -> int:
+    try:
+        number = int(str(value))
+    except ValueError:
+        raise AtlasError(f"--max-chart-points must be a whole number of items, got {value!r}.") from None
+    if number < 1:
+        raise AtlasError(f"--max-chart-points must be at least 1, got {value!r}.")
     return number
 
 

@@ -99,7 +99,7 @@ def shown_source(source: Source, *, access, upload_dir: str | Path | None = None
             return p.name
         return path
 
-    return dataclasses.replace(source, input=shown(source.input), items=shown(source.items))
+    return dataclasses.replace(source, input=shown(source.input), items=shown(source.items), align_to=shown(source.align_to))
 
 
 def build_command(params: BuildParams, source: Source) -> str:

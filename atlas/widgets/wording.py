@@ -20,9 +20,10 @@ SOURCE_CONTROLS = {
     "--label-col": "the “label” box (Data → Metadata columns)",
     "--items": "the item metadata file",
     "--seed": "the “seed” box (sidebar)",
+    "--align-to": "the “align to a previous export” box (Regions and stable rebuilds)",
 }
 PHRASES = {"the INPUT path": "the interactions file", "the --items path": "the item metadata file"}
-SECTIONS = {"filter": "Filters", "cooccurrence": "Graph", "graph": "Graph", "embed": "Embedding"}
+SECTIONS = {"filter": "Filters", "cooccurrence": "Graph", "graph": "Graph", "embed": "Embedding", "regions": "Regions and stable rebuilds"}
 _FLAG = re.compile(r"--[a-z][a-z0-9-]*")
 
 
@@ -35,7 +36,7 @@ def flag_controls() -> dict[str, str]:
     names = dict(SOURCE_CONTROLS)
     for stage, fields in stage_fields().items():
         for f in fields:
-            names[f.option.flag] = f"“{f.label}” ({SECTIONS[stage]})"
+            names[f.option.flag] = f"“{f.label}” ({SECTIONS.get(stage, stage)})"
     for name, fields in projection_fields().items():
         for f in fields:
             names[f.option.flag] = f"“{f.label}” ({projections.get(name).title})"

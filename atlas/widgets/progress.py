@@ -1,0 +1,191 @@
+"""Projections computed in the background of the app, shown while they are optimised.
+
+A slider move must not freeze the page for the minute a t-SNE of 25,000 items takes. So the app
+computes missing layouts in a ``mo.Thread``: the page stays live (another move, or Cancel, is
+handled at once), the panel above the maps shows the layout as it forms with a progress line
+(step, elapsed time, time left), and each finished layout is published to the maps through a
+``mo.state`` setter. A layout seen before is published at once, without a thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+
+import numpy as np
+
+from atlas import projections
+
+log = logging.getLogger(__name__)
+
+#: Points drawn in the live preview of a layout being optimised.
+PREVIEW_POINTS = 1500
+
+
+class _Report:
+    """The progress callback of one background layout: shows it, and stops it when asked."""
+
+    def __init__(self, title: str, refining: bool, jobs: LayoutJobs, cancel_button) -> None:
+        self.title, self.refining, self.jobs = title, refining, jobs
+        self.cancel_button = cancel_button
+        self.began = time.perf_counter()
+
+    def poll(self) -> None:
+        import marimo as mo
+
+        if mo.current_thread().should_exit or self.jobs.cancelled:
+            raise Cancelled
+
+    def __call__(self, step: int, total: int, xy: np.ndarray | None) -> None:
+        import marimo as mo
+
+        self.poll()
+        parts = [mo.md(progress_line(self.title, step, total, time.perf_counter() - self.began, refining=self.refining))]
+        if self.cancel_button is not None:
+            parts.append(self.cancel_button)
+        if xy is not None:
+            parts.append(mo.Html(preview_svg(xy, title=f"{self.title}, as it forms")))
+        mo.output.replace(mo.vstack(parts))
+
+
+class Cancelled(Exception):
+    """Raised inside an optimisation to stop it (the Cancel button, or a newer request)."""
+
+
+class LayoutJobs:
+    """One browser session's background layouts: the latest layout of each method (the start of
+    the next warm start), what the maps show now, and the Cancel switch."""
+
+    def __init__(self) -> None:
+        self.latest: dict[str, projections.Layout] = {}
+        self.shown: dict[str, projections.Layout] = {}
+        self._cancel = threading.Event()
+        self._lock = threading.Lock()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def start_from(self, name: str, embedding_key: str) -> projections.Layout | None:
+        """The layout of method ``name`` to refine, when one of this embedding exists."""
+        layout = self.latest.get(name)
+        return layout if layout is not None and layout.embedding_key == embedding_key else None
+
+    def publish(self, ready: Mapping[str, projections.Layout], wanted: tuple[str, ...], embedding_key: str, setter: Callable) -> None:
+        """Show ``ready`` layouts, keeping the previous layout of the same embedding for methods
+        still being computed (the map on screen stays until its replacement is ready)."""
+        with self._lock:
+            for layout in ready.values():
+                self.latest[layout.method] = layout
+            shown = {}
+            for name in wanted:
+                layout = ready.get(name)
+                if layout is None:
+                    previous = self.shown.get(name)
+                    layout = previous if previous is not None and previous.embedding_key == embedding_key else None
+                if layout is not None:
+                    shown[name] = layout
+            self.shown = shown
+        setter(dict(shown))
+
+
+def progress_line(title: str, step: int, total: int, elapsed: float, *, refining: bool) -> str:
+    """``t-SNE (refining the map on screen): 250 of 750 steps · 12 s · about 24 s left``."""
+    what = f"{title} ({'refining the map on screen' if refining else 'from PCA'})"
+    if step <= 0 or total <= 0:
+        return f"{what}: starting · {elapsed:.0f} s"
+    left = elapsed / step * max(total - step, 0)
+    return f"{what}: {step:,} of {total:,} steps · {elapsed:.0f} s · about {left:.0f} s left"
+
+
+def preview_svg(xy: np.ndarray, *, title: str, width: int = 460, height: int = 420, points: int = PREVIEW_POINTS) -> str:
+    """A light picture of a layout being optimised: an inline SVG of a fixed sample of at most
+    ``points`` items. Inline, so that replacing it every second never leaves the page fetching a
+    file the server has already dropped."""
+    import html
+
+    n = xy.shape[0]
+    rows = np.arange(n) if n <= points else np.sort(np.random.default_rng(0).choice(n, points, replace=False))
+    pts = xy[rows].astype(np.float64)
+    low, high = pts.min(axis=0), pts.max(axis=0)
+    span = np.where(high > low, high - low, 1.0)
+    pad = 8
+    x = pad + (pts[:, 0] - low[0]) / span[0] * (width - 2 * pad)
+    y = height - pad - (pts[:, 1] - low[1]) / span[1] * (height - 2 * pad - 18)
+    dots = "".join(f'<circle cx="{a:.1f}" cy="{b:.1f}" r="2"/>' for a, b in zip(x, y))
+    return (
+        f'<svg data-atlas-preview="{html.escape(title)}" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        f'xmlns="http://www.w3.org/2000/svg"><text x="{width / 2}" y="12" text-anchor="middle" font-size="12" '
+        f'font-family="sans-serif">{html.escape(title)}</text><g fill="#4c78a8" fill-opacity="0.6">{dots}</g></svg>'
+    )
+
+
+def start_layouts(
+    pipe,
+    embedding,
+    graph,
+    params: Mapping[str, object],
+    *,
+    jobs: LayoutJobs,
+    publish: Callable,
+    cancel_button=None,
+    from_pca: bool = False,
+    start: np.ndarray | None = None,
+    background: bool = True,
+) -> dict:
+    """Publish the layouts of ``params`` (name -> parameters): at once for those computed before,
+    from a background thread for the others, one by one, each refining the method's latest
+    layout unless ``from_pca`` — or, with ``start``, from those positions (the earlier map the
+    app is aligned to). Without ``background`` (a notebook run as a script) everything is
+    computed here. Returns the layouts ready now."""
+    import marimo as mo
+
+    wanted = tuple(params)
+    ready = {}
+    for name, p in params.items():
+        known = pipe.known_layout(embedding, p, from_pca=from_pca) if start is None else None
+        if known is None and not background:
+            warm = None if from_pca or start is not None else jobs.start_from(name, embedding.key)
+            known = pipe.project(embedding, p, graph=graph, warm_from=warm, from_pca=from_pca, start=start)
+        if known is not None:
+            ready[name] = known
+    missing = [name for name in wanted if name not in ready]
+    jobs.publish(ready, wanted, embedding.key, publish)
+    if not missing:
+        return ready
+    jobs._cancel.clear()
+
+    def work() -> None:
+        thread = mo.current_thread()
+        done = dict(ready)
+        for name in missing:
+            method = projections.get(name)
+            warm = None if from_pca or start is not None else jobs.start_from(name, embedding.key)
+            report = _Report(method.title, warm is not None, jobs, cancel_button)
+
+            try:
+                report(0, 1, None)
+                layout = pipe.project(embedding, params[name], graph=graph, warm_from=warm, from_pca=from_pca, start=start, progress=report)
+            except Cancelled:
+                if not thread.should_exit:
+                    mo.output.replace(mo.callout(mo.md(f"**{method.title}** cancelled: the maps show the layouts computed before. Move a slider or press *restart from PCA* to compute again."), kind="warn"))
+                return
+            except Exception as exc:  # noqa: BLE001 - shown in the panel, logged with its traceback
+                log.exception("layout %s failed", name)
+                mo.output.replace(mo.callout(mo.md(f"**{method.title}** — {exc}"), kind="danger"))
+                return
+            done[name] = layout
+            if thread.should_exit:
+                return
+            jobs.publish(done, wanted, embedding.key, publish)
+        mo.output.replace(mo.md(""))
+
+    mo.Thread(target=work, daemon=True).start()
+    titles = ", ".join(projections.get(name).title for name in missing)
+    mo.output.replace(mo.md(f"Computing {titles}…"))
+    return ready
