@@ -193,61 +193,6 @@ def _(access, data_defaults, data_form, settings, upload_dir):
 
 
 @app.cell
-def _(data, data_source, filter_defaults, filter_form, pipe, seed):
-    filter_run = widgets.run_stage(
-        "filters",
-        lambda _report: atlas.plan.stage_params(
-            "filter", filter_form.value or filter_defaults, seed=seed.value, demo=bool(data_source and data_source.is_demo)
-        ),
-        spinner=False,
-    )
-    filter_params = filter_run.value
-    profiles_run = widgets.run_stage(
-        "profiles",
-        lambda _report: pipe.profiles(data, filter_params),
-        needs=[data, filter_params],
-        title="Filtering users and items…",
-    )
-    profiles = profiles_run.value
-    return filter_params, filter_run, profiles, profiles_run
-
-
-@app.cell
-def _(graph_defaults, graph_form, pipe, profiles, seed):
-    _values = graph_form.value or graph_defaults
-    graph_params_run = widgets.run_stage(
-        "graph settings",
-        lambda _report: (
-            atlas.plan.stage_params("cooccurrence", _values, seed=seed.value),
-            atlas.plan.stage_params("graph", _values, seed=seed.value),
-        ),
-        spinner=False,
-    )
-    cooccurrence_params, graph_params = graph_params_run.value or (None, None)
-    graph_run = widgets.run_stage(
-        "graph",
-        lambda report: pipe.item_graph(profiles, cooccurrence_params, graph_params, progress=report),
-        needs=[profiles, graph_params],
-        title="Counting co-occurrences and building the item graph…",
-    )
-    candidates, graph = graph_run.value or (None, None)
-    return candidates, cooccurrence_params, graph, graph_params, graph_params_run, graph_run
-
-
-@app.cell
-def _(embed_defaults, embed_form, graph, pipe, seed):
-    embed_params_run = widgets.run_stage(
-        "embedding settings", lambda _report: atlas.plan.stage_params("embed", embed_form.value or embed_defaults, seed=seed.value), spinner=False
-    )
-    embed_params = embed_params_run.value
-    embedding_run = widgets.run_stage(
-        "embedding", lambda _report: pipe.embed(graph, embed_params), needs=[graph, embed_params], title="Embedding the graph with PyMDE…"
-    )
-    embedding = embedding_run.value
-    return embed_params, embed_params_run, embedding, embedding_run
-
-
-@app.cell
 def _(access, align_to, embedding, graph, profiles):
     # A previous export whose map the layouts keep: its items start where they were (atlas/align.py)
     def _start(_report):
@@ -464,11 +409,69 @@ def _(colour_by, colour_has, pasted, projection_controls, search, search_pick, s
 
 
 @app.cell
+def _(data, data_source, filter_defaults, filter_form, pipe, seed):
+    # The stages the maps wait for run here, under the maps' controls: their spinners (which stage,
+    # how far) show where the user is looking, not at the top of the page.
+    filter_run = widgets.run_stage(
+        "filters",
+        lambda _report: atlas.plan.stage_params(
+            "filter", filter_form.value or filter_defaults, seed=seed.value, demo=bool(data_source and data_source.is_demo)
+        ),
+        spinner=False,
+    )
+    filter_params = filter_run.value
+    profiles_run = widgets.run_stage(
+        "profiles",
+        lambda _report: pipe.profiles(data, filter_params),
+        needs=[data, filter_params],
+        title="Filtering users and items…",
+    )
+    profiles = profiles_run.value
+    return filter_params, filter_run, profiles, profiles_run
+
+
+@app.cell
+def _(graph_defaults, graph_form, pipe, profiles, seed):
+    _values = graph_form.value or graph_defaults
+    graph_params_run = widgets.run_stage(
+        "graph settings",
+        lambda _report: (
+            atlas.plan.stage_params("cooccurrence", _values, seed=seed.value),
+            atlas.plan.stage_params("graph", _values, seed=seed.value),
+        ),
+        spinner=False,
+    )
+    cooccurrence_params, graph_params = graph_params_run.value or (None, None)
+    graph_run = widgets.run_stage(
+        "graph",
+        lambda report: pipe.item_graph(profiles, cooccurrence_params, graph_params, progress=report),
+        needs=[profiles, graph_params],
+        title="Counting co-occurrences and building the item graph…",
+    )
+    candidates, graph = graph_run.value or (None, None)
+    return candidates, cooccurrence_params, graph, graph_params, graph_params_run, graph_run
+
+
+@app.cell
+def _(embed_defaults, embed_form, graph, pipe, seed):
+    embed_params_run = widgets.run_stage(
+        "embedding settings", lambda _report: atlas.plan.stage_params("embed", embed_form.value or embed_defaults, seed=seed.value), spinner=False
+    )
+    embed_params = embed_params_run.value
+    embedding_run = widgets.run_stage(
+        "embedding", lambda _report: pipe.embed(graph, embed_params), needs=[graph, embed_params], title="Embedding the graph with PyMDE…"
+    )
+    embedding = embedding_run.value
+    return embed_params, embed_params_run, embedding, embedding_run
+
+
+@app.cell
 def _():
     # this session's layouts: what the maps show (a state the background projections update)
     get_layouts, set_layouts = mo.state({})
     layout_jobs = widgets.LayoutJobs()
-    return get_layouts, layout_jobs, set_layouts
+    map_turns = widgets.MapTurns()
+    return get_layouts, layout_jobs, map_turns, set_layouts
 
 
 @app.cell
@@ -476,8 +479,9 @@ def _(layout_jobs):
     # Cancel stops the projection computing in the background; the maps keep the layouts they show.
     restart = mo.ui.run_button(label="restart from PCA", tooltip="compute the layouts from the embedding's PCA instead of refining the ones on screen")
     cancel_layouts = mo.ui.button(label="cancel", on_click=lambda _: layout_jobs.cancel(), tooltip="stop the projection being computed")
-    mo.hstack([restart, cancel_layouts], justify="start")
-    return (restart,)
+    turn_to = mo.ui.dropdown(widgets.TURN_CHOICES, value="the first map", label="turn each map to match")
+    mo.hstack([restart, cancel_layouts, turn_to], justify="start", align="center")
+    return restart, turn_to
 
 
 @app.cell
@@ -515,21 +519,22 @@ def _(align_start, embedding, graph, layout_jobs, pipe, projection_controls, res
 
 
 @app.cell
-def _(align_match, embedding, get_layouts, layouts_now, shown):
+def _(align_match, embedding, get_layouts, layouts_now, map_turns, shown, turn_to):
     _published = {**get_layouts(), **layouts_now}
     raw_layouts = {name: _published[name] for name in shown if name in _published and embedding is not None and _published[name].embedding_key == embedding.key}
-    aligned = atlas.pipeline.aligned(raw_layouts, onto=align_match)
+    # each map turned to match the first (UMAP), or its own previous map; an earlier export aligned to comes first
+    aligned = map_turns.show(raw_layouts, atlas.pipeline.aligned(raw_layouts, onto=align_match), previous=turn_to.value == "previous" and align_match is None)
     return aligned, raw_layouts
 
 
 @app.cell
-def _(aligned, colour_by, colour_has, data, highlight_note, highlights, map_data, memo, region_names, settings):
+def _(align_match, align_to, aligned, colour_by, colour_has, data, highlight_note, highlights, map_data, memo, region_names, settings, turn_to):
     mo.stop(not aligned)
-    _reference = next(iter(aligned))
-    _titles = {
-        name: atlas.projections.get(name).title + ("" if name == _reference else f" (turned to match {atlas.projections.get(_reference).title})")
-        for name in aligned
-    }
+    _titles, _turn_note = widgets.turn_wording(
+        list(aligned),
+        previous=turn_to.value == "previous" and align_match is None,
+        onto=(align_to.value.strip() or None) if align_match is not None and align_to is not None else None,
+    )
     _views = {_titles[name]: name for name in aligned}
     _colour = colour_by.value if colour_by.value in map_data else "n_users"
     _has = (colour_has.value or None) if colour_has is not None else None
@@ -547,13 +552,7 @@ def _(aligned, colour_by, colour_has, data, highlight_note, highlights, map_data
         )
         maps = widgets.selectable_chart(_chart)
         _sampled = mo.md("")
-    _notes = [widgets.colour_note(map_data, _colour, _colour_note, data.items, name_column=data.name_column)]
-    if len(aligned) > 1:
-        _others = ", ".join(atlas.projections.get(name).title for name in aligned if name != _reference)
-        _notes.append(
-            f"{_others} {'is' if len(aligned) == 2 else 'are'} rotated and mirrored to match {atlas.projections.get(_reference).title}, "
-            f"so {'it turns' if len(aligned) == 2 else 'they turn'} when only {atlas.projections.get(_reference).title} changes."
-        )
+    _notes = [widgets.colour_note(map_data, _colour, _colour_note, data.items, name_column=data.name_column), _turn_note]
     mo.vstack([_sampled, maps, mo.md(" ".join(n for n in _notes if n)), highlight_note])
     return (maps,)
 

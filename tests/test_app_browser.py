@@ -256,6 +256,32 @@ def test_settings_survive_a_reload_and_show_as_a_command(film_app):
     assert log.errors_but_replaced_charts() == []
 
 
+def test_maps_can_stay_in_place_when_only_another_method_changes(film_app):
+    """By default t-SNE is turned to match UMAP, and the app says so; turned to match its own
+    previous map, it stays where it was while UMAP's min_dist moves."""
+    page, log, _ = film_app
+    assert page.get_by_text("so they turn when only UMAP changes").count() == 1
+    page.locator("marimo-dropdown[data-label*='turn each map to match'] select").select_option(label="its own previous map")
+    wait_for(page, lambda: page.get_by_text("Each map is turned to match its own previous map").count() == 1, timeout=60, what="the note")
+    umap, tsne = (layout_of(drawn_marks(page)[name]) for name in ("umap_map_marks", "tsne_map_marks"))
+    thumb = page.locator("marimo-slider[data-label*='min_dist'] [role='slider']")
+    thumb.focus()
+    thumb.press("ArrowRight")
+    wait_for(page, lambda: layout_of(drawn_marks(page).get("umap_map_marks", [])) not in ({}, umap), timeout=300, what="the new UMAP map")
+    page.wait_for_timeout(1500)
+    now = layout_of(drawn_marks(page)["tsne_map_marks"])
+    assert now.keys() == tsne.keys() and max(np.hypot(*np.subtract(now[r], tsne[r])) for r in tsne) < 0.5  # t-SNE stayed put
+    page.locator("marimo-dropdown[data-label*='turn each map to match'] select").select_option(label="the first map")
+    wait_for(page, lambda: page.get_by_text("so they turn when only UMAP changes").count() == 1, timeout=60, what="the default again")
+
+    def turned():  # turned to match the new UMAP, the same t-SNE layout is drawn elsewhere
+        again = layout_of(drawn_marks(page).get("tsne_map_marks", []))
+        return again.keys() == tsne.keys() and max(np.hypot(*np.subtract(again[r], tsne[r])) for r in tsne) > 2
+
+    wait_for(page, turned, timeout=60, what="t-SNE turned to match UMAP")
+    assert log.errors_but_replaced_charts() == []
+
+
 def test_a_data_reload_gives_a_working_emblaze(film_app):
     """Load the same data again: the comparison is a new viewer, never one whose browser side is gone."""
     page, log, _ = film_app

@@ -173,6 +173,23 @@ def test_notebooks_pass_marimo_check():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_the_stages_the_maps_wait_for_show_their_progress_under_the_maps_controls():
+    """A cell's spinner shows where the cell sits on the page: the stages that grey out the maps
+    (filters, graph, embedding, the projections with their Cancel) sit between the maps' heading
+    and the maps, not at the top of the page."""
+    codes = [cell.code for cell in load_notebook(APP)._cell_manager.cell_data()]
+
+    def at(snippet: str) -> int:
+        (index,) = [k for k, code in enumerate(codes) if snippet in code]
+        return index
+
+    heading, maps = at("## Maps — brush in one view"), at("widgets.map_views(")
+    stages = [at(s) for s in ("profiles_run = widgets.run_stage(", "graph_run = widgets.run_stage(", "embedding_run = widgets.run_stage(", "cancel_layouts = ", "layouts_now = (")]
+    assert heading < min(stages) and max(stages) < maps, (heading, stages, maps)
+    assert stages == sorted(stages)  # in the order they run
+    assert at('"Counting co-occurrences and building the item graph…"') == stages[1]  # says which stage runs
+
+
 # ---------------------------------------------------------------------------------------------
 # In a browser
 # ---------------------------------------------------------------------------------------------

@@ -102,3 +102,4 @@ from .scatter import (  # noqa: F401
     webgl_maps,
     widget_module,
 )
+from .turning import TURN_CHOICES, MapTurns, turn_wording  # noqa: F401
