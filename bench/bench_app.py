@@ -6,6 +6,11 @@ for, from the action to the moment the changed map is drawn:
 
     .venv/bin/python bench/bench_app.py                  # demo data, 5 rounds
     .venv/bin/python bench/bench_app.py --rounds 9 -- --min-item-users 20   # flags after -- go to the app
+    .venv/bin/python bench/bench_app.py --emblaze        # with the Emblaze comparison shown first
+
+With ``--emblaze`` the Emblaze comparison is scrolled into view once the maps are drawn (so its
+viewer is mounted and drawn), then the page goes back to the maps before anything is timed: the
+same run with a viewer on the page. Run it with and without, back to back, to compare.
 
 Measured:
 
@@ -178,6 +183,21 @@ def wait_until(page, js: str, timeout: float, what: str) -> None:
         page.wait_for_timeout(200)
 
 
+def show_emblaze(page) -> None:
+    """Scroll the Emblaze comparison into view until its viewer is drawn, then back to the top."""
+    page.get_by_role("heading", name="Compare layouts (Emblaze)").scroll_into_view_if_needed()
+    page.mouse.wheel(0, 400)
+    canvas = page.locator("marimo-anywidget canvas")
+    deadline = time.monotonic() + 300
+    while not any((canvas.nth(i).bounding_box() or {}).get("width", 0) > 300 for i in range(canvas.count())):
+        if time.monotonic() > deadline:
+            raise SystemExit("timed out waiting for the Emblaze viewer")
+        page.wait_for_timeout(500)
+    page.wait_for_timeout(2000)
+    page.evaluate("window.scrollTo(0, 0)")
+    print("Emblaze shown", flush=True)
+
+
 def slider(page, label: str):
     thumb = page.locator(f"marimo-slider[data-label*='{label}'] [role='slider']")
     thumb.focus()
@@ -193,13 +213,14 @@ def main() -> None:
     parser.add_argument(
         "--checkout", type=Path, help="measure another checkout's app and atlas package instead (e.g. a git worktree of an earlier commit)"
     )
+    parser.add_argument("--emblaze", action="store_true", help="show the Emblaze comparison (mount its viewer) before timing")
     parser.add_argument("app_args", nargs="*", help="flags passed to the app after --")
     args = parser.parse_args()
 
     cache = args.cache_dir or tempfile.mkdtemp(prefix="atlas-bench-cache-")
     info = machine_info((args.checkout or ROOT).resolve(), APP_CODE)
     print(banner("atlas app benchmark", info), flush=True)
-    report: dict = {"machine": info, "app_args": args.app_args, "busy": args.busy, "load": [load_average()]}
+    report: dict = {"machine": info, "app_args": args.app_args, "busy": args.busy, "emblaze": args.emblaze, "load": [load_average()]}
     hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)]
     try:
         cases = measure(args, cache, report)
@@ -210,7 +231,7 @@ def main() -> None:
     out = results_path("app")
     write_results(out, report)
 
-    busy = f", {args.busy} busy-loop processes alongside" if args.busy else ""
+    busy = (f", {args.busy} busy-loop processes alongside" if args.busy else "") + (", Emblaze shown" if args.emblaze else ", Emblaze not shown")
     rows = []
     for name, case in cases.items():
         seen = "change" if name == "colour" else "seen value"
@@ -243,6 +264,8 @@ def measure(args, cache: str, report: dict) -> dict:
         report["first_render_s"] = time.perf_counter() - start
         print(f"first map {report['first_map_s']:.1f} s, every map {report['first_render_s']:.1f} s", flush=True)
         wait_until(page, "() => document.body.innerText.includes('Quality at a glance')", 300, "the metrics")
+        if args.emblaze:
+            show_emblaze(page)
         page.wait_for_timeout(3000)
         report["load"].append(load_average())
 
