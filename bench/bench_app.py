@@ -287,7 +287,10 @@ def measure(args, cache: str, report: dict) -> dict:
         options = colour.locator("option").all_text_contents()
         current = colour.input_value()
         other = [o for o in options if o and o != current][:2]
-        cases["colour"] = {"seen": [timed(page, "umap_map_marks", lambda o=o: colour.select_option(o), args.settle) for o in other + [current]]}
+        if other:  # data without metadata may offer one colouring only
+            cases["colour"] = {"seen": [timed(page, "umap_map_marks", lambda o=o: colour.select_option(o), args.settle) for o in other + [current]]}
+        else:
+            print("  colour: one choice only, not timed", flush=True)
 
         # a filter in the sidebar form: every stage after it reruns, or comes from the cache
         thumb = page.locator("marimo-slider[data-label*='min users per item'] [role='slider']").filter(visible=True).first

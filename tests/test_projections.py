@@ -168,3 +168,13 @@ def test_progress_shows_intermediate_layouts(built):
     atlas.project(built.embedding, TsneParams(perplexity=15, n_iter=250), progress=lambda step, total, xy: seen.append((step, total, xy)))
     assert seen[-1][0] == seen[-1][1] == 500
     assert all(xy is not None and xy.shape == (built.embedding.coords.shape[0], 2) for _, _, xy in seen)
+
+
+def test_the_tsne_fft_grid_is_capped_only_on_large_maps():
+    from atlas.projections.tsne import fft_interval_width
+
+    assert fft_interval_width(60.0, 100) == 1.0  # small maps keep openTSNE's own grid
+    assert fft_interval_width(214.0, 100) == pytest.approx(2.14)  # a 25k-item map: 100 intervals, not 214
+    assert fft_interval_width(214.0, 300) == 1.0
+    with pytest.raises(atlas.AtlasError, match="max_intervals"):
+        TsneParams(max_intervals=5)
