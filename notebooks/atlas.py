@@ -367,9 +367,10 @@ def _(access, settings):
 def _(align_match, align_run, aligned, data, pipe, profiles, region_defaults, region_form, region_overlay):
     region_params_run = widgets.run_stage("region settings", lambda _report: atlas.plan.stage_params("regions", region_form.value or region_defaults), spinner=False)
     region_params = region_params_run.value
+    _shown = region_overlay.value >= 0  # found only while their names are shown: an export finds its own
     regions_run = widgets.run_stage(
         "regions",
-        lambda _report: {name: pipe.regions(layout, profiles, data, region_params) for name, layout in aligned.items()},
+        lambda _report: {name: pipe.regions(layout, profiles, data, region_params) for name, layout in aligned.items()} if _shown else {},
         needs=[region_params, profiles],
         title="Finding and naming regions…",
     )
@@ -459,7 +460,7 @@ def _(embed_defaults, embed_form, graph, pipe, seed):
     )
     embed_params = embed_params_run.value
     embedding_run = widgets.run_stage(
-        "embedding", lambda _report: pipe.embed(graph, embed_params), needs=[graph, embed_params], title="Embedding the graph with PyMDE…"
+        "embedding", lambda report: pipe.embed(graph, embed_params, progress=report), needs=[graph, embed_params], title="Embedding the graph with PyMDE…"
     )
     embedding = embedding_run.value
     return embed_params, embed_params_run, embedding, embedding_run

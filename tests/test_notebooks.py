@@ -575,11 +575,11 @@ def test_app_aligns_to_a_previous_export_and_names_regions(small_files, tmp_path
     assert report["median_displacement"] < 0.15  # the same data with another seed stays where it was
     assert all(layout.started_from for layout in defs["raw_layouts"].values())  # every layout ran from the old map
     assert defs["aligned"]["umap"].key.endswith(f":onto:{defs['align_match'].anchor.digest}")
-    assert {name: found.levels for name, found in defs["layout_regions"].items()} == {"umap": 1, "tsne": 1, "pacmap": 1}
-    assert defs["region_names"] == {}  # the overlay starts off
-    result = defs["export_result"]()  # what an export writes: the same layouts, regions and report
+    assert defs["region_names"] == {} and defs["layout_regions"] == {}  # the overlay starts off: no regions are looked for
+    result = defs["export_result"]()  # what an export writes: the same layouts and report, and the regions of each
     assert result.alignment == report and result.params.regions.levels == 1
-    assert {name: found.table.equals(defs["layout_regions"][name].table) for name, found in result.regions.items()} == {"umap": True, "tsne": True, "pacmap": True}
+    assert {name: found.levels for name, found in result.regions.items()} == {"umap": 1, "tsne": 1, "pacmap": 1}
+    assert all(len(found.labels) == n_items and (found.labels >= 0).any() for found in result.regions.values())
 
 
 # The datum "name" of every drawn text mark (the region names; axes and titles are no marks).

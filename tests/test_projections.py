@@ -178,3 +178,10 @@ def test_the_tsne_fft_grid_is_capped_only_on_large_maps():
     assert fft_interval_width(214.0, 300) == 1.0
     with pytest.raises(atlas.AtlasError, match="max_intervals"):
         TsneParams(max_intervals=5)
+
+
+def test_umap_refines_in_fewer_epochs_on_large_maps():
+    assert UmapParams().refine_epochs(1_400) == 100 and UmapParams().refine_epochs(25_000) == 60
+    assert UmapParams(warm_epochs=150).refine_epochs(25_000) == 150  # a given number wins
+    with pytest.raises(atlas.AtlasError, match="warm_epochs"):
+        UmapParams(warm_epochs=0)

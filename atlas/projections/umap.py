@@ -22,7 +22,9 @@ class UmapParams:
     min_dist: float = option(0.3, "--min-dist", "UMAP min_dist (default 0.3)", steps=grid(0.0, 1.0, 0.05))
     spread: float = option(1.0, "--spread", "UMAP spread (default 1.0)", steps=grid(0.5, 3.0, 0.1))
     n_epochs: int | None = option(None, "--umap-epochs", "UMAP optimisation epochs (default: UMAP's choice)")
-    warm_epochs: int = option(100, "--umap-warm-epochs", "UMAP epochs when refining the layout on screen after a change (default 100)")
+    warm_epochs: int | None = option(
+        None, "--umap-warm-epochs", "UMAP epochs when refining the layout on screen after a change (default 100 below 10,000 items, else 60)"
+    )
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -31,7 +33,8 @@ class UmapParams:
         check_range("UMAP spread", self.spread, 0.01, 100.0)
         if self.n_epochs is not None:
             check_range("UMAP n_epochs", self.n_epochs, 1, 100_000)
-        check_range("UMAP warm_epochs", self.warm_epochs, 1, 100_000)
+        if self.warm_epochs is not None:
+            check_range("UMAP warm_epochs", self.warm_epochs, 1, 100_000)
         if self.min_dist > self.spread:
             raise AtlasError(f"UMAP min_dist ({self.min_dist}) must not exceed spread ({self.spread}); lower min_dist or raise spread.")
         check_seed(self.seed)
@@ -39,6 +42,12 @@ class UmapParams:
     def epochs(self, n_items: int) -> int:
         """The epochs of a run from PCA: ``n_epochs``, or UMAP's own choice for the size."""
         return self.n_epochs or (500 if n_items <= 10_000 else 200)
+
+    def refine_epochs(self, n_items: int) -> int:
+        """The epochs of a refinement: ``warm_epochs``, or fewer on large maps, as UMAP's own rule
+        runs fewer (on gowalla's 25k items: 8.0 s at 100 epochs, 4.7 s at 60, kNN recall 2% and
+        trustworthiness 0.2% below a fresh run's)."""
+        return self.warm_epochs or (100 if n_items <= 10_000 else 60)
 
 
 #: Learning rate of a refinement: a quarter of a fresh run's, so a finished layout is adjusted, not torn up.
@@ -101,7 +110,7 @@ class Umap(Projection):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             graph, _, _ = core.fuzzy_simplicial_set(x, k, rng, "euclidean", knn_indices=knn_indices, knn_dists=knn_dists)
-        epochs = params.warm_epochs if inputs.refine else params.epochs(n)
+        epochs = params.refine_epochs(n) if inputs.refine else params.epochs(n)
         graph = graph.tocoo()
         graph.sum_duplicates()
         graph.data[graph.data < graph.data.max() / float(max(epochs, 10))] = 0.0
