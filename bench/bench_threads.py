@@ -127,7 +127,7 @@ def _stage_call(stage: str, data: Path):
     tiny = atlas.embed_graph(tiny_graph, atlas.EmbedParams(max_iter=20))
     params = atlas.UmapParams() if base == "umap" else atlas.TsneParams()
     small = atlas.UmapParams(n_neighbors=10, n_epochs=20) if base == "umap" else atlas.TsneParams(perplexity=10, n_iter=20)
-    neighbors = atlas.embedding_neighbors(embedding, params.k_needed)
+    neighbors = atlas.embedding_neighbors(embedding, atlas.projections.of(params).k_needed(params))
     return (lambda: atlas.project(embedding, params, neighbors)), (lambda: atlas.project(tiny, small))
 
 
@@ -144,7 +144,8 @@ def child(stage: str, variant: str, data: Path, ready: Path) -> dict:
     plan = None
     if variant.endswith("default"):
         every_core = len(cores.allowed_cores())
-        sys.modules["atlas.project"].fitted_thread_count = lambda: every_core  # openTSNE at one thread per core
+        for module in ("atlas.projections.base", "atlas.projections.tsne"):  # openTSNE at one thread per core
+            sys.modules[module].fitted_thread_count = lambda: every_core
 
         def timed():
             return run()
