@@ -34,10 +34,10 @@ def add_app_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def notebook_path(package_dir: Path | None = None) -> Path:
-    """The app's notebook, ``notebooks/atlas.py`` beside the package in a source checkout
+    """The app's notebook, ``notebooks/app.py`` beside the package in a source checkout
     (an editable install); a wheel does not carry it."""
     package_dir = Path(__file__).resolve().parent if package_dir is None else Path(package_dir)
-    path = package_dir.parent / "notebooks" / "atlas.py"
+    path = package_dir.parent / "notebooks" / "app.py"
     if not path.is_file():
         raise AtlasError(
             f"the app notebook is not at {path}; 'atlas app' runs from a source checkout "

@@ -1,6 +1,6 @@
 """Benchmark the notebook app's responsiveness in a real browser.
 
-Serves ``notebooks/atlas.py`` on the built-in demo data with ``marimo run`` (a fresh stage cache
+Serves ``notebooks/app.py`` on the built-in demo data with ``marimo run`` (a fresh stage cache
 unless ``--cache-dir`` is given), opens it in headless Chromium and times what a person waits
 for, from the action to the moment the changed map is drawn:
 
@@ -251,7 +251,7 @@ def measure(args, cache: str, report: dict) -> dict:
     """Serve the app, drive it in Chromium and return the timed cases (fills ``report``)."""
     source = (args.checkout or ROOT).resolve()
     env = {"PYTHONPATH": str(source)} if args.checkout else None
-    with marimo_server(source / "notebooks" / "atlas.py", ["--cache-dir", cache, *args.app_args], env=env) as url, chromium_page(viewport=(1500, 1400)) as (page, log):
+    with marimo_server(next(p for p in (source / "notebooks" / "app.py", source / "notebooks" / "atlas.py") if p.exists()), ["--cache-dir", cache, *args.app_args], env=env) as url, chromium_page(viewport=(1500, 1400)) as (page, log):
         page.add_init_script(SOCKET_LOG)
         page.add_init_script(MARKS_JS)
         start = time.perf_counter()

@@ -4,14 +4,7 @@ __generated_with = "0.25.2"
 app = marimo.App(width="full", app_title="atlas sweep")
 
 with app.setup:
-    import sys
-    from pathlib import Path
-
     import marimo as mo
-
-    # notebooks/atlas.py would shadow the atlas package if this folder stayed on the path
-    _here = Path(__file__).resolve().parent
-    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _here]
 
     import atlas
     from atlas import widgets

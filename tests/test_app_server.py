@@ -72,7 +72,7 @@ def test_local_use_starts_with_a_random_token_passed_on_stdin(fake_marimo, capsy
     (marimo,) = fake_marimo
     command = marimo.command
     assert command[:4] == [sys.executable, "-m", "marimo", "run"]
-    assert Path(command[4]) == ROOT / "notebooks" / "atlas.py"
+    assert Path(command[4]) == ROOT / "notebooks" / "app.py"
     assert command[5:9] == ["--host", "127.0.0.1", "--port", "2999"]
     assert "--headless" not in command and "--" not in command
     assert command[command.index("--token-password-file") + 1] == "-"
@@ -106,6 +106,6 @@ def test_both_modes_at_once_are_refused(tmp_path, capsys):
 
 
 def test_the_notebook_is_found_beside_the_package_or_named_when_missing(tmp_path):
-    assert app_server.notebook_path() == ROOT / "notebooks" / "atlas.py"
+    assert app_server.notebook_path() == ROOT / "notebooks" / "app.py"
     with pytest.raises(AtlasError, match="the app notebook is not at .*'atlas app' runs from a source checkout"):
         app_server.notebook_path(tmp_path / "atlas")

@@ -19,7 +19,7 @@ from browser import SYMBOL_MARKS_JS
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
-APP = NOTEBOOKS / "atlas.py"
+APP = NOTEBOOKS / "app.py"
 SWEEP = NOTEBOOKS / "sweep.py"
 SMALL_FILTERS = ["--min-item-users", "3", "--min-user-items", "2"]
 

@@ -28,7 +28,7 @@ APP_FLAGS = ("uploads_only",)
 
 @dataclass(frozen=True)
 class AppSettings:
-    """What ``marimo run notebooks/atlas.py -- ...`` asked for: the data, the build options
+    """What ``marimo run notebooks/app.py -- ...`` asked for: the data, the build options
     (parsed, by option name, as ``atlas.build_params`` takes them) and the app's own options."""
 
     source: Source = Source()
@@ -77,7 +77,7 @@ class AppSettings:
 
 
 def app_settings(cli_args: Mapping[str, object], *, collect: bool = False) -> AppSettings:
-    """Typed presets from ``marimo run notebooks/atlas.py -- --input FILE ...``.
+    """Typed presets from ``marimo run notebooks/app.py -- --input FILE ...``.
 
     Options carry the names of ``atlas build`` (``--min-item-users``, ``--umap-n-neighbors``,
     ``--perplexity`` ...), plus ``--input`` for the interactions file; ``--demo`` or no input

@@ -1,10 +1,3 @@
-# /// script
-# [tool.marimo.lint]
-# # This app is named after the package it drives; the setup cell keeps its own folder off the
-# # import path so that `import atlas` finds the package, not this file.
-# ignore = ["MR001"]
-# ///
-
 import marimo
 
 __generated_with = "0.25.2"
@@ -12,16 +5,10 @@ app = marimo.App(width="full", app_title="atlas")
 
 with app.setup:
     import dataclasses
-    import sys
     import tempfile
     from pathlib import Path
 
     import marimo as mo
-
-    # `marimo run notebooks/atlas.py` puts notebooks/ on the import path, where this very file
-    # would shadow the atlas package.
-    _here = Path(__file__).resolve().parent
-    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _here]
 
     import atlas
     from atlas import widgets
