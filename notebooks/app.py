@@ -22,7 +22,7 @@ def _(access):
     # atlas — a map of items from who-liked-what
 
     Items that the same people like sit together. Tune each stage in the sidebar (filters →
-    co-occurrence graph → PyMDE embedding), then the two projections below; only the stages after
+    co-occurrence graph → PyMDE embedding), then the projections below; only the stages after
     a change are recomputed, and settings seen before come back from the cache.
     """),
             widgets.access_note(access),
