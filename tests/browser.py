@@ -96,11 +96,12 @@ class PageLog:
         and drops the data file of the one before, whose fetch, if still under way, fails (in
         marimo's own scripts, under /assets/); the newer chart is drawn. Rarely the replaced chart's
         size is read after its element is gone ("reading 'clientWidth'" of null: no atlas script in
-        the app reads it; seen once in a full run, when the region names were switched off)."""
+        the app reads it; seen once in a full run, when the region names were switched off), and
+        marimo's binding of a replaced widget reports itself destroyed."""
         return [
             e for e in self.errors()
             if not ("ERR_INCOMPLETE_CHUNKED_ENCODING" in e and "/@file/" in e) and not (e.startswith("TypeError: Failed to fetch") and "/assets/" in e)
-            and e != "Cannot read properties of null (reading 'clientWidth')"
+            and e != "Cannot read properties of null (reading 'clientWidth')" and not e.startswith("Error: [anywidget] binding destroyed")
         ]  # fmt: skip
 
 

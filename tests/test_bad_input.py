@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import collections
 import dataclasses
-import gc
 import gzip
 import hashlib
 import json
@@ -290,7 +289,16 @@ def export_steps(monkeypatch, out: Path, built, planted, page: bool) -> list[str
         ("beside read-only files", True, "interrupt"),  # staged inside the output folder itself
     ],
 )
-def test_a_fault_at_any_step_of_the_export_leaves_the_folder_as_it_was(scenario, page, fault, tmp_path, previous_build, built, planted, monkeypatch):
+def test_a_fault_at_any_step_of_the_export_leaves_the_folder_as_it_was(scenario, page, fault, tmp_path, previous_build, built, planted, monkeypatch, request):
+    if fault == "signal" and not os.environ.get("ATLAS_FAULT_ALONE"):
+        # A real SIGINT is checked in a fresh interpreter: after a full suite's browser and
+        # notebook tests, the test process is not a plain program any more, and the signal did
+        # not always reach the export as a KeyboardInterrupt there.
+        env = {**os.environ, "ATLAS_FAULT_ALONE": "1"}
+        run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"{__file__}::{request.node.name}"],
+                             env=env, capture_output=True, text=True, cwd=Path(__file__).parent.parent, timeout=600)  # fmt: skip
+        assert run.returncode == 0 and "1 passed" in run.stdout and "failed" not in run.stdout, run.stdout[-3000:]
+        return
     if scenario == "beside read-only files":  # root ignores permission bits: answer as for a read-only parent
         real_access = os.access
         monkeypatch.setattr(os, "access", lambda p, mode, **kw: False if Path(p).parent == tmp_path and mode & os.W_OK else real_access(p, mode, **kw))
@@ -316,17 +324,8 @@ def test_a_fault_at_any_step_of_the_export_leaves_the_folder_as_it_was(scenario,
         with monkeypatch.context() as m:
             Faults(m, at, fault)
             expected = pytest.raises(atlas.AtlasError, match=r"cannot write the export .*No space left") if fault == "oserror" else pytest.raises(KeyboardInterrupt)
-            # A signal is turned into KeyboardInterrupt wherever Python next checks for one; inside a
-            # garbage collector's finalizer (objects left by earlier tests) Python reports it as
-            # "ignored" instead. The command line catches that case (atlas.cli._Interrupts); here the
-            # collector waits, so the interrupt lands in the export's own code.
-            gc.collect()
-            gc.disable()
-            try:
-                with expected:
-                    export_layout(out, built, planted, page=page)
-            finally:
-                gc.enable()
+            with expected:
+                export_layout(out, built, planted, page=page)
         assert tree(root) == before, f"step {at} ({name}) changed the folder"
 
 
