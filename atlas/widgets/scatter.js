@@ -516,21 +516,13 @@ function render({ model, el }) {
   const reselect = () => { maps.selectionFromModel(); maps.repaint(); };
   const relegend = () => maps.drawLegend();
   const answer = (message) => maps.received(message);
-  model.on("change:colors", repaint);
-  model.on("change:highlight", repaint);
-  model.on("change:highlight_colors", repaint);
-  model.on("change:outlines", relegend);
-  model.on("change:selection", reselect);
-  model.on("change:legend", relegend);
-  model.on("msg:custom", answer);
+  const listeners = [
+    ["change:colors", repaint], ["change:highlight", repaint], ["change:highlight_colors", repaint],
+    ["change:outlines", relegend], ["change:selection", reselect], ["change:legend", relegend], ["msg:custom", answer],
+  ];
+  listeners.forEach(([event, listener]) => model.on(event, listener));
   return () => {
     maps.panels.forEach((panel) => panel.dispose());
-    model.off("change:colors", repaint);
-    model.off("change:highlight", repaint);
-    model.off("change:highlight_colors", repaint);
-    model.off("change:outlines", relegend);
-    model.off("change:selection", reselect);
-    model.off("change:legend", relegend);
-    model.off("msg:custom", answer);
+    listeners.forEach(([event, listener]) => model.off(event, listener));
   };
 }
