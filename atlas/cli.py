@@ -1,4 +1,5 @@
-"""The command line: ``atlas build`` (interactions → exported layout), ``atlas html`` and ``atlas app``.
+"""The command line: ``atlas build`` (interactions → exported layout), ``atlas html``, ``atlas explain``,
+``atlas diff`` and ``atlas app``.
 
 A stable contract for scripts: the flags below keep their names, errors print one line
 ``error: ...`` and exit with status 2, and nothing is written unless the build succeeds.
@@ -246,6 +247,30 @@ def cmd_html(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    """``atlas explain EXPORT ITEM``: an item's neighbours and the people behind each."""
+    import json
+
+    from .explain import explain_item, explain_lines
+    from .web.pack import read_export
+
+    if args.top < 1:
+        raise AtlasError(f"--top must be at least 1, got {args.top}.")
+    explained = explain_item(read_export(args.dir), args.item, top=args.top)
+    print(json.dumps(explained, indent=2, ensure_ascii=False) if args.json else "\n".join(explain_lines(explained)))
+    return 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    """``atlas diff OLD NEW --out DIR``: what changed between two exports."""
+    from .diff import diff_lines, write_diff
+
+    report = write_diff(args.old, args.new, args.out, title=args.title)
+    if not args.quiet:
+        print("\n".join(diff_lines(report)))
+    return 0
+
+
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="atlas", description="Turn user profiles into interactive maps of items.")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks and debug logging")
@@ -285,6 +310,19 @@ def make_parser() -> argparse.ArgumentParser:
     html.add_argument("--output", help="where to write the page (default DIR/atlas.html)")
     html.add_argument("--title", help="page title")
     html.set_defaults(func=cmd_html)
+    explain = sub.add_parser("explain", help="why an item's neighbours are its neighbours: the people who have both")
+    explain.add_argument("dir", help="a folder written by 'atlas build --out DIR'")
+    explain.add_argument("item", help="the item's id, or its name (any case)")
+    explain.add_argument("--top", type=int, default=10, help="how many neighbours to list (default 10)")
+    explain.add_argument("--json", action="store_true", help="print JSON instead of lines")
+    explain.set_defaults(func=cmd_explain)
+    diff = sub.add_parser("diff", help="what changed between two exports: new, gone and moved items, region changes (diff.parquet, diff.json, diff.html)")
+    diff.add_argument("old", help="the earlier export folder")
+    diff.add_argument("new", help="the later export folder (aligned to OLD here when it was not built with --align-to OLD)")
+    diff.add_argument("--out", required=True, help="folder for diff.parquet, diff.json and diff.html")
+    diff.add_argument("--title", help="title of diff.html")
+    diff.add_argument("--quiet", action="store_true", help="no summary")
+    diff.set_defaults(func=cmd_diff)
     # `atlas app`: serve the notebook app; it refuses to share this computer's files by accident.
     from .app_server import add_app_arguments, cmd_app
 

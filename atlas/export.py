@@ -4,13 +4,15 @@ Files written into the output folder:
 
 * ``layout.csv`` and ``layout.parquet`` — one row per item: ``item_id``, ``x``, ``y``,
   ``n_users``, ``region`` (the name of its region at the finest level, empty where it is in
-  none) and the metadata columns;
+  none), ``faithfulness`` (the share of its 10 first graph neighbours among its 10 nearest on
+  this map, :mod:`atlas.explain`) and the metadata columns;
 * ``regions.parquet`` — the named regions (:mod:`atlas.regions`): ``region_id``, ``level``
   (0 = coarsest), ``name``, the label's place ``x``/``y``, ``n_items``, ``parent_id`` (the
   region one level up, -1 if none), ``top_value`` and its ``share`` in the region,
   ``share_overall`` on the whole map and ``lift`` (their ratio);
 * ``neighbors.parquet`` — each item's graph neighbours: ``item_id``, ``neighbor_id``,
-  ``rank`` (0 = strongest), ``weight`` (the similarity score);
+  ``rank`` (0 = strongest), ``weight`` (the similarity score), and why they are neighbours
+  (:mod:`atlas.explain`): ``shared_users``, ``users_item``, ``users_neighbor`` and ``lift``;
 * ``manifest.json`` — every parameter and seed, library versions, the input fingerprint,
   stage timings, metrics and counts, the regions' names with their lift, and, for a build
   aligned to an earlier export (``--align-to``), which one and how far its items moved.
@@ -47,6 +49,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import AtlasError
+from .explain import faithfulness, neighbor_reasons, torn_summary
 from .ingest import Dataset, is_nested
 from .pipeline import BuildResult
 from .plan import argv_of, command_line, source_of
@@ -102,6 +105,7 @@ def layout_table(result: BuildResult, data: Dataset | None, projection: str, reg
     parts = [items[["item_id"]], pd.DataFrame({"x": xy[:, 0].astype(np.float64), "y": xy[:, 1].astype(np.float64)}), items[["n_users"]]]
     if regions is not None and regions.levels:
         parts.append(pd.DataFrame({"region": regions.item_region_names()}))
+    parts.append(pd.DataFrame({"faithfulness": layout_faithfulness(result, projection)}))
     parts.append(items.drop(columns=["item_id", "n_users"]))
     return pd.concat(parts, axis=1)
 
@@ -141,6 +145,11 @@ def _csv_table(table: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def layout_faithfulness(result: BuildResult, projection: str) -> np.ndarray:
+    """Per item, the share of its graph neighbours the layout of ``projection`` keeps near it."""
+    return faithfulness(result.graph.neighbors, _layout(result, projection).xy)
+
+
 def neighbors_table(result: BuildResult) -> pd.DataFrame:
     graph = result.graph
     ids = result.profiles.item_ids.astype(str)
@@ -148,14 +157,17 @@ def neighbors_table(result: BuildResult) -> pd.DataFrame:
     rows = np.repeat(np.arange(n), k)
     cols = graph.neighbors.ravel()
     valid = cols >= 0
-    return pd.DataFrame(
+    ranks = np.tile(np.arange(k), n)[valid]
+    table = pd.DataFrame(
         {
             "item_id": ids[rows[valid]],
             "neighbor_id": ids[cols[valid]],
-            "rank": np.tile(np.arange(k), n)[valid].astype(np.int32),
+            "rank": ranks.astype(np.int32),
             "weight": graph.neighbor_score.ravel()[valid].astype(np.float64),
         }
     )
+    reasons = neighbor_reasons(result.profiles, result.candidates, rows[valid], cols[valid], ranks, result.params.cooccurrence.pair_weight)
+    return table if reasons is None else table.assign(**reasons.columns())
 
 
 def rebuild_command(result: BuildResult, data: Dataset | None, projection: str) -> dict:
@@ -175,8 +187,11 @@ def rebuild_command(result: BuildResult, data: Dataset | None, projection: str) 
     return {"argv": words, "command": command_line([*words, "--out", "OUT"])}
 
 
-def build_manifest(result: BuildResult, data: Dataset | None, projection: str, extra: dict | None = None, regions: Regions | None = None) -> dict:
+def build_manifest(
+    result: BuildResult, data: Dataset | None, projection: str, extra: dict | None = None, regions: Regions | None = None, faithful: np.ndarray | None = None
+) -> dict:
     regions = regions if regions is not None else regions_of(result, data, projection)
+    faithful = faithful if faithful is not None else layout_faithfulness(result, projection)
     manifest = {
         "atlas_manifest_version": 1,
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -198,6 +213,7 @@ def build_manifest(result: BuildResult, data: Dataset | None, projection: str, e
         "embedding": {"dim": result.embedding.dim, "distortion": result.embedding.distortion},
         "metrics": result.metrics,
         "regions": regions.summary(),
+        "faithfulness": torn_summary(faithful),
         "alignment": result.alignment,
         "timings": result.timings,
         "versions": library_versions(),
@@ -230,7 +246,7 @@ def export_layout(
     regions = regions_of(result, data, projection)
     table = layout_table(result, data, projection, regions)
     neighbors = neighbors_table(result)
-    manifest = build_manifest(result, data, projection, extra_manifest, regions)
+    manifest = build_manifest(result, data, projection, extra_manifest, regions, table["faithfulness"].to_numpy())
 
     def stage(folder: Path) -> None:
         _csv_table(table).to_csv(folder / "layout.csv", index=False)
