@@ -202,3 +202,65 @@ def test_an_old_export_without_reasons_says_so(export, tmp_path, capsys):
     assert main(["explain", str(old), item_id]) == 0
     assert "has no shared-user counts" in capsys.readouterr().out
 
+
+
+# ---------------------------------------------------------------- in the web atlas, in Chromium
+
+
+@pytest.fixture(scope="module")
+def web_export(tmp_path_factory, built, planted):
+    folder = tmp_path_factory.mktemp("explain_web")
+    export_layout(folder, built, planted, page=True)
+    return folder
+
+
+@pytest.mark.browser
+def test_the_item_panel_says_why_and_dashes_far_neighbours(web_export):
+    from scipy.spatial import cKDTree
+
+    from atlas.explain import reason_text
+    from browser import chromium_page
+
+    layout = pd.read_parquet(web_export / "layout.parquet")
+    neighbors = pd.read_parquet(web_export / "neighbors.parquet")
+    # the item whose neighbours the map tore apart most, so that dashed lines must appear
+    item_id = layout.sort_values(["faithfulness", "item_id"])["item_id"].iloc[0]
+    own = neighbors[neighbors["item_id"] == item_id].sort_values("rank")
+    xy = layout[["x", "y"]].to_numpy()
+    row = int(np.flatnonzero(layout["item_id"] == item_id)[0])
+    _, near = cKDTree(xy).query(xy[row], k=11)
+    near_ids = set(layout["item_id"].iloc[[j for j in near if j != row][:10]])
+    far_ids = [n for n in own["neighbor_id"] if n not in near_ids]
+    assert far_ids, "the least faithful item must have neighbours far away"
+
+    with chromium_page() as (page, log):
+        page.goto((web_export / "atlas.html").as_uri())
+        page.wait_for_function("window.atlasMap && window.atlasMap.ready", timeout=30000)
+        i = page.evaluate("id => atlasMap.indexOf(id)", item_id)
+        page.evaluate("i => { atlasMap.select(i); return atlasMap.flyTo(i); }", i)
+        page.locator("#atlas-details").wait_for(state="visible")
+        names = page.locator("#atlas-neighbors .atlas-neighbor-name").all_text_contents()
+        reasons = page.locator("#atlas-neighbors .atlas-neighbor-reason").all_text_contents()
+        by_id = dict(zip(layout["item_id"], layout["name"]))
+        assert names == [by_id[n] for n in own["neighbor_id"]]
+        expected = [reason_text(int(r.shared_users), int(r.users_item), float(r.lift)) + (" · far on the map" if r.neighbor_id in far_ids else "")
+                    for r in own.itertuples()]
+        assert reasons == expected
+        far = page.evaluate("atlasMap.state.far.map(j => atlasMap.item(j).id)")
+        assert sorted(far) == sorted(far_ids)
+        # the dashed amber lines are drawn on the overlay
+        amber = page.evaluate("""() => {
+          const c = document.getElementById('atlas-overlay'), px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+          let n = 0;
+          for (let k = 0; k < px.length; k += 4) if (px[k] > 200 && px[k + 1] > 140 && px[k + 1] < 215 && px[k + 2] < 140 && px[k + 3] > 100) n++;
+          return n;
+        }""")
+        assert amber > 20
+        page.screenshot(path="/tmp/explain_panel.png")
+        # faithfulness is a colour of the map, with a 0 to 1 ramp
+        page.evaluate("atlasMap.setColor('faithfulness')")
+        assert page.locator("#atlas-legend .atlas-ramp").count() == 1
+        assert page.evaluate("atlasMap.state.colorField") == "faithfulness"
+        assert "neighbours near it on the map" in page.locator("#atlas-item-fields").text_content()
+        page.screenshot(path="/tmp/explain_faithfulness.png")
+        assert log.errors() == []

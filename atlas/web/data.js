@@ -64,6 +64,9 @@ class AtlasData {
     this.neighbors = {
       offsets: array(header.neighbors.offsets),
       index: array(header.neighbors.index),
+      // why each pair are neighbours (exports since atlas.explain): people who have both, and the lift
+      shared: header.neighbors.shared ? array(header.neighbors.shared) : null,
+      lift: header.neighbors.lift ? array(header.neighbors.lift) : null,
     };
     this.fields = header.fields.map((f) => this.decodeField(f, array));
     this.regions = header.regions || [];  // [{id, level, name, x, y, count}], coarsest level first
@@ -121,6 +124,32 @@ class AtlasData {
   neighborsOf(i) {
     const { offsets, index } = this.neighbors;
     return Array.from(index.subarray(offsets[i], offsets[i + 1]));
+  }
+
+  /* Why item i's neighbours are its neighbours, in the order of neighborsOf(i):
+     [{shared, lift}] or null where the export has no counts. */
+  reasonsOf(i) {
+    const { offsets, shared, lift } = this.neighbors;
+    if (!shared || !lift) return null;
+    const out = [];
+    for (let k = offsets[i]; k < offsets[i + 1]; k++) out.push({ shared: shared[k], lift: lift[k] });
+    return out;
+  }
+
+  /* The k items nearest to item i on the map (by distance, nearest first). */
+  nearestOnMap(i, k) {
+    const xy = this.xy, x = xy[2 * i], y = xy[2 * i + 1], best = [];
+    for (let j = 0; j < this.n; j++) {
+      if (j === i) continue;
+      const d = (xy[2 * j] - x) ** 2 + (xy[2 * j + 1] - y) ** 2;
+      if (best.length < k || d < best[best.length - 1][0]) {
+        let at = best.length;
+        while (at > 0 && best[at - 1][0] > d) at--;
+        best.splice(at, 0, [d, j]);
+        if (best.length > k) best.pop();
+      }
+    }
+    return best.map(([, j]) => j);
   }
 
   /* Items whose name starts with the query come first, then items whose name contains it;

@@ -16,8 +16,10 @@
      atlasMap.pick(x, y)       index of the item under page coordinates (x, y), or -1
      atlasMap.showRegions(on)  show or hide the region names
      atlasMap.regions          [{id, level, name, x, y, count}]: the named regions, coarsest first
-     atlasMap.state            {hover, selected, neighbors, colorField, colorValue, profile, labels, regions, frameMs}
-                               (labels: placed boxes {index, x, y, width, height} in map pixels;
+     atlasMap.reasons(i)       [{index, name, shared, lift, text, far}]: item i's neighbours and why, graph order
+     atlasMap.state            {hover, selected, neighbors, far, colorField, colorValue, profile, labels, regions, frameMs}
+                               (far: neighbours the map put away from the selected item, drawn dashed;
+                                labels: placed boxes {index, x, y, width, height} in map pixels;
                                 regions: placed names {id, level, name, x, y, width, height};
                                 frameMs: script time of the last frame)
 
@@ -39,7 +41,7 @@ class AtlasApp {
       onNeighborHover: (j) => this.setHover(j, null),
       onClose: () => this.select(-1),
     });
-    this.state = { hover: -1, selected: -1, neighbors: [], colorField: null, colorValue: "", profile: null, labels: [], regions: [], frameMs: 0 };
+    this.state = { hover: -1, selected: -1, neighbors: [], far: [], colorField: null, colorValue: "", profile: null, labels: [], regions: [], frameMs: 0 };
     this.profileSet = new Set();
     this.hidden = new Set();
     this.pointer = null;
@@ -154,9 +156,17 @@ class AtlasApp {
     const s = this.state;
     s.selected = i;
     s.neighbors = i >= 0 ? this.data.neighborsOf(i) : [];
-    if (i >= 0) this.details.show(this.data, i, s.neighbors, this.renderer.colors);
+    // true neighbours the map put far away: not among the item's FAITHFUL_K nearest points
+    const near = i >= 0 ? new Set(this.data.nearestOnMap(i, FAITHFUL_K)) : new Set();
+    s.far = s.neighbors.filter((j) => !near.has(j));
+    if (i >= 0) this.showDetails();
     else this.details.hide();
     this.updateHighlights();
+  }
+
+  showDetails() {
+    const s = this.state;
+    this.details.show(this.data, s.selected, s.neighbors, this.renderer.colors, new Set(s.far));
   }
 
   /* Fly to item i and select it. */
@@ -225,7 +235,7 @@ class AtlasApp {
       this.setColor(name, true, choice);
     });
     this.updateHighlights();
-    if (this.state.selected >= 0) this.details.show(this.data, this.state.selected, this.state.neighbors, colors);
+    if (this.state.selected >= 0) this.showDetails();
   }
 
   setupProfile() {
@@ -283,6 +293,13 @@ class AtlasApp {
       setColor: (name, value = "") => app.setColor(name, false, value),
       loadProfile: (text) => app.loadProfile(text),
       pick: (x, y) => app.pickLocal(...local(x, y)),
+      reasons: (i) => {
+        const why = data.reasonsOf(i), near = new Set(data.nearestOnMap(i, FAITHFUL_K));
+        return data.neighborsOf(i).map((j, k) => ({
+          index: j, name: data.names[j], shared: why ? why[k].shared : null, lift: why ? why[k].lift : null,
+          text: why ? reasonText(why[k].shared, data.users[i], why[k].lift) : "", far: !near.has(j),
+        }));
+      },
       regions: data.regions,
       showRegions: (on) => { app.overlay.regions.shown = Boolean(on); app.viewChanged(); },
       state: app.state,

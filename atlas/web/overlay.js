@@ -93,21 +93,26 @@ class Overlay {
     this.placed = placed;
   }
 
-  draw(view, { selected, neighbors, hover, profile }) {
+  /* far: neighbours the map put away from the selected item; their lines are thin, dashed and amber. */
+  draw(view, { selected, neighbors, far = [], hover, profile }) {
     const ctx = this.ctx, xy = this.data.xy;
     ctx.setTransform(this.pixelRatio, 0, 0, this.pixelRatio, 0, 0);
     ctx.clearRect(0, 0, this.width, this.height);
     if (selected >= 0) {
       const [sx, sy] = view.toScreen(xy[2 * selected], xy[2 * selected + 1]);
-      ctx.lineWidth = 1.2;
+      const away = new Set(far);
       neighbors.forEach((j, rank) => {
         const [tx, ty] = view.toScreen(xy[2 * j], xy[2 * j + 1]);
-        ctx.strokeStyle = `rgba(255, 255, 255, ${Math.max(0.25, 0.75 - rank * 0.03)})`;
+        const isFar = away.has(j);
+        ctx.lineWidth = isFar ? 0.9 : 1.2;
+        ctx.setLineDash(isFar ? [4, 3] : []);
+        ctx.strokeStyle = isFar ? "rgba(255, 190, 90, 0.8)" : `rgba(255, 255, 255, ${Math.max(0.25, 0.75 - rank * 0.03)})`;
         ctx.beginPath();
         ctx.moveTo(sx, sy);
         ctx.lineTo(tx, ty);
         ctx.stroke();
       });
+      ctx.setLineDash([]);
     }
     if (hover >= 0) {
       const [hx, hy] = view.toScreen(xy[2 * hover], xy[2 * hover + 1]);

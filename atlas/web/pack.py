@@ -218,6 +218,8 @@ def _pack_field(name: str, column: pd.Series, blob: _Blob) -> dict | None:
     """
     n = len(column)
     kind = column_kind(column)
+    if name == "faithfulness" and pd.api.types.is_float_dtype(column):
+        kind = NUMBER  # a share of 0..1 in tenths: a ramp, although it takes few values
     if pd.api.types.is_bool_dtype(column):
         column = column.map(lambda v: None if pd.isna(v) else ("true" if v else "false"))
     if kind == NUMBER:
@@ -272,13 +274,21 @@ def _pack_neighbors(neighbors: pd.DataFrame, ids: pd.Index, blob: _Blob) -> dict
         logger.warning("ignoring %d neighbour rows whose items are not in the layout", int((~known).sum()))
     rank = pd.to_numeric(neighbors["rank"], errors="coerce").to_numpy(dtype=float, na_value=np.inf)
     edges = pd.DataFrame({"s": source[known], "t": target[known], "r": rank[known]})
+    reasons = all(c in neighbors.columns for c in ("shared_users", "lift"))
+    if reasons:  # why each pair are neighbours (atlas.explain): the people who have both
+        edges["shared"] = pd.to_numeric(neighbors["shared_users"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)[known]
+        edges["lift"] = pd.to_numeric(neighbors["lift"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)[known]
     edges = edges.drop_duplicates(["s", "t"]).sort_values(["s", "r"], kind="stable")
     counts = np.bincount(edges["s"].to_numpy(), minlength=n)
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.uint32)
-    return {
+    packed = {
         "offsets": blob.add(offsets),
         "index": blob.add(edges["t"].to_numpy().astype(_index_dtype(n - 1))),
     }
+    if reasons:  # NaN where a count is missing: the page then shows no reason for that pair
+        packed["shared"] = blob.add(edges["shared"].to_numpy(dtype=np.float32))
+        packed["lift"] = blob.add(edges["lift"].to_numpy(dtype=np.float32))
+    return packed
 
 
 def _default_color(fields: list[dict], label_column: object) -> str | None:

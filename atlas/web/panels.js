@@ -16,12 +16,25 @@ function rgbaCss(colors, i) {
   return `rgb(${colors[4 * i]}, ${colors[4 * i + 1]}, ${colors[4 * i + 2]})`;
 }
 
+/* How many of its FAITHFUL_K first graph neighbours the map keeps among an item's FAITHFUL_K
+   nearest points (atlas.explain); the export's "faithfulness" column is that count over K. */
+const FAITHFUL_K = 10;
+
+/* "shared by 41 of 120 · 6.2× chance": why a neighbour is one (the words of `atlas explain`). */
+function reasonText(shared, usersItem, lift) {
+  if (!Number.isFinite(shared) || !Number.isFinite(lift)) return "";
+  return `shared by ${formatCount(shared)} of ${formatCount(usersItem)} · ${lift.toFixed(1)}× chance`;
+}
+
 /* [label, value] rows describing item i: popularity, then each metadata field that has a value. */
 function itemRows(data, i, limit = Infinity) {
   const rows = [["users", formatCount(data.users[i])]];
   for (const field of data.fields) {
     if (rows.length >= limit) break;
-    const value = data.fieldValue(field, i);
+    let value = data.fieldValue(field, i);
+    if (field.name === "faithfulness" && field.kind === "number" && value !== null) {
+      value = `${Math.round(Number(value) * FAITHFUL_K)} of its ${FAITHFUL_K} neighbours near it on the map`;
+    }
     if (value !== null && value !== undefined && value !== "") rows.push([field.name, value]);
   }
   return rows;
@@ -68,18 +81,27 @@ class DetailsPanel {
     this.onNeighborHover = onNeighborHover;
   }
 
-  show(data, i, neighbors, colors) {
+  /* far: the neighbours the map put away from item i (not among its nearest points). */
+  show(data, i, neighbors, colors, far = new Set()) {
     this.name.textContent = data.names[i];
     this.id.textContent = data.names === data.ids ? "" : `id ${data.ids[i]}`;
     fillRows(this.fields, itemRows(data, i));
     this.title.textContent = neighbors.length ? `Neighbours (${neighbors.length})` : "No neighbours";
-    this.list.replaceChildren(...neighbors.map((j) => {
-      const button = element("button", "atlas-neighbor");
+    const reasons = data.reasonsOf(i);
+    this.list.replaceChildren(...neighbors.map((j, k) => {
+      const button = element("button", "atlas-neighbor" + (far.has(j) ? " far" : ""));
       button.type = "button";
       button.dataset.index = String(j);
       const swatch = element("span", "atlas-swatch");
       swatch.style.background = rgbaCss(colors, j);
-      button.append(element("span", "atlas-neighbor-name", data.names[j]), swatch);
+      const label = element("span", "atlas-neighbor-text");
+      label.append(element("span", "atlas-neighbor-name", data.names[j]));
+      const why = reasons ? reasonText(reasons[k].shared, data.users[i], reasons[k].lift) : "";
+      if (why || far.has(j)) {
+        const words = [why, far.has(j) ? "far on the map" : ""].filter(Boolean).join(" · ");
+        label.append(element("span", "atlas-neighbor-reason", words));
+      }
+      button.append(label, swatch);
       button.addEventListener("click", () => this.onNeighbor(j));
       button.addEventListener("mouseenter", () => this.onNeighborHover(j));
       button.addEventListener("mouseleave", () => this.onNeighborHover(-1));
