@@ -125,6 +125,19 @@ class PointRenderer {
     gl.blendFunc(gl.SRC_ALPHA, gl.ONE_MINUS_SRC_ALPHA);
   }
 
+  /* Upload data.xy again after it changed (the diff page moves items between two maps). */
+  updatePositions() {
+    const n = this.n, position = new Float32Array(2 * n);
+    for (let j = 0; j < n; j++) {
+      const i = n - 1 - j;
+      position[2 * j] = this.data.xy[2 * i];
+      position[2 * j + 1] = this.data.xy[2 * i + 1];
+    }
+    const gl = this.gl;
+    gl.bindBuffer(gl.ARRAY_BUFFER, this.positionBuffer);
+    gl.bufferData(gl.ARRAY_BUFFER, position, gl.DYNAMIC_DRAW);
+  }
+
   staticBuffer(values) {
     const gl = this.gl, buffer = gl.createBuffer();
     gl.bindBuffer(gl.ARRAY_BUFFER, buffer);
