@@ -179,6 +179,10 @@ def summary(result, timings: dict, paths: dict, html: Path | None, notes: tuple[
         if "label_agreement" in m:
             parts.append(f"label agreement {m['label_agreement']:.3f} (chance {m['label_chance']:.3f})")
         lines.append(f"{name:>9}: " + ", ".join(parts))
+    from .explain import faithfulness, torn_summary
+
+    torn = torn_summary(faithfulness(result.graph.neighbors, result.layouts[result.params.exported].xy))
+    lines.append(f"faithfulness of the {result.params.exported} map: {torn['text']}")
     regions = result.regions.get(result.params.exported)
     if regions is not None and regions.levels:
         for level in regions.summary()["levels"]:
