@@ -177,13 +177,23 @@ def find_item(layout: pd.DataFrame, name_column: str | None, query: str) -> int:
     if hits.size > 1:
         listed = ", ".join(ids.iloc[hits[:5]])
         raise AtlasError(f"{hits.size} items are named {query!r} (ids {listed}); give the item's id instead.")
-    lookup = dict(zip(folded, names))
-    close = difflib.get_close_matches(query.casefold().strip(), list(lookup), n=5, cutoff=0.5)
-    if not close:
-        contains = [lookup[f] for f in folded if query.casefold().strip() in f][:5]
-        close = [c.casefold() for c in contains]
-    hint = f"closest names: {'; '.join(lookup[c] for c in close)}" if close else "no name is close; check the spelling or give an item id"
+    hint = closest_names(layout, names, query)
+    hint = f"closest names: {'; '.join(hint)}" if hint else "no name is close; check the spelling or give an item id"
     raise AtlasError(f"no item has the id or name {query!r}; {hint}.")
+
+
+def closest_names(layout: pd.DataFrame, names: pd.Series, query: str, count: int = 5) -> list[str]:
+    """Names that hold ``query`` (any case; the most popular items first), then names spelt like it."""
+    wanted = query.casefold().strip()
+    folded = names.str.casefold()
+    holding = folded.str.contains(wanted, regex=False).to_numpy() if wanted else np.zeros(len(names), bool)
+    popular = np.argsort(-layout["n_users"].to_numpy(dtype=float), kind="stable")
+    found = [names.iloc[i] for i in popular if holding[i]][:count]
+    lookup = dict(zip(folded, names))
+    for close in difflib.get_close_matches(wanted, list(lookup), n=count, cutoff=0.5):
+        if len(found) < count and lookup[close] not in found:
+            found.append(lookup[close])
+    return found
 
 
 def explain_item(export, query: str, top: int = 10) -> dict:

@@ -184,6 +184,14 @@ def test_explain_of_a_folder_that_is_no_export(tmp_path, capsys):
     assert err.startswith("error: ") and "manifest.json is missing" in err and len(err.strip().splitlines()) == 1
 
 
+def test_closest_names_hold_the_query_first_then_look_like_it():
+    layout = pd.DataFrame({"item_id": list("abcd"), "title": ["Star Wars: Episode V", "Star Wars: Episode IV", "Fargo", "Heat"], "n_users": [10, 50, 40, 30]})
+    with pytest.raises(AtlasError, match=r"'star wars'; closest names: Star Wars: Episode IV; Star Wars: Episode V\.$"):
+        find_item(layout, "title", "star wars")
+    with pytest.raises(AtlasError, match=r"'Fargoo'; closest names: Fargo\.$"):
+        find_item(layout, "title", "Fargoo")
+
+
 def test_an_ambiguous_name_asks_for_the_id():
     layout = pd.DataFrame({"item_id": ["1", "2", "3"], "title": ["Heat", "heat", "Alien"]})
     with pytest.raises(AtlasError, match=r"2 items are named 'HEAT' \(ids 1, 2\); give the item's id"):
