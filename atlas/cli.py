@@ -219,8 +219,8 @@ def cache_limit() -> int:
         gb = float(raw)
     except ValueError:
         raise AtlasError(f"ATLAS_CACHE_MAX_GB must be a number of gigabytes, got {raw!r}.") from None
-    if not gb >= 0:
-        raise AtlasError(f"ATLAS_CACHE_MAX_GB must be 0 or more, got {raw!r}.")
+    if not 0 <= gb <= 1e6:  # NaN and infinity too: the bound must be a size
+        raise AtlasError(f"ATLAS_CACHE_MAX_GB must be a number of gigabytes from 0 to 1000000, got {raw!r}.")
     return int(gb * 1024**3)
 
 
@@ -235,6 +235,8 @@ def cmd_cache(args: argparse.Namespace) -> int:
     print(f"{info['entries']} entries, {info['bytes'] / 1e6:.1f} MB of at most {info['max_bytes'] / 1e9:.1f} GB (ATLAS_CACHE_MAX_GB)")
     for stage, slot in sorted(info["stages"].items()):
         print(f"  {stage:>13}: {slot['entries']:4d} entries, {slot['bytes'] / 1e6:8.1f} MB")
+    if info["other_files"]:
+        print(f"{info['other_files']} other file(s) in the folder are not atlas entries; atlas never reads or deletes them")
     return 0
 
 
@@ -277,7 +279,9 @@ def make_parser() -> argparse.ArgumentParser:
     rebuild.set_defaults(func=cmd_rebuild)
     cache = sub.add_parser("cache", help="show or clear the stage cache (least recently used entries go first past its size bound)")
     cache.add_argument("action", choices=("info", "clear"), help="info: entries and size per stage; clear: delete entries")
-    cache.add_argument("--stage", help="with clear: only this stage's entries (profiles, cooccurrence, graph, embedding, neighbors, layout)")
+    from .cache import stages
+
+    cache.add_argument("--stage", choices=stages(), help="with clear: only this stage's entries")
     cache.add_argument("--cache-dir", help=f"stage cache folder (default {default_cache_dir()})")
     cache.set_defaults(func=cmd_cache)
     html = sub.add_parser("html", help="write DIR/atlas.html, a self-contained web atlas of an exported layout")
