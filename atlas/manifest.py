@@ -122,8 +122,13 @@ def _hint_text(hint) -> str:
     return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
 
 
-def _instance(cls: type, plain, where: str, path: Path, skip: tuple[str, ...] = ()):
-    """``cls(**plain)`` after checking that ``plain`` holds exactly ``cls``'s fields, each of its type."""
+def _instance(cls: type, plain, where: str, path: Path | str, skip: tuple[str, ...] = (), refuse=None):
+    """``cls(**plain)`` after checking that ``plain`` holds exactly ``cls``'s fields, each of its
+    type; ``refuse(what)`` makes the error (default: one about a manifest at ``path``)."""
+    if refuse is not None:
+        _refuse = lambda _path, what: refuse(what)  # noqa: E731
+    else:
+        _refuse = globals()["_refuse"]
     if not isinstance(plain, dict):
         raise _refuse(path, f"has {where} that is a {type(plain).__name__}, not an object")
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
