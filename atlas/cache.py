@@ -4,8 +4,15 @@ the same build twice recomputes nothing; editing or upgrading the code a stage r
 entries unreachable, so a result is never served by code other than the one that made it.
 
 Two layers: an in-memory LRU (so a value seen before in a notebook comes back at once) and an
-optional directory of pickles, written atomically and trimmed to a size bound, least recently
-used first.
+optional folder of entries, written atomically and trimmed to a size bound, least recently used
+first.
+
+A cache folder may hold other people's files, or files someone planted there. So the folder
+layer stores no pickles: each entry is ``atlas-<key>.npz``, arrays plus a JSON description
+(:mod:`atlas.stagecodec`), read without running anything, and one that is not exactly what its
+stage produces is a miss. The folder is marked as a stage cache by ``MARKER``; the cache lists,
+trims and clears only entries of its own name pattern in a marked folder, and never touches any
+other file there.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ import importlib.util
 import json
 import logging
 import os
-import pickle
+import re
 import sys
 import tempfile
 import threading
@@ -27,6 +34,8 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
+
+from . import stagecodec
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +54,17 @@ STAGE_CODE = {
 }
 
 DEFAULT_MAX_BYTES = 4 * 1024**3
+
+#: The file that marks a folder as a stage cache (written with the first entry).
+MARKER = ".atlas-stage-cache"
+MARKER_TEXT = "atlas stage cache: files named atlas-<stage>-<key>.npz here are entries atlas may delete; nothing else is touched.\n"
+PREFIX = "atlas-"
+ENTRY = re.compile(r"^atlas-([a-z][a-z0-9_]*)-([0-9a-f]{6,64})\.npz$")
+
+
+def stages() -> tuple[str, ...]:
+    """The names of the stages the cache stores (what ``atlas cache clear --stage`` accepts)."""
+    return tuple(STAGE_CODE)
 
 
 def _plain(value):
@@ -136,15 +156,6 @@ def stage_key(stage: str, params: object, *upstream: str, code: str | None = Non
     return f"{stage}-{hashlib.sha256(payload.encode()).hexdigest()[:20]}"
 
 
-def _fits(value: object, expected: type) -> bool:
-    """Whether ``value`` is an ``expected`` with every field (an older class may lack some)."""
-    if not isinstance(value, expected):
-        return False
-    if dataclasses.is_dataclass(expected):
-        return all(hasattr(value, f.name) for f in dataclasses.fields(expected))
-    return True
-
-
 class StageCache:
     """Memory LRU of ``memory_items`` entries in front of an optional on-disk store of at most
     ``max_bytes`` (least recently used entries are deleted first)."""
@@ -159,33 +170,41 @@ class StageCache:
         self.misses: Counter = Counter()
 
     def _path(self, key: str) -> Path | None:
-        return None if self.directory is None else self.directory / f"{key}.pkl"
+        """Where ``key``'s entry lives on disk; None without a folder, or for a key that does
+        not name a stage result (such a value stays in memory)."""
+        if self.directory is None:
+            return None
+        name = f"{PREFIX}{key}.npz"
+        if not ENTRY.match(name):
+            return None
+        return self.directory / name
 
     def get(self, key: str, expected: type | None = None):
-        """The value stored under ``key``, or None; with ``expected``, a value that is not a
-        complete instance of that type (another version's object, a stray file) is a miss."""
+        """The value stored under ``key``, or None; with ``expected``, a value of another type is
+        a miss. An entry on disk that is damaged, of another format version or not exactly what
+        its stage produces is a miss too (it is never run, only read as arrays)."""
         with self._lock:
             if key in self._memory:
-                self._memory.move_to_end(key)
-                return self._memory[key]
+                value = self._memory[key]
+                if expected is None or isinstance(value, expected):
+                    self._memory.move_to_end(key)
+                    return value
+                return None
         path = self._path(key)
-        if path is not None and path.exists():
-            try:
-                with open(path, "rb") as f:
-                    value = pickle.load(f)
-            except Exception as exc:  # a damaged entry is recomputed, not fatal
-                log.warning("ignoring unreadable cache entry %s (%s)", path, exc)
-                return None
-            if expected is not None and not _fits(value, expected):
-                log.warning("ignoring cache entry %s: it holds a %s, not a %s", path, type(value).__name__, expected.__name__)
-                return None
-            try:
-                os.utime(path)  # recently used: trimmed last
-            except OSError:
-                pass
-            self._remember(key, value)
-            return value
-        return None
+        if path is None or not path.is_file() or path.is_symlink():
+            return None
+        try:
+            with open(path, "rb") as f:
+                value = stagecodec.loads(f, key.split("-", 1)[0], expected)
+        except (stagecodec.Mismatch, OSError) as exc:  # recomputed, and rewritten, not fatal
+            log.warning("ignoring cache entry %s: %s", path.name, exc)
+            return None
+        try:
+            os.utime(path)  # recently used: trimmed last
+        except OSError:
+            pass
+        self._remember(key, value)
+        return value
 
     def _remember(self, key: str, value) -> None:
         with self._lock:
@@ -200,15 +219,35 @@ class StageCache:
         if path is None:
             return
         try:
+            data = stagecodec.dumps(value, key.split("-", 1)[0])
+        except stagecodec.Unencodable as exc:
+            log.debug("not caching %s on disk: it holds %s", key, exc)
+            return
+        try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".pkl")
-            with os.fdopen(fd, "wb") as f:
-                pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, path)
+            self._mark()
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-atlas-", suffix=".npz")
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(data)
+                os.replace(tmp, path)
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
         except OSError as exc:
             log.warning("could not write cache entry %s (%s); continuing without it", path, exc)
             return
         self.trim()
+
+    def _mark(self) -> None:
+        marker = self.directory / MARKER
+        if not marker.is_file():
+            marker.write_text(MARKER_TEXT, encoding="utf-8")
+
+    @property
+    def marked(self) -> bool:
+        """Whether the folder is a stage cache (atlas wrote its marker)."""
+        return self.directory is not None and (self.directory / MARKER).is_file() and not (self.directory / MARKER).is_symlink()
 
     def get_or_compute(self, key: str, compute: Callable[[], T], expected: type | None = None) -> tuple[T, bool]:
         """The cached value for ``key`` or ``compute()``'s; the flag says whether it was a hit."""
@@ -228,19 +267,29 @@ class StageCache:
 
     # -- the disk store ---------------------------------------------------------------------------
     def entries(self) -> list[tuple[Path, int, float]]:
-        """(path, bytes, last use) of every entry on disk, least recently used first."""
-        if self.directory is None or not self.directory.is_dir():
+        """(path, bytes, last use) of every entry of ours on disk, least recently used first:
+        files named like an entry, in a folder that carries the cache's marker. Nothing else in
+        the folder is listed, so nothing else is ever trimmed or cleared."""
+        if not self.marked or not self.directory.is_dir():
             return []
         found = []
-        for path in self.directory.glob("*.pkl"):
-            if path.name.startswith(".tmp-"):
+        for path in self.directory.iterdir():
+            if not ENTRY.match(path.name) or path.is_symlink():
                 continue
             try:
                 st = path.stat()
             except OSError:
                 continue
-            found.append((path, st.st_size, st.st_mtime))
+            if path.is_file():
+                found.append((path, st.st_size, st.st_mtime))
         return sorted(found, key=lambda e: e[2])
+
+    def foreign(self) -> int:
+        """How many files in the folder are not entries of ours (left alone)."""
+        if self.directory is None or not self.directory.is_dir():
+            return 0
+        ours = {p for p, _, _ in self.entries()}
+        return sum(1 for p in self.directory.iterdir() if p not in ours and p.name != MARKER and not p.name.startswith(".tmp-atlas-"))
 
     def trim(self, max_bytes: int | None = None) -> int:
         """Delete least recently used entries until the store holds at most ``max_bytes``;
@@ -261,10 +310,11 @@ class StageCache:
         return deleted
 
     def info(self) -> dict:
-        """Entries and bytes on disk, in total and per stage."""
+        """Entries and bytes on disk, in total and per stage (entries of ours only), and how
+        many other files the folder holds."""
         per_stage: dict[str, dict] = {}
         for path, size, _ in self.entries():
-            stage = path.name.split("-", 1)[0]
+            stage = ENTRY.match(path.name).group(1)
             slot = per_stage.setdefault(stage, {"entries": 0, "bytes": 0})
             slot["entries"] += 1
             slot["bytes"] += size
@@ -274,6 +324,7 @@ class StageCache:
             "bytes": sum(s["bytes"] for s in per_stage.values()),
             "max_bytes": self.max_bytes,
             "stages": per_stage,
+            "other_files": self.foreign(),
         }
 
     def clear(self, stage: str | None = None) -> int:
@@ -281,7 +332,7 @@ class StageCache:
         self.clear_memory()
         deleted = 0
         for path, _, _ in self.entries():
-            if stage is None or path.name.startswith(f"{stage}-"):
+            if stage is None or ENTRY.match(path.name).group(1) == stage:
                 try:
                     path.unlink()
                     deleted += 1

@@ -96,7 +96,8 @@ def cmd_build(args: argparse.Namespace) -> int:
         return _build(args, interrupts)
 
 
-def _build(args: argparse.Namespace, interrupts: _Interrupts) -> int:
+def _build(args: argparse.Namespace, interrupts: _Interrupts, plan=None) -> int:
+    """A build from the command line's words, or from ``plan`` (a checked source and parameters)."""
     from .export import check_output_folder, export_layout
     from .pipeline import Pipeline
     from .plan import params_from_args, source_from_args
@@ -104,10 +105,13 @@ def _build(args: argparse.Namespace, interrupts: _Interrupts) -> int:
     if not args.out:
         raise AtlasError("no output folder: add --out DIR.")
     check_output_folder(args.out)  # before any work: a build that cannot be written is not started
-    source = source_from_args(args)
-    if not args.demo and not args.input and not args.candidates:
-        raise AtlasError("no input: give an interaction file (atlas build FILE --out DIR), --candidates FILE or --demo.")
-    params = params_from_args(args)
+    if plan is None:
+        source = source_from_args(args)
+        if not args.demo and not args.input and not args.candidates:
+            raise AtlasError("no input: give an interaction file (atlas build FILE --out DIR), --candidates FILE or --demo.")
+        params = params_from_args(args)
+    else:
+        source, params = plan
     anchor = source.anchor()  # an unreadable --align-to stops the build before any work
     start = time.perf_counter()
     data = source.load(params.engine, stream=True)
@@ -199,22 +203,28 @@ def summary(result, timings: dict, paths: dict, html: Path | None, notes: tuple[
 
 
 def cmd_rebuild(args: argparse.Namespace) -> int:
-    """``atlas build`` with the words an earlier export's manifest recorded, into ``--out``."""
-    import json
+    """The build an earlier export's manifest records, into ``--out``: its parameters checked by
+    their classes (:mod:`atlas.manifest`); paths only from this command line, or the recorded
+    input files, named as they are read. The recorded command is shown, never run."""
+    import dataclasses
 
-    manifest_path = Path(args.dir) / "manifest.json"
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise AtlasError(f"cannot read {manifest_path} ({getattr(exc, 'strerror', None) or exc}); give a folder written by 'atlas build --out DIR'.") from None
-    words = manifest.get("argv") if isinstance(manifest, dict) else None
-    if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
-        reason = manifest.get("argv_note") if isinstance(manifest, dict) else None
-        raise AtlasError(f"{manifest_path} records no build command{f' ({reason})' if reason else ''}; rebuild it with 'atlas build' by hand.")
-    extra = ["--out", args.out, *(["--html"] if args.html else []), *(["--quiet"] if args.quiet else [])]
-    extra += ["--no-cache"] if args.no_cache else (["--cache-dir", args.cache_dir] if args.cache_dir else [])
-    rebuilt = make_parser().parse_args(["build", *words, *extra])
-    return cmd_build(rebuilt)
+    from .manifest import rebuild_source, recorded_build
+    from .plan import continuing_from
+
+    recorded = recorded_build(args.dir)
+    source, notes = rebuild_source(recorded, input=args.input, items=args.items, candidates=args.candidates, align_to=args.align_to)
+    params = recorded.params
+    if source.candidates:  # the file's own filters and co-occurrence: the manifest's must agree with them
+        from .plan import all_fields
+
+        params = continuing_from(source.candidates, params, set(all_fields()))
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+    if recorded.command and not args.quiet:
+        print(f"rebuilding: {recorded.command} (as recorded; shown, not run)", file=sys.stderr)
+    rebuilt = argparse.Namespace(out=args.out, html=args.html, quiet=args.quiet, no_cache=args.no_cache, cache_dir=args.cache_dir)
+    with _Interrupts() as interrupts:
+        return _build(rebuilt, interrupts, plan=(dataclasses.replace(source), params))
 
 
 def cache_limit() -> int:
@@ -224,8 +234,8 @@ def cache_limit() -> int:
         gb = float(raw)
     except ValueError:
         raise AtlasError(f"ATLAS_CACHE_MAX_GB must be a number of gigabytes, got {raw!r}.") from None
-    if not gb >= 0:
-        raise AtlasError(f"ATLAS_CACHE_MAX_GB must be 0 or more, got {raw!r}.")
+    if not 0 <= gb <= 1e6:  # NaN and infinity too: the bound must be a size
+        raise AtlasError(f"ATLAS_CACHE_MAX_GB must be a number of gigabytes from 0 to 1000000, got {raw!r}.")
     return int(gb * 1024**3)
 
 
@@ -240,6 +250,8 @@ def cmd_cache(args: argparse.Namespace) -> int:
     print(f"{info['entries']} entries, {info['bytes'] / 1e6:.1f} MB of at most {info['max_bytes'] / 1e9:.1f} GB (ATLAS_CACHE_MAX_GB)")
     for stage, slot in sorted(info["stages"].items()):
         print(f"  {stage:>13}: {slot['entries']:4d} entries, {slot['bytes'] / 1e6:8.1f} MB")
+    if info["other_files"]:
+        print(f"{info['other_files']} other file(s) in the folder are not atlas entries; atlas never reads or deletes them")
     return 0
 
 
@@ -298,6 +310,10 @@ def make_parser() -> argparse.ArgumentParser:
     candidates.set_defaults(func=cmd_candidates)
     rebuild = sub.add_parser("rebuild", help="build again what an earlier export's manifest records, into --out")
     rebuild.add_argument("dir", help="a folder written by 'atlas build --out DIR' (or exported from the app)")
+    rebuild.add_argument("input", nargs="?", help="the interactions to build from (default: the input the manifest records, named as it is read)")
+    rebuild.add_argument("--items", help="item metadata file (default: the one the manifest records)")
+    rebuild.add_argument("--candidates", help="candidates file (default: the one the manifest records, for a build from one)")
+    rebuild.add_argument("--align-to", help="an earlier export to align to (default: the one the manifest records, for an aligned build)")
     rebuild.add_argument("--out", required=True, help="output folder of the new build")
     rebuild.add_argument("--html", action="store_true", help="also write the web atlas")
     rebuild.add_argument("--cache-dir", help=f"stage cache folder (default {default_cache_dir()})")
@@ -306,7 +322,9 @@ def make_parser() -> argparse.ArgumentParser:
     rebuild.set_defaults(func=cmd_rebuild)
     cache = sub.add_parser("cache", help="show or clear the stage cache (least recently used entries go first past its size bound)")
     cache.add_argument("action", choices=("info", "clear"), help="info: entries and size per stage; clear: delete entries")
-    cache.add_argument("--stage", help="with clear: only this stage's entries (profiles, cooccurrence, graph, embedding, neighbors, layout)")
+    from .cache import stages
+
+    cache.add_argument("--stage", choices=stages(), help="with clear: only this stage's entries")
     cache.add_argument("--cache-dir", help=f"stage cache folder (default {default_cache_dir()})")
     cache.set_defaults(func=cmd_cache)
     html = sub.add_parser("html", help="write DIR/atlas.html, a self-contained web atlas of an exported layout")

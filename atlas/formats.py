@@ -89,17 +89,9 @@ def read_table(path: str | os.PathLike, *, header: bool | None = None, role: str
         sep = LONG_FORMATS[kind]
         if header is None:
             header = _sniff_header(p, sep)
-        return pd.read_csv(
-            p,
-            sep=sep,
-            header=0 if header else None,
-            dtype=str,
-            keep_default_na=False,
-            na_values=[""],
-            skip_blank_lines=True,
-            encoding=ENCODING,
-            engine="c",
-        )
+        from .csvread import read_frame  # the one CSV reader, shared with the streamed route
+
+        return read_frame(p, sep, header, role=role)
     except AtlasError:
         raise
     except UnicodeDecodeError as exc:

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import AtlasError, check_choice
-from .formats import ITEMS, PROFILE_FORMATS, check_file, read_profiles, read_table, suffix
+from .formats import INTERACTIONS, ITEMS, PROFILE_FORMATS, check_file, read_profiles, read_table, suffix
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,7 @@ class IngestParams:
     weight_col: str | None = None
     aggregate: str = "sum"
     header: bool | None = None  # None: detect
+    drop_missing_weights: bool = False  # rows with ids but no weight: an error, or left out and reported
 
     def __post_init__(self) -> None:
         check_choice("aggregate", self.aggregate, ("sum", "max"))
@@ -291,6 +292,23 @@ def _choose_weights(frame: pd.DataFrame, params: IngestParams) -> tuple[np.ndarr
     return numeric_weights(column, third, leave_out, values), f"weights from column {third!r} (numeric third column)"
 
 
+def _missing_weights(path: Path, frame: pd.DataFrame, ucol, icol, weights: np.ndarray, params: IngestParams) -> tuple[str, ...]:
+    """Rows with both ids and no weight: refused, or (``drop_missing_weights``) a note; the
+    streamed route (``atlas.scan``) says the same."""
+    from .csvread import missing_weights_error, missing_weights_note, place
+
+    missing = np.isnan(weights) & frame[ucol].notna().to_numpy() & frame[icol].notna().to_numpy()
+    if not missing.any():
+        return ()
+    column = str(params.weight_col if params.weight_col is not None else frame.columns[2])
+    where = place(path, int(np.flatnonzero(missing)[0]), params.header)
+    if not params.drop_missing_weights:
+        raise missing_weights_error(INTERACTIONS, path.name, column, int(missing.sum()), where)
+    note = missing_weights_note(column, int(missing.sum()), where)
+    log.warning(note)
+    return (note,)
+
+
 def load_interactions(path: str | os.PathLike, params: IngestParams = IngestParams()) -> Interactions:
     """Read interactions from ``path`` in any supported format."""
     p = check_file(path)
@@ -316,6 +334,8 @@ def load_interactions(path: str | os.PathLike, params: IngestParams = IngestPara
         _require_ids(frame, icol, "items", "--item-col", repr(p.name))
         weights, note = _choose_weights(frame, params)
         notes = (note,) if note else ()
+        if weights is not None:
+            notes += _missing_weights(p, frame, ucol, icol, weights, params)
         empty = [(c, flag) for c, flag in ((ucol, "--user-col"), (icol, "--item-col")) if len(frame) and frame[c].isna().all()]
         result = from_arrays(frame[ucol].to_numpy(), frame[icol].to_numpy(), weights, aggregate=params.aggregate, fingerprint=fingerprint)
     if len(result) == 0:

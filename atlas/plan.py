@@ -292,6 +292,7 @@ class Source:
     weight_col: str | None = None
     candidates: str | None = None  # a file written by 'atlas candidates', instead of INPUT
     align_to: str | None = None  # an earlier export whose map the build keeps (atlas.align)
+    drop_missing_weights: bool = False  # rows with ids but no weight: left out and reported, not refused
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -311,7 +312,7 @@ class Source:
     def ingest(self):
         from .ingest import IngestParams
 
-        return IngestParams(user_col=self.user_col, item_col=self.item_col, weight_col=self.weight_col)
+        return IngestParams(user_col=self.user_col, item_col=self.item_col, weight_col=self.weight_col, drop_missing_weights=self.drop_missing_weights)
 
     def load(self, engine: EngineParams | None = None, *, stream: bool = False):
         """The ``Dataset``: the demo; a candidates file's items; or the input with its metadata.
@@ -354,8 +355,11 @@ class Source:
         words = ["--demo"] if self.is_demo else ([self.input] if self.input else [])
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if f.name in ("input", "demo") or value is None or (self.is_demo and f.name != "align_to"):
+            if f.name in ("input", "demo") or value is None or value is False or (self.is_demo and f.name != "align_to"):
                 continue  # the demo reads no files of its own
+            if value is True:
+                words.append(f"--{f.name.replace('_', '-')}")
+                continue
             words += [f"--{f.name.replace('_', '-')}", value]
         return words
 
@@ -371,6 +375,7 @@ SOURCE_HELP = {
     "item_col": "item column (default: the second column)",
     "weight_col": "weight column, e.g. a rating (default: a numeric third column)",
     "candidates": "continue from a candidates file written by 'atlas candidates' (instead of INPUT)",
+    "drop_missing_weights": "leave out (and report) rows that have ids but no weight, instead of refusing the file",
     "align_to": "an earlier export folder: keep its map's geography (shared items start where they were; the result is turned onto it)",
 }
 
@@ -419,6 +424,7 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--demo", action="store_true", help=SOURCE_HELP["demo"])
     for name in ("items", "items_id_col", "name_col", "label_col", "user_col", "item_col", "weight_col", "candidates", "align_to"):
         parser.add_argument(f"--{name.replace('_', '-')}", help=SOURCE_HELP[name])
+    parser.add_argument("--drop-missing-weights", action="store_true", help=SOURCE_HELP["drop_missing_weights"])
     for f in all_fields().values():
         parser.add_argument(
             f.option.flag, dest=f.dest, type=_argument_type(f), metavar=_metavar(f), help=f.option.help, default=argparse.SUPPRESS
@@ -491,6 +497,7 @@ def add_candidates_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", help="interactions: a file or folder (Parquet, CSV …); with --engine spark any path or table Spark reads")
     for name in ("user_col", "item_col", "weight_col"):
         parser.add_argument(f"--{name.replace('_', '-')}", help=SOURCE_HELP[name])
+    parser.add_argument("--drop-missing-weights", action="store_true", help=SOURCE_HELP["drop_missing_weights"])
     for stage in ("filter", "cooccurrence"):
         for f in fields_of(STAGE_CLASSES[stage]):
             parser.add_argument(f.option.flag, dest=f.dest, type=_argument_type(f), metavar=_metavar(f), help=f.option.help, default=argparse.SUPPRESS)
@@ -501,7 +508,7 @@ def add_candidates_arguments(parser: argparse.ArgumentParser) -> None:
 
 def candidates_plan(args) -> tuple[Source, BuildParams]:
     """(the source, the parameters) of ``atlas candidates`` from its parsed arguments."""
-    source = Source(input=args.input, user_col=args.user_col, item_col=args.item_col, weight_col=args.weight_col)
+    source = Source(input=args.input, user_col=args.user_col, item_col=args.item_col, weight_col=args.weight_col, drop_missing_weights=args.drop_missing_weights)
     values = {dest: getattr(args, dest) for dest in (*all_fields(), *engine_fields()) if hasattr(args, dest)}
     seed = check_seed(args.seed)
     filter = stage_params("filter", values, seed=seed)

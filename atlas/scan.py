@@ -28,7 +28,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from .errors import AtlasError
-from .formats import LONG_FORMATS, PROFILE_FORMATS, _sniff_header
+from .formats import INTERACTIONS, LONG_FORMATS, PROFILE_FORMATS, _sniff_header
 from .ingest import Dataset, IngestParams, _as_str_ids, _digest, _pick_column, file_fingerprint, looks_like_time, numeric_weights
 from .profiles import FilterParams, Profiles, check_kept, no_weight_left, nothing_left
 
@@ -142,49 +142,33 @@ def lazy_dataset(interactions, *, items_path=None, items_id_col=None, name_colum
 # -- reading batches --------------------------------------------------------------------------
 
 
+#: Bytes of text per CSV batch (smaller in tests, to cross batch boundaries often).
+CSV_BLOCK_BYTES = 1 << 24
+
+
 def _batches(files: InteractionFiles, batch_rows: int) -> Iterator:
+    """(file, index of the batch's first row in that file, RecordBatch) over every file; text
+    tables go through the same reader as whole files (:mod:`atlas.csvread`)."""
     import pyarrow as pa
-    import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
+    from .csvread import batches as csv_batches
+
     for path in files.files:
-        try:
-            if files.format == ".parquet":
-                yield from pq.ParquetFile(path).iter_batches(batch_size=batch_rows)
-                continue
-            sep = LONG_FORMATS[files.format]
-            header = files.params.header if files.params.header is not None else _sniff_header(path, sep)
-            names = _first_row(path, sep)
-            column_names = None if header else [str(k) for k in range(len(names))]
-            reader = pacsv.open_csv(
-                pa.input_stream(str(path), compression="detect"),
-                read_options=pacsv.ReadOptions(column_names=column_names, block_size=1 << 24),
-                parse_options=pacsv.ParseOptions(delimiter=sep, newlines_in_values=True),
-                convert_options=pacsv.ConvertOptions(
-                    column_types={name: pa.large_string() for name in (column_names or names)},
-                    null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=True,
-                ),
-            )
-            yield from reader
-        except pa.ArrowInvalid as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            if "UTF8" in first or "utf8" in first.lower():
-                raise AtlasError(f"cannot read {path.name!r}: it is not UTF-8 text; re-save it as UTF-8.") from None
-            raise AtlasError(f"cannot read {path.name!r} as {files.format}: {first}; check the file format.") from None
-        except OSError as exc:
-            raise AtlasError(f"cannot read {path.name!r} ({exc}); check the file.") from None
-
-
-def _first_row(path: Path, sep: str) -> list[str]:
-    import csv
-    import gzip
-
-    opener = gzip.open if path.suffix.lower() == ".gz" else open
-    with opener(path, "rt", encoding="utf-8", errors="replace", newline="") as f:
-        for line in f:
-            if line.strip():
-                return next(csv.reader([line], delimiter=sep))
-    return []
+        if files.format == ".parquet":
+            try:
+                done = 0
+                for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows):
+                    yield path, done, batch
+                    done += batch.num_rows
+            except (pa.ArrowException, OSError) as exc:
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise AtlasError(f"cannot read {path.name!r} as {files.format}: {first}; check the file format.") from None
+            continue
+        sep = LONG_FORMATS[files.format]
+        header = files.params.header if files.params.header is not None else _sniff_header(path, sep)
+        for done, batch in csv_batches(path, sep, header, role=INTERACTIONS, block_bytes=CSV_BLOCK_BYTES):
+            yield path, done, batch
 
 
 def _columns(sample: pd.DataFrame, params: IngestParams, name: str = "the input") -> tuple[str, str, str | None]:
@@ -203,8 +187,10 @@ def _columns(sample: pd.DataFrame, params: IngestParams, name: str = "the input"
         _pick_column(sample, wcol, 2, "weights", "--weight-col")
     elif params.user_col is None and params.item_col is None and sample.shape[1] >= 3:
         third = sample.columns[2]
-        values = pd.to_numeric(sample[third].head(1000), errors="coerce")
-        if values.notna().all() and not looks_like_time(third, values):  # load_interactions' rule: a timestamp is no weight
+        column = sample[third].head(1000)
+        values = pd.to_numeric(column, errors="coerce")
+        numeric = (values.notna() | column.isna()).all() and values.notna().any()  # missing is not text
+        if numeric and not looks_like_time(third, values):  # load_interactions' rule: a timestamp is no weight
             wcol = third
     return ucol, icol, wcol
 
@@ -218,7 +204,7 @@ class _Codes:
     def __len__(self) -> int:
         return 0 if self.known is None else len(self.known)
 
-    def encode(self, column) -> np.ndarray:
+    def encode(self, column, name: object = "") -> np.ndarray:
         import pyarrow as pa
         import pyarrow.compute as pc
 
@@ -228,6 +214,11 @@ class _Codes:
         if self.known is None:
             self.known = dictionary
             return local.astype(np.int32)
+        if dictionary.type != self.known.type:
+            raise AtlasError(
+                f"column {name!r} holds {_kind(self.known.type)} in one part of the input and {_kind(dictionary.type)} in another; "
+                "write every file of the folder with the same column types."
+            )
         found = pc.index_in(dictionary, value_set=self.known)
         new = found.is_null().to_numpy(zero_copy_only=False)
         mapping = found.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
@@ -239,6 +230,16 @@ class _Codes:
     def ids(self) -> np.ndarray:
         values = self.known.to_numpy(zero_copy_only=False) if self.known is not None else np.array([], dtype=object)
         return _as_str_ids(values)
+
+
+def _kind(kind) -> str:
+    import pyarrow as pa
+
+    if pa.types.is_integer(kind):
+        return "whole numbers"
+    if pa.types.is_floating(kind):
+        return "numbers"
+    return "text"
 
 
 def _plain_ids(column):
@@ -286,24 +287,40 @@ def read_codes(files: InteractionFiles, batch_rows: int = BATCH_ROWS):
     chunks: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     columns = None
     n_rows = 0
-    for batch in _batches(files, batch_rows):
+    missing = 0  # rows with ids and no weight, and where the first one is
+    first_missing = None
+    for path, offset, batch in _batches(files, batch_rows):
         if columns is None:
             columns = _columns(batch.slice(0, 1000).to_pandas(), files.params, repr(Path(files.path).name))
         names = batch.schema.names
-        missing = [c for c in columns if c is not None and c not in names]
-        if missing:
-            raise AtlasError(f"column {missing[0]!r} is missing from part of the input; every file of a folder needs the same columns.")
+        absent = [c for c in columns if c is not None and c not in names]
+        if absent:
+            raise AtlasError(f"column {absent[0]!r} is missing from part of the input; every file of a folder needs the same columns.")
         ucol, icol, wcol = columns
         n_rows += batch.num_rows
         u, i = _plain_ids(batch.column(ucol)), _plain_ids(batch.column(icol))
         w = np.ones(batch.num_rows, dtype=np.float32) if wcol is None else _weights(batch.column(wcol), str(wcol))
-        valid = pc.and_(pc.is_valid(u), pc.is_valid(i)).to_numpy(zero_copy_only=False) & np.isfinite(w)
+        ids = pc.and_(pc.is_valid(u), pc.is_valid(i)).to_numpy(zero_copy_only=False)
+        no_weight = ids & np.isnan(w)
+        if no_weight.any():
+            missing += int(no_weight.sum())
+            if first_missing is None:
+                first_missing = (path, offset + int(np.flatnonzero(no_weight)[0]))
+        valid = ids & np.isfinite(w)
         if not valid.all():
             mask = pa.array(valid)
             u, i, w = u.filter(mask), i.filter(mask), w[valid]
         if len(u) == 0:
             continue
-        chunks.append((users.encode(u), items.encode(i), w))
+        chunks.append((users.encode(u, ucol), items.encode(i, icol), w))
+    if missing:
+        from .csvread import missing_weights_error, missing_weights_note, place
+
+        path, row = first_missing
+        where = place(path, row, files.params.header)
+        if not files.params.drop_missing_weights:
+            raise missing_weights_error(INTERACTIONS, path.name, str(columns[2]), missing, where)
+        log.warning(missing_weights_note(str(columns[2]), missing, where))
     return chunks, users, items, n_rows
 
 

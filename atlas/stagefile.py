@@ -75,7 +75,7 @@ class StageFile:
 
     @property
     def fingerprint(self) -> str:
-        return self.record.get("key") or ""
+        return self.candidates.key  # the hash of the content read, never a key taken from the file
 
     @property
     def filter(self) -> FilterParams:
@@ -146,7 +146,7 @@ def _read(path: str | os.PathLike, schema_only: bool):
         meta = json.loads((schema.metadata or {}).get(b"atlas", b"{}"))
     except (pa.ArrowException, OSError, ValueError) as exc:
         raise AtlasError(f"cannot read {p.name!r} as a candidates file ({str(exc).splitlines()[0]}); give a file written by 'atlas candidates'.") from None
-    if meta.get("format") != FORMAT:
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise AtlasError(f"{p.name!r} is not a candidates file (it has no atlas metadata); write one with 'atlas candidates INPUT --out {p.name}'.")
     if meta.get("version") != VERSION:
         raise AtlasError(f"{p.name!r} is a candidates file of format version {meta.get('version')}; this atlas reads version {VERSION} — write it again.")
@@ -154,33 +154,51 @@ def _read(path: str | os.PathLike, schema_only: bool):
 
 
 def read_record(path: str | os.PathLike) -> dict:
-    """What made a candidates file (its metadata), without reading its rows."""
-    return _read(path, schema_only=True)[2]
+    """What made a candidates file (its metadata, checked), without reading its rows."""
+    from .stagecheck import check_meta, check_schema
+
+    p, schema, meta = _read(path, schema_only=True)
+    check_schema(p.name, schema)
+    check_meta(p.name, meta)
+    return meta
 
 
 def read_candidates(path: str | os.PathLike) -> StageFile:
-    """Read a file written by ``atlas candidates`` (or ``write_candidates``)."""
+    """Read a file written by ``atlas candidates`` (or ``write_candidates``), checked like any
+    input (:mod:`atlas.stagecheck`): whoever wrote or edited it, what comes back is a consistent
+    result, or a one-line ``AtlasError``. Its key (what later stages' cache keys build on) is the
+    hash of its content, which must match the key it records."""
+    from . import stagecheck
+
     p, table, meta = _read(path, schema_only=False)
+    name = p.name
+    stagecheck.check_schema(name, table.schema)
+    stagecheck.check_meta(name, meta)
     m = int(meta["n_candidates"])
-    n = table.num_rows
-
-    def matrix(name, dtype):
-        flat = table.column(name).combine_chunks().flatten().to_numpy(zero_copy_only=False)
-        return np.asarray(flat, dtype=dtype).reshape(n, m)
-
+    ids = table.column("item_id").to_pylist()
+    source = np.asarray(table.column("item_source").to_numpy(zero_copy_only=False))
+    users = np.asarray(table.column("n_users").to_numpy(zero_copy_only=False))
+    if table.column("item_source").null_count or table.column("n_users").null_count:
+        raise AtlasError(f"candidates file {name!r} has a missing item_source or n_users; write it again with 'atlas candidates'.")
+    index = stagecheck.list_matrix(name, table, "partners", m, np.int64)
+    score = stagecheck.list_matrix(name, table, "scores", m, np.float32)
+    count = stagecheck.list_matrix(name, table, "counts", m, np.float32)
+    stagecheck.check_rows(name, ids, source, users, index, score, count, meta["weighting"], meta)
     items = ItemTable(
-        item_ids=np.asarray(table.column("item_id").to_pylist(), dtype=object),
-        item_source=table.column("item_source").to_numpy().astype(np.int64),
-        item_users=table.column("n_users").to_numpy().astype(np.int64),
+        item_ids=np.asarray(ids, dtype=object),
+        item_source=source.astype(np.int64),
+        item_users=users.astype(np.int64),
         counts=meta["counts"],
         pair_updates=int(meta.get("item_pair_updates", meta["pair_updates"])),
-        key=meta.get("key", ""),
     )
-    candidates = Candidates(
-        matrix("partners", np.int32), matrix("scores", np.float32), matrix("counts", np.float32), meta["weighting"], int(meta["pair_updates"]),
-        key=meta.get("key", ""),
-    )
-    return StageFile(str(p), items, candidates, meta)
+    candidates = Candidates(index.astype(np.int32), score, count, meta["weighting"], int(meta["pair_updates"]))
+    key = content_key(items, candidates)
+    if meta.get("key") != key:
+        raise AtlasError(
+            f"candidates file {name!r} was changed after it was written (its content does not match the key it records); "
+            "write it again with 'atlas candidates'."
+        )
+    return StageFile(str(p), dataclasses.replace(items, key=key), replace_key(candidates, key), meta)
 
 
 def check_against(record: dict, filter: FilterParams, cooccurrence: CooccurrenceParams, given: set[str]) -> tuple[FilterParams, CooccurrenceParams]:
@@ -203,8 +221,9 @@ def check_against(record: dict, filter: FilterParams, cooccurrence: Cooccurrence
 def content_key(items: ItemTable, candidates: Candidates) -> str:
     """A name for the content of a candidates file (what later stages' cache keys build on)."""
     h = hashlib.sha256()
-    for arr in (candidates.index, candidates.score, candidates.count, items.item_users):
-        h.update(np.ascontiguousarray(arr).tobytes())
+    kinds = (np.int32, np.float32, np.float32, np.int64)
+    for arr, kind in zip((candidates.index, candidates.score, candidates.count, items.item_users), kinds):
+        h.update(np.ascontiguousarray(arr, dtype=kind).tobytes())
     h.update("\0".join(map(str, items.item_ids)).encode())
     h.update(candidates.weighting.encode())
     return f"candidates-{h.hexdigest()[:20]}"

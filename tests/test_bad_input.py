@@ -383,7 +383,7 @@ def test_sigint_during_a_real_build_exits_130_and_writes_nothing(tmp_path, previ
     )
     try:
         deadline = time.monotonic() + 300
-        while not list(cache.glob("profiles-*.pkl")) and proc.poll() is None and time.monotonic() < deadline:
+        while not list(cache.glob("atlas-profiles-*.npz")) and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)  # the first stage is done: the build is under way
         assert proc.poll() is None, proc.communicate()
         proc.send_signal(signal.SIGINT)

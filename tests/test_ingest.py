@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 import atlas
+from atlas.errors import AtlasError
 from atlas.ingest import IngestParams, load_dataset, load_interactions, load_items
 
 
@@ -186,8 +187,11 @@ def test_a_json_null_is_left_out_and_counted_not_made_an_item(tmp_path):
 def test_missing_csv_fields_are_left_out_and_counted(tmp_path):
     path = tmp_path / "r.csv"
     path.write_text("user,item,w\nu,a,1\n,b,1\nu,,1\nv,a,\nv,b,2\n", encoding="utf-8")
-    inter = load_interactions(path)
+    with pytest.raises(AtlasError, match=r"has 1 row\(s\) with ids but no weight in column 'w' \(the first on line 5\); .* --drop-missing-weights"):
+        load_interactions(path)
+    inter = load_interactions(path, IngestParams(drop_missing_weights=True))
     assert pairs(inter) == {("u", "a"): 1.0, ("v", "b"): 2.0} and inter.dropped == 3
+    assert any("left out 1 row(s) with no weight in column 'w' (--drop-missing-weights; the first on line 5)" in n for n in inter.notes)
 
 
 def _third_column(tmp_path, name, values, rows=1500):

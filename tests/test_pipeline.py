@@ -1,5 +1,7 @@
 import dataclasses
-import pickle
+import json
+
+import numpy as np
 
 import pytest
 
@@ -38,8 +40,8 @@ def test_the_same_build_twice_recomputes_nothing_even_across_processes(tmp_path,
 
 def test_damaged_cache_entries_are_recomputed(tmp_path, planted, small_params):
     atlas.Pipeline(tmp_path).build(planted, small_params)
-    for entry in tmp_path.glob("embedding-*.pkl"):
-        entry.write_bytes(b"not a pickle")
+    for entry in tmp_path.glob("atlas-embedding-*.npz"):
+        entry.write_bytes(b"not an npz file")
     result = atlas.Pipeline(tmp_path).build(planted, small_params)
     assert result.cached["embedding"] is False and result.cached["profiles"] is True
 
@@ -112,15 +114,15 @@ def test_disk_cache_keeps_its_size_bound_dropping_the_least_recently_used(tmp_pa
     import time
 
     cache = StageCache(tmp_path, max_bytes=10**9)
-    blob = b"x" * 20_000
+    blob = np.arange(5_000, dtype=np.float32)
     for i in range(4):
-        cache.put(f"layout-{i}", blob)
-        os.utime(tmp_path / f"layout-{i}.pkl", (time.time() - 100 + i, time.time() - 100 + i))
-    size = (tmp_path / "layout-0.pkl").stat().st_size
+        cache.put(f"layout-00000{i}", blob)
+        os.utime(tmp_path / f"atlas-layout-00000{i}.npz", (time.time() - 100 + i, time.time() - 100 + i))
+    size = (tmp_path / "atlas-layout-000000.npz").stat().st_size
     fresh = StageCache(tmp_path, max_bytes=int(3.5 * size))
-    assert fresh.get("layout-0") == blob  # read now: the most recently used
-    fresh.put("layout-4", blob)  # over the bound: the two least recently used go
-    assert sorted(p.stem for p in tmp_path.glob("*.pkl")) == ["layout-0", "layout-3", "layout-4"]
+    assert (fresh.get("layout-000000") == blob).all()  # read now: the most recently used
+    fresh.put("layout-000004", blob)  # over the bound: the two least recently used go
+    assert sorted(p.stem for p in tmp_path.glob("*.npz")) == ["atlas-layout-000000", "atlas-layout-000003", "atlas-layout-000004"]
     info = fresh.info()
     assert info["entries"] == 3 and info["stages"]["layout"]["entries"] == 3 and info["bytes"] <= fresh.max_bytes
     assert fresh.clear("profiles") == 0 and fresh.clear("layout") == 3 and fresh.info()["entries"] == 0
@@ -135,7 +137,7 @@ def test_cache_command_shows_and_clears_the_store(tmp_path, planted, small_param
     assert str(tmp_path) in out and "embedding:" in out and "entries" in out
     assert main(["cache", "clear", "--stage", "embedding", "--cache-dir", str(tmp_path)]) == 0
     assert "deleted 1 cache entry" in capsys.readouterr().out
-    assert not list(tmp_path.glob("embedding-*.pkl")) and list(tmp_path.glob("profiles-*.pkl"))
+    assert not list(tmp_path.glob("atlas-embedding-*.npz")) and list(tmp_path.glob("atlas-profiles-*.npz"))
 
 
 def test_aligned_turns_every_layout_onto_the_first():
@@ -152,15 +154,20 @@ def test_aligned_turns_every_layout_onto_the_first():
 
 
 def test_readable_but_wrong_cache_entries_are_misses(tmp_path, planted, small_params):
+    from atlas import stagecodec
+
     first = atlas.Pipeline(tmp_path).build(planted, small_params)
-    for entry in tmp_path.glob("embedding-*.pkl"):  # another type under the right key
-        entry.write_bytes(pickle.dumps({"coords": "not an embedding"}))
-    for entry in tmp_path.glob("graph-*.pkl"):  # this class from a version with fewer fields
-        older = object.__new__(atlas.ItemGraph)
-        older.__dict__.update({"n_items": 3, "edges": None})
-        entry.write_bytes(pickle.dumps(older))
-    for entry in tmp_path.glob("metrics-*.pkl"):
-        entry.write_bytes(pickle.dumps([1, 2, 3]))
+    for entry in tmp_path.glob("atlas-embedding-*.npz"):  # another type under the right key
+        entry.write_bytes(stagecodec.dumps({"coords": "not an embedding"}, "embedding"))
+    for entry in tmp_path.glob("atlas-graph-*.npz"):  # this class from a version with fewer fields
+        arrays = dict(np.load(entry, allow_pickle=False))
+        meta = json.loads(arrays["meta"].tobytes())
+        del meta["tree"]["fields"]["n_fallback_items"]
+        arrays["meta"] = np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)
+        with open(entry, "wb") as f:
+            np.savez(f, **arrays)
+    for entry in tmp_path.glob("atlas-metrics-*.npz"):
+        entry.write_bytes(stagecodec.dumps([1, 2, 3], "metrics"))
     result = atlas.Pipeline(tmp_path).build(planted, small_params)
     assert result.cached["graph"] is False and result.cached["embedding"] is False and result.cached["profiles"] is True
     assert (result.layouts["umap"].xy == first.layouts["umap"].xy).all() and result.metrics == first.metrics
@@ -168,7 +175,7 @@ def test_readable_but_wrong_cache_entries_are_misses(tmp_path, planted, small_pa
 
 def test_the_cache_checks_the_type_only_when_asked(tmp_path):
     cache = StageCache(tmp_path)
-    cache.put("x-1", {"a": 1})
+    cache.put("metrics-000001", {"a": 1})
     cache.clear_memory()
-    assert StageCache(tmp_path).get("x-1", list) is None
-    assert StageCache(tmp_path).get("x-1", dict) == {"a": 1} and StageCache(tmp_path).get("x-1") == {"a": 1}
+    assert StageCache(tmp_path).get("metrics-000001", list) is None
+    assert StageCache(tmp_path).get("metrics-000001", dict) == {"a": 1} and StageCache(tmp_path).get("metrics-000001") == {"a": 1}

@@ -145,9 +145,11 @@ def test_atlas_rebuild_makes_the_same_layout_again(plays, tmp_path, projection):
 
 
 def test_rebuild_explains_a_manifest_without_a_command(tmp_path, capsys):
-    (tmp_path / "manifest.json").write_text(json.dumps({"argv": None, "argv_note": "the data was made in Python, not read from a file"}))
+    manifest = {"atlas_manifest_version": 1, "params": atlas.BuildParams().to_dict(), "input": {"source": {}},
+                "argv": None, "argv_note": "the data was made in Python, not read from a file"}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     assert main(["rebuild", str(tmp_path), "--out", str(tmp_path / "new")]) == 2
-    assert "records no build command (the data was made in Python" in capsys.readouterr().err
+    assert "records no file the build read (its data was made in Python)" in capsys.readouterr().err
 
 
 def test_an_alignment_and_region_options_travel_in_the_rebuild_command():

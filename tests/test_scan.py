@@ -8,6 +8,8 @@ import atlas
 from atlas.ingest import IngestParams, load_interactions
 from atlas.scan import interaction_files, scan_dataset, scan_profiles, should_stream
 
+DROP = IngestParams(drop_missing_weights=True)  # the table has rows without a rating: left out, and said so
+
 FILTERS = [
     atlas.FilterParams(min_item_users=3, min_user_items=2),
     atlas.FilterParams(min_item_users=5, min_user_items=4, min_weight=2.0),
@@ -64,8 +66,8 @@ def test_streamed_profiles_equal_build_profiles(tmp_path, table, params, kind):
         table.to_parquet(path, index=False)
     else:
         table.to_csv(path, sep="\t" if kind == "tsv" else ",", index=False)
-    expected = atlas.build_profiles(load_interactions(path), params)
-    assert_same_profiles(scan_profiles(path, params, batch_rows=1000), expected)
+    expected = atlas.build_profiles(load_interactions(path, DROP), params)
+    assert_same_profiles(scan_profiles(interaction_files(path, DROP), params, batch_rows=1000), expected)
 
 
 @pytest.mark.parametrize("params", FILTERS[::2])
@@ -74,8 +76,8 @@ def test_a_parquet_folder_streams_as_its_files_in_name_order(tmp_path, table, pa
     (folder / "_SUCCESS").write_text("")  # markers and hidden files are not data
     whole = tmp_path / "whole.parquet"
     table.to_parquet(whole, index=False)
-    expected = atlas.build_profiles(load_interactions(whole), params)
-    assert_same_profiles(scan_profiles(folder, params, batch_rows=777), expected)
+    expected = atlas.build_profiles(load_interactions(whole, DROP), params)
+    assert_same_profiles(scan_profiles(interaction_files(folder, DROP), params, batch_rows=777), expected)
 
 
 @pytest.mark.parametrize("aggregate", ["sum", "max"])
@@ -103,17 +105,17 @@ def test_headerless_csv_takes_the_first_columns(tmp_path):
 def test_the_fingerprint_of_a_file_is_the_one_load_interactions_records(tmp_path, table):
     path = tmp_path / "plays.csv"
     table.to_csv(path, index=False)
-    assert interaction_files(path).fingerprint == load_interactions(path).fingerprint
+    assert interaction_files(path, DROP).fingerprint == load_interactions(path, DROP).fingerprint
 
 
 def test_a_streamed_dataset_builds_through_the_pipeline(tmp_path, table, small_params):
     folder = folder_of(table, tmp_path / "lake")
-    data = scan_dataset(folder)
+    data = scan_dataset(folder, DROP)
     pipe = atlas.Pipeline()
     profiles = pipe.profiles(data, small_params.filter)
     whole = tmp_path / "whole.parquet"
     table.to_parquet(whole, index=False)
-    assert_same_profiles(profiles, atlas.build_profiles(load_interactions(whole), small_params.filter))
+    assert_same_profiles(profiles, atlas.build_profiles(load_interactions(whole, DROP), small_params.filter))
     assert pipe.profiles(data, small_params.filter) is profiles and pipe.cached["profiles"]
 
 
@@ -195,7 +197,7 @@ def test_atlas_build_streams_a_folder_into_the_same_layout(tmp_path, table):
     whole = tmp_path / "whole.parquet"
     table.to_parquet(whole, index=False)
     fast = ["--min-item-users", "3", "--min-user-items", "2", "--n-neighbors", "10", "--compare", "umap", "--umap-epochs", "50",
-            "--max-iter", "100", "--no-cache", "--quiet"]
+            "--max-iter", "100", "--no-cache", "--quiet", "--drop-missing-weights"]
     assert main(["build", str(folder), *fast, "--out", str(tmp_path / "streamed")]) == 0
     assert main(["build", str(whole), *fast, "--out", str(tmp_path / "in_memory")]) == 0
     streamed, _, manifest = atlas.read_layout(tmp_path / "streamed")
