@@ -2,10 +2,31 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pytest
+import os
 
-import atlas
+# The thread tests need numba's pool to hold two threads; on a one-CPU runner numba would start
+# one, and they could not run. Two threads on one CPU are slower, never wrong. Set before numba
+# is first imported (``import atlas`` imports it).
+if (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1) < 2 and "NUMBA_NUM_THREADS" not in os.environ:
+    os.environ["NUMBA_NUM_THREADS"] = "2"
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import skips  # noqa: E402
+
+import atlas  # noqa: E402
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    skips.police(outcome.get_result())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    outcome = yield
+    skips.police(outcome.get_result())
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: The Emblaze release whose bundle these fixes were written against (``pyproject.toml`` pins it).
+EMBLAZE_VERSION = "0.11.0"
+
 #: The first line of a patched bundle (patching twice changes nothing).
 MARKER = "/* atlas: Emblaze bundle patched (draw on demand, legend labels, log colour) */\n"
 
@@ -218,6 +221,18 @@ FIXES = (
 )
 
 
+def target_problems(source: str) -> list[str]:
+    """One line per fix whose piece ``source`` lacks (or holds another number of times), naming
+    the fix, the count and the start of the piece; empty when every fix applies."""
+    problems = []
+    for fix in FIXES:
+        found = source.count(fix.old)
+        if found != fix.count:
+            piece = fix.old.splitlines()[0][:70]
+            problems.append(f"{fix.name!r} fix (found {found} times, expected {fix.count}): {piece!r}")
+    return problems
+
+
 def patch_bundle(source: str) -> str:
     """Emblaze's front-end module with every fix in ``FIXES`` applied (once).
 
@@ -229,9 +244,11 @@ def patch_bundle(source: str) -> str:
     for fix in FIXES:
         found = source.count(fix.old)
         if found != fix.count:
+            piece = fix.old.splitlines()[0][:70]
             raise RuntimeError(
                 f"This Emblaze build does not contain the piece atlas adapts for its {fix.name!r} fix "
-                f"(found {found} times, expected {fix.count}); pin emblaze==0.11.* or update atlas.widgets.emblaze_js."
+                f"(found {found} times, expected {fix.count}): {piece!r}; atlas patches emblaze=={EMBLAZE_VERSION} "
+                "(pinned in pyproject.toml): install that version, or update atlas.widgets.emblaze_js."
             )
         source = source.replace(fix.old, fix.new)
     import json
