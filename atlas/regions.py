@@ -53,6 +53,8 @@ PLACES_TRIED = 40
 CHAR_WIDTH, LINE_HEIGHT = 1 / 90, 1 / 35
 #: What items in no region are called in legends.
 OUTSIDE = "outside any region"
+#: The export's column of each item's region name (empty outside every region).
+REGION_COLUMN = "region"
 
 TABLE_COLUMNS = ("region_id", "level", "name", "x", "y", "n_items", "parent_id", "top_value", "share", "share_overall", "lift")
 

@@ -268,7 +268,7 @@ def _(data, settings):
 
 @app.cell
 def _(colour_by, data, settings):
-    # a column of sets (genres "Action|Sci-Fi"): colour by each item's first value, or by one value
+    # a column of sets (genres "Action|Sci-Fi"): colour by each item's most distinctive value, or by one value
     _choices = widgets.set_choices(data.items[colour_by.selected_key]) if data.items is not None and colour_by.selected_key in data.items else {}
     _has = settings.view.get("has", "")
     colour_has = (
