@@ -6,7 +6,8 @@ ask ``column_kind``, so a column is a category or a ramp the same way everywhere
 * ``number``: numbers with at least ``MIN_DISTINCT_NUMBERS`` distinct values (a continuous ramp);
   fewer distinct numbers (a 1–5 rating, a boolean) are categories;
 * ``multi``: sets of values — Parquet lists, or text whose values are joined by a separator
-  (``Action|Adventure``); coloured by one value at a time or by each item's first value;
+  (``Action|Adventure``); coloured by one value at a time or by each item's most distinctive
+  value (never by the order in which the values are listed);
 * ``category``: text with at most ``MAX_COLOURS`` distinct values, or few relative to the items
   (genre, country, director); beyond ``MAX_COLOURS`` values, the most common ones plus "other";
 * ``text``: text that is nearly unique per item (titles, descriptions): shown, not coloured.
@@ -94,13 +95,55 @@ def value_counts(values: pd.Series) -> list[tuple[str, int]]:
     return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
-def colour_values(values: pd.Series, *, has: str | None = None, max_colours: int = MAX_COLOURS) -> tuple[np.ndarray, dict]:
+def neighbour_matrix(neighbors, n: int):
+    """Item neighbourhoods as a sparse n × n 0/1 matrix, from a sparse matrix or an n × k array of
+    neighbour indices (−1 pads); None stays None."""
+    from scipy import sparse
+
+    if neighbors is None:
+        return None
+    if sparse.issparse(neighbors):
+        return sparse.csr_matrix(neighbors)
+    index = np.asarray(neighbors)
+    if index.ndim != 2 or index.shape[0] != n:
+        raise ValueError(f"neighbours must be one row per item ({n}), not an array of shape {index.shape}.")
+    rows, cols = np.nonzero(index >= 0)
+    return sparse.csr_matrix((np.ones(rows.size, dtype=np.float32), (rows, index[rows, cols])), shape=(n, n))
+
+
+def distinctive_choice(sets: list[list[str]], keep: Sequence[str], neighbors=None) -> list[str | None]:
+    """Each item's value among its own ``keep`` values (``keep`` most common first) that is most
+    distinctive of it: the highest lift in its graph neighbourhood — the share of its neighbours
+    holding the value against that share over all items. Ties, and items without neighbours, take
+    the most common of their values. Never the order in which an item lists its values."""
+    from scipy import sparse
+
+    n, position = len(sets), {v: k for k, v in enumerate(keep)}
+    rows = [i for i, s in enumerate(sets) for v in dict.fromkeys(s) if v in position]
+    cols = [position[v] for s in sets for v in dict.fromkeys(s) if v in position]
+    held = sparse.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(n, len(keep)))
+    lift = np.zeros((n, len(keep)))
+    adjacency = neighbour_matrix(neighbors, n)
+    if adjacency is not None and n:
+        overall = np.asarray(held.sum(axis=0)).ravel() / n
+        around = np.asarray((adjacency @ held).todense(), dtype=np.float64)
+        degree = np.asarray(adjacency.sum(axis=1)).ravel()
+        lift = around / np.maximum(degree, 1)[:, None] / np.where(overall > 0, overall, 1.0)[None, :]
+    mine = np.asarray(held.todense()) > 0
+    score = np.where(mine, lift, -1.0)
+    best = np.argmax(score, axis=1)  # the first of equal scores: the most common
+    return [keep[b] if mine[i].any() else None for i, b in enumerate(best)] if keep else [None] * n
+
+
+def colour_values(values: pd.Series, *, has: str | None = None, max_colours: int = MAX_COLOURS, neighbors=None) -> tuple[np.ndarray, dict]:
     """One colour category per item, and a legend.
 
     Numbers pass through. Categories keep their ``max_colours`` most common values and call the
-    rest "other". Multi-valued fields colour each item by its first value among the most common
-    ones — or, with ``has``, by whether it holds that value. The legend says what was done:
-    ``{"kind", "values": [(value, items)], "other": items in "other"}``.
+    rest "other". Multi-valued fields colour each item by its most distinctive value among the
+    most common ones (``distinctive_choice``, in the item's ``neighbors``: a sparse matrix or an
+    n × k index array; without them, its most common value) — or, with ``has``, by whether it
+    holds that value. The legend says what was done: ``{"kind", "values": [(value, items)],
+    "other": items in "other"}``; a set's legend counts every item holding each value.
     """
     kind = column_kind(values)
     if kind == NUMBER:
@@ -120,37 +163,37 @@ def colour_values(values: pd.Series, *, has: str | None = None, max_colours: int
         held = int(sum(has in s for s in sets))
         return labels, {"kind": kind, "values": [(has, held), (f"not {has}", len(sets) - held)], "other": 0, "has": has}
     top = [v for v, _ in counts[:max_colours]]
-    keep = set(top)
-    labels = []
-    for s in sets:
-        first = next((v for v in s if v in keep), None)
-        labels.append(first if first is not None else (OTHER if s else None))
-    labels = np.array(labels, dtype=object)
+    chosen = distinctive_choice(sets, top, neighbors)
+    labels = np.array([c if c is not None else (OTHER if s else None) for c, s in zip(chosen, sets)], dtype=object)
     shown = Counter(labels.tolist())
-    return labels, {"kind": kind, "values": [(v, shown[v]) for v in top], "other": shown.get(OTHER, 0)}
+    return labels, {"kind": kind, "values": counts[:max_colours], "other": shown.get(OTHER, 0)}
 
 
 #: The legend label of items without any value.
 NO_VALUE = "no value"
 
 
-def legend_categories(values: pd.Series, *, has: str | None = None, max_colours: int = MAX_COLOURS, name: str = "") -> tuple[np.ndarray, list[str], str]:
+def legend_categories(
+    values: pd.Series, *, has: str | None = None, max_colours: int = MAX_COLOURS, name: str = "", neighbors=None, absent: str = NO_VALUE
+) -> tuple[np.ndarray, list[str], str]:
     """``colour_values`` of a column that is not a number, as legend labels with their counts.
 
     Returns ``(labels, order, note)``: each item's label (``"Drama (1,234)"``: the value and how
     many items have that colour), the labels in legend order (most common first, then "other",
     then items without a value), and a sentence saying what the colours stand for when that is
-    not plain (a set coloured by its first common value or by one value, the top values of a
+    not plain (a set coloured by its most distinctive value or by one value, the top values of a
     category with more of them than colours), else "".
     """
     kind = column_kind(values)
     if kind == NUMBER:
         raise ValueError(f"{name or 'this column'} holds numbers; colour it on a continuous scale instead.")
-    raw, legend = colour_values(values, has=has, max_colours=max_colours)
-    raw = np.array([NO_VALUE if v is None else v for v in raw.tolist()], dtype=object)
+    raw, legend = colour_values(values, has=has, max_colours=max_colours, neighbors=neighbors)
+    raw = np.array([absent if v is None else v for v in raw.tolist()], dtype=object)
     counts = Counter(raw.tolist())
-    order = [v for v, _ in legend["values"] if counts.get(v)] + [v for v in (OTHER, NO_VALUE) if counts.get(v) and v not in dict(legend["values"])]
-    text = {v: f"{v} ({counts.get(v, 0):,})" for v in order}
+    holding = dict(legend["values"]) if kind == MULTI and has is None else {}  # a set's legend counts every item holding the value
+    order = [v for v, _ in legend["values"] if counts.get(v) or holding.get(v)]
+    order += [v for v in (OTHER, absent) if counts.get(v) and v not in dict(legend["values"])]
+    text = {v: f"{v} ({holding.get(v, counts.get(v, 0)):,})" for v in order}
     labels = np.array([text[v] for v in raw.tolist()], dtype=object)
     column = f"**{name}**" if name else "this column"
     distinct = len(value_counts(values)) if kind == MULTI else int(values.dropna().astype(str).nunique())
@@ -159,7 +202,7 @@ def legend_categories(values: pd.Series, *, has: str | None = None, max_colours:
     elif kind == MULTI:
         shown = len(legend["values"])
         among = f" among the {shown} most common of {distinct}" if shown < distinct else ""
-        note = f"{column} holds sets of values: each item takes the colour of its first value{among}"
+        note = f"{column} holds sets of values: each item takes the colour of its most distinctive value{among} (the one most over-represented among its neighbours); a count is of every item holding the value"
         note += f"; {legend['other']:,} items hold none of them (“{OTHER}”)." if legend["other"] else "."
     elif legend["other"]:
         shown = len(legend["values"])
@@ -170,11 +213,11 @@ def legend_categories(values: pd.Series, *, has: str | None = None, max_colours:
 
 
 def set_choices(values: pd.Series) -> dict[str, str]:
-    """For a column of sets: "first value" and "has X" choices (label -> the value, "" for the
+    """For a column of sets: "most distinctive value" and "has X" choices (label -> the value, "" for the
     first), single values from the most to the least common; nothing for other columns."""
     if column_kind(values) != MULTI:
         return {}
-    return {"each item's first common value": "", **{f"has “{v}”": v for v, _ in value_counts(values)}}
+    return {"each item's most distinctive value": "", **{f"has “{v}”": v for v, _ in value_counts(values)}}
 
 
 def not_colourable(frame: pd.DataFrame, skip: Sequence[str] = ()) -> list[str]:

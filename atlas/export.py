@@ -118,11 +118,10 @@ def regions_of(result: BuildResult, data: Dataset | None, projection: str) -> Re
     xy = _layout(result, projection).xy
     if params.levels == 0:
         return no_regions(xy.shape[0])
-    from .naming import item_values
-
     skip = ("item_id", "n_users", None if data is None else data.name_column)
-    values = item_values(params.naming(item_frame(result.profiles, data), skip))
-    return find_regions(xy, params, values=values, names=item_names(result.profiles, data), popularity=result.profiles.item_users)
+    names = item_names(result.profiles, data)
+    values = params.values(item_frame(result.profiles, data), names, skip)
+    return find_regions(xy, params, values=values, names=names, popularity=result.profiles.item_users, graph=result.graph.adjacency())
 
 
 def _csv_cell(value):

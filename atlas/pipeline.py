@@ -28,11 +28,10 @@ from .errors import AtlasError
 from .graph import GraphParams, ItemGraph, graph_from_candidates, recipe_graph
 from .ingest import Dataset
 from .metrics import layout_metrics
-from .naming import item_values
 from .plan import BuildParams
 from .profiles import FilterParams, Profiles, build_profiles, item_frame, item_labels, item_names
 from .projections import EmbeddingNeighbors, Layout, align_layout, embedding_neighbors
-from .regions import RegionParams, Regions, find_regions, layout_digest, no_regions
+from .regions import RegionParams, Regions, layout_digest, name_regions, no_regions, place_regions, point_graph
 
 log = logging.getLogger(__name__)
 
@@ -290,19 +289,26 @@ class Pipeline:
         layouts = {projections.of(p).name: self.project(embedding, p, graph=graph, start=start) for p in params}
         return aligned(layouts, onto=onto)
 
-    def regions(self, layout: Layout, profiles: Profiles, data: Dataset | None, params: RegionParams = RegionParams()) -> Regions:
-        """The named regions of a layout (of ``profiles``' items, named from ``data``'s metadata)."""
+    def regions(
+        self, layout: Layout, profiles: Profiles, data: Dataset | None, params: RegionParams = RegionParams(), *, graph: ItemGraph | None = None
+    ) -> Regions:
+        """The named regions of ``graph``'s items (found once per graph: one island has one name
+        on every map), with their names placed on ``layout``. Without ``graph``, the regions of
+        the layout's own neighbour graph."""
         if params.levels == 0:
             return no_regions(layout.n_items)
         fingerprint = "" if data is None else data.fingerprint
-        key = stage_key("regions", params, layout_digest(layout.xy), profiles.key, fingerprint)
+        source = graph.key if graph is not None else layout_digest(layout.xy)
+        key = stage_key("regions", params, source, profiles.key, fingerprint)
 
         def compute():
             skip = ("item_id", "n_users", None if data is None else data.name_column)
-            values = item_values(params.naming(item_frame(profiles, data), skip))
-            return find_regions(layout.xy, params, values=values, names=item_names(profiles, data), popularity=profiles.item_users)
+            names = item_names(profiles, data)
+            adjacency = graph.adjacency() if graph is not None else point_graph(layout.xy)
+            values = params.values(item_frame(profiles, data), names, skip)
+            return name_regions(adjacency, params, values=values, names=names, popularity=profiles.item_users)
 
-        return self._run("regions", key, compute, Regions)
+        return place_regions(self._run("regions", key, compute, Regions), layout.xy)
 
     def metrics(self, layout: Layout, graph: ItemGraph, embedding: Embedding | None = None, labels: np.ndarray | None = None) -> dict:
         """Metrics of a layout (cached in memory; cheap to recompute)."""
@@ -335,7 +341,7 @@ class Pipeline:
             if found is not None:
                 names = item_names(profiles, data)
                 alignment = alignment_report(next(iter(layouts.values())).xy, found, names, profiles.item_ids.astype(str), params.align)
-            regions = self._timed("regions", lambda: {name: self.regions(lay, profiles, data, params.regions) for name, lay in layouts.items()})
+            regions = self._timed("regions", lambda: {name: self.regions(lay, profiles, data, params.regions, graph=graph) for name, lay in layouts.items()})
             labels = item_labels(profiles, data)
 
             def metrics():

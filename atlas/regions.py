@@ -1,44 +1,60 @@
-"""Stage 8 — regions: the named areas of a finished map, at a few levels of detail.
+"""Stage 8 — regions: the named areas of a catalogue, found once and drawn on every map.
 
-Regions are found on the 2D layout itself with HDBSCAN (scikit-learn), once per level: the
-finest level's regions hold at least ``min_region_size`` items, and each coarser level asks
-for ``GROWTH`` times more, so level 0 holds a few continents and the last level many smaller
-regions. HDBSCAN's leaf clusters are used (its finest stable clusters at that size), and items
-in no dense area belong to no region at that level. Each region of a finer level records the
-coarser region holding most of its items as its parent.
+Regions are communities of the item graph (the Leiden algorithm, python-igraph), found once per
+build and not per 2D layout, so an island has the same members and the same name on the UMAP,
+t-SNE and PaCMAP maps. Level 0 splits the whole graph; each finer level splits every community of
+the level above again, so regions nest in their continents. A community smaller than its level's
+size (``min_region_size`` at the finest level, ``GROWTH`` times more per coarser level) is no
+region: its items are *outside any region* at that level. Each region of a finer level records
+the coarser region holding most of its items as its parent.
 
-Each region is named by :mod:`atlas.naming` — the metadata values most over-represented in it,
-or its best-known items — and placed at the member nearest its members' median, where its
-label goes.
+Each region is named by :mod:`atlas.naming` — a value common and over-represented in it, the
+middle half of a number, or its best-known items. Where its name goes is decided per map
+(:func:`place_regions`): at the region's densest point on that map, moved to its next densest
+points where it would cover a name already placed.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
-import warnings
+import random
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from .errors import AtlasError, check_range
-from .naming import ItemValues, name_group, unique_names
+from .naming import YEAR, ItemValues, NameRule, item_values, name_group, unique_names
 from .options import option
 
 log = logging.getLogger(__name__)
 
 #: Each coarser level asks for this many times more items per region.
 GROWTH = 4
-#: HDBSCAN's ``min_samples`` (at most the region size): how dense an area must be to count.
-MIN_SAMPLES = 5
 #: The default smallest region: this share of the items ...
 DEFAULT_SHARE = 0.01
 #: ... but never fewer items than this.
 DEFAULT_MIN_SIZE = 10
 MAX_LEVELS = 3
-#: Above this many items regions are found on a sample of them (see ``cluster_level``).
-CLUSTER_SAMPLE = 10_000
+#: Leiden's modularity resolution for the whole graph (continents) and within a region (finer
+#: levels); chosen by ``bench/bench_regions.py``.
+RESOLUTION = 1.0
+SPLIT_RESOLUTION = 1.0
+#: Neighbours per point of the graph ``find_regions`` builds from coordinates alone.
+POINT_NEIGHBORS = 12
+#: The seed of Leiden's random order (the regions of a graph never depend on anything else).
+SEED = 0
+#: Places tried per name before it is left at its densest point.
+PLACES_TRIED = 40
+#: The size of a name on the map, as shares of the map's extent (per character, and its height).
+CHAR_WIDTH, LINE_HEIGHT = 1 / 90, 1 / 35
+#: What items in no region are called in legends.
+OUTSIDE = "outside any region"
+#: The export's column of each item's region name (empty outside every region).
+REGION_COLUMN = "region"
 
 TABLE_COLUMNS = ("region_id", "level", "name", "x", "y", "n_items", "parent_id", "top_value", "share", "share_overall", "lift")
 
@@ -67,12 +83,18 @@ class RegionParams:
         """The metadata columns that name regions: ``name_columns``, else all but ``skip``."""
         if self.name_columns is None:
             return metadata.drop(columns=[c for c in skip if c in metadata.columns])
-        wanted = self.name_columns.split(",")
+        wanted = [c for c in self.name_columns.split(",") if c in metadata.columns or c != YEAR]  # a year may come from names
         missing = [c for c in wanted if c not in metadata.columns]
         if missing:
             have = ", ".join(str(c) for c in metadata.columns if c not in skip) or "none"
             raise AtlasError(f"--region-columns names {', '.join(map(repr, missing))}, not a metadata column; choose from: {have}.")
         return metadata[wanted]
+
+    def values(self, metadata: pd.DataFrame, names: np.ndarray | None, skip: tuple = ()) -> ItemValues:
+        """What names regions: the values of the chosen metadata columns, and a year read from
+        ``names`` ("Heat (1995)") where they carry one and the choice allows it."""
+        derive = self.name_columns is None or YEAR in self.name_columns.split(",")
+        return item_values(self.naming(metadata, skip), names=names if derive else None)
 
     def sizes(self, n_items: int) -> list[int]:
         """The smallest region of each level, coarsest first."""
@@ -87,7 +109,7 @@ class Regions:
 
     labels: np.ndarray  # int32, n_items × levels
     table: pd.DataFrame
-    named_by: str = "metadata"  # or "popular items"
+    named_by: str = "metadata"  # or "popular items"; ``x``/``y`` are NaN until placed on a map
     key: str = ""
     seconds: float = 0.0
 
@@ -130,39 +152,57 @@ def layout_digest(xy: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(xy, dtype=np.float32).tobytes()).hexdigest()[:20]
 
 
-def cluster_level(xy: np.ndarray, min_size: int) -> np.ndarray:
-    """HDBSCAN's leaf clusters of ``xy`` with at least ``min_size`` items (-1: in none).
-
-    scikit-learn's HDBSCAN grows quadratically with the points (20,000 took 12 s here, 100,000
-    over two minutes), so above ``CLUSTER_SAMPLE`` items a fixed random sample is clustered, with
-    the region size scaled to it, and every item takes the region of its nearest sampled item.
-    """
+def point_graph(points: np.ndarray, k: int = POINT_NEIGHBORS) -> sparse.csr_matrix:
+    """The symmetric k-nearest-neighbour graph of ``points`` (for regions of bare coordinates)."""
     from scipy.spatial import cKDTree
-    from sklearn.cluster import HDBSCAN
 
-    n = xy.shape[0]
-    if n <= min_size:
-        return np.full(n, -1, dtype=np.int32)
-    sample = np.arange(n)
-    if n > CLUSTER_SAMPLE:
-        sample = np.sort(np.random.default_rng(0).choice(n, CLUSTER_SAMPLE, replace=False))
-        min_size = max(MIN_SAMPLES, int(round(min_size * CLUSTER_SAMPLE / n)))
-    model = HDBSCAN(min_cluster_size=int(min_size), min_samples=int(min(MIN_SAMPLES, min_size)), cluster_selection_method="leaf", copy=True)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        labels = model.fit(xy[sample].astype(np.float64)).labels_.astype(np.int32)
-    if sample.size == n:
-        return labels
-    _, nearest = cKDTree(xy[sample]).query(xy, k=1)
-    return labels[nearest]
+    points = np.asarray(points, dtype=np.float64)
+    n = points.shape[0]
+    k = min(k, n - 1)
+    if k < 1:
+        return sparse.csr_matrix((n, n), dtype=np.float32)
+    _, nearest = cKDTree(points).query(points, k=k + 1)
+    rows = np.repeat(np.arange(n), k)
+    a = sparse.coo_matrix((np.ones(n * k, dtype=np.float32), (rows, nearest[:, 1:].ravel())), shape=(n, n)).tocsr()
+    a = a.maximum(a.T).tocsr()
+    return a
 
 
-def _label_point(xy: np.ndarray, members: np.ndarray) -> np.ndarray:
-    """Where a region's name goes: the member nearest the members' median (inside the region
-    even when its shape is not convex)."""
-    median = np.median(xy[members], axis=0)
-    best = members[np.argmin(((xy[members] - median) ** 2).sum(axis=1))]
-    return xy[best]
+def communities(adjacency: sparse.csr_matrix, resolution: float = RESOLUTION, seed: int = SEED) -> np.ndarray:
+    """Leiden communities (modularity at ``resolution``) of an undirected graph, numbered from 0;
+    the same graph and seed always give the same communities."""
+    import igraph
+
+    n = adjacency.shape[0]
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    upper = sparse.triu(adjacency, k=1).tocoo()
+    graph = igraph.Graph(n=n, edges=np.column_stack([upper.row, upper.col]).tolist())
+    igraph.set_random_number_generator(random.Random(seed))
+    try:
+        found = graph.community_leiden(objective_function="modularity", resolution=resolution, n_iterations=-1)
+    finally:
+        igraph.set_random_number_generator(random)
+    return np.asarray(found.membership, dtype=np.int64)
+
+
+def nested_communities(adjacency: sparse.csr_matrix, levels: int, seed: int = SEED) -> np.ndarray:
+    """``levels`` nested partitions (n × levels): level 0 of the whole graph, each next level
+    of every community of the one before, split on its own subgraph."""
+    n = adjacency.shape[0]
+    out = np.zeros((n, levels), dtype=np.int64)
+    if levels == 0 or n == 0:
+        return out
+    out[:, 0] = communities(adjacency, RESOLUTION, seed)
+    for level in range(1, levels):
+        above = out[:, level - 1]
+        next_id = 0
+        for c in np.unique(above):
+            members = np.flatnonzero(above == c)
+            inner = communities(adjacency[members][:, members], SPLIT_RESOLUTION, seed) if members.size > 1 else np.zeros(1, np.int64)
+            out[members, level] = inner + next_id
+            next_id += int(inner.max()) + 1
+    return out
 
 
 def _parent(labels: np.ndarray, members: np.ndarray, level: int) -> int:
@@ -174,44 +214,43 @@ def _parent(labels: np.ndarray, members: np.ndarray, level: int) -> int:
     return int(np.bincount(above).argmax()) if above.size else -1
 
 
-def find_regions(
-    xy: np.ndarray,
+def name_regions(
+    adjacency: sparse.csr_matrix,
     params: RegionParams,
     *,
     values: ItemValues,
     names: np.ndarray,
     popularity: np.ndarray,
+    rule: NameRule = NameRule(),
 ) -> Regions:
-    """The regions of the layout ``xy`` at every level of ``params``, named from ``values``
-    (the metadata each item carries) or, without metadata, from ``names`` and ``popularity``."""
-    xy = np.asarray(xy, dtype=np.float64)
-    n = xy.shape[0]
+    """The named regions of the item graph ``adjacency`` at every level of ``params`` (no label
+    places yet: see :func:`place_regions`), named from ``values`` or ``names``/``popularity``."""
+    n = adjacency.shape[0]
     popularity = np.asarray(popularity, dtype=np.float64)
+    raw = nested_communities(adjacency, params.levels)
     labels = np.full((n, params.levels), -1, dtype=np.int32)
     rows = []
     by_id: dict[int, tuple] = {}  # region id -> (its GroupName, its members)
     next_id = 0
     for level, size in enumerate(params.sizes(n)):
-        found = cluster_level(xy, size)
-        groups = [np.flatnonzero(found == c) for c in range(int(found.max()) + 1)] if n else []
-        # biggest first, so region ids read in order of size within a level
-        groups.sort(key=lambda g: (-g.size, int(g[0])))
+        groups = [np.flatnonzero(raw[:, level] == c) for c in np.unique(raw[:, level])]
+        groups = [g for g in groups if g.size >= size]
+        groups.sort(key=lambda g: (-g.size, int(g[0])))  # region ids read in order of size within a level
         parents = [_parent(labels, members, level) for members in groups]
         named = []
         for members, parent in zip(groups, parents):
-            if parent >= 0 and by_id[parent][1].size == members.size and np.array_equal(by_id[parent][1], members):
+            if parent >= 0 and np.array_equal(by_id[parent][1], members):
                 named.append(by_id[parent][0])  # the same items as the region around it: the same name
-            else:  # what sets it apart, besides what already names the region around it
+            else:  # what sets it apart, besides the values already naming the region around it
                 exclude = by_id[parent][0].parts if parent >= 0 else ()
-                named.append(name_group(values, members, names, popularity, exclude=exclude))
+                named.append(name_group(values, members, names, popularity, exclude=exclude, rule=rule))
         named = unique_names(named, groups, names, popularity)
         for members, parent, gname in zip(groups, parents, named):
             labels[members, level] = next_id
             by_id[next_id] = (gname, members)
-            x, y = _label_point(xy, members)
             rows.append(
                 {
-                    "region_id": next_id, "level": level, "name": gname.name, "x": float(x), "y": float(y),
+                    "region_id": next_id, "level": level, "name": gname.name, "x": np.nan, "y": np.nan,
                     "n_items": int(members.size), "parent_id": parent, "top_value": gname.top_value,
                     "share": gname.share, "share_overall": gname.share_overall, "lift": gname.lift,
                 }
@@ -219,9 +258,74 @@ def find_regions(
             next_id += 1
     table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
     kinds = {"region_id": "int64", "level": "int64", "n_items": "int64", "parent_id": "int64"}
-    table = table.astype({**kinds, "share": "float64", "share_overall": "float64", "lift": "float64"})
+    table = table.astype({**kinds, "x": "float64", "y": "float64", "share": "float64", "share_overall": "float64", "lift": "float64"})
     log.info("regions: %s per level", [int((table["level"] == lv).sum()) for lv in range(params.levels)])
-    return Regions(labels, table, "metadata" if values.n_values else "popular items")
+    return Regions(labels, table, "metadata" if not values.empty else "popular items")
+
+
+def _densest(xy: np.ndarray, members: np.ndarray, count: int) -> np.ndarray:
+    """Up to ``count`` of ``members``, densest first on the map ``xy`` (smallest distance to
+    their k-th nearest fellow member), spread out so that they are not all in one spot."""
+    from scipy.spatial import cKDTree
+
+    points = xy[members]
+    k = int(min(8, members.size - 1))
+    if k < 1:
+        return members[:1]
+    distance, _ = cKDTree(points).query(points, k=k + 1)
+    order = np.lexsort((members, distance[:, -1]))
+    step = max(1, order.size // (count * 2))  # the densest point, then others across the region
+    return members[np.concatenate([order[:1], order[1::step]])[:count]]
+
+
+def place_regions(regions: Regions, xy: np.ndarray) -> Regions:
+    """The same regions with their names placed on the map ``xy``: at each region's densest
+    point, or at the next densest point where the name would cover another name of its level
+    (bigger regions placed first)."""
+    xy = np.asarray(xy, dtype=np.float64)
+    table = regions.table.copy()
+    if table.empty:
+        return dataclasses.replace(regions, table=table)
+    finite = xy[np.isfinite(xy).all(axis=1)]
+    low, high = np.percentile(finite, [1, 99], axis=0) if finite.size else (np.zeros(2), np.ones(2))
+    span = float(max(high[0] - low[0], high[1] - low[1], 1e-9))
+    char, line = CHAR_WIDTH * span, LINE_HEIGHT * span
+    placed: dict[int, list] = {}  # level -> boxes (x0, y0, x1, y1)
+    for row in table.sort_values(["level", "n_items", "region_id"], ascending=[True, False, True]).itertuples():
+        members = np.flatnonzero(regions.labels[:, row.level] == row.region_id)
+        members = members[np.isfinite(xy[members]).all(axis=1)]
+        if members.size == 0:
+            continue
+        half_w, half_h = len(str(row.name)) * char / 2, line / 2
+        boxes = placed.setdefault(int(row.level), [])
+        tried = _densest(xy, members, PLACES_TRIED)
+        spot = tried[0]
+        for i in tried:
+            x, y = xy[i]
+            if not any(x - half_w < b[2] and b[0] < x + half_w and y - half_h < b[3] and b[1] < y + half_h for b in boxes):
+                spot = i
+                break
+        x, y = xy[spot]
+        boxes.append((x - half_w, y - half_h, x + half_w, y + half_h))
+        table.loc[row.Index, ["x", "y"]] = [float(x), float(y)]
+    return dataclasses.replace(regions, table=table)
+
+
+def find_regions(
+    xy: np.ndarray,
+    params: RegionParams,
+    *,
+    values: ItemValues,
+    names: np.ndarray,
+    popularity: np.ndarray,
+    graph: sparse.spmatrix | None = None,
+    rule: NameRule = NameRule(),
+) -> Regions:
+    """The named regions of the items of ``graph`` (their adjacency; by default the neighbour
+    graph of ``xy`` itself), with their names placed on the map ``xy``."""
+    adjacency = point_graph(xy) if graph is None else sparse.csr_matrix(graph)
+    found = name_regions(adjacency, params, values=values, names=names, popularity=popularity, rule=rule)
+    return place_regions(found, xy)
 
 
 def no_regions(n_items: int) -> Regions:

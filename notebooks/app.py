@@ -268,7 +268,7 @@ def _(data, settings):
 
 @app.cell
 def _(colour_by, data, settings):
-    # a column of sets (genres "Action|Sci-Fi"): colour by each item's first value, or by one value
+    # a column of sets (genres "Action|Sci-Fi"): colour by each item's most distinctive value, or by one value
     _choices = widgets.set_choices(data.items[colour_by.selected_key]) if data.items is not None and colour_by.selected_key in data.items else {}
     _has = settings.view.get("has", "")
     colour_has = (
@@ -351,14 +351,14 @@ def _(access, settings):
 
 
 @app.cell
-def _(align_match, align_run, aligned, data, pipe, profiles, region_defaults, region_form, region_overlay):
+def _(align_match, align_run, aligned, data, graph, pipe, profiles, region_defaults, region_form, region_overlay):
     region_params_run = widgets.run_stage("region settings", lambda _report: atlas.plan.stage_params("regions", region_form.value or region_defaults), spinner=False)
     region_params = region_params_run.value
     _shown = region_overlay.value >= 0  # found only while their names are shown: an export finds its own
     regions_run = widgets.run_stage(
         "regions",
-        lambda _report: {name: pipe.regions(layout, profiles, data, region_params) for name, layout in aligned.items()} if _shown else {},
-        needs=[region_params, profiles],
+        lambda _report: {name: pipe.regions(layout, profiles, data, region_params, graph=graph) for name, layout in aligned.items()} if _shown else {},
+        needs=[region_params, profiles, graph],
         title="Finding and naming regions…",
     )
     layout_regions = regions_run.value or {}

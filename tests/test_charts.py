@@ -44,12 +44,12 @@ def test_maps_outline_each_kind_in_its_own_style(films):
     assert encoding["order"]["field"] == "highlight_rank"
 
 
-def test_sets_colour_by_first_value_or_one_value_with_counted_legends(films):
+def test_sets_colour_by_their_most_distinctive_value_or_one_value_with_counted_legends(films):
     chart, _, note = widgets.map_views(films, {"UMAP": "umap"}, color="genres")
     colour = chart.to_dict()["hconcat"][0]["encoding"]["color"]["condition"]
     domain = colour["scale"]["domain"]
-    assert domain[:3] == ["Drama (2)", "Sci-Fi (2)", "Action (2)"] and all("(" in d for d in domain)  # most held first, coloured counts
-    assert "first value" in colour["legend"]["title"] and "sets of values" in note
+    assert domain[:3] == ["Drama (3)", "Sci-Fi (3)", "Action (2)"] and all("(" in d for d in domain)  # most held first, items holding each
+    assert "most distinctive value" in colour["legend"]["title"] and "sets of values" in note
     chart, _, note = widgets.map_views(films, {"UMAP": "umap"}, color="genres", has="Drama")
     colour = chart.to_dict()["hconcat"][0]["encoding"]["color"]["condition"]
     assert colour["scale"]["domain"] == ["Drama (3)", "not Drama (5)"]

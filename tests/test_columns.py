@@ -40,14 +40,53 @@ def test_colour_values_keep_the_top_values_and_say_how_many_share_other():
     assert labels[0] == "v0" and labels[2] == "other"
 
 
-def test_colour_values_of_sets_take_the_first_common_value_or_one_value():
+def test_colour_values_of_sets_without_neighbours_take_the_most_common_value_or_one_value():
     values = pd.Series(["Romance|Comedy", "Comedy", "Drama", "Drama|Comedy", "Romance"] * 4)
     labels, legend = colour_values(values, max_colours=2)
     assert [v for v, _ in legend["values"]] == ["Comedy", "Drama"]
-    assert list(labels[:5]) == ["Comedy", "Comedy", "Drama", "Drama", "other"]
+    # "Drama|Comedy" lists Drama first, but Comedy is the more common: never list order
+    assert list(labels[:5]) == ["Comedy", "Comedy", "Drama", "Comedy", "other"]
     has, legend = colour_values(values, has="Comedy")
     assert list(has[:5]) == ["Comedy", "Comedy", "not Comedy", "Comedy", "not Comedy"]
     assert legend["values"] == [("Comedy", 12), ("not Comedy", 8)]
+
+
+def alphabetical_sets(seed: int = 0, per_group: int = 40):
+    """Three communities of items whose genres are stored in alphabetical order, as MovieLens
+    stores them: every item is an Adventure, and each community has its own second genre; one
+    item in five is also a Thriller, in every community. Each item's neighbours are five items
+    of its own community."""
+    rng = np.random.default_rng(seed)
+    own = ["Sci-Fi", "Children", "Drama"]
+    group = np.repeat(np.arange(3), per_group)
+    genres = []
+    for k, g in enumerate(group):
+        values = ["Adventure", own[g]] + (["Thriller"] if k % 5 == 0 else [])
+        genres.append("|".join(sorted(values)))
+    neighbours = np.array([rng.choice(np.flatnonzero((group == g) & (np.arange(group.size) != i)), 5, replace=False) for i, g in enumerate(group)])
+    return pd.Series(genres), group, neighbours, own
+
+
+def test_a_set_stored_in_alphabetical_order_is_coloured_by_each_items_most_distinctive_value():
+    genres, group, neighbours, own = alphabetical_sets()
+    assert genres[0] == "Adventure|Sci-Fi|Thriller"  # the first listed value is the same for every item
+    labels, legend = colour_values(genres, neighbors=neighbours)
+    assert "Adventure" not in set(labels)  # held by every item, it tells nothing
+    assert all(label == own[g] for label, g in zip(labels, group))
+    # the same with the neighbours as a sparse matrix
+    assert list(colour_values(genres, neighbors=columns.neighbour_matrix(neighbours, len(genres)))[0]) == list(labels)
+    # the legend counts every item holding a value, not the items it colours
+    assert dict(legend["values"]) == {"Adventure": 120, "Sci-Fi": 40, "Children": 40, "Drama": 40, "Thriller": 24}
+
+
+def test_a_set_legend_counts_every_holder():
+    genres, _, neighbours, _ = alphabetical_sets()
+    labels, order, note = columns.legend_categories(genres, neighbors=neighbours, name="genres")
+    assert "Thriller (24)" in order and "Adventure (120)" in order  # neither colours an item here
+    assert set(labels) == {"Sci-Fi (40)", "Children (40)", "Drama (40)"}
+    assert "most distinctive value" in note and "every item holding the value" in note
+    with pytest.raises(ValueError, match="one row per item"):
+        colour_values(genres, neighbors=neighbours[:10])
 
 
 def test_numbers_pass_through():
@@ -81,9 +120,14 @@ def test_the_web_page_and_the_app_agree(tmp_path):
 def test_legend_categories_count_each_colour_and_say_what_it_means():
     genres = pd.Series(["Drama|Comedy", "Comedy", "Drama", "Horror|Drama", None, "Western"] * 5)
     labels, order, note = columns.legend_categories(genres, max_colours=2, name="genres")
-    assert order == ["Drama (15)", "Comedy (5)", "other (5)", "no value (5)"]  # by first common value
-    assert labels[:6].tolist() == ["Drama (15)", "Comedy (5)", "Drama (15)", "Drama (15)", "no value (5)", "other (5)"]
-    assert note == "**genres** holds sets of values: each item takes the colour of its first value among the 2 most common of 4; 5 items hold none of them (“other”)."
+    assert order == ["Drama (15)", "Comedy (10)", "other (5)", "no value (5)"]  # counts of every item holding the value
+    assert labels[:6].tolist() == ["Drama (15)", "Comedy (10)", "Drama (15)", "Drama (15)", "no value (5)", "other (5)"]
+    assert note == (
+        "**genres** holds sets of values: each item takes the colour of its most distinctive value among the 2 most common of 4 "
+        "(the one most over-represented among its neighbours); a count is of every item holding the value; 5 items hold none of them (“other”)."
+    )
+    region = pd.Series(["north", None, "south"] * 5)
+    assert columns.legend_categories(region, absent="outside any region")[1][-1] == "outside any region (5)"
     labels, order, note = columns.legend_categories(genres, has="Drama", name="genres")
     assert order == ["Drama (15)", "not Drama (15)"] and "items with “Drama” against the rest" in note
 
@@ -101,7 +145,7 @@ def test_legend_categories_of_a_large_category_say_how_many_share_other():
 
 def test_set_choices_and_free_text():
     genres = pd.Series(["Drama|Comedy", "Comedy", "Comedy|Horror"] * 10)
-    assert columns.set_choices(genres) == {"each item's first common value": "", "has “Comedy”": "Comedy", "has “Drama”": "Drama", "has “Horror”": "Horror"}
+    assert columns.set_choices(genres) == {"each item's most distinctive value": "", "has “Comedy”": "Comedy", "has “Drama”": "Drama", "has “Horror”": "Horror"}
     assert columns.set_choices(pd.Series(["a", "b"] * 10)) == {}
     frame = pd.DataFrame({"title": [f"film {i}" for i in range(40)], "genre": ["a", "b"] * 20, "item_id": [str(i) for i in range(40)]})
     assert columns.not_colourable(frame, skip=("item_id",)) == ["title"]

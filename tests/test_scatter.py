@@ -85,15 +85,17 @@ def test_categories_take_the_altair_legend_with_counts_and_the_rest_share_other(
 
 
 @pytest.mark.parametrize("as_lists", [False, True], ids=["joined text", "Parquet lists"])
-def test_sets_of_values_colour_by_their_first_common_value_or_by_one_value(as_lists):
-    table = planted_table(8, groups=2)
+def test_sets_of_values_colour_by_their_most_distinctive_value_or_by_one_value(as_lists):
+    table = planted_table(8, groups=2)  # neighbours: the even rows among themselves, the odd rows too
     tags = ["x|y", "y", "x", "y|x", "z|x", "y", "x", "y"]
     table["tags"] = [t.split("|") for t in tags] if as_lists else tags
     colours = widgets.map_colours(table, "tags")
-    # each item takes its own first value: x 3 items, y 4, z 1 (legend order: x, y, z, by items holding them)
-    assert list(colours.values) == ["x (3)", "y (4)", "x (3)", "y (4)", "z (1)", "y (4)", "x (3)", "y (4)"]
-    assert colours.title == "tags (first value)" and "sets of values" in colours.legend["note"]
-    assert [tuple(colours.rgba[row, :3]) for row in (0, 1, 4)] == [_rgb(c) for c in category_colours(["x (3)", "y (4)", "z (1)"])]
+    # each item takes the value its neighbours hold most (x among the even rows, y among the odd),
+    # whatever order it lists them in; the legend counts every item holding a value
+    assert list(colours.values) == ["x (5)", "y (5)", "x (5)", "y (5)", "x (5)", "y (5)", "x (5)", "y (5)"]
+    assert [label for label, _ in colours.legend["entries"]] == ["x (5)", "y (5)", "z (1)"]
+    assert colours.title == "tags (most distinctive value)" and "sets of values" in colours.legend["note"]
+    assert [tuple(colours.rgba[row, :3]) for row in (0, 1)] == [_rgb(c) for c in category_colours(["x (5)", "y (5)", "z (1)"])[:2]]
     held = widgets.map_colours(table, "tags", has="z")
     assert list(held.values) == ["not z (7)"] * 4 + ["z (1)"] + ["not z (7)"] * 3
     assert held.title == "tags: has “z”" and [label for label, _ in held.legend["entries"]] == ["z (1)", "not z (7)"]

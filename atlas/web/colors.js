@@ -1,6 +1,6 @@
 /* Colouring items by a metadata field: a categorical palette (the most common categories,
    the rest as "other") for text, a continuous ramp for numbers. A field of sets of values
-   ("Action|Sci-Fi") is coloured by each item's first value among the most common ones, or by
+   ("Action|Sci-Fi") is coloured by each item's most distinctive value among the most common ones, or by
    whether it holds one chosen value. As many values get a colour as in the notebook app
    (data.maxColours, from atlas.columns). */
 
@@ -44,10 +44,10 @@ function defaultColorField(data) {
   return categories[0] || data.fields.find((f) => f.kind === "number") || POPULARITY_FIELD;
 }
 
-/* The choices for a field of sets: each item's first common value, or one value (by code). */
+/* The choices for a field of sets: each item's most distinctive value, or one value (by code). */
 function setChoices(field) {
   const held = setCounts(field);
-  return [{ value: "", label: "each item's first common value" },
+  return [{ value: "", label: "each item's most distinctive value" },
           ...field.table.map((name, k) => ({ value: String(k + 1), label: `has ${name} (${formatCount(held[k + 1])})` }))];
 }
 
@@ -58,7 +58,10 @@ function setCounts(field) {
   return held;
 }
 
-/* Colours and legend for a field of sets; `choice` is "" (first common value) or a code. */
+/* Colours and legend for a field of sets; `choice` is "" or a code. By default each item takes
+   its most distinctive value among the most common ones (`field.pick`, chosen from its graph
+   neighbours when the page was made), else its most common value: never its first listed one.
+   A legend entry counts every item holding the value. */
 function colorBySet(data, field, hidden, choice) {
   const n = data.n, colors = new Uint8Array(4 * n), fade = (key) => (hidden.has(key) ? 40 : 255);
   const rgb = CATEGORY_PALETTE.map(hexToRgb), other = hexToRgb(OTHER_COLOR), missing = hexToRgb(MISSING_COLOR);
@@ -79,9 +82,10 @@ function colorBySet(data, field, hidden, choice) {
   }
   const top = Math.min(data.maxColours, CATEGORY_PALETTE.length, table.length);  // codes 1..top are the most common
   const counts = new Uint32Array(top + 2);  // coloured items per code; top + 1: other; 0: no value
+  const held = setCounts(field);
   for (let i = 0; i < n; i++) {
-    let first = 0;
-    for (let k = offsets[i]; k < offsets[i + 1] && !first; k++) if (codes[k] <= top) first = codes[k];
+    let first = field.pick && field.pick[i] <= top ? field.pick[i] : 0;
+    if (!field.pick) for (let k = offsets[i]; k < offsets[i + 1]; k++) if (codes[k] <= top && (!first || codes[k] < first)) first = codes[k];
     const empty = offsets[i] === offsets[i + 1];
     const slot = empty ? 0 : first || top + 1;
     counts[slot]++;
@@ -91,11 +95,11 @@ function colorBySet(data, field, hidden, choice) {
   }
   const entries = [];
   for (let code = 1; code <= top; code++) {
-    if (counts[code]) entries.push({ key: code, label: table[code - 1], color: CATEGORY_PALETTE[code - 1], count: counts[code] });
+    if (held[code]) entries.push({ key: code, label: table[code - 1], color: CATEGORY_PALETTE[code - 1], count: held[code] });
   }
   if (counts[top + 1]) entries.push({ key: "other", label: `other (${table.length - top} more values)`, color: OTHER_COLOR, count: counts[top + 1] });
   if (counts[0]) entries.push({ key: "missing", label: "no value", color: MISSING_COLOR, count: counts[0] });
-  return { colors, legend: { kind: "category", title: "by each item's first common value", entries } };
+  return { colors, legend: { kind: "category", title: "by each item's most distinctive value", entries } };
 }
 
 /* Returns {colors: RGBA bytes per item, legend}. `hidden` is a set of legend keys to fade;
@@ -123,7 +127,7 @@ function colorBy(data, field, hidden = new Set(), choice = "") {
     const entries = shown.map((code, k) => ({ key: code, label: field.table[code - 1], color: CATEGORY_PALETTE[k], count: counts[code] }));
     const otherCount = ranked.slice(shown.length).reduce((sum, code) => sum + counts[code], 0);
     if (otherCount) entries.push({ key: "other", label: `other (${ranked.length - shown.length} more)`, color: OTHER_COLOR, count: otherCount });
-    if (counts[0]) entries.push({ key: "missing", label: "missing", color: MISSING_COLOR, count: counts[0] });
+    if (counts[0]) entries.push({ key: "missing", label: field.absent || "missing", color: MISSING_COLOR, count: counts[0] });
     return { colors, legend: { kind: "category", entries } };
   }
 

@@ -79,7 +79,9 @@ class AtlasData {
   decodeField(field, array) {
     if (field.kind === "number") return { ...field, values: array(field.values) };
     if (field.kind === "category") return { ...field, codes: array(field.codes) };
-    if (field.kind === "multi") return { ...field, offsets: array(field.offsets), codes: array(field.codes) };
+    if (field.kind === "multi") {
+      return { ...field, offsets: array(field.offsets), codes: array(field.codes), pick: field.pick ? array(field.pick) : null };
+    }
     return field;
   }
 

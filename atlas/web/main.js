@@ -11,7 +11,7 @@
      atlasMap.flyTo(i)         Promise, resolves when the view has arrived at item i
      atlasMap.select(i)        select item i (-1 clears): neighbours, lines and side panel
      atlasMap.setColor(name, v) colour by that field ("popularity" for the user counts); for a field
-                               of sets, v is "" (each item's first common value) or one value
+                               of sets, v is "" (each item's most distinctive value) or one value
      atlasMap.loadProfile(t)   highlight the items named in text t; returns the match report
      atlasMap.pick(x, y)       index of the item under page coordinates (x, y), or -1
      atlasMap.showRegions(on)  show or hide the region names
@@ -205,8 +205,8 @@ class AtlasApp {
     this.setColor(defaultColorField(this.data).name);
   }
 
-  /* Colour by the field called `name`; for a field of sets `value` is "" (each item's first
-     common value) or one of its values (by name or code). */
+  /* Colour by the field called `name`; for a field of sets `value` is "" (each item's most
+     distinctive value) or one of its values (by name or code). */
   setColor(name, keepHidden = false, value = "") {
     const field = colorableFields(this.data).find((f) => f.name === name);
     if (!field) throw new Error(`no colourable field named ${name}`);

@@ -17,8 +17,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
-from atlas.columns import MAX_COLOURS, MULTI, NUMBER, TEXT, column_kind, value_counts, value_sets
+from atlas.columns import MAX_COLOURS, MULTI, NUMBER, TEXT, column_kind, distinctive_choice, value_counts, value_sets
+from atlas.regions import OUTSIDE, REGION_COLUMN
 from atlas.errors import AtlasError
 
 logger = logging.getLogger(__name__)
@@ -206,15 +208,18 @@ def _as_text(value: object) -> str | None:
     return str(value)
 
 
-def _pack_field(name: str, column: pd.Series, blob: _Blob) -> dict | None:
+def _pack_field(name: str, column: pd.Series, blob: _Blob, neighbors: sparse.csr_matrix | None = None) -> dict | None:
     """Describe one metadata column: a number, a category, a set of values (all three
     colourable) or free text, by the rule of :mod:`atlas.columns` that the app follows too.
 
     A category's table lists its values from the most to the least common (ties by name), the
     order in which ``columns.colour_values`` gives them colours. A set of values is packed in
     compressed-row form: item i holds ``table[codes[k] - 1]`` for ``offsets[i] <= k <
-    offsets[i + 1]``, in the item's own order, so the page can colour by one value or by each
-    item's first common one.
+    offsets[i + 1]``, in the item's own order, so the page can colour by one value; ``pick``
+    holds each item's most distinctive value among the ``MAX_COLOURS`` most common (its code, 0
+    for none: ``columns.distinctive_choice`` in the item's ``neighbors``), the app's default
+    colour. A category packed from the ``region`` column calls items without a value "outside
+    any region" (``absent``).
     """
     n = len(column)
     kind = column_kind(column)
@@ -240,7 +245,10 @@ def _pack_field(name: str, column: pd.Series, blob: _Blob) -> dict | None:
         offsets = np.zeros(n + 1, dtype=np.uint32)
         offsets[1:] = np.cumsum([len(values) for values in sets])
         codes = np.fromiter((lookup[v] for values in sets for v in values), dtype=np.int64, count=int(offsets[-1]))
+        chosen = distinctive_choice(sets, [value for value, _ in counts[:MAX_COLOURS]], neighbors)
+        pick = np.fromiter((0 if v is None else lookup[v] for v in chosen), dtype=np.int64, count=n)
         return {
+            "pick": blob.add(pick.astype(_index_dtype(len(counts)))),
             "name": name,
             "kind": "multi",
             "table": [value for value, _ in counts],
@@ -259,14 +267,14 @@ def _pack_field(name: str, column: pd.Series, blob: _Blob) -> dict | None:
     return {
         "name": name,
         "kind": "category",
+        **({"absent": OUTSIDE} if name == REGION_COLUMN else {}),
         "table": [str(v) for v in distinct],
         "codes": blob.add(codes.astype(_index_dtype(len(distinct)))),
     }
 
 
-def _pack_neighbors(neighbors: pd.DataFrame, ids: pd.Index, blob: _Blob) -> dict:
-    """Neighbour lists in compressed-row form: item i's neighbours are index[offsets[i]:offsets[i+1]]."""
-    n = len(ids)
+def _neighbor_edges(neighbors: pd.DataFrame, ids: pd.Index) -> pd.DataFrame:
+    """The neighbour rows as positions in ``ids``: ``s`` (item), ``t`` (neighbour), ``r`` (rank)."""
     source = ids.get_indexer(neighbors["item_id"].astype(str))
     target = ids.get_indexer(neighbors["neighbor_id"].astype(str))
     known = (source >= 0) & (target >= 0) & (source != target)
@@ -274,11 +282,20 @@ def _pack_neighbors(neighbors: pd.DataFrame, ids: pd.Index, blob: _Blob) -> dict
         logger.warning("ignoring %d neighbour rows whose items are not in the layout", int((~known).sum()))
     rank = pd.to_numeric(neighbors["rank"], errors="coerce").to_numpy(dtype=float, na_value=np.inf)
     edges = pd.DataFrame({"s": source[known], "t": target[known], "r": rank[known]})
-    reasons = all(c in neighbors.columns for c in ("shared_users", "lift"))
-    if reasons:  # why each pair are neighbours (atlas.explain): the people who have both
+    if all(c in neighbors.columns for c in ("shared_users", "lift")):  # why each pair are neighbours (atlas.explain)
         edges["shared"] = pd.to_numeric(neighbors["shared_users"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)[known]
         edges["lift"] = pd.to_numeric(neighbors["lift"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)[known]
-    edges = edges.drop_duplicates(["s", "t"]).sort_values(["s", "r"], kind="stable")
+    return edges.drop_duplicates(["s", "t"]).sort_values(["s", "r"], kind="stable")
+
+
+def _neighbor_matrix(edges: pd.DataFrame, n: int) -> sparse.csr_matrix:
+    """Each item's neighbours as a sparse n × n 0/1 matrix."""
+    return sparse.csr_matrix((np.ones(len(edges), dtype=np.float32), (edges["s"].to_numpy(), edges["t"].to_numpy())), shape=(n, n))
+
+
+def _pack_neighbors(edges: pd.DataFrame, n: int, blob: _Blob) -> dict:
+    """Neighbour lists in compressed-row form: item i's neighbours are index[offsets[i]:offsets[i+1]]."""
+    reasons = "shared" in edges.columns
     counts = np.bincount(edges["s"].to_numpy(), minlength=n)
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.uint32)
     packed = {
@@ -325,11 +342,13 @@ def pack_payload(export: Export, *, title: str, max_labels: int) -> bytes:
     users = layout["n_users"].to_numpy()
     users_dtype = np.uint32 if users.max() < 2**32 and np.all(users == np.round(users)) else np.float64
     skip = set(LAYOUT_COLUMNS) | {name_column}
+    edges = _neighbor_edges(export.neighbors, pd.Index(ids))
+    around = _neighbor_matrix(edges, n)
     fields = []
     for column in layout.columns:
         if column in skip:
             continue
-        field = _pack_field(str(column), layout[column], blob)
+        field = _pack_field(str(column), layout[column], blob, around)
         if field is not None:
             fields.append(field)
     header = {
@@ -345,7 +364,7 @@ def pack_payload(export: Export, *, title: str, max_labels: int) -> bytes:
         "bounds": [float(layout["x"].min()), float(layout["y"].min()), float(layout["x"].max()), float(layout["y"].max())],
         "fields": fields,
         "colorField": _default_color(fields, export.manifest.get("label_column")),
-        "neighbors": _pack_neighbors(export.neighbors, pd.Index(ids), blob),
+        "neighbors": _pack_neighbors(edges, n, blob),
         "regions": _pack_regions(export.regions),
         "maxLabels": int(max_labels),
         "maxColours": MAX_COLOURS,  # values with a colour of their own, as in the app (atlas.columns)

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from .memo import Recent, content_hash
-from .tables import MAX_CHART_POINTS, is_quantitative, metadata_columns, sample_rows
+from .tables import MAX_CHART_POINTS, colour_context, is_quantitative, metadata_columns, sample_rows
 
 log = logging.getLogger(__name__)
 
@@ -244,8 +244,8 @@ def map_views(
     drawn, ``regions`` named over the views), memoised in ``memo`` on what is drawn.
 
     A column that is not a number is coloured by ``columns.legend_categories`` (its most common
-    values with their counts, the rest as "other"; a set by its first common value, or by
-    whether it holds ``has``). ``highlights`` maps a kind of ``HIGHLIGHT_STYLES`` to its rows.
+    values with their counts, the rest as "other"; a set by each item's most distinctive value
+    among its graph neighbours, or by whether it holds ``has``). ``highlights`` maps a kind of ``HIGHLIGHT_STYLES`` to its rows.
 
     Building an Altair chart validates every encoding against the Vega-Lite schema, which costs
     more than everything else in a slider move that is served from the stage cache; a chart of
@@ -267,10 +267,10 @@ def map_views(
     view["highlight_rank"] = rank[rows]
     field, title, scale, note = color, color, None, ""
     if color != "n_users" and not is_quantitative(table[color]):
-        labels, order, note = legend_categories(table[color], has=has, name=color)
+        labels, order, note = legend_categories(table[color], has=has, name=color, **colour_context(table, color))
         view["colour_value"] = labels[rows]
         field, scale = "colour_value", (order, category_colours(order, has=has))
-        title = f"{color}: has “{has}”" if has else color + (" (first value)" if "sets of values" in note else "")
+        title = f"{color}: has “{has}”" if has else color + (" (most distinctive value)" if "sets of values" in note else "")
     width = view_width(len(views))
     build = lambda: linked_maps(  # noqa: E731
         view, views, color=field, color_title=title, color_scale=scale, tooltip_column=color, width=width, height=int(width * 0.9), regions=regions

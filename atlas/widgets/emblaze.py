@@ -242,7 +242,7 @@ def comparison_view(
     from atlas.columns import legend_categories
 
     from .charts import category_colours
-    from .tables import is_quantitative, sample_rows
+    from .tables import colour_context, is_quantitative, sample_rows
 
     rows = sample_rows(len(table), max_points)
     keys = tuple((label, getattr(layout, "key", "")) for label, layout in layouts.items())
@@ -253,7 +253,7 @@ def comparison_view(
     elif is_quantitative(table[color]):
         colours = shown[color].to_numpy(dtype=np.float64)
     else:  # the maps' categories, legend labels and colours; strings, so Emblaze never makes a ramp of them
-        labels, order, _ = legend_categories(table[color], has=has)
+        labels, order, _ = legend_categories(table[color], has=has, **{**colour_context(table, color), "neighbors": neighbors})
         colours = np.asarray([str(v) for v in labels[rows]], dtype=object)
         palette = tuple(zip(order, category_colours(order, has=has)))
     key = None if not graph_key or not all(key for _, key in keys) else (keys, graph_key, content_hash(shown["name"], colours))

@@ -4,7 +4,7 @@ Above ``MAX_CHART_POINTS`` items the Altair views draw a sample; ``webgl_maps`` 
 instead, with the web atlas's point renderer (``atlas/web/render.js``, ``view.js``) inside an
 anywidget of our own. It keeps what the Altair views offer: the same colour rule
 (``atlas.columns.legend_categories``: categories by their most common values plus "other", sets
-of values by their first common value or by whether they hold one value, each legend entry with
+of values by each item's most distinctive value or by whether they hold one value, each legend entry with
 its count, in the Altair views' colours; numbers on a continuous ramp, popularity on a log
 scale), a tooltip (name, popularity, colour value, top neighbours), highlights outlined in the
 colour of their kind (searched item, its neighbours, a user's items, a pasted list), and one selection shared
@@ -28,7 +28,7 @@ import numpy as np
 import traitlets
 
 from .charts import HIGHLIGHT_STYLES, category_colours, highlight_kinds
-from .tables import is_quantitative
+from .tables import colour_context, is_quantitative
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +70,8 @@ def map_colours(table, color: str, *, has: str | None = None) -> MapColours:
 
     ``n_users`` (popularity) runs along viridis on a log scale, other numbers (``atlas.columns``'
     NUMBER kind) on a linear one; anything else is a category from
-    ``columns.legend_categories`` — the most common values and "other", sets of values by their
-    first common value, or by whether they hold ``has`` — labelled with its count and coloured
+    ``columns.legend_categories`` — the most common values and "other", sets of values by each
+    item's most distinctive value, or by whether they hold ``has`` — labelled with its count and coloured
     as ``charts.category_colours`` colours the Altair views' legend; ``title`` and the legend's
     ``note`` say what the colours stand for.
     """
@@ -98,13 +98,13 @@ def map_colours(table, color: str, *, has: str | None = None) -> MapColours:
             legend["entries"] = [["missing", MISSING_COLOUR]]
         title = f"{color} (log scale)" if log_scale else color
         return MapColours(rgba, numbers, title, {**legend, "title": title})
-    labels, order, note = legend_categories(table[color], has=has, name=color)
+    labels, order, note = legend_categories(table[color], has=has, name=color, **colour_context(table, color))
     colours = category_colours(order, has=has)
     position = {label: k for k, label in enumerate(order)}
     codes = np.fromiter((position[label] for label in labels.tolist()), dtype=np.int64, count=n)
     if order:
         rgba[:, :3] = np.array([_rgb(c) for c in colours], dtype=np.uint8)[codes]
-    title = f"{color}: has “{has}”" if has else color + (" (first value)" if "sets of values" in note else "")
+    title = f"{color}: has “{has}”" if has else color + (" (most distinctive value)" if "sets of values" in note else "")
     entries = [[label, colour] for label, colour in zip(order, colours)]
     return MapColours(rgba, labels, title, {"kind": "category", "title": title, "entries": entries, "note": note})
 

@@ -177,7 +177,7 @@ def export_build(
     )
     labels = atlas.item_labels(profiles, data)
     metrics = {name: pipe.metrics(layout, graph, embedding, labels) for name, layout in fresh.items()}
-    regions = {name: pipe.regions(layout, profiles, data, region_params) for name, layout in fresh.items()}
+    regions = {name: pipe.regions(layout, profiles, data, region_params, graph=graph) for name, layout in fresh.items()}
     alignment = None
     if onto is not None:
         first = next(iter(fresh.values()))

@@ -38,7 +38,9 @@ def map_table(
             ``item_id`` column, ``n_users`` and any metadata columns.
         layouts: key -> ``(n, 2)`` coordinates; columns ``<key>_x`` and ``<key>_y`` are added.
         name_column: metadata column that names an item; the item id is used without it.
-        neighbors: ``(n, k)`` neighbour rows (``-1`` pads); their names fill the tooltip.
+        neighbors: ``(n, k)`` neighbour rows (``-1`` pads); their names fill the tooltip, and
+            a column of sets is coloured by each item's most distinctive value among them
+            (kept in ``frame.attrs["neighbors"]``, see ``colour_context``).
     """
     import pandas as pd
 
@@ -56,6 +58,8 @@ def map_table(
     else:
         frame["neighbours"] = ""
     frame["highlight"] = False
+    if neighbors is not None:
+        frame.attrs["neighbors"] = np.asarray(neighbors)
     taken = set(frame.columns)
     for column in items.columns:
         if column in ("item_id", "n_users") or column == name_column:
@@ -72,6 +76,19 @@ def map_table(
         frame[f"{key}_x"] = xy[:, 0].astype(np.float64)
         frame[f"{key}_y"] = xy[:, 1].astype(np.float64)
     return frame
+
+
+def colour_context(table, color: str) -> dict:
+    """What ``columns.legend_categories`` needs beyond the column: the items' graph neighbours
+    (``map_table`` keeps them), and what items without a value are called — "outside any region"
+    for the ``region`` column of an export."""
+    from atlas.columns import NO_VALUE
+    from atlas.regions import OUTSIDE, REGION_COLUMN
+
+    neighbors = table.attrs.get("neighbors")
+    if neighbors is not None and np.asarray(neighbors).shape[0] != len(table):
+        neighbors = None  # a table cut down after it was made: its rows no longer match
+    return {"neighbors": neighbors, "absent": OUTSIDE if color == REGION_COLUMN else NO_VALUE}
 
 
 def neighbour_names(names: Sequence[str], neighbors: np.ndarray, limit: int = 5) -> list[str]:
