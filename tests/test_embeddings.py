@@ -132,11 +132,13 @@ def test_bad_options_get_one_line_errors(make, message):
     assert "\n" not in str(info.value)
 
 
-def test_too_many_dimensions_for_the_items_is_refused(inputs):
-    with pytest.raises(AtlasError, match=r"--svd-dim 500 needs more than 500 items.*lower --svd-dim"):
-        embeddings.embed(inputs, SvdParams(dim=500))
-    with pytest.raises(AtlasError, match=r"--als-factors 500 needs more than 500 items"):
-        embeddings.embed(inputs, AlsParams(factors=500))
+def test_more_dimensions_than_items_are_lowered_to_fit(inputs, caplog):
+    n = inputs.n_items
+    with caplog.at_level("WARNING"):
+        svd = embeddings.embed(inputs, SvdParams(dim=500))
+        als = embeddings.embed(inputs, AlsParams(factors=500, iterations=2))
+    assert svd.coords.shape == (n, n - 1) and als.coords.shape == (n, n - 1)
+    assert f"--svd-dim 500 lowered to {n - 1}" in caplog.text and f"--als-factors 500 lowered to {n - 1}" in caplog.text
 
 
 def test_profile_methods_refuse_a_build_without_the_profile_matrix(inputs):

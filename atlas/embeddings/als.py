@@ -25,6 +25,8 @@ from ..errors import AtlasError, check_choice, check_range, check_seed
 from ..options import option
 from .base import EmbeddingInputs, EmbeddingMethod, register
 
+log = logging.getLogger(__name__)
+
 MODELS = ("als", "bpr")
 
 
@@ -81,25 +83,30 @@ def _quiet():
 
 
 def als_vectors(profiles, params: AlsParams) -> np.ndarray:
-    """The item factors (n_items × factors, float32)."""
+    """The item factors (n_items × factors, float32); ``factors`` is lowered to n_items − 1 on
+    a catalogue smaller than it (a warning says so)."""
     from threadpoolctl import threadpool_limits
 
     x = weighted_interactions(profiles, params)
-    if params.factors >= x.shape[1]:
-        raise AtlasError(f"--als-factors {params.factors} needs more than {params.factors} items, but only {x.shape[1]} are left; lower --als-factors.")
+    n = x.shape[1]
+    if n < 3:
+        raise AtlasError(f"the als embedding needs at least 3 items, but only {n} are left; lower the filters.")
+    factors = min(params.factors, n - 1)
+    if factors < params.factors:
+        log.warning("--als-factors %d lowered to %d: only %d items are left", params.factors, factors, n)
     with _quiet(), threadpool_limits(1, "blas"):
         if params.model == "als":
             from implicit.cpu.als import AlternatingLeastSquares
 
             model = AlternatingLeastSquares(
-                factors=params.factors, regularization=params.regularization, iterations=params.iterations,
+                factors=factors, regularization=params.regularization, iterations=params.iterations,
                 num_threads=fitted_thread_count(), random_state=params.seed,
             )  # fmt: skip
         else:
             from implicit.cpu.bpr import BayesianPersonalizedRanking
 
             model = BayesianPersonalizedRanking(
-                factors=params.factors, learning_rate=params.learning_rate, regularization=params.regularization,
+                factors=factors, learning_rate=params.learning_rate, regularization=params.regularization,
                 iterations=10 * params.iterations, num_threads=1, random_state=params.seed,
             )  # fmt: skip
         model.fit(x, show_progress=False)

@@ -15,6 +15,7 @@ seeded, so the same input gives the same vectors.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +25,8 @@ from ..embed import Embedding
 from ..errors import AtlasError, check_choice, check_range, check_seed
 from ..options import grid, option
 from .base import EmbeddingInputs, EmbeddingMethod, register
+
+log = logging.getLogger(__name__)
 
 WEIGHTINGS = ("ppmi", "sppmi", "bm25", "tfidf")
 
@@ -87,21 +90,25 @@ def document_weighted(x: sp.csr_matrix, weighting: str) -> sp.csr_matrix:
 
 
 def svd_vectors(profiles, params: SvdParams) -> np.ndarray:
-    """The item vectors (n_items × dim, float32) of ``params``' matrix."""
+    """The item vectors (n_items × dim, float32) of ``params``' matrix; ``dim`` is lowered to
+    n_items − 1 on a catalogue smaller than it (a warning says so)."""
     from sklearn.utils.extmath import randomized_svd
 
     x = interaction_matrix(profiles, params.use_weights)
     n = x.shape[1]
-    if params.dim >= n:
-        raise AtlasError(f"--svd-dim {params.dim} needs more than {params.dim} items, but only {n} are left; lower --svd-dim.")
+    if n < 3:
+        raise AtlasError(f"the svd embedding needs at least 3 items, but only {n} are left; lower the filters.")
+    dim = min(params.dim, n - 1)
+    if dim < params.dim:
+        log.warning("--svd-dim %d lowered to %d: only %d items are left", params.dim, dim, n)
     if params.weighting in ("ppmi", "sppmi"):
         matrix = ppmi_matrix(x, cds=params.cds, shift=params.shift if params.weighting == "sppmi" else 1.0)
         if matrix.nnz == 0:
             raise AtlasError(f"no pair of items has a positive {params.weighting.upper()}; lower --svd-shift or the filters.")
-        u, s, _ = randomized_svd(matrix, params.dim, n_iter=params.n_iter, random_state=params.seed)
+        u, s, _ = randomized_svd(matrix, dim, n_iter=params.n_iter, random_state=params.seed)
         vectors = u * s**params.power
     else:
-        _, s, vt = randomized_svd(document_weighted(x, params.weighting), params.dim, n_iter=params.n_iter, random_state=params.seed)
+        _, s, vt = randomized_svd(document_weighted(x, params.weighting), dim, n_iter=params.n_iter, random_state=params.seed)
         vectors = vt.T * s**params.power
     # one sign per component, so that the same matrix gives the same vectors whatever the solver's start
     signs = np.sign(vectors[np.argmax(np.abs(vectors), axis=0), np.arange(vectors.shape[1])])
