@@ -2,7 +2,7 @@
 
 The pipeline, one module per stage::
 
-    ingest → profiles (filter, index) → cooccur → graph → embed (PyMDE) → projections (UMAP, t-SNE, PaCMAP …)
+    ingest → profiles (filter, index) → cooccur → graph → embeddings (SVD, ALS, PyMDE) → projections (UMAP, t-SNE, PaCMAP …)
     → metrics → export
 
 Each stage is a pure function with a frozen parameter dataclass; ``Pipeline`` runs them behind
@@ -28,7 +28,9 @@ from .stagefile import ItemTable, read_candidates, write_candidates
 from . import align, regions
 from .align import AlignParams, read_anchor
 from .regions import RegionParams, Regions, find_regions
-from . import projections
+from . import embeddings, projections
+from .embeddings.als import AlsParams
+from .embeddings.svd import SvdParams
 from .projections import (
     EmbeddingNeighbors,
     Layout,
@@ -44,7 +46,7 @@ from .projections import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "AlignParams", "AtlasError", "BuildParams", "BuildResult", "Candidates", "CooccurrenceParams", "Dataset", "EmbedParams", "EngineParams", "ItemTable",
+    "AlsParams", "SvdParams", "embeddings", "AlignParams", "AtlasError", "BuildParams", "BuildResult", "Candidates", "CooccurrenceParams", "Dataset", "EmbedParams", "EngineParams", "ItemTable",
     "Embedding", "EmbeddingNeighbors", "FilterParams", "GraphParams", "IngestParams", "Interactions", "ItemGraph",
     "Layout", "PacmapParams", "Pipeline", "Profiles", "PymdeParams", "RegionParams", "Regions", "Source", "StageCache", "TsneParams", "UmapParams",
     "WEIGHTINGS", "align_layout", "argv_of", "build_params", "build_profiles", "command_line", "cooccurrence_candidates", "cooccurrence_matrix", "demo_movielens", "embed_graph",

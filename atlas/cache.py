@@ -46,7 +46,7 @@ STAGE_CODE = {
     "profiles": "atlas.profiles",
     "cooccurrence": "atlas.cooccur",
     "graph": "atlas.graph",
-    "embedding": "atlas.embed",
+    "embedding": "atlas.embeddings",
     "neighbors": "atlas.projections.base",
     "layout": "atlas.projections",
     "metrics": "atlas.metrics",

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 ATTRACTIVE = ("log1p", "quadratic", "huber", "logistic")
 REPULSIVE = ("log", "inv_power", "log_ratio")
-INITS = ("random", "spectral")
+INITS = ("random", "spectral", "svd")
 CONSTRAINTS = ("centered", "standardized")
 
 
@@ -40,7 +40,7 @@ class EmbedParams:
         1.0, "--repulsive-fraction", "PyMDE repulsive edges per attractive edge (default 1)", steps=grid(0.1, 3.0, 0.1), label="repulsion"
     )
     constraint: str = "centered"
-    init: str = option("random", "--init", "PyMDE initialisation (default random)", choices=INITS)
+    init: str = option("random", "--init", "PyMDE initialisation (default random; svd: the SVD of the PPMI matrix)", choices=INITS)
     max_iter: int = option(300, "--max-iter", "PyMDE iterations (default 300)", steps=(50, 100, 200, 300, 500, 1000, 2000), label="PyMDE iterations")
     seed: int = 0
 
@@ -58,18 +58,30 @@ class EmbedParams:
 
 @dataclass(frozen=True, eq=False)
 class Embedding:
-    """Item coordinates in ``embedding_dim`` dimensions and the final average distortion."""
+    """Item coordinates in ``dim`` dimensions, compared by ``metric`` (``euclidean`` or
+    ``cosine``); ``distortion`` is PyMDE's final average distortion (NaN for other methods)."""
 
     coords: np.ndarray  # float32, n × d
     distortion: float
     iterations: int
-    params: EmbedParams | None = None
+    params: object = None  # the method's parameters (EmbedParams for PyMDE)
     key: str = ""
     seconds: float = 0.0
+    metric: str = "euclidean"
+    method: str = "pymde"
 
     @property
     def dim(self) -> int:
         return int(self.coords.shape[1])
+
+    def space(self) -> np.ndarray:
+        """The coordinates in which Euclidean distance ranks neighbours as ``metric`` does
+        (unit rows for cosine), as float32."""
+        x = np.asarray(self.coords, dtype=np.float32)
+        if self.metric != "cosine":
+            return x
+        norms = np.linalg.norm(x, axis=1, keepdims=True)
+        return x / np.where(norms > 0, norms, 1.0)
 
 
 def _penalties():
@@ -182,6 +194,8 @@ def embed_graph(
                 raise AtlasError(f"a start for the embedding must hold {params.embedding_dim} coordinates for all {n} items, got shape {start.shape}.")
             start = start - start.mean(axis=0)
             x0 = torch.from_numpy((start / max(float(start.std()), 1e-12)).astype(np.float32))
+        elif params.init == "svd":
+            raise AtlasError("init='svd' starts from the profiles' SVD; embed through atlas.embeddings, which computes it.")
         elif params.init == "spectral":
             x0 = pymde.quadratic.spectral(n, params.embedding_dim, all_edges[: edges.shape[0]], all_weights[: edges.shape[0]], max_iter=1000)
             x0 = x0.float()

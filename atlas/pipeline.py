@@ -17,12 +17,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import projections
+from . import embeddings, projections
 from .align import Anchor, AnchorMatch, align_onto, alignment_report, match, start_digest, start_positions
 from .cache import StageCache, stage_key
 from .cooccur import Candidates, CooccurrenceParams, cooccurrence_candidates
 from .cores import fitted_threads
-from .embed import Embedding, EmbedParams, embed_graph
+from .embed import Embedding, EmbedParams
 from .engines import EngineParams
 from .errors import AtlasError
 from .graph import GraphParams, ItemGraph, graph_from_candidates, recipe_graph
@@ -141,11 +141,17 @@ class Pipeline:
         key = stage_key("graph", params, candidates.key)
         return self._run("graph", key, lambda: graph_from_candidates(candidates, params), ItemGraph)
 
-    def embed(self, graph: ItemGraph, params: EmbedParams = EmbedParams(), *, progress: Progress | None = None) -> Embedding:
-        key = stage_key("embedding", params, graph.key)
+    def embed(self, graph: ItemGraph | None, params=EmbedParams(), *, profiles: Profiles | None = None, progress: Progress | None = None) -> Embedding:
+        """The embedding by the method of ``params`` (``atlas.embeddings``): PyMDE reads the
+        graph, the SVD and ALS the ``profiles``' matrix."""
+        method = embeddings.of(params)
+        reads = (*method.reads, *(("profiles",) if getattr(params, "init", None) == "svd" else ()))
+        upstream = [graph.key if "graph" in reads and graph is not None else "", getattr(profiles, "key", "") if "profiles" in reads else ""]
+        key = stage_key("embedding", params, method.name, *upstream, code=type(method).__module__)
         report = progress or self.progress
         ticks = (lambda done, total: report("embedding", done, total)) if report else None
-        return self._run("embedding", key, lambda: embed_graph(graph, params, progress=ticks), Embedding, progress)
+        inputs = embeddings.EmbeddingInputs(profiles, graph)
+        return self._run("embedding", key, lambda: embeddings.embed(inputs, params, progress=ticks), Embedding, progress)
 
     def neighbors(self, embedding: Embedding, k: int) -> EmbeddingNeighbors:
         k = _neighbor_k(k)
@@ -314,7 +320,7 @@ class Pipeline:
         """Metrics of a layout (cached in memory; cheap to recompute)."""
         label_hash = "" if labels is None else hashlib.sha256("\0".join(map(str, labels)).encode()).hexdigest()[:16]
         key = stage_key("metrics", {"labels": label_hash}, layout.key, graph.key, "" if embedding is None else embedding.key)
-        coords = None if embedding is None else embedding.coords
+        coords = None if embedding is None else embedding.space()
         value, _ = self.cache.get_or_compute(key, lambda: layout_metrics(graph, layout.xy, coords, labels), dict)
         return value
 
@@ -333,7 +339,7 @@ class Pipeline:
         try:
             profiles, candidates = self.item_candidates(data, params)
             graph = self.graph(profiles, candidates, params.graph)
-            embedding = self.embed(graph, params.embed)
+            embedding = self.embed(graph, params.embed, profiles=profiles)
             found = match(anchor, profiles.item_ids) if anchor is not None else None
             start = start_positions(found, graph.neighbors, embedding.coords) if found is not None else None
             layouts = self.layouts(embedding, graph, params.projections, start=start, onto=found)
@@ -346,7 +352,7 @@ class Pipeline:
 
             def metrics():
                 values = {name: self.metrics(lay, graph, embedding, labels) for name, lay in layouts.items()}
-                values["embedding"] = self.metrics(Layout(embedding.coords, "pymde", params.embed, key=embedding.key), graph, None, labels)
+                values["embedding"] = self.metrics(Layout(embedding.space(), embedding.method, params.embed, key=embedding.key), graph, None, labels)
                 return values
 
             metrics = self._timed("metrics", metrics)

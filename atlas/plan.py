@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from . import projections
+from . import embeddings, projections
 from .align import AlignParams
 from .cooccur import CooccurrenceParams
 from .embed import EmbedParams
@@ -67,7 +67,7 @@ class BuildParams:
     filter: FilterParams = FilterParams()
     cooccurrence: CooccurrenceParams = CooccurrenceParams()
     graph: GraphParams = GraphParams()
-    embed: EmbedParams = EmbedParams()
+    embed: Any = field(default_factory=embeddings.default_params)  # the chosen embedding method's parameters
     projections: tuple = field(default_factory=_default_projections)
     export: str | None = None  # None: the first projection
     engine: EngineParams = EngineParams()  # where co-occurrence runs; never changes the result
@@ -75,6 +75,7 @@ class BuildParams:
     align: AlignParams = AlignParams()
 
     def __post_init__(self) -> None:
+        embeddings.of(self.embed)  # the parameters of a registered embedding method
         names = [projections.of(p).name for p in self.projections]
         if not names:
             raise AtlasError(f"a build needs at least one projection; choose from {', '.join(projections.names())}.")
@@ -112,6 +113,7 @@ class BuildParams:
 
     def to_dict(self) -> dict:
         plain = {name: dataclasses.asdict(getattr(self, name)) for name in STAGE_CLASSES}
+        plain["embed"] = embeddings.to_dict(self.embed)
         plain["projections"] = [{"method": projections.of(p).name, **dataclasses.asdict(p)} for p in self.projections]
         plain["export"] = self.exported
         plain["engine"] = self.engine.record()
@@ -122,7 +124,8 @@ class BuildParams:
         """The inverse of ``to_dict`` (what a manifest's ``params`` holds)."""
         try:
             # stages added since a manifest was written take their defaults
-            stages = {name: STAGE_CLASSES[name](**plain.get(name, {})) for name in STAGE_CLASSES}
+            stages = {name: STAGE_CLASSES[name](**plain.get(name, {})) for name in STAGE_CLASSES if name != "embed"}
+            stages["embed"] = embeddings.from_dict(plain.get("embed", {}))  # a record without a method is PyMDE's
             layouts = tuple(projections.get(p["method"]).Params(**{k: v for k, v in p.items() if k != "method"}) for p in plain["projections"])
             engine = EngineParams(**plain.get("engine", {}))
         except (KeyError, TypeError) as exc:
@@ -134,8 +137,9 @@ class BuildParams:
 
 
 def stage_fields() -> dict[str, list[Field]]:
-    """The offered fields of the stages before the projections, by stage."""
-    return {stage: fields_of(cls) for stage, cls in STAGE_CLASSES.items()}
+    """The offered fields of the stages before the projections, by stage (the embedding's: the
+    method's choice, then every method's options)."""
+    return {stage: embeddings.embedding_fields() if stage == "embed" else fields_of(cls) for stage, cls in STAGE_CLASSES.items()}
 
 
 def projection_fields() -> dict[str, list[Field]]:
@@ -214,6 +218,8 @@ def _given(fields: list[Field], values: Mapping[str, Any]) -> dict:
 def stage_params(stage: str, values: Mapping[str, Any], *, seed: int = 0, demo: bool = False):
     """One stage's parameters (``filter``, ``cooccurrence``, ``graph``, ``embed``, ``regions`` or
     ``align``) from option values; the co-occurrence keeps at least as many candidates as the graph's ``n_neighbors``."""
+    if stage == "embed":
+        return embeddings.embedding_params(values, seed=check_seed(seed))
     cls = STAGE_CLASSES[stage]
     base = demo_filter() if stage == "filter" and demo else cls()
     changes = _given(fields_of(cls), values)
@@ -250,7 +256,10 @@ def options_of(params: BuildParams, *, demo: bool = False) -> dict[str, Any]:
         raise AtlasError(f"the stages use different seeds ({', '.join(map(str, sorted(seeds)))}); one --seed sets them all.")
     values: dict[str, Any] = {}
     defaults = {"filter": demo_filter() if demo else FilterParams()}
+    values.update(embeddings.changed_options(params.embed))
     for stage, fields in stage_fields().items():
+        if stage == "embed":
+            continue
         current, base = getattr(params, stage), defaults.get(stage) or STAGE_CLASSES[stage]()
         for f in fields:
             if getattr(current, f.name) != getattr(base, f.name):

@@ -441,13 +441,14 @@ def _(graph_defaults, graph_form, pipe, profiles, seed):
 
 
 @app.cell
-def _(embed_defaults, embed_form, graph, pipe, seed):
+def _(embed_defaults, embed_form, graph, pipe, profiles, seed):
     embed_params_run = widgets.run_stage(
         "embedding settings", lambda _report: atlas.plan.stage_params("embed", embed_form.value or embed_defaults, seed=seed.value), spinner=False
     )
     embed_params = embed_params_run.value
     embedding_run = widgets.run_stage(
-        "embedding", lambda report: pipe.embed(graph, embed_params, progress=report), needs=[graph, embed_params], title="Embedding the graph with PyMDE…"
+        "embedding", lambda report: pipe.embed(graph, embed_params, profiles=profiles, progress=report), needs=[graph, embed_params],
+        title=f"Embedding the items ({atlas.embeddings.of(embed_params).title})…" if embed_params is not None else "Embedding the items…",
     )
     embedding = embedding_run.value
     return embed_params, embed_params_run, embedding, embedding_run

@@ -1,7 +1,8 @@
 """Stage 6 — projection to 2D, one module per method, and alignment of one layout onto another.
 
-The embedding has only a few dimensions, so its exact nearest neighbours come cheaply from a
-k-d tree; they are computed once (``EmbeddingNeighbors``) and handed to every method that reads
+The embedding's nearest neighbours, in its own metric (cosine for SVD and ALS vectors), come
+from a k-d tree when it has a few dimensions and from an exact blocked search (approximate
+above 50,000 items) when it has many; they are computed once (``EmbeddingNeighbors``) and handed to every method that reads
 neighbours (UMAP's ``precomputed_knn``, openTSNE's ``PrecomputedNeighbors``, PaCMAP's near pairs),
 which then skip their own approximate search.
 

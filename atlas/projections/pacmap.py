@@ -72,7 +72,7 @@ class Pacmap(Projection):
     def fit(self, inputs: ProjectionInputs, params: PacmapParams, *, progress=None) -> np.ndarray:
         import pacmap
 
-        x = inputs.embedding.coords.astype(np.float32)
+        x = inputs.embedding.space()
         pairs = near_pairs(inputs.neighbors.indices, inputs.neighbors.distances, params.n_neighbors)
         with _LOCK, quiet_logger("pacmap.pacmap"):  # it warns on every fit with a seed; atlas always passes one
             reducer = pacmap.PaCMAP(

@@ -19,7 +19,8 @@ from .base import Projection, ProjectionInputs, Throttle, register
 
 @dataclass(frozen=True)
 class PymdeParams:
-    """No knobs of its own: the embedding's parameters, with two dimensions."""
+    """No knobs of its own: the embedding's parameters (PyMDE's defaults after another
+    method's embedding), with two dimensions."""
 
     seed: int = 0
 
@@ -40,7 +41,10 @@ class Pymde2d(Projection):
         embed_params = inputs.embedding.params
         if embed_params is None:
             raise AtlasError("the PyMDE 2D layout needs an embedding made by atlas (it reuses its parameters).")
-        two = dataclasses.replace(embed_params, embedding_dim=2, seed=params.seed)
+        if not isinstance(embed_params, EmbedParams):  # an embedding by another method: PyMDE's defaults
+            embed_params = EmbedParams()
+        init = "random" if embed_params.init == "svd" else embed_params.init
+        two = dataclasses.replace(embed_params, embedding_dim=2, init=init, seed=params.seed)
         report = Throttle(progress)
         coords = embed_graph(inputs.graph, two, init=inputs.init, progress=lambda done, total: report(done, total, None)).coords
         report(two.max_iter, two.max_iter, coords)

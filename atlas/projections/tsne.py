@@ -101,7 +101,7 @@ class Tsne(Projection):
         from openTSNE.affinity import PerplexityBasedNN
         from openTSNE.nearest_neighbors import PrecomputedNeighbors
 
-        x = inputs.embedding.coords
+        x = inputs.embedding.space()
         k = self.k_needed(params)
         # Threads for the idle cores only: openTSNE's threads wait on each other at every step, so
         # on a busy machine extra threads slow it down several times. The result does not depend on

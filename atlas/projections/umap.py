@@ -102,7 +102,7 @@ class Umap(Projection):
         from sklearn.utils import check_random_state
         from umap.layouts import optimize_layout_euclidean
 
-        x = inputs.embedding.coords.astype(np.float32)
+        x = inputs.embedding.space()
         n, k = x.shape[0], params.n_neighbors
         rng = check_random_state(params.seed)
         knn_indices = inputs.neighbors.indices[:, :k].astype(np.int32)
