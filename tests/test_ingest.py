@@ -263,3 +263,32 @@ def test_a_list_column_in_metadata_is_kept(tmp_path):
     assert data.fingerprint  # lists hash too
     with pytest.raises(atlas.AtlasError, match="label column 'genres' holds lists"):
         load_dataset(path, items_path=items, label_column="genres")
+
+
+@pytest.mark.parametrize("unique", [True, False])
+def test_ids_in_agrees_with_numpys_isin(unique):
+    from atlas.ingest import ids_in
+
+    rng = np.random.default_rng(3)
+    ids = np.array([f"i{v}" for v in rng.integers(0, 500, 2000)] + ["", "1", "01"], dtype=object)
+    known = [f"i{v}" for v in rng.permutation(700)[:300]] + ["1"]
+    if not unique:
+        known = known + known[:50]
+    found = ids_in(ids, pd.Index(known))
+    assert found.dtype == bool and 0 < found.sum() < len(ids)
+    np.testing.assert_array_equal(found, np.isin(ids, np.array(known, dtype=object)))
+
+
+def test_metadata_join_of_a_large_catalogue_is_linear(tmp_path):
+    """100k string ids used to take minutes to match (np.isin on object arrays); hashing takes well
+    under a second, so this stays fast even on a busy machine."""
+    import time
+
+    n = 100_000
+    ids = np.arange(n).astype(str)
+    pd.DataFrame({"user": np.arange(2 * n) % 7, "item": np.r_[ids, ids]}).to_csv(tmp_path / "r.csv", index=False)
+    pd.DataFrame({"item_id": ids[: n // 2], "title": ids[: n // 2]}).to_csv(tmp_path / "m.csv", index=False)
+    start = time.perf_counter()
+    data = load_dataset(tmp_path / "r.csv", items_path=tmp_path / "m.csv")
+    assert time.perf_counter() - start < 30
+    assert data.items.shape[0] == n // 2

@@ -6,7 +6,8 @@ above 50,000 items) when it has many; they are computed once (``EmbeddingNeighbo
 neighbours (UMAP's ``precomputed_knn``, openTSNE's ``PrecomputedNeighbors``, PaCMAP's near pairs),
 which then skip their own approximate search.
 
-Every module of this package other than ``base`` holds one projection; it registers itself, and
+Every module of this package other than ``base`` and ``landmarks`` (large catalogues: a sample
+laid out first, the rest placed from neighbours) holds one projection; it registers itself, and
 ``names()`` lists them all.
 """
 
@@ -35,7 +36,7 @@ from .base import (
 )
 
 for _module in pkgutil.iter_modules(__path__):
-    if _module.name != "base" and not _module.name.startswith("_"):
+    if _module.name not in ("base", "landmarks") and not _module.name.startswith("_"):
         importlib.import_module(f"{__name__}.{_module.name}")
 
 from .pacmap import PacmapParams  # noqa: E402

@@ -109,6 +109,11 @@ class Projection:
         """The 2D layout; start from ``inputs.init`` when given, else from the embedding's PCA."""
         raise NotImplementedError
 
+    def rescale(self, xy: np.ndarray, n_from: int, n_to: int) -> np.ndarray:
+        """A layout of ``n_from`` items at the scale this method gives ``n_to`` items (the
+        landmarks' layout, before the others are placed among them): the same by default."""
+        return xy
+
     # -- shared behaviour ---------------------------------------------------------------------
     def check(self, params, n_items: int) -> None:
         """Refuse parameters that cannot work for ``n_items`` items, saying what would."""
@@ -262,7 +267,13 @@ def project(
         if init.shape != (n, 2) or not np.all(np.isfinite(init)):
             raise AtlasError(f"a start layout must hold finite 2D positions for all {n} items, got shape {init.shape}.")
     inputs = ProjectionInputs(embedding, neighbors, graph, init, refine and init is not None)
-    xy = np.asarray(method.fit(inputs, params, progress=progress), dtype=np.float32)
+    from .landmarks import fit_with_landmarks, landmark_count
+
+    count = 0 if inputs.refine else landmark_count(getattr(params, "landmarks", 0), n)
+    if count:
+        xy = np.asarray(fit_with_landmarks(method, inputs, params, count, progress=progress), dtype=np.float32)
+    else:
+        xy = np.asarray(method.fit(inputs, params, progress=progress), dtype=np.float32)
     if not np.all(np.isfinite(xy)):
         raise AtlasError(f"the {method.title} layout has non-finite coordinates; change its parameters.")
     return Layout(xy - xy.mean(axis=0), method.name, params, embedding_key=embedding.key)

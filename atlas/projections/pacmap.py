@@ -19,6 +19,9 @@ from .base import Projection, ProjectionInputs, pca_init, quiet_logger, register
 #: PaCMAP keeps its random seed in a module global: fits must not overlap.
 _LOCK = threading.Lock()
 EXTRA_CANDIDATES = 50
+#: A refinement of a finished layout (the items placed among landmarks, see ``landmarks``): the
+#: last phase of PaCMAP's schedule only, where near and further pairs balance.
+REFINE_ITERS = 100
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,7 @@ class PacmapParams:
     mn_ratio: float = option(0.5, "--mn-ratio", "PaCMAP mid-near pairs per near pair (default 0.5; more: more global)", steps=grid(0.1, 2.0, 0.1))
     fp_ratio: float = option(2.0, "--fp-ratio", "PaCMAP further pairs per near pair (default 2)", steps=grid(0.5, 5.0, 0.5))
     n_iter: int = option(450, "--pacmap-iter", "PaCMAP iterations, the first 200 in its two warm-up phases (default 450)", steps=(250, 350, 450, 600, 800))
+    landmarks: int | None = option(None, "--pacmap-landmarks", "PaCMAP: lay out N landmark items first and place the rest from their neighbours (0: every item at once; default: from 150,000 items, a fifth of them, at least 50,000)")
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -36,6 +40,8 @@ class PacmapParams:
         check_range("PaCMAP mn_ratio", self.mn_ratio, 0.0, 20.0)
         check_range("PaCMAP fp_ratio", self.fp_ratio, 0.0, 20.0)
         check_range("PaCMAP n_iter", self.n_iter, 201, 100_000)
+        if self.landmarks is not None:
+            check_range("PaCMAP landmarks", self.landmarks, 0)
         check_seed(self.seed)
 
 
@@ -81,7 +87,7 @@ class Pacmap(Projection):
                 MN_ratio=params.mn_ratio,
                 FP_ratio=params.fp_ratio,
                 pair_neighbors=pairs,
-                num_iters=(100, 100, params.n_iter - 200),
+                num_iters=(0, 0, REFINE_ITERS) if inputs.refine else (100, 100, params.n_iter - 200),
                 random_state=int(params.seed),
                 apply_pca=False,
                 knn_backend="annoy",  # never used: the near pairs are given

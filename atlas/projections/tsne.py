@@ -29,6 +29,7 @@ class TsneParams:
     max_intervals: int = option(
         100, "--tsne-max-intervals", "t-SNE's FFT grid: at most this many intervals across the map (default 100; more: a little more exact, slower on large maps)"
     )
+    landmarks: int | None = option(None, "--tsne-landmarks", "t-SNE: lay out N landmark items first and place the rest from their neighbours (0: every item at once; default: from 150,000 items, a fifth of them, at least 50,000)")
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -43,6 +44,8 @@ class TsneParams:
             raise AtlasError(f"t-SNE learning_rate must be 'auto' or a positive number, got {self.learning_rate!r}.")
         if self.learning_rate != "auto":
             check_range("t-SNE learning_rate", self.learning_rate, 0.0)
+        if self.landmarks is not None:
+            check_range("t-SNE landmarks", self.landmarks, 0)
         check_seed(self.seed)
 
 
@@ -86,6 +89,10 @@ class Tsne(Projection):
 
     def k_needed(self, params: TsneParams) -> int:
         return int(min(3 * params.perplexity, 1000))
+
+    def rescale(self, xy: np.ndarray, n_from: int, n_to: int) -> np.ndarray:
+        """t-SNE's spread grows with √n (``SPREAD_PER_ROOT_N``)."""
+        return xy * np.sqrt(n_to / n_from)
 
     def limits(self, params: TsneParams, n_items: int):
         if 3 * params.perplexity >= n_items:

@@ -25,6 +25,7 @@ class UmapParams:
     warm_epochs: int | None = option(
         None, "--umap-warm-epochs", "UMAP epochs when refining the layout on screen after a change (default 100 below 10,000 items, else 60)"
     )
+    landmarks: int | None = option(None, "--umap-landmarks", "UMAP: lay out N landmark items first and place the rest from their neighbours (0: every item at once; default: from 150,000 items, a fifth of them, at least 50,000)")
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -37,6 +38,8 @@ class UmapParams:
             check_range("UMAP warm_epochs", self.warm_epochs, 1, 100_000)
         if self.min_dist > self.spread:
             raise AtlasError(f"UMAP min_dist ({self.min_dist}) must not exceed spread ({self.spread}); lower min_dist or raise spread.")
+        if self.landmarks is not None:
+            check_range("UMAP landmarks", self.landmarks, 0)
         check_seed(self.seed)
 
     def epochs(self, n_items: int) -> int:
