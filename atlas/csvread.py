@@ -139,7 +139,7 @@ def batches(path: Path, sep: str, header: bool, *, role: str, block_bytes: int =
             raise _utf8_error(path, role) from None
         raise AtlasError(f"cannot read {role} {path.name!r} as {path.suffix or 'a table'}: {first}; check the file format.") from None
     except (OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise AtlasError(f"cannot read {role} {path.name!r} ({str(exc) or type(exc).__name__}); check the file.") from None
+        raise AtlasError(f"cannot read {role} {path.name!r} ({str(exc) or type(exc).__name__}); check the file format.") from None
 
 
 def _check_repeated_header(path: Path, sep: str, batch, names: list[str], done: int, role: str) -> None:
