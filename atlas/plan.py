@@ -293,6 +293,7 @@ class Source:
     candidates: str | None = None  # a file written by 'atlas candidates', instead of INPUT
     align_to: str | None = None  # an earlier export whose map the build keeps (atlas.align)
     drop_missing_weights: bool = False  # rows with ids but no weight: left out and reported, not refused
+    align_anyway: bool = False  # align to an earlier map that shares under half of either build's items
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -349,13 +350,13 @@ class Source:
         """The earlier map of ``align_to`` (``align.Anchor``), or None."""
         from .align import read_anchor
 
-        return None if self.align_to is None else read_anchor(self.align_to)
+        return None if self.align_to is None else read_anchor(self.align_to, anyway=self.align_anyway)
 
     def argv(self) -> list[str]:
         words = ["--demo"] if self.is_demo else ([self.input] if self.input else [])
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if f.name in ("input", "demo") or value is None or value is False or (self.is_demo and f.name != "align_to"):
+            if f.name in ("input", "demo") or value is None or value is False or (self.is_demo and f.name not in ("align_to", "align_anyway")):
                 continue  # the demo reads no files of its own
             if value is True:
                 words.append(f"--{f.name.replace('_', '-')}")
@@ -376,6 +377,7 @@ SOURCE_HELP = {
     "weight_col": "weight column, e.g. a rating (default: a numeric third column)",
     "candidates": "continue from a candidates file written by 'atlas candidates' (instead of INPUT)",
     "drop_missing_weights": "leave out (and report) rows that have ids but no weight, instead of refusing the file",
+    "align_anyway": "with --align-to: align even when the earlier map shares under half of either build's items",
     "align_to": "an earlier export folder: keep its map's geography (shared items start where they were; the result is turned onto it)",
 }
 
@@ -425,6 +427,7 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     for name in ("items", "items_id_col", "name_col", "label_col", "user_col", "item_col", "weight_col", "candidates", "align_to"):
         parser.add_argument(f"--{name.replace('_', '-')}", help=SOURCE_HELP[name])
     parser.add_argument("--drop-missing-weights", action="store_true", help=SOURCE_HELP["drop_missing_weights"])
+    parser.add_argument("--align-anyway", action="store_true", help=SOURCE_HELP["align_anyway"])
     for f in all_fields().values():
         parser.add_argument(
             f.option.flag, dest=f.dest, type=_argument_type(f), metavar=_metavar(f), help=f.option.help, default=argparse.SUPPRESS
