@@ -27,6 +27,7 @@ from .cooccur import CooccurrenceParams
 from .embed import EmbedParams
 from .engines import EngineParams
 from .errors import AtlasError, check_seed
+from .flagnames import flag_errors, flags_of
 from .graph import GraphParams
 from .options import Field, Option, fields_of, parse, word
 from .profiles import FilterParams
@@ -219,16 +220,20 @@ def stage_params(stage: str, values: Mapping[str, Any], *, seed: int = 0, demo: 
     changes = _given(fields_of(cls), values)
     if any(f.name == "seed" for f in dataclasses.fields(cls)):
         changes["seed"] = check_seed(seed)
+    flags = flags_of(cls)
     if stage == "cooccurrence":
         graph = _given(fields_of(GraphParams), values)
         changes["n_candidates"] = max(base.n_candidates, graph.get("n_neighbors", GraphParams().n_neighbors))
-    return dataclasses.replace(base, **changes)
+        flags["n_candidates"] = "--n-neighbors"  # the candidates kept follow the graph's neighbours
+    with flag_errors(flags):
+        return dataclasses.replace(base, **changes)
 
 
 def projection_params(name: str, values: Mapping[str, Any], *, seed: int = 0):
     """The parameters of the projection called ``name`` from option values."""
     method = projections.get(name)
-    return method.Params(**_given(fields_of(method.Params), values), seed=check_seed(seed))
+    with flag_errors(flags_of(method.Params)):
+        return method.Params(**_given(fields_of(method.Params), values), seed=check_seed(seed))
 
 
 SEED_FIELD = Field(BuildParams, "seed", SEED, int, False, 0)
@@ -515,5 +520,6 @@ def candidates_plan(args) -> tuple[Source, BuildParams]:
     values = {dest: getattr(args, dest) for dest in (*all_fields(), *engine_fields()) if hasattr(args, dest)}
     seed = check_seed(args.seed)
     filter = stage_params("filter", values, seed=seed)
-    cooccurrence = dataclasses.replace(stage_params("cooccurrence", values), n_candidates=args.n_candidates)
+    with flag_errors({"n_candidates": "--n-candidates"}):
+        cooccurrence = dataclasses.replace(stage_params("cooccurrence", values), n_candidates=args.n_candidates)
     return source, BuildParams(filter=filter, cooccurrence=cooccurrence, graph=GraphParams(n_neighbors=min(GraphParams().n_neighbors, args.n_candidates)), engine=engine_params(values))
