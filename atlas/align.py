@@ -53,6 +53,7 @@ class Anchor:
     item_ids: np.ndarray  # str
     xy: np.ndarray  # float64, n × 2
     manifest: dict
+    anyway: bool = False  # align even when the two builds share under half of their items
 
     @property
     def digest(self) -> str:
@@ -61,8 +62,10 @@ class Anchor:
         return h.hexdigest()[:20]
 
 
-def read_anchor(directory: str | Path) -> Anchor:
-    """The layout of the export in ``directory`` (``layout.parquet``, else ``layout.csv``)."""
+def read_anchor(directory: str | Path, *, anyway: bool = False) -> Anchor:
+    """The layout of the export in ``directory`` (``layout.parquet``, else ``layout.csv``, its
+    ids read as written: an item called ``NA`` or ``null`` is that item, not a missing one).
+    With ``anyway``, ``match`` aligns to it even when the builds share under half their items."""
     folder = Path(directory).expanduser()
     fix = "give --align-to a folder written by 'atlas build --out DIR'"
     if not folder.is_dir():
@@ -75,7 +78,7 @@ def read_anchor(directory: str | Path) -> Anchor:
         if path.suffix == ".parquet":
             frame = pd.read_parquet(path, columns=None)
         else:
-            frame = pd.read_csv(path, dtype={"item_id": str})
+            frame = pd.read_csv(path, dtype={"item_id": str}, keep_default_na=False, na_values={"x": [""], "y": [""]})
     except Exception as exc:  # pyarrow and pandas raise many types for a damaged file
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise AtlasError(f"cannot read {path} ({reason}); {fix}.") from None
@@ -94,7 +97,7 @@ def read_anchor(directory: str | Path) -> Anchor:
             manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
         except (OSError, ValueError):
             manifest = {}
-    return Anchor(str(folder.resolve()), ids, xy, manifest if isinstance(manifest, dict) else {})
+    return Anchor(str(folder.resolve()), ids, xy, manifest if isinstance(manifest, dict) else {}, anyway)
 
 
 @dataclass(frozen=True, eq=False)
@@ -114,6 +117,10 @@ class AnchorMatch:
         return self.anchor.xy[self.rows[self.shared]]
 
 
+#: The share of either build's items that must be on both maps for an alignment without --align-anyway.
+MIN_OVERLAP = 0.5
+
+
 def match(anchor: Anchor, item_ids: np.ndarray) -> AnchorMatch:
     """Which current items (``item_ids``) were on the anchor's map, and where."""
     position = pd.Index(anchor.item_ids)
@@ -123,6 +130,13 @@ def match(anchor: Anchor, item_ids: np.ndarray) -> AnchorMatch:
         raise AtlasError(
             f"the map in {anchor.directory!r} shares {shared} item(s) with this build, too few to align to (at least {MIN_SHARED}); "
             "check that both builds use the same item ids, or leave --align-to out."
+        )
+    old, new = len(anchor.item_ids), len(rows)
+    if not anchor.anyway and (shared < MIN_OVERLAP * old or shared < MIN_OVERLAP * new):
+        raise AtlasError(
+            f"the map in {anchor.directory!r} shares {shared:,} items with this build: {shared / old:.0%} of its {old:,} and "
+            f"{shared / new:.0%} of this build's {new:,}, under half of one side, so it would steer a mostly different map; "
+            "add --align-anyway to align to it all the same, or leave --align-to out."
         )
     return AnchorMatch(anchor, rows)
 

@@ -130,11 +130,26 @@ def _build(args: argparse.Namespace, interrupts: _Interrupts, plan=None) -> int:
         bars.close()
     interrupts.check()
     timings = {"load": load_seconds, **result.timings}
-    paths = export_layout(args.out, result, data, extra_manifest={"timings": timings}, page=args.html)
+    warnings = build_warnings(result)
+    paths = export_layout(args.out, result, data, extra_manifest={"timings": timings, "warnings": warnings}, page=args.html)
+    for warning in warnings:  # shown even with --quiet: the map is not what the flags alone would give
+        print(f"warning: {warning}", file=sys.stderr)
     html = paths.pop("atlas.html", None)
     if not args.quiet:
         print(summary(result, timings, paths, html, data.all_notes))
     return 0
+
+
+def build_warnings(result) -> list[str]:
+    """What a person must know about a finished build (recorded in the manifest's ``warnings``)."""
+    fallback = int(result.graph.summary()["fallback_items"])
+    if not fallback:
+        return []
+    return [
+        f"{fallback:,} of {result.graph.n_items:,} items had too few partners with a positive score among their "
+        f"{result.params.graph.n_neighbors} neighbours and were completed with fall-back neighbours (by raw count); "
+        "the manifest records them as counts.graph_fallback_items"
+    ]
 
 
 def cmd_candidates(args: argparse.Namespace) -> int:

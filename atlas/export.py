@@ -313,7 +313,13 @@ def write_folder(out_dir: str | os.PathLike, stage: Callable[[Path], None]) -> l
         if strays:
             raise RuntimeError(f"the export wrote files that are not in OWNED_FILES: {', '.join(strays)}")
         names = [name for name in OWNED_FILES if (staging / name).exists()]
-        _swap(staging, out, names, scratch)
+        try:
+            _swap(staging, out, names, scratch)
+        except FileNotFoundError:  # a file of ours went away between our look and our move
+            raise AtlasError(
+                f"another build finished writing into {shown!r} while this one was putting its files there; "
+                "the folder holds that build's export, whole. Run this one again to replace it, or give it another --out."
+            ) from None
         created.clear()
         return names
     except OSError as exc:

@@ -116,11 +116,11 @@ def graph_from_candidates(candidates: Candidates, params: GraphParams = GraphPar
     n_items, m = candidates.index.shape
     k = params.n_neighbors
     if k >= n_items:
-        raise AtlasError(f"n_neighbors={k} needs more than {k} items, but only {n_items} are left; lower n_neighbors.")
+        raise AtlasError(f"--n-neighbors {k} needs more than {k} items, but only {n_items} are left; lower --n-neighbors.")
     if k > m:
         raise AtlasError(
-            f"n_neighbors={k} is more than the {m} candidates kept per item; raise n_candidates "
-            f"to at least {k} or lower n_neighbors."
+            f"--n-neighbors {k} is more than the {m} candidates kept per item; raise --n-candidates "
+            f"to at least {k} or lower --n-neighbors."
         )
     index = candidates.index[:, :k]
     score = candidates.score[:, :k]

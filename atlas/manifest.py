@@ -27,7 +27,7 @@ VERSION = 1
 #: Every key an export's manifest may hold (``atlas.export.build_manifest``).
 TOP_KEYS = frozenset({
     "atlas_manifest_version", "created", "projection", "projections", "aligned_to", "name_column", "label_column", "input",
-    "params", "argv", "argv_note", "command", "counts", "embedding", "metrics", "regions", "alignment", "timings", "versions", "files",
+    "params", "argv", "argv_note", "command", "counts", "embedding", "metrics", "regions", "alignment", "timings", "versions", "files", "warnings",
 })
 INPUT_KEYS = frozenset({"fingerprint", "interactions_fingerprint", "source", "dropped_rows", "notes"})
 #: Fields of the recorded source that name files to read: a rebuild says when it reads them.

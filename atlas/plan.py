@@ -27,6 +27,7 @@ from .cooccur import CooccurrenceParams
 from .embed import EmbedParams
 from .engines import EngineParams
 from .errors import AtlasError, check_seed
+from .flagnames import flag_errors, flags_of
 from .graph import GraphParams
 from .options import Field, Option, fields_of, parse, word
 from .profiles import FilterParams
@@ -225,16 +226,20 @@ def stage_params(stage: str, values: Mapping[str, Any], *, seed: int = 0, demo: 
     changes = _given(fields_of(cls), values)
     if any(f.name == "seed" for f in dataclasses.fields(cls)):
         changes["seed"] = check_seed(seed)
+    flags = flags_of(cls)
     if stage == "cooccurrence":
         graph = _given(fields_of(GraphParams), values)
         changes["n_candidates"] = max(base.n_candidates, graph.get("n_neighbors", GraphParams().n_neighbors))
-    return dataclasses.replace(base, **changes)
+        flags["n_candidates"] = "--n-neighbors"  # the candidates kept follow the graph's neighbours
+    with flag_errors(flags):
+        return dataclasses.replace(base, **changes)
 
 
 def projection_params(name: str, values: Mapping[str, Any], *, seed: int = 0):
     """The parameters of the projection called ``name`` from option values."""
     method = projections.get(name)
-    return method.Params(**_given(fields_of(method.Params), values), seed=check_seed(seed))
+    with flag_errors(flags_of(method.Params)):
+        return method.Params(**_given(fields_of(method.Params), values), seed=check_seed(seed))
 
 
 SEED_FIELD = Field(BuildParams, "seed", SEED, int, False, 0)
@@ -302,6 +307,7 @@ class Source:
     candidates: str | None = None  # a file written by 'atlas candidates', instead of INPUT
     align_to: str | None = None  # an earlier export whose map the build keeps (atlas.align)
     drop_missing_weights: bool = False  # rows with ids but no weight: left out and reported, not refused
+    align_anyway: bool = False  # align to an earlier map that shares under half of either build's items
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -358,13 +364,13 @@ class Source:
         """The earlier map of ``align_to`` (``align.Anchor``), or None."""
         from .align import read_anchor
 
-        return None if self.align_to is None else read_anchor(self.align_to)
+        return None if self.align_to is None else read_anchor(self.align_to, anyway=self.align_anyway)
 
     def argv(self) -> list[str]:
         words = ["--demo"] if self.is_demo else ([self.input] if self.input else [])
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if f.name in ("input", "demo") or value is None or value is False or (self.is_demo and f.name != "align_to"):
+            if f.name in ("input", "demo") or value is None or value is False or (self.is_demo and f.name not in ("align_to", "align_anyway")):
                 continue  # the demo reads no files of its own
             if value is True:
                 words.append(f"--{f.name.replace('_', '-')}")
@@ -385,6 +391,7 @@ SOURCE_HELP = {
     "weight_col": "weight column, e.g. a rating (default: a numeric third column)",
     "candidates": "continue from a candidates file written by 'atlas candidates' (instead of INPUT)",
     "drop_missing_weights": "leave out (and report) rows that have ids but no weight, instead of refusing the file",
+    "align_anyway": "with --align-to: align even when the earlier map shares under half of either build's items",
     "align_to": "an earlier export folder: keep its map's geography (shared items start where they were; the result is turned onto it)",
 }
 
@@ -434,6 +441,7 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     for name in ("items", "items_id_col", "name_col", "label_col", "user_col", "item_col", "weight_col", "candidates", "align_to"):
         parser.add_argument(f"--{name.replace('_', '-')}", help=SOURCE_HELP[name])
     parser.add_argument("--drop-missing-weights", action="store_true", help=SOURCE_HELP["drop_missing_weights"])
+    parser.add_argument("--align-anyway", action="store_true", help=SOURCE_HELP["align_anyway"])
     for f in all_fields().values():
         parser.add_argument(
             f.option.flag, dest=f.dest, type=_argument_type(f), metavar=_metavar(f), help=f.option.help, default=argparse.SUPPRESS
@@ -521,5 +529,6 @@ def candidates_plan(args) -> tuple[Source, BuildParams]:
     values = {dest: getattr(args, dest) for dest in (*all_fields(), *engine_fields()) if hasattr(args, dest)}
     seed = check_seed(args.seed)
     filter = stage_params("filter", values, seed=seed)
-    cooccurrence = dataclasses.replace(stage_params("cooccurrence", values), n_candidates=args.n_candidates)
+    with flag_errors({"n_candidates": "--n-candidates"}):
+        cooccurrence = dataclasses.replace(stage_params("cooccurrence", values), n_candidates=args.n_candidates)
     return source, BuildParams(filter=filter, cooccurrence=cooccurrence, graph=GraphParams(n_neighbors=min(GraphParams().n_neighbors, args.n_candidates)), engine=engine_params(values))

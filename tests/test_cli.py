@@ -59,7 +59,7 @@ def test_tsne_projection_is_exported_when_chosen(ratings, tmp_path):
         (["{data}/plays.csv", "--user-col", "nobody"], "column 'nobody' (users) is not in the file"),
         (["{data}/plays.csv", "--weight-col", "track"], "holds non-numeric values"),
         (["{data}/plays.csv", "--min-item-users", "100000"], "no interactions are left after filtering"),
-        (["{data}/plays.csv", "--n-neighbors", "1000"], "n_neighbors=1000 needs more than 1000 items"),
+        (["{data}/plays.csv", "--n-neighbors", "1000"], "--n-neighbors 1000 needs more than 1000 items"),
         (["{data}/plays.csv", "--weighting", "tfidf"], "Unsupported value 'tfidf' for --weighting; the supported values are 'count', 'cosine'"),
         (["{data}/plays.csv", "--perplexity", "lots"], "--perplexity must be a number, got 'lots'"),
         (["{data}/plays.csv", "--items", "{data}/nothing.csv"], "item metadata file '{data}/nothing.csv' does not exist"),

@@ -46,5 +46,5 @@ def test_graph_neighbours_share_the_planted_community(profiles, planted):
 def test_more_neighbours_than_items_is_an_error(planted):
     small = atlas.build_profiles(atlas.from_arrays(["u", "u", "u", "v", "v", "v"], ["a", "b", "c", "a", "b", "c"]), atlas.FilterParams(min_item_users=1, min_user_items=1))
     cands = atlas.cooccurrence_candidates(small)
-    with pytest.raises(atlas.AtlasError, match="n_neighbors=15 needs more than 15 items, but only 3 are left"):
+    with pytest.raises(atlas.AtlasError, match="--n-neighbors 15 needs more than 15 items, but only 3 are left"):
         graph_from_candidates(cands, GraphParams(n_neighbors=15))

@@ -66,7 +66,7 @@ def test_the_exported_layout_is_aligned_to_the_first_compared():
     ("values", "message"),
     [
         ({"min_dist": 2.0, "spread": 1.0}, r"min_dist \(2.0\) must not exceed spread"),
-        ({"min_dist": "nan"}, "UMAP min_dist must be a finite number"),
+        ({"min_dist": "nan"}, "--min-dist must be a finite number"),
         ({"perplexity": "lots"}, "--perplexity must be a number, got 'lots'"),
         ({"n_neighbors": 2.5}, "--n-neighbors must be a whole number"),
         ({"weighting": "tfidf"}, "Unsupported value 'tfidf' for --weighting"),
@@ -86,7 +86,7 @@ def test_bad_values_are_refused_with_the_flag_named(values, message):
 
 def test_the_command_line_refuses_what_the_app_refuses(capsys):
     assert main(["build", "--demo", "--out", "/tmp/never-written", "--min-dist", "nan"]) == 2
-    assert "UMAP min_dist must be a finite number" in capsys.readouterr().err
+    assert "--min-dist must be a finite number" in capsys.readouterr().err
     assert main(["build", "--demo", "--out", "/tmp/never-written", "--min-dist", "2", "--spread", "1"]) == 2
     assert "must not exceed spread" in capsys.readouterr().err
 

@@ -71,7 +71,8 @@ def _read_table(directory: Path, stem: str) -> tuple[pd.DataFrame, Path]:
         if path.suffix == ".parquet":
             frame = pd.read_parquet(path)
         else:
-            frame = pd.read_csv(path, dtype={"item_id": str, "neighbor_id": str}, keep_default_na=True)
+            # read as written: only an empty field is missing (an item called NA is an item)
+            frame = pd.read_csv(path, dtype={"item_id": str, "neighbor_id": str}, keep_default_na=False, na_values=[""])
     except Exception as exc:  # pyarrow and pandas raise many types for a damaged file
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise AtlasError(f"Could not read {path} ({reason}); {_rebuild(directory)} again.") from None
