@@ -62,7 +62,8 @@ class NameRule:
         check_range("min_lift", self.min_lift, 1.0)
 
     def passes(self, share, lift):
-        return (np.asarray(share) >= self.min_share) & (np.asarray(lift) >= self.min_lift)
+        """Whether each (share, lift) may name a group (a value on a threshold passes)."""
+        return (np.asarray(share) >= self.min_share - 1e-9) & (np.asarray(lift) >= self.min_lift - 1e-9)
 
 
 @dataclass(frozen=True, eq=False)
