@@ -291,3 +291,36 @@ def test_a_build_without_regions_writes_an_empty_table_and_no_region_column(tmp_
     export_layout(tmp_path, bare, planted)
     assert pd.read_parquet(tmp_path / "regions.parquet").empty
     assert "region" not in pd.read_parquet(tmp_path / "layout.parquet").columns
+
+
+def test_one_region_has_one_name_on_every_map(built):
+    umap, tsne = built.regions["umap"], built.regions["tsne"]
+    assert np.array_equal(umap.labels, tsne.labels)  # found once, in the item graph
+    assert umap.table.drop(columns=["x", "y"]).equals(tsne.table.drop(columns=["x", "y"]))
+    for name, found in built.regions.items():  # each name sits on a member of its region, on that map
+        xy = built.layouts[name].xy
+        for row in found.table.itertuples():
+            members = found.labels[:, row.level] == row.region_id
+            assert np.isclose(xy[members], [row.x, row.y]).all(axis=1).any()
+
+
+def test_names_of_one_level_do_not_pile_up():
+    adjacency, xy, block, meta, popularity = planted_graph(seed=8)
+    xy = xy * 0.05  # six blocks squeezed together: the densest points would put names on top of each other
+    regions = regions_of_graph(adjacency, xy, meta, popularity, levels=1)
+    span = np.ptp(np.percentile(xy, [1, 99], axis=0), axis=0).max()
+    boxes = [(r.x, r.y, len(r.name) * span / 90 / 2, span / 35 / 2) for r in regions.table.itertuples()]
+    for i, (x, y, w, h) in enumerate(boxes):
+        for x2, y2, w2, h2 in boxes[i + 1 :]:
+            assert abs(x - x2) >= w + w2 or abs(y - y2) >= h + h2
+    again = place_regions(regions, xy)
+    assert again.table[["x", "y"]].equals(regions.table[["x", "y"]])
+
+
+def test_items_outside_every_region_are_called_so_in_legends():
+    from atlas import widgets
+
+    region = pd.Series(["Noir", None, "Opera", None, None] * 4, name="region")
+    table = pd.DataFrame({"region": region})
+    _, order, _ = atlas.columns.legend_categories(region, **widgets.tables.colour_context(table, "region"))
+    assert order[-1] == "outside any region (12)" and not any("missing" in o or "no value" in o for o in order)
