@@ -40,6 +40,8 @@ MIN_CARRIERS = 3
 SECOND_SCORE = 0.5
 #: Items named in a name made of popular items.
 POPULAR_ITEMS = 2
+#: ... as long as their names together are no longer than this (labels must fit on the map).
+POPULAR_NAME_LENGTH = 30
 SEPARATOR = " · "
 #: The derived column of years read from item names.
 YEAR = "year"
@@ -62,7 +64,8 @@ class NameRule:
         check_range("min_lift", self.min_lift, 1.0)
 
     def passes(self, share, lift):
-        return (np.asarray(share) >= self.min_share) & (np.asarray(lift) >= self.min_lift)
+        """Whether each (share, lift) may name a group (a value on a threshold passes)."""
+        return (np.asarray(share) >= self.min_share - 1e-9) & (np.asarray(lift) >= self.min_lift - 1e-9)
 
 
 @dataclass(frozen=True, eq=False)
@@ -255,8 +258,11 @@ def popular_items(members: np.ndarray, popularity: np.ndarray, count: int) -> np
 
 
 def popular_name(members: np.ndarray, names: np.ndarray, popularity: np.ndarray) -> str:
-    """"around A, B": the group's most popular items."""
-    return "around " + ", ".join(_short(names[i]) for i in popular_items(members, popularity, POPULAR_ITEMS))
+    """"around A, B": the group's most popular items (only A where both make a long name)."""
+    best = [_short(names[i]) for i in popular_items(members, popularity, POPULAR_ITEMS)]
+    while len(best) > 1 and len(", ".join(best)) > POPULAR_NAME_LENGTH:
+        best.pop()
+    return "around " + ", ".join(best)
 
 
 def name_group(

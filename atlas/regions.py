@@ -186,20 +186,57 @@ def communities(adjacency: sparse.csr_matrix, resolution: float = RESOLUTION, se
     return np.asarray(found.membership, dtype=np.int64)
 
 
-def nested_communities(adjacency: sparse.csr_matrix, levels: int, seed: int = SEED) -> np.ndarray:
-    """``levels`` nested partitions (n × levels): level 0 of the whole graph, each next level
-    of every community of the one before, split on its own subgraph."""
+def merge_small(adjacency: sparse.csr_matrix, membership: np.ndarray, size: int) -> np.ndarray:
+    """``membership`` with every community smaller than ``size`` merged, smallest first, into the
+    community it shares most edges with; a small community with no edge out stays as it is.
+    Communities are renumbered from 0 in order of their first item."""
+    _, membership = np.unique(membership, return_inverse=True)
+    k = int(membership.max()) + 1 if membership.size else 0
+    if k <= 1:
+        return membership.astype(np.int64)
+    p = sparse.csr_matrix((np.ones(membership.size), (np.arange(membership.size), membership)), shape=(membership.size, k))
+    between = (p.T @ adjacency @ p).toarray()
+    np.fill_diagonal(between, 0.0)
+    counts = np.bincount(membership, minlength=k).astype(np.int64)
+    owner = np.arange(k)
+    alive = counts > 0
+    while True:
+        small = np.flatnonzero(alive & (counts < size) & (between.sum(axis=1) > 0))
+        if small.size == 0:
+            break
+        c = int(small[np.lexsort((small, counts[small]))[0]])
+        target = int(np.argmax(np.where(alive, between[c], -1.0)))
+        between[target] += between[c]
+        between[:, target] += between[:, c]
+        between[target, target] = 0.0
+        between[c, :] = 0.0
+        between[:, c] = 0.0
+        counts[target] += counts[c]
+        counts[c], alive[c] = 0, False
+        owner[owner == c] = target
+    _, merged = np.unique(owner[membership], return_inverse=True)
+    return merged.astype(np.int64)
+
+
+def nested_communities(adjacency: sparse.csr_matrix, sizes: list[int], seed: int = SEED) -> np.ndarray:
+    """One nested partition per entry of ``sizes`` (n × levels): level 0 of the whole graph,
+    each next level of every community of the one before, split on its own subgraph; at each
+    level communities smaller than its size join their best-connected neighbour (``merge_small``)."""
     n = adjacency.shape[0]
+    levels = len(sizes)
     out = np.zeros((n, levels), dtype=np.int64)
     if levels == 0 or n == 0:
         return out
-    out[:, 0] = communities(adjacency, RESOLUTION, seed)
+    out[:, 0] = merge_small(adjacency, communities(adjacency, RESOLUTION, seed), sizes[0])
     for level in range(1, levels):
         above = out[:, level - 1]
         next_id = 0
         for c in np.unique(above):
             members = np.flatnonzero(above == c)
-            inner = communities(adjacency[members][:, members], SPLIT_RESOLUTION, seed) if members.size > 1 else np.zeros(1, np.int64)
+            inner = np.zeros(members.size, np.int64)
+            if members.size >= 2 * sizes[level]:  # room for two regions at least
+                sub = adjacency[members][:, members]
+                inner = merge_small(sub, communities(sub, SPLIT_RESOLUTION, seed), sizes[level])
             out[members, level] = inner + next_id
             next_id += int(inner.max()) + 1
     return out
@@ -227,7 +264,7 @@ def name_regions(
     places yet: see :func:`place_regions`), named from ``values`` or ``names``/``popularity``."""
     n = adjacency.shape[0]
     popularity = np.asarray(popularity, dtype=np.float64)
-    raw = nested_communities(adjacency, params.levels)
+    raw = nested_communities(adjacency, params.sizes(n))
     labels = np.full((n, params.levels), -1, dtype=np.int32)
     rows = []
     by_id: dict[int, tuple] = {}  # region id -> (its GroupName, its members)
@@ -241,8 +278,8 @@ def name_regions(
         for members, parent in zip(groups, parents):
             if parent >= 0 and np.array_equal(by_id[parent][1], members):
                 named.append(by_id[parent][0])  # the same items as the region around it: the same name
-            else:  # what sets it apart, besides the values already naming the region around it
-                exclude = by_id[parent][0].parts if parent >= 0 else ()
+            else:  # what sets it apart, besides the value that names the region around it first
+                exclude = by_id[parent][0].parts[:1] if parent >= 0 else ()
                 named.append(name_group(values, members, names, popularity, exclude=exclude, rule=rule))
         named = unique_names(named, groups, names, popularity)
         for members, parent, gname in zip(groups, parents, named):

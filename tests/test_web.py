@@ -615,10 +615,14 @@ def test_sets_are_packed_as_rows_of_codes(tmp_path):
     offsets, codes = array(binary, tags["offsets"]), array(binary, tags["codes"])
     decoded = [[tags["table"][c - 1] for c in codes[offsets[i]:offsets[i + 1]]] for i in range(len(expected))]
     assert decoded == value_sets(expected)
+    # each item's default colour: its most distinctive value among its own, as the app chooses it
+    pick = array(binary, tags["pick"])
+    assert all((p == 0) == (not any(c <= 12 for c in codes[offsets[i]:offsets[i + 1]])) for i, p in enumerate(pick))
+    assert all(p == 0 or tags["table"][p - 1] in decoded[i] for i, p in enumerate(pick))
 
 
 @pytest.mark.browser
-def test_sets_colour_by_first_value_or_by_one_value(tmp_path):
+def test_sets_colour_by_their_most_distinctive_value_or_by_one_value(tmp_path):
     from browser import chromium_page
 
     from atlas.columns import colour_values
@@ -631,16 +635,16 @@ def test_sets_colour_by_first_value_or_by_one_value(tmp_path):
         page.locator("#atlas-color").select_option("tags")
         labels = page.locator("#atlas-legend .atlas-legend-label").all_text_contents()
         counts = [int(c.replace(",", "")) for c in page.locator("#atlas-legend .atlas-legend-count").all_text_contents()]
-        # the same colours as the app gives: each item's first value among the 12 most common
+        # the legend the app gives: the 12 most common values, each counting every item holding it
         first, legend = colour_values(layout["tags"])
         assert labels[:12] == [v for v, _ in legend["values"]] and counts[:12] == [c for _, c in legend["values"]]
         assert labels[12:] == ["other (3 more values)", "no value"] and counts[12:] == [legend["other"], 1]
-        assert page.locator("#atlas-legend .atlas-legend-title").text_content() == "by each item's first common value"
+        assert page.locator("#atlas-legend .atlas-legend-title").text_content() == "by each item's most distinctive value"
         assert page.evaluate("atlasMap.item(atlasMap.indexOf('m0001')).fields.tags") == ", ".join(layout["tags"][1].split("|"))
 
         options = page.locator("#atlas-color-value option").all_text_contents()
         held = int((layout["tags"].fillna("").str.split("|").map(lambda s: "Drama" in s)).sum())
-        assert options[0] == "each item's first common value" and f"has Drama ({held})" in options
+        assert options[0] == "each item's most distinctive value" and f"has Drama ({held})" in options
         page.locator("#atlas-color-value").select_option(label=f"has Drama ({held})")
         assert page.evaluate("atlasMap.state.colorValue") == "Drama"
         labels = page.locator("#atlas-legend .atlas-legend-label").all_text_contents()
@@ -668,11 +672,18 @@ def regions_export(tmp_path_factory):
     from atlas.naming import item_values
     from atlas.regions import RegionParams, find_regions
 
+    from scipy import sparse
+
     directory = make_export(tmp_path_factory.mktemp("regions"))
     layout = pd.read_parquet(directory / "layout.parquet")
+    pairs = pd.read_parquet(directory / "neighbors.parquet")
+    index = pd.Index(layout["item_id"].astype(str))
+    s, t = index.get_indexer(pairs["item_id"].astype(str)), index.get_indexer(pairs["neighbor_id"].astype(str))
+    keep = (s >= 0) & (t >= 0) & (s != t)
+    graph = sparse.csr_matrix((np.ones(int(keep.sum())), (s[keep], t[keep])), shape=(len(index), len(index)))
     regions = find_regions(
         layout[["x", "y"]].to_numpy(), RegionParams(levels=2, min_region_size=12), values=item_values(layout[["genres"]]),
-        names=layout["title"].to_numpy(), popularity=layout["n_users"].to_numpy(),
+        names=layout["title"].to_numpy(), popularity=layout["n_users"].to_numpy(), graph=graph.maximum(graph.T),
     )  # fmt: skip
     regions.table.to_parquet(directory / "regions.parquet", index=False)
     return write_html(directory), regions.table
