@@ -191,8 +191,8 @@ def gowalla_speed(path: Path) -> dict:
     data = atlas.load_dataset(path)
     result = {}
     for name, params in (
+        ("new default", atlas.BuildParams(projections=(UmapParams(), TsneParams()))),
         ("old default (pymde)", atlas.BuildParams(embed=EmbedParams(), projections=(UmapParams(n_neighbors=50, min_dist=0.3), TsneParams(perplexity=30)))),
-        ("new default", atlas.BuildParams()),
     ):
         pipe = atlas.Pipeline()
         start = time.perf_counter()
