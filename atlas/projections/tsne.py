@@ -17,7 +17,7 @@ from .base import Projection, ProjectionInputs, Throttle, pca_init, quiet_logger
 class TsneParams:
     """openTSNE's main knobs; ``n_iter`` counts the iterations after early exaggeration."""
 
-    perplexity: float = option(30.0, "--perplexity", "t-SNE perplexity (default 30)", steps=grid(5, 100, 5))
+    perplexity: float = option(20.0, "--perplexity", "t-SNE perplexity (default 20)", steps=grid(5, 100, 5))
     early_exaggeration: float = option(
         12.0, "--early-exaggeration", "t-SNE early exaggeration (default 12)", steps=(1.0, 1.3, 2.0, 4.0, 8.0, 12.0, 16.0, 24.0)
     )
