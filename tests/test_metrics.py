@@ -46,3 +46,16 @@ def test_trustworthiness_separates_good_from_bad():
     high = rng.normal(size=(300, 3))
     assert trustworthiness(high, high[:, :2]) > 0.8
     assert trustworthiness(high, rng.normal(size=(300, 2))) < 0.65
+
+
+def test_label_agreement_leaves_out_missing_labels_of_every_kind():
+    from atlas.metrics import label_agreement
+
+    rng = np.random.default_rng(0)
+    xy = np.r_[rng.normal(0, 0.1, (30, 2)), rng.normal(5, 0.1, (30, 2))]
+    labels = np.array(["a"] * 30 + ["b"] * 30, dtype=object)
+    agreement, chance = label_agreement(xy, labels, k=5)
+    mixed = labels.copy()
+    mixed[[0, 31]], mixed[[1, 32]] = None, float("nan")  # missing: left out, not a label of their own
+    assert agreement == 1.0 and chance == 0.5
+    assert label_agreement(xy, mixed, k=5) == (1.0, 0.5)

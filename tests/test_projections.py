@@ -84,7 +84,7 @@ def test_the_registry_lists_every_method_with_its_options():
     assert atlas.projections.names() == ("umap", "tsne", "pacmap", "pymde")
     assert atlas.projections.default_names() == ("umap", "tsne", "pacmap")
     fields = plan.projection_fields()
-    assert [f.dest for f in fields["pacmap"]] == ["pacmap_n_neighbors", "mn_ratio", "fp_ratio", "pacmap_iter"]
+    assert [f.dest for f in fields["pacmap"]] == ["pacmap_n_neighbors", "mn_ratio", "fp_ratio", "pacmap_iter", "pacmap_landmarks"]
     assert fields["pymde"] == []  # PyMDE 2D reuses the embedding's parameters
     with pytest.raises(atlas.AtlasError, match="Unsupported projection 'pca'; the supported projections are 'umap', 'tsne', 'pacmap', 'pymde'"):
         atlas.projections.get("pca")
