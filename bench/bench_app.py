@@ -17,7 +17,10 @@ Measured:
 - *first render*: page load until the first map, and until every map, is drawn;
 - *new value*: a projection slider (UMAP min_dist, t-SNE perplexity) moved to a value not seen
   before: until the first frame that shows something new (the layout forming above the maps,
-  or the map itself) and until that view is redrawn with the final layout;
+  or the map itself), until the first frame that differs from the map before the change (a
+  refinement's first frame of the forming layout is the old map, at epoch 0: a frame counts as
+  changed when its dots sit more than ``CHANGED_PX`` off the old map's positions after the best
+  affine fit), and until that view is redrawn with the final layout;
 - *seen value*: the slider moved back and forth between two values seen before, until the
   view shows the earlier layout again (checked: the drawn points must equal the first drawing);
 - *colour*: the colour-by choice changed, until the points are recoloured;
@@ -40,6 +43,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 from harness import ROOT, banner, load_average, machine_info, median, results_path, table, write_results
 
 sys.path.insert(0, str(ROOT / "tests"))
@@ -116,6 +120,34 @@ window.__atlasPreview = () => {
   const dots = [...document.querySelectorAll('svg[data-atlas-preview] circle')];
   return dots.length ? dots.slice(0, 40).map(c => c.getAttribute('cx') + ',' + c.getAttribute('cy')).join(';') : null;
 };
+// Every dot of the layout forming above the maps, and the preview's size.
+window.__atlasPreviewDots = () => {
+  const svg = document.querySelector('svg[data-atlas-preview]');
+  if (!svg) return null;
+  const xy = [...svg.querySelectorAll('circle')].map(c => [+c.getAttribute('cx'), +c.getAttribute('cy')]);
+  return {width: +svg.getAttribute('width'), height: +svg.getAttribute('height'), xy};
+};
+// Where each table row is drawn in one map now (screen pixels, by row; null where not drawn).
+window.__atlasPositions = (name) => {
+  const items = window.__atlasMarks()[name];
+  if (items && items.length) {
+    const out = [];
+    items.forEach(i => { out[i.datum.row] = [i.x, i.y]; });
+    return Array.from(out, v => v || null);
+  }
+  const roots = [];
+  const visit = (node) => {
+    if (!node) return;
+    if (node.atlasMaps) roots.push(node);
+    if (node.shadowRoot) visit(node.shadowRoot);
+    for (const child of node.children || []) visit(child);
+  };
+  visit(document.body);
+  const v = ['umap', 'tsne', 'pacmap'].indexOf(name.split('_')[0]);
+  if (!roots.length || v < 0) return null;
+  const maps = roots[roots.length - 1].atlasMaps;
+  return Array.from({length: maps.count}, (_, row) => maps.project(v, row));
+};
 window.__atlasWatch = (name, before, timeout) => new Promise((resolve) => {
   // the wait starts at the last input event before the change is drawn: the key press, the
   // click on a form's button, the choice in a dropdown
@@ -123,6 +155,10 @@ window.__atlasWatch = (name, before, timeout) => new Promise((resolve) => {
   let t0 = armed;
   let first = null;  // the first frame that shows anything new: the map, or the layout forming above it
   const preview = window.__atlasPreview();
+  // every new frame of the forming layout, kept whole: which of them differs from the map before
+  // the change is decided afterwards (a refinement's first frame is the old map itself)
+  const frames = [];
+  let lastForming = preview;
   const kinds = ['keydown', 'pointerdown', 'change'];
   const mark = (event) => { t0 = event.timeStamp || performance.now(); };
   kinds.forEach(kind => window.addEventListener(kind, mark, true));
@@ -131,12 +167,17 @@ window.__atlasWatch = (name, before, timeout) => new Promise((resolve) => {
     const now = window.__atlasSignature(name);
     const forming = window.__atlasPreview();
     if (first === null && forming !== null && forming !== preview) first = performance.now() - t0;
+    if (forming !== null && forming !== lastForming) {
+      frames.push({t: performance.now(), dots: window.__atlasPreviewDots()});
+      lastForming = forming;
+    }
     if (now !== null && now !== before) {
       const ms = performance.now() - t0;
-      finish({start: t0, ms, first_ms: first === null ? ms : first, signature: now});
+      frames.forEach(f => { f.ms = f.t - t0; });
+      finish({start: t0, ms, first_ms: first === null ? ms : first, signature: now, frames});
       return;
     }
-    if (performance.now() - armed > timeout) { finish({start: t0, ms: null, first_ms: first, signature: null}); return; }
+    if (performance.now() - armed > timeout) { finish({start: t0, ms: null, first_ms: first, signature: null, frames: []}); return; }
     requestAnimationFrame(tick);
   };
   tick();
@@ -160,16 +201,55 @@ def socket_summary(page, start: float) -> dict:
     }
 
 
+#: A frame of the forming layout differs from the map before the change when, after the best
+#: affine fit of the old map's positions onto it (the preview scales each axis to its box, and a
+#: map may be turned to match another), its dots still sit this far off, root mean square, in
+#: the preview's pixels.
+CHANGED_PX = 1.0
+
+
+def preview_rows(n: int, points: int) -> np.ndarray:
+    """The rows ``atlas.widgets.progress.preview_svg`` draws: all, or a fixed sample of ``points``."""
+    return np.arange(n) if points >= n else np.sort(np.random.default_rng(0).choice(n, points, replace=False))
+
+
+def frame_residual(old: list, dots: list) -> float | None:
+    """RMS distance (preview pixels) between a preview frame and the old map's positions of the
+    same rows after their best affine fit; None when the frame cannot be matched to the map."""
+    if not old or not dots or len(dots) > len(old):
+        return None
+    rows = preview_rows(len(old), len(dots))
+    if any(old[r] is None for r in rows):
+        return None
+    source = np.c_[np.array([old[r] for r in rows], dtype=np.float64), np.ones(len(rows))]
+    target = np.array(dots, dtype=np.float64)
+    fit, *_ = np.linalg.lstsq(source, target, rcond=None)
+    return float(np.sqrt(((source @ fit - target) ** 2).sum(axis=1).mean()))
+
+
+def first_changed(result: dict, old: list | None) -> None:
+    """Add ``first_changed_ms``: the first frame (forming layout or final map) that differs from
+    the map before the change, and each preview frame's residual; drop the frames themselves."""
+    frames = result.pop("frames", None) or []
+    residuals = [(f["ms"], frame_residual(old, (f.get("dots") or {}).get("xy"))) for f in frames]
+    result["preview_frames"] = [[round(ms), None if r is None else round(r, 2)] for ms, r in residuals]
+    changed = [ms for ms, r in residuals if r is not None and r > CHANGED_PX]  # unmatched frames count as unchanged
+    result["first_changed_ms"] = min(changed) if changed else result["ms"]
+
+
 def timed(page, mark: str, action, settle: float = 1.5, timeout: float = 300.0) -> dict:
     """Run ``action`` and time it until ``mark`` is drawn differently; then let the page settle
     (the cells after the maps finish) so that the next action starts from rest."""
     before = page.evaluate("(name) => window.__atlasSignature(name)", mark)
+    old = page.evaluate("(name) => window.__atlasPositions(name)", mark)
     page.evaluate("(args) => { window.__atlasResult = window.__atlasWatch(...args); }", [mark, before, timeout * 1000])
     action()
     result = page.evaluate("() => window.__atlasResult")
     if result["ms"] is None:
         raise SystemExit(f"{mark} did not change within {timeout:.0f} s")
-    print(f"  {mark}: first frame {result['first_ms']:.0f} ms, final {result['ms']:.0f} ms", flush=True)
+    first_changed(result, old)
+    print(f"  {mark}: first frame {result['first_ms']:.0f} ms, first changed frame {result['first_changed_ms']:.0f} ms, "
+          f"final {result['ms']:.0f} ms; preview frames (ms, px off the old map): {result['preview_frames'][:4]}", flush=True)  # fmt: skip
     page.wait_for_timeout(int(settle * 1000))
     result.update(socket_summary(page, result["start"]))
     return result
@@ -238,10 +318,11 @@ def main() -> None:
         for what, values in ([("new value", [case["new"]])] if case.get("new") else []) + [(f"{seen} (median of {len(case['seen'])})", case["seen"])]:
             kernel, cells, output = (median(r.get(key) for r in values) for key in ("kernel_ms", "cells_run", "output_bytes"))
             first = median(r.get("first_ms") for r in values)
-            rows.append([f"{name} {what}", f"{first:.0f}", f"{median(r['ms'] for r in values):.0f}", f"{kernel or 0:.0f}", f"{cells:.0f}", f"{output / 1024:.0f}"])
+            changed = median(r.get("first_changed_ms") for r in values)
+            rows.append([f"{name} {what}", f"{first:.0f}", f"{changed:.0f}", f"{median(r['ms'] for r in values):.0f}", f"{kernel or 0:.0f}", f"{cells:.0f}", f"{output / 1024:.0f}"])
     table(f"commit {info['commit']}{busy}, load average {min(report['load']):.1f}–{max(report['load']):.1f}; "
           f"first map {report['first_map_s']:.1f} s, every map {report['first_render_s']:.1f} s (fresh cache={args.cache_dir is None})",
-          ["change", "first frame (ms)", "final map (ms)", "kernel (ms)", "cells", "output KB"], rows)
+          ["change", "first frame (ms)", "first changed frame (ms)", "final map (ms)", "kernel (ms)", "cells", "output KB"], rows)
     if report["console_errors"]:
         print("console errors:", *report["console_errors"], sep="\n  ")
     print(f"raw: {out.relative_to(ROOT)}")
