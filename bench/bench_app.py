@@ -300,7 +300,7 @@ def main() -> None:
     cache = args.cache_dir or tempfile.mkdtemp(prefix="atlas-bench-cache-")
     info = machine_info((args.checkout or ROOT).resolve(), APP_CODE)
     print(banner("atlas app benchmark", info), flush=True)
-    report: dict = {"machine": info, "app_args": args.app_args, "busy": args.busy, "emblaze": args.emblaze, "load": [load_average()]}
+    report: dict = {"machine": info, "argv": sys.argv[1:], "app_args": args.app_args, "busy": args.busy, "emblaze": args.emblaze, "load": [load_average()]}
     hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(args.busy)]
     try:
         cases = measure(args, cache, report)
@@ -310,6 +310,7 @@ def main() -> None:
     report["cases"] = cases
     out = results_path("app")
     write_results(out, report)
+    write_results(ROOT / "bench" / "results" / "app.summary.json", summary(report, out))
 
     busy = (f", {args.busy} busy-loop processes alongside" if args.busy else "") + (", Emblaze shown" if args.emblaze else ", Emblaze not shown")
     rows = []
@@ -326,6 +327,25 @@ def main() -> None:
     if report["console_errors"]:
         print("console errors:", *report["console_errors"], sep="\n  ")
     print(f"raw: {out.relative_to(ROOT)}")
+
+
+def summary(report: dict, raw: Path) -> dict:
+    """The figures the READMEs cite, small enough to commit: per change, the medians of the first
+    frame, the first frame that differs from the map before, and the final map (ms)."""
+    cases = {}
+    for name, case in report["cases"].items():
+        for what, values in ([("new", [case["new"]])] if case.get("new") else []) + [("seen", case["seen"])]:
+            cases[f"{name} {what}"] = {
+                "moves": len(values),
+                **{key: median(r.get(key) for r in values) for key in ("first_ms", "first_changed_ms", "ms", "kernel_ms")},
+            }
+            if what == "new":
+                cases[f"{name} {what}"]["preview_frames_ms_px"] = values[0].get("preview_frames")
+    machine = report["machine"]
+    return {"made_by": "bench/bench_app.py " + " ".join(report.get("argv", [])), "raw": f"{raw.relative_to(ROOT)} (local)",
+            "date": machine.get("date"), "commit": machine.get("commit"), "cores": machine.get("cores"), "load": report["load"],
+            "busy": report["busy"], "emblaze": report["emblaze"], "app_args": report["app_args"],
+            "first_map_s": report.get("first_map_s"), "first_render_s": report.get("first_render_s"), "cases": cases}  # fmt: skip
 
 
 def measure(args, cache: str, report: dict) -> dict:
