@@ -230,8 +230,10 @@ def frame_residual(old: list, dots: list) -> float | None:
 def first_changed(result: dict, old: list | None) -> None:
     """Add ``first_changed_ms``: the first frame (forming layout or final map) that differs from
     the map before the change, and each preview frame's residual; drop the frames themselves."""
-    frames = result.pop("frames", None) or []
+    # a frame drawn before the last input event (a slider moved, then the form applied) answers an earlier one
+    frames = [f for f in result.pop("frames", None) or [] if f["ms"] >= 0]
     residuals = [(f["ms"], frame_residual(old, (f.get("dots") or {}).get("xy"))) for f in frames]
+    result["first_ms"] = min([ms for ms, _ in residuals] + [result["ms"]])  # from the last input event, as the others
     result["preview_frames"] = [[round(ms), None if r is None else round(r, 2)] for ms, r in residuals]
     changed = [ms for ms, r in residuals if r is not None and r > CHANGED_PX]  # unmatched frames count as unchanged
     result["first_changed_ms"] = min(changed) if changed else result["ms"]
@@ -332,8 +334,14 @@ def main() -> None:
 def summary(report: dict, raw: Path) -> dict:
     """The figures the READMEs cite, small enough to commit: per change, the medians of the first
     frame, the first frame that differs from the map before, and the final map (ms)."""
+    def settle(r: dict) -> dict:  # both first-frame figures again from the kept frames (ms, px off)
+        frames = [(ms, px) for ms, px in r.get("preview_frames") or [] if ms >= 0]
+        return {**r, "first_ms": min([ms for ms, _ in frames] + [r["ms"]]),
+                "first_changed_ms": min([ms for ms, px in frames if px is not None and px > CHANGED_PX] + [r["ms"]])}  # fmt: skip
+
     cases = {}
     for name, case in report["cases"].items():
+        case = {"new": settle(case["new"]) if case.get("new") else None, "seen": [settle(r) for r in case["seen"]]}
         for what, values in ([("new", [case["new"]])] if case.get("new") else []) + [("seen", case["seen"])]:
             cases[f"{name} {what}"] = {
                 "moves": len(values),
