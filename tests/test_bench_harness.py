@@ -215,3 +215,42 @@ def test_trace_sees_the_k_nn_step_of_the_shipped_recipe(monkeypatch):
     assert calls[-1] == "end"
     assert any(m.startswith(f"processed node 1/{profiles.n_items}") for m in messages)
     np.testing.assert_array_equal(traced.edges, untraced.edges)  # the trace changes nothing in the result
+
+
+# The app benchmark's "first changed frame": a refinement's first preview is the old map.
+
+
+def _old_map(n: int = 3000, seed: int = 1) -> list:
+    return (np.random.default_rng(seed).normal(size=(n, 2)) * 50 + 200).tolist()
+
+
+def _preview_of(old: list, points: int = 1500, move: float = 0.0, seed: int = 2) -> list:
+    import bench_app
+
+    xy = np.array([old[r] for r in bench_app.preview_rows(len(old), points)])
+    xy = xy @ np.array([[0.0, -1.2], [0.9, 0.0]]) + [8.0, 400.0]  # the preview's own box, a turned map
+    return (xy + np.random.default_rng(seed).normal(scale=move, size=xy.shape)).tolist()
+
+
+def test_a_preview_of_the_old_map_is_not_a_changed_frame():
+    import bench_app
+
+    old = _old_map()
+    assert bench_app.frame_residual(old, _preview_of(old)) < 1e-6
+    assert bench_app.frame_residual(old, _preview_of(old, move=5.0)) > bench_app.CHANGED_PX
+
+
+def test_the_first_changed_frame_skips_the_old_map_and_falls_back_to_the_final_map():
+    import bench_app
+
+    old = _old_map()
+    result = {"ms": 900.0, "frames": [{"ms": 100.0, "dots": {"xy": _preview_of(old)}}, {"ms": 300.0, "dots": {"xy": _preview_of(old, move=5.0)}}]}
+    bench_app.first_changed(result, old)
+    assert result["first_changed_ms"] == 300.0 and "frames" not in result
+    assert [ms for ms, _ in result["preview_frames"]] == [100, 300]
+    unmoved = {"ms": 900.0, "frames": [{"ms": 100.0, "dots": {"xy": _preview_of(old)}}]}
+    bench_app.first_changed(unmoved, old)
+    assert unmoved["first_changed_ms"] == 900.0  # only the final map differs
+    unmatched = {"ms": 900.0, "frames": [{"ms": 100.0, "dots": {"xy": _preview_of(_old_map(4000), points=4000)}}]}
+    bench_app.first_changed(unmatched, old)
+    assert unmatched["first_changed_ms"] == 900.0  # a frame it cannot match never shortens the figure
