@@ -824,3 +824,14 @@ def test_the_first_view_fits_the_bulk_and_zero_shows_the_islands(tmp_path):
         page.wait_for_timeout(100)
         assert page.evaluate(SCREEN_BOX, "b") == pytest.approx([bx0, by0, bx1, by1], abs=0.5)
         assert log.errors() == []
+
+
+@pytest.mark.browser
+def test_text_falls_back_to_fonts_that_cover_cjk_names(atlas_page):
+    page, _, _ = atlas_page
+    page.wait_for_function("atlasMap.state.labels.length > 0")  # item labels have been drawn
+    for selector in ("#atlas-controls", "#atlas-tooltip", "#atlas-details", "#atlas-profile"):
+        family = page.evaluate("s => getComputedStyle(document.querySelector(s)).fontFamily", selector)
+        assert '"Noto Sans CJK SC"' in family and family.endswith("sans-serif"), (selector, family)
+    canvas_font = page.evaluate("document.getElementById('atlas-overlay').getContext('2d').font")
+    assert "Noto Sans CJK SC" in canvas_font and canvas_font.endswith("sans-serif"), canvas_font
