@@ -316,3 +316,17 @@ def test_webgl_maps_draw_every_point_and_send_a_lasso_selection_to_python(tmp_pa
         assert [c.get_attribute("data-drawn") for c in canvases.all()] == [str(N_BROWSER)] * 2
         assert page.get_by_text("n_users (log scale)").count() == 1  # the legend
         assert log.errors() == []
+
+
+def test_the_maps_share_the_web_atlas_font_stack_with_cjk_fallbacks():
+    from importlib.resources import files
+
+    def stack(package: str, name: str, selector: str) -> str:
+        css = files(package).joinpath(name).read_text(encoding="utf-8")
+        rule = css[css.index(selector):]
+        rule = rule[rule.index("font:"):]
+        return rule[:rule.index(";")].split(None, 2)[2]  # after "font:" and the size
+
+    widget = stack("atlas.widgets", "scatter.css", ".atlas-maps ")
+    assert widget == stack("atlas.web", "atlas.css", "html, body")
+    assert '"Noto Sans CJK SC"' in widget and widget.endswith("sans-serif")

@@ -765,3 +765,84 @@ def test_region_names_give_way_to_finer_ones_then_to_item_labels(regions_export)
         page.evaluate("atlasMap.showRegions(true)")
         page.wait_for_function("atlasMap.state.regions.length > 0")
         assert log.errors() == []
+
+
+# ---------------------------------------------------------------- the first view and far outliers
+
+def islands_export(directory: Path) -> Path:
+    """600 items in one blob about 8 units across, and two islands of 4 items each, 40 times as
+    far out as the blob is wide (as a few odd artists sit far off on a Last.fm map)."""
+    rng = np.random.default_rng(3)
+    bulk = rng.normal(0, 2.0, size=(600, 2))
+    islands = np.array([[300.0, 240.0]] * 4 + [[-280.0, -260.0]] * 4) + rng.normal(0, 0.3, size=(8, 2))
+    xy = np.vstack([bulk, islands])
+    ids = [f"b{k:03d}" for k in range(600)] + [f"island{k}" for k in range(8)]
+    directory.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame({"item_id": ids, "x": xy[:, 0], "y": xy[:, 1], "n_users": rng.integers(5, 50, size=len(ids))}
+                 ).to_parquet(directory / "layout.parquet")
+    pd.DataFrame({"item_id": ids[:-1], "neighbor_id": ids[1:], "rank": 0}).to_parquet(directory / "neighbors.parquet")
+    (directory / "manifest.json").write_text(json.dumps({"name_column": None, "projection": "umap"}))
+    return directory
+
+
+SCREEN_BOX = """prefix => {
+  const pts = [];
+  for (let i = 0; i < atlasMap.count; i++) {
+    if (atlasMap.item(i).id.startsWith(prefix)) pts.push(atlasMap.project(i));
+  }
+  const xs = pts.map(p => p.x), ys = pts.map(p => p.y);
+  return [Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)];
+}"""
+
+
+def test_home_bounds_leave_out_far_islands_only():
+    from atlas.web.pack import home_bounds
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(0, 2, 600), rng.normal(0, 2, 600)
+    x0, y0, x1, y1 = home_bounds(np.append(x, [300.0] * 4), np.append(y, [-280.0] * 4))
+    assert -12 < x0 < -4 and 4 < x1 < 12 and -12 < y0 < -4 and 4 < y1 < 12
+    # Without outliers the first view is simply every point.
+    x, y = rng.uniform(-5, 5, 600), rng.uniform(0, 3, 600)
+    assert home_bounds(x, y) == [x.min(), y.min(), x.max(), y.max()]
+
+
+@pytest.mark.browser
+def test_the_first_view_fits_the_bulk_and_zero_shows_the_islands(tmp_path):
+    from browser import chromium_page
+
+    page_file = write_html(islands_export(tmp_path / "islands"))
+    with chromium_page() as (page, log):
+        page.goto(page_file.as_uri())
+        page.wait_for_function("window.atlasMap && window.atlasMap.ready", timeout=30000)
+        view = page.evaluate("atlasMap.view")
+        free_left = page.locator("#atlas-controls").bounding_box()
+        free_left = free_left["x"] + free_left["width"]
+        free_w, free_h = view["width"] - free_left, view["height"]
+        bx0, by0, bx1, by1 = page.evaluate(SCREEN_BOX, "b")
+        # The blob fills most of the free part of the screen in its tighter direction...
+        assert max((bx1 - bx0) / free_w, (by1 - by0) / free_h) > 0.6
+        assert bx0 >= free_left - 1 and bx1 <= view["width"] + 1 and by0 >= -1 and by1 <= view["height"] + 1
+        # ...and the islands are off it, but one key away.
+        ix0, iy0, ix1, iy1 = page.evaluate(SCREEN_BOX, "island")
+        assert ix1 > view["width"] or ix0 < 0 or iy0 < 0 or iy1 > view["height"]
+        page.focus("#atlas-overlay")
+        page.keyboard.press("0")
+        page.wait_for_timeout(100)
+        ix0, iy0, ix1, iy1 = page.evaluate(SCREEN_BOX, "island")
+        assert free_left - 1 <= ix0 and ix1 <= view["width"] + 1 and -1 <= iy0 and iy1 <= view["height"] + 1
+        page.keyboard.press("0")  # and back to the bulk
+        page.wait_for_timeout(100)
+        assert page.evaluate(SCREEN_BOX, "b") == pytest.approx([bx0, by0, bx1, by1], abs=0.5)
+        assert log.errors() == []
+
+
+@pytest.mark.browser
+def test_text_falls_back_to_fonts_that_cover_cjk_names(atlas_page):
+    page, _, _ = atlas_page
+    page.wait_for_function("atlasMap.state.labels.length > 0")  # item labels have been drawn
+    for selector in ("#atlas-controls", "#atlas-tooltip", "#atlas-details", "#atlas-profile"):
+        family = page.evaluate("s => getComputedStyle(document.querySelector(s)).fontFamily", selector)
+        assert '"Noto Sans CJK SC"' in family and family.endswith("sans-serif"), (selector, family)
+    canvas_font = page.evaluate("document.getElementById('atlas-overlay').getContext('2d').font")
+    assert "Noto Sans CJK SC" in canvas_font and canvas_font.endswith("sans-serif"), canvas_font

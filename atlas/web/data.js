@@ -59,6 +59,7 @@ class AtlasData {
     this.xy = array(header.xy);
     this.users = array(header.users);
     this.bounds = header.bounds;
+    this.home = header.home || header.bounds;  // the first view: the bulk of the points
     this.colorField = header.colorField;
     this.maxColours = header.maxColours || 12;
     this.neighbors = {

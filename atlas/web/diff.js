@@ -242,7 +242,7 @@ class DiffApp {
     ctx.clearRect(0, 0, view.width, view.height);
     const shown = d.movers.slice(0, MOVER_LABELS).map((m) => m.index);
     if (this.state.selected >= 0 && !shown.includes(this.state.selected)) shown.push(this.state.selected);
-    ctx.font = "12px system-ui, sans-serif";
+    ctx.font = "12px system-ui, 'Noto Sans', 'Noto Sans CJK SC', 'Microsoft YaHei', sans-serif";
     ctx.textBaseline = "middle";
     for (const i of shown) {
       const [ox, oy] = view.toScreen(d.xyOld[2 * i], d.xyOld[2 * i + 1]);

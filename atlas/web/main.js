@@ -34,7 +34,7 @@ class AtlasApp {
     this.renderer = new PointRenderer(this.glCanvas, data);
     this.overlay = new Overlay(this.overlayCanvas, data, this.renderer);
     this.overlay.regions = new RegionLabels(data.regions);
-    this.view = new View(data.bounds, () => this.viewChanged());
+    this.view = new View(data.bounds, () => this.viewChanged(), data.home);
     this.tooltip = new Tooltip(document.getElementById("atlas-tooltip"));
     this.details = new DetailsPanel(document.getElementById("atlas-details"), {
       onNeighbor: (j) => this.goTo(j),

@@ -7,7 +7,10 @@
 const LABEL_CELL = 4;          // occupancy grid resolution in CSS pixels
 const LABEL_AREA = 6000;       // at most one label per this many square pixels of screen
 const LABEL_MAX_CHARS = 34;
-const LABEL_FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif";
+/* The page's font stack (atlas.css): the system face first, then faces that cover Chinese,
+   Japanese and Korean names, which the first ones often lack and would draw as empty boxes. */
+const LABEL_FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Noto Sans', 'Noto Sans CJK SC', " +
+  "'Noto Sans CJK JP', 'Noto Sans CJK KR', 'PingFang SC', 'Hiragino Sans', 'Microsoft YaHei', 'Malgun Gothic', sans-serif";
 
 function labelText(name) {
   const s = String(name);

@@ -32,6 +32,12 @@ REBUILD = "run 'atlas build ... --out {dir}' first"
 # Integers this small survive a trip through float32 exactly.
 FLOAT32_EXACT = 2**24
 
+# The first view: the box holding the middle 98% of x and of y ("the bulk"), grown on each side
+# by 30% of its size. Items beyond it (far outlier islands) stay reachable by panning,
+# zooming out, or the "show everything" key; they no longer shrink the whole map to a corner.
+HOME_QUANTILE = 0.01
+HOME_MARGIN = 0.3
+
 
 @dataclass(frozen=True)
 class Export:
@@ -324,6 +330,19 @@ def default_title(export: Export) -> str:
     return f"Atlas of {len(export.layout):,} items"
 
 
+def home_bounds(x: np.ndarray, y: np.ndarray, quantile: float = HOME_QUANTILE,
+                margin: float = HOME_MARGIN) -> list[float]:
+    """[x0, y0, x1, y1] of the first view: the quantile box of x and y grown by `margin` of its
+    size on each side, never beyond the points' own extent."""
+    box = []
+    for values in (x, y):
+        lo, hi = np.quantile(values, [quantile, 1.0 - quantile])
+        grow = margin * (hi - lo)
+        box.append((max(float(values.min()), lo - grow), min(float(values.max()), hi + grow)))
+    (x0, x1), (y0, y1) = box
+    return [float(x0), float(y0), float(x1), float(y1)]
+
+
 def pack_payload(export: Export, *, title: str, max_labels: int) -> bytes:
     """The page's data as one byte string (header length, JSON header, aligned binary arrays)."""
     order = np.lexsort((export.layout["item_id"].to_numpy(), -export.layout["n_users"].to_numpy()))
@@ -363,6 +382,7 @@ def pack_payload(export: Export, *, title: str, max_labels: int) -> bytes:
         "xy": blob.add(xy),
         "users": blob.add(users.astype(users_dtype)),
         "bounds": [float(layout["x"].min()), float(layout["y"].min()), float(layout["x"].max()), float(layout["y"].max())],
+        "home": home_bounds(layout["x"].to_numpy(), layout["y"].to_numpy()),
         "fields": fields,
         "colorField": _default_color(fields, export.manifest.get("label_column")),
         "neighbors": _pack_neighbors(edges, n, blob),

@@ -2,8 +2,11 @@
    Screen coordinates are CSS pixels from the top-left of the map; world y points up. */
 
 class View {
-  constructor(bounds, onChange) {
+  /* `bounds` holds every point; `home`, the part the first view shows (the bulk, without far
+     outliers), defaults to all of it. */
+  constructor(bounds, onChange, home = bounds) {
     this.bounds = bounds;
+    this.home = home;
     this.onChange = onChange;
     this.width = 1;
     this.height = 1;
@@ -11,6 +14,7 @@ class View {
     this.cy = 0;
     this.k = 1;
     this.fitK = 1;
+    this.allK = 1;
     this.flight = null;
   }
 
@@ -22,23 +26,49 @@ class View {
     else this.onChange();
   }
 
-  /* Show the whole map with a margin, inside the part of the screen that `insets`
-     ({left, right, top, bottom} in CSS pixels) leaves free of panels. */
-  fit(insets = this.insets || {}) {
+  /* Centre and zoom that show world box [x0, y0, x1, y1] with a margin, inside the part of the
+     screen that `insets` ({left, right, top, bottom} in CSS pixels) leaves free of panels. */
+  framing(box, insets = this.insets || {}) {
     const { left = 0, right = 0, top = 0, bottom = 0 } = insets;
-    const [x0, y0, x1, y1] = this.bounds;
+    const [x0, y0, x1, y1] = box;
     const w = Math.max(x1 - x0, 1e-9), h = Math.max(y1 - y0, 1e-9);
     const freeW = Math.max(this.width - left - right, this.width / 3);
     const freeH = Math.max(this.height - top - bottom, this.height / 3);
-    this.fitK = 0.9 * Math.min(freeW / w, freeH / h);
-    this.k = this.fitK;
+    const k = 0.9 * Math.min(freeW / w, freeH / h);
     const shiftX = (left - right) / 2, shiftY = (top - bottom) / 2;
-    this.cx = (x0 + x1) / 2 - shiftX / this.k;
-    this.cy = (y0 + y1) / 2 + shiftY / this.k;
+    return { k, cx: (x0 + x1) / 2 - shiftX / k, cy: (y0 + y1) / 2 + shiftY / k };
+  }
+
+  /* The first view: the bulk of the map. Its zoom is the reference for point sizes. */
+  fit(insets) {
+    const home = this.framing(this.home, insets);
+    this.allK = this.framing(this.bounds, insets).k;
+    this.fitK = home.k;
+    Object.assign(this, { k: home.k, cx: home.cx, cy: home.cy });
+    this.cancelFlight();
     this.onChange();
   }
 
-  get minK() { return this.fitK / 4; }
+  /* Every point, outliers included. */
+  fitAll(insets) {
+    const all = this.framing(this.bounds, insets);
+    this.cancelFlight();
+    Object.assign(this, { k: all.k, cx: all.cx, cy: all.cy });
+    this.onChange();
+  }
+
+  atHome() {
+    const home = this.framing(this.home);
+    return Math.abs(this.k / home.k - 1) < 1e-6 && Math.hypot(this.cx - home.cx, this.cy - home.cy) * this.k < 1;
+  }
+
+  /* The "0" key: back to the first view, or, from there, out to every point. */
+  reset() {
+    if (this.atHome() && this.allK < this.fitK * 0.999) this.fitAll();
+    else this.fit();
+  }
+
+  get minK() { return Math.min(this.fitK, this.allK) / 4; }
   get maxK() { return this.fitK * 4000; }
 
   toScreen(x, y) {
@@ -207,7 +237,7 @@ function attachGestures(element, view, handlers) {
     const centre = [view.width / 2, view.height / 2];
     if (event.key === "+" || event.key === "=") view.zoomAt(...centre, 1.5);
     else if (event.key === "-") view.zoomAt(...centre, 1 / 1.5);
-    else if (event.key === "0") view.fit();
+    else if (event.key === "0") view.reset();
     else if (event.key === "Escape") handlers.escape();
     else return;
     event.preventDefault();
