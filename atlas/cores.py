@@ -1,4 +1,4 @@
-"""Threads fitted to the machine: each parallel stage starts only as many threads as cores are idle.
+"""Threads for each stage: as many as cores are idle, where that cannot change the result.
 
 torch (PyMDE), numba (the co-occurrence kernel, UMAP), openTSNE and the BLAS/OpenMP pools start
 one thread per core by default, and their threads meet at a barrier on every step. When another
@@ -7,10 +7,27 @@ process keeps a core busy, the thread that shares that core holds all the others
 threads against 2.5 s with one (1.8 s idle), and t-SNE of the demo with two busy neighbours 24 s
 with two threads against 6 s with one.
 
-``fitted_threads()`` reads the load of this process's CPUs over a short sample (psutil), decides
-the thread count (``fit_threads``), applies it to torch, numba and threadpoolctl's pools for the
-duration of a stage and restores their counts afterwards, also after an exception. Libraries that
-take a thread count as an argument (openTSNE's ``n_jobs``) read it from ``fitted_thread_count()``.
+A thread count that follows the load must not change the map, though: a sum split into one piece
+per thread adds its terms in another order with another count, and the last bits differ. So every
+stage has a rule (``STAGE_RULES``):
+
+* a stage whose arithmetic does not depend on its thread count (each thread computes whole
+  results of its own, in a fixed order: the co-occurrence rows, the k-NN queries, openTSNE's
+  per-point gradients, PaCMAP's seeded pairs) runs on the idle cores;
+* a stage that splits sums by thread (torch's reductions in PyMDE, the mean in UMAP's fuzzy set)
+  always runs with a fixed count, one thread, whatever the load;
+* a stage without a rule runs with one thread too, until a test shows its result does not change
+  with the count (``tests/test_determinism.py``).
+
+The BLAS pools run one thread in every stage: no stage spends its time in BLAS, and LAPACK's
+blocked factorisations may split sums by thread count.
+
+``fitted_threads(stage)`` decides the count (``plan_threads``: the load of this process's CPUs
+over a short sample, psutil; or ``ATLAS_THREADS``, which forces a count, e.g. to check that a
+build gives the same bytes with 1 and with 2), applies it to torch, numba and threadpoolctl's
+pools for the duration of the stage and restores their counts afterwards, also after an
+exception. Libraries that take a thread count as an argument (openTSNE's ``n_jobs``) read it from
+``fitted_thread_count()``. The pipeline records each stage's count in the manifest.
 
 torch's and the OpenMP pools' counts are process-wide: fit them from one thread at a time (the
 pipeline runs its stages in one thread). numba's count is per thread.
@@ -42,13 +59,72 @@ LoadReader = Callable[[], Sequence[float]]
 ``psutil.cpu_percent(percpu=True)`` does."""
 
 
+THREADS_ENV = "ATLAS_THREADS"
+"""Environment variable that forces the thread count of every stage that may follow the load."""
+
+
 @dataclass(frozen=True)
 class ThreadPlan:
-    """The threads a stage runs with, from the ``idle`` cores seen among this process's ``cores``."""
+    """The threads a stage runs with, from the ``idle`` cores seen among this process's ``cores``
+    (or ``forced`` by ``ATLAS_THREADS``); ``fixed``: the stage always runs with ``threads``, and why."""
 
     threads: int
     cores: int
-    idle: float | None  # None: the load could not be read, so every core is used
+    idle: float | None  # None: the load could not be read (or was not: forced or fixed)
+    forced: bool = False
+    fixed: str | None = None
+
+
+@dataclass(frozen=True)
+class StageRule:
+    """How a stage's result depends on its thread count: ``threads`` None — not at all, so it runs on
+    the idle cores; a number — it does, so it always runs with that many. ``why`` says which.
+    ``imports``: libraries the stage imports itself, whose pools must be fitted from its first run."""
+
+    threads: int | None
+    why: str
+    imports: tuple[str, ...] = ()
+
+
+_TORCH_SUMS = "torch splits each sum into one piece per thread, so PyMDE's result changes with the thread count"
+
+STAGE_RULES: dict[str, StageRule] = {
+    "profiles": StageRule(None, "numpy and scipy in one thread"),
+    "cooccurrence": StageRule(None, "each item's row is summed by one thread in a fixed order; threads only share out the items"),
+    "graph": StageRule(None, "numpy and scipy in one thread"),
+    "neighbors": StageRule(None, "each k-NN query is answered whole by one thread"),
+    "tsne": StageRule(None, "openTSNE's threads share out the points of each gradient; its FFT and normaliser run in one thread"),
+    "pacmap": StageRule(None, "PaCMAP sums its gradient in one thread and samples each item's pairs from a seed of its own"),
+    "regions": StageRule(None, "HDBSCAN and its k-NN queries give each item's answer whole"),
+    "metrics": StageRule(None, "each k-NN query is answered whole by one thread"),
+    "embedding": StageRule(1, _TORCH_SUMS, ("torch",)),
+    "pymde": StageRule(1, _TORCH_SUMS, ("torch",)),
+    "umap": StageRule(1, "UMAP's fuzzy set averages the neighbour distances in a numba parallel sum; its seeded optimiser runs one thread anyway"),
+}
+
+UNKNOWN_STAGE = StageRule(1, "not shown to give the same result at any thread count")
+
+
+def stage_rule(stage: str | None) -> StageRule:
+    """The rule of ``stage``; a stage without one runs with one thread."""
+    return STAGE_RULES.get(stage or "", UNKNOWN_STAGE)
+
+
+def fixed_stages() -> dict[str, str]:
+    """The stages that always run with a fixed thread count, and why (for the manifest)."""
+    return {name: f"{rule.threads} thread{'s' * (rule.threads != 1)}: {rule.why}" for name, rule in STAGE_RULES.items() if rule.threads is not None}
+
+
+def forced_threads() -> int | None:
+    """The count ``ATLAS_THREADS`` forces on the stages that may follow the load (None: unset)."""
+    raw = os.environ.get(THREADS_ENV, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        from .errors import AtlasError
+
+        raise AtlasError(f"{THREADS_ENV} must be a whole number of threads, 1 or more, got {raw!r}; unset it to follow the idle cores.")
+    return int(raw)
 
 
 def allowed_cores() -> list[int]:
@@ -106,10 +182,22 @@ def fit_threads(idle: float | None, cores: int, limit: int | None = None) -> int
 
 
 def plan_threads(*, read_load: LoadReader | None = None, limit: int | None = None) -> ThreadPlan:
-    """The thread plan for a stage starting now, from the current load of this process's CPUs."""
+    """The thread plan for a stage starting now: ``ATLAS_THREADS`` when set, else one fitted to the
+    current load of this process's CPUs."""
     cpus = allowed_cores()
+    forced = forced_threads()
+    if forced is not None:
+        return ThreadPlan(forced, len(cpus), None, forced=True)
     idle = idle_cores(cpus, read_load or sample_cpu_load)
     return ThreadPlan(fit_threads(idle, len(cpus), limit), len(cpus), idle)
+
+
+def plan_stage(stage: str | None, *, read_load: LoadReader | None = None, limit: int | None = None) -> ThreadPlan:
+    """The thread plan of ``stage``: its fixed count where its rule has one, else ``plan_threads``."""
+    rule = stage_rule(stage)
+    if rule.threads is not None:
+        return ThreadPlan(rule.threads, len(allowed_cores()), None, fixed=rule.why)
+    return plan_threads(read_load=read_load, limit=limit)
 
 
 _active: ContextVar[ThreadPlan | None] = ContextVar("atlas_thread_plan", default=None)
@@ -117,7 +205,7 @@ _active: ContextVar[ThreadPlan | None] = ContextVar("atlas_thread_plan", default
 
 def fitted_thread_count() -> int:
     """Threads for a library that takes a count (openTSNE's ``n_jobs``): the running stage's plan,
-    or one fitted to the load now outside ``fitted_threads``."""
+    or, outside ``fitted_threads``, ``ATLAS_THREADS`` or one fitted to the load now."""
     plan = _active.get()
     return (plan or plan_threads()).threads
 
@@ -130,22 +218,23 @@ def fitted_threads(
     limit: int | None = None,
     imports: Sequence[str] = (),
 ) -> Iterator[ThreadPlan]:
-    """Run the body with every thread pool fitted to the idle cores; restore them on the way out.
+    """Run ``stage`` with every thread pool set by its plan (``plan_stage``: the idle cores, or the
+    stage's fixed count); restore them on the way out.
 
-    torch and numba are set only where they are imported already (or named in ``imports``: a
-    stage that imports torch itself lists it, so that its pool is fitted from the first run on);
-    BLAS and OpenMP pools through threadpoolctl. Inside a fitted stage, a nested call keeps the
-    outer plan rather than sampling the load again.
+    torch and numba are set only where they are imported already (or named in ``imports`` or the
+    stage's rule: a stage that imports torch itself lists it, so that its pool is set from the
+    first run on); the OpenMP pools through threadpoolctl, and the BLAS pools to one thread.
+    Inside a fitted stage, a nested call keeps the outer plan rather than planning again.
     """
     outer = _active.get()
     if outer is not None:
         yield outer
         return
-    for name in imports:
+    for name in (*imports, *stage_rule(stage).imports):
         importlib.import_module(name)
-    plan = plan_threads(read_load=read_load, limit=limit)
-    log.debug("%s: %d of %d threads (%s idle cores)", stage or "stage", plan.threads, plan.cores,
-              "unknown" if plan.idle is None else f"{plan.idle:.1f}")
+    plan = plan_stage(stage, read_load=read_load, limit=limit)
+    log.debug("%s: %d of %d threads (%s)", stage or "stage", plan.threads, plan.cores,
+              "fixed" if plan.fixed else "forced" if plan.forced else "unknown load" if plan.idle is None else f"{plan.idle:.1f} idle cores")
     with contextlib.ExitStack() as stack:
         _fit_torch(plan.threads, stack)
         _fit_numba(plan.threads, stack)
@@ -183,4 +272,4 @@ def _fit_numba(threads: int, stack: contextlib.ExitStack) -> None:
 def _fit_pools(threads: int, stack: contextlib.ExitStack) -> None:
     from threadpoolctl import threadpool_limits
 
-    stack.enter_context(threadpool_limits(limits=threads))
+    stack.enter_context(threadpool_limits(limits={"blas": 1, "openmp": threads}))

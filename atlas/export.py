@@ -186,6 +186,14 @@ def rebuild_command(result: BuildResult, data: Dataset | None, projection: str) 
     return {"argv": words, "command": command_line([*words, "--out", "OUT"])}
 
 
+def thread_record(result: BuildResult) -> dict:
+    """The threads each stage computed with (cached stages are absent), what forced them, and the
+    stages that always run with a fixed count — none of which changes the exported bytes."""
+    from .cores import THREADS_ENV, fixed_stages, forced_threads
+
+    return {"stages": dict(getattr(result, "threads", {}) or {}), "forced": forced_threads(), "forced_by": THREADS_ENV, "fixed": fixed_stages()}
+
+
 def build_manifest(
     result: BuildResult, data: Dataset | None, projection: str, extra: dict | None = None, regions: Regions | None = None, faithful: np.ndarray | None = None
 ) -> dict:
@@ -215,6 +223,7 @@ def build_manifest(
         "faithfulness": torn_summary(faithful),
         "alignment": result.alignment,
         "timings": result.timings,
+        "threads": thread_record(result),
         "versions": library_versions(),
         "files": list(FILES),
     }

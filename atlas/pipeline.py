@@ -63,6 +63,7 @@ class BuildResult:
     cached: dict[str, bool] = field(default_factory=dict)
     regions: dict[str, Regions] = field(default_factory=dict)
     alignment: dict | None = None  # the report of ``align.alignment_report``
+    threads: dict[str, int] = field(default_factory=dict)  # per stage computed (not cached): its threads
 
 
 def _neighbor_k(k: int) -> int:
@@ -78,6 +79,7 @@ class Pipeline:
         self.progress = progress
         self.timings: dict[str, float] = {}
         self.cached: dict[str, bool] = {}
+        self.threads: dict[str, int] = {}  # the threads each stage computed with (not set when cached)
         self._refined: dict[str, str] = {}  # a layout's key from PCA -> the key of its latest refinement
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -88,8 +90,9 @@ class Pipeline:
         start = time.perf_counter()
 
         def timed():
-            # threads for the cores idle now (atlas/cores.py); the embedding imports torch itself
-            with fitted_threads(stage, imports=("torch",) if stage in ("embedding", "pymde") else ()):
+            # the stage's threads: the cores idle now, or its fixed count (atlas/cores.py)
+            with fitted_threads(stage) as plan:
+                self.threads[stage] = plan.threads
                 value = compute()
             return dataclasses.replace(value, key=key, seconds=time.perf_counter() - start) if dataclasses.is_dataclass(value) else value
 
@@ -335,7 +338,7 @@ class Pipeline:
         """
         saved = self.progress
         self.progress = progress or saved
-        self.timings, self.cached = {}, {}
+        self.timings, self.cached, self.threads = {}, {}, {}
         try:
             profiles, candidates = self.item_candidates(data, params)
             graph = self.graph(profiles, candidates, params.graph)
@@ -359,7 +362,8 @@ class Pipeline:
         finally:
             self.progress = saved
         return BuildResult(
-            params, profiles, candidates, graph, embedding, layouts, metrics, dict(self.timings), dict(self.cached), regions, alignment
+            params, profiles, candidates, graph, embedding, layouts, metrics, dict(self.timings), dict(self.cached), regions, alignment,
+            dict(self.threads),
         )
 
     def _timed(self, stage: str, compute: Callable[[], T]) -> T:

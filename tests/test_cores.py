@@ -108,7 +108,7 @@ def two_cores(monkeypatch):
 
 def test_a_busy_core_fits_every_pool_to_one_thread_and_restores_them(two_cores):
     start = pools()
-    with cores.fitted_threads(read_load=load(100, 0)) as plan:
+    with cores.fitted_threads("cooccurrence", read_load=load(100, 0)) as plan:
         inside = pools()
         assert cores.fitted_thread_count() == 1
     assert plan.threads == 1
@@ -117,15 +117,49 @@ def test_a_busy_core_fits_every_pool_to_one_thread_and_restores_them(two_cores):
     assert pools() == start
 
 
-def test_idle_cores_keep_every_thread(two_cores):
-    with cores.fitted_threads(read_load=load(0, 0)):
+def test_idle_cores_keep_every_thread_but_blas(two_cores):
+    with cores.fitted_threads("cooccurrence", read_load=load(0, 0)):
         assert (torch.get_num_threads(), numba.get_num_threads(), cores.fitted_thread_count()) == (2, 2, 2)
+        blas = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+        assert blas and set(blas) == {1}  # LAPACK may split sums by thread count: always one
+
+
+@pytest.mark.parametrize("stage", ["embedding", "pymde", "umap", "a stage without a rule", None])
+def test_stages_whose_sums_follow_the_thread_count_run_one_thread_on_idle_cores(two_cores, monkeypatch, stage):
+    monkeypatch.setenv(cores.THREADS_ENV, "2")
+    with cores.fitted_threads(stage, read_load=load(0, 0)) as plan:
+        assert (torch.get_num_threads(), numba.get_num_threads(), cores.fitted_thread_count()) == (1, 1, 1)
+    assert plan.threads == 1 and plan.fixed
+    assert (torch.get_num_threads(), numba.get_num_threads()) == (2, 2)
+
+
+def test_forced_threads_replace_the_load(four_cores, monkeypatch):
+    def must_not_be_read():
+        raise AssertionError("the load was read although ATLAS_THREADS is set")
+
+    monkeypatch.setenv(cores.THREADS_ENV, "3")
+    plan = cores.plan_stage("tsne", read_load=must_not_be_read)
+    assert (plan.threads, plan.forced, plan.fixed) == (3, True, None)
+    assert cores.plan_stage("embedding", read_load=must_not_be_read).threads == 1
+
+
+@pytest.mark.parametrize("value", ["0", "two", "-1", "1.5"])
+def test_a_bad_forced_count_is_one_clear_error(monkeypatch, value):
+    monkeypatch.setenv(cores.THREADS_ENV, value)
+    with pytest.raises(atlas.AtlasError, match="ATLAS_THREADS must be a whole number of threads, 1 or more"):
+        cores.plan_threads()
+
+
+def test_every_fixed_stage_says_why():
+    fixed = cores.fixed_stages()
+    assert set(fixed) == {"embedding", "pymde", "umap"}
+    assert all(why.startswith("1 thread: ") and len(why) > 30 for why in fixed.values())
 
 
 def test_thread_counts_are_restored_after_an_exception(two_cores):
     start = pools()
     with pytest.raises(ValueError, match="stage failed"):
-        with cores.fitted_threads(read_load=load(100, 0)):
+        with cores.fitted_threads("cooccurrence", read_load=load(100, 0)):
             assert torch.get_num_threads() == 1
             raise ValueError("stage failed")
     assert pools() == start
@@ -133,7 +167,7 @@ def test_thread_counts_are_restored_after_an_exception(two_cores):
 
 def test_a_stage_that_sets_numba_itself_does_not_leak_it(two_cores):
     # UMAP sets numba's thread count to its n_jobs (1 when seeded) and leaves it there
-    with cores.fitted_threads(read_load=load(0, 0)):
+    with cores.fitted_threads("cooccurrence", read_load=load(0, 0)):
         numba.set_num_threads(1)
     assert numba.get_num_threads() == 2
 
@@ -142,8 +176,8 @@ def test_nested_stages_keep_the_outer_plan(two_cores):
     def must_not_be_read():
         raise AssertionError("the load was sampled again")
 
-    with cores.fitted_threads(read_load=load(100, 0)):
-        with cores.fitted_threads(read_load=must_not_be_read) as inner:
+    with cores.fitted_threads("cooccurrence", read_load=load(100, 0)):
+        with cores.fitted_threads("cooccurrence", read_load=must_not_be_read) as inner:
             assert inner.threads == 1
         assert torch.get_num_threads() == 1  # the inner exit restored nothing of the outer's
 
@@ -159,7 +193,7 @@ def _thread_ids(n):
 def test_numba_thread_count_applies_to_a_kernel_compiled_with_more_threads(two_cores):
     # compiled and run with two threads first: the count is a mask over the running pool
     assert _thread_ids(10_000).max() <= 1
-    with cores.fitted_threads(read_load=load(100, 0)):
+    with cores.fitted_threads("cooccurrence", read_load=load(100, 0)):
         assert set(_thread_ids(10_000)) == {0}
     assert numba.get_num_threads() == 2
 
@@ -195,8 +229,8 @@ def test_tsne_takes_its_n_jobs_from_the_fitted_count(two_cores, monkeypatch, bui
 
     monkeypatch.setattr(openTSNE, "TSNE", Recording)
     params = atlas.TsneParams(perplexity=10, n_iter=50)
-    with cores.fitted_threads(read_load=load(100, 0)):
+    with cores.fitted_threads("tsne", read_load=load(100, 0)):
         atlas.project(built.embedding, params)
-    with cores.fitted_threads(read_load=load(0, 0)):
+    with cores.fitted_threads("tsne", read_load=load(0, 0)):
         atlas.project(built.embedding, params)
     assert seen == [1, 2]
