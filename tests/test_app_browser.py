@@ -145,7 +145,7 @@ def test_genres_colour_by_first_value_or_one_value_with_counts(film_app, films, 
     page.wait_for_timeout(500)
     page.screenshot(path=str(tmp_path / "has_scifi.png"))
     assert "colour=genres" in page.url and "has=Sci-Fi" in page.url
-    page.locator("marimo-dropdown[data-label*='colour items by'] select").select_option(label="each item's first common value")
+    page.locator("marimo-dropdown[data-label*='colour items by'] select").select_option(label="each item's most distinctive value")
     wait_for(page, lambda: "has=" not in page.url, timeout=30, what="the address to forget the value")
     assert log.errors_but_replaced_charts() == []
 

@@ -69,3 +69,11 @@ def test_colour_note_lists_single_values_with_counts_and_what_is_left_out(films)
     text = widgets.colour_note(films, "genres", "", items, name_column="title")
     assert text.startswith("Items holding each value: Drama 3, Sci-Fi 3, Action 2, Comedy 1, Horror 1, Romance 1.")
     assert text.endswith("Not offered for colour (a different value for nearly every item): tagline.")
+
+
+def test_tooltips_show_the_users_columns_not_the_apps_own(films):
+    chart, _, _ = widgets.map_views(films, {"UMAP": "umap"}, color="n_users", highlights={"searched": [0], "neighbour": [1]})
+    tooltip = chart.to_dict()["hconcat"][0]["encoding"]["tooltip"]
+    fields = {t["field"] for t in tooltip}
+    assert "genres" in fields  # the user's metadata
+    assert not fields & {"highlight", "highlight_kind", "highlight_rank", "row", "colour_value"}

@@ -14,7 +14,7 @@ MAX_CHART_POINTS = 20_000
 #: Emblaze (WebGL) draws a sample above this many points.
 MAX_EMBLAZE_POINTS = 10_000
 #: Columns of the map table that are not item metadata.
-MAP_COLUMNS = ("row", "item_id", "name", "n_users", "neighbours", "highlight", "colour_value")
+MAP_COLUMNS = ("row", "item_id", "name", "n_users", "neighbours", "highlight", "highlight_kind", "highlight_rank", "colour_value")
 
 
 def safe_column_name(name: object) -> str:
