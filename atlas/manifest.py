@@ -28,6 +28,7 @@ VERSION = 1
 TOP_KEYS = frozenset({
     "atlas_manifest_version", "created", "projection", "projections", "aligned_to", "name_column", "label_column", "input",
     "params", "argv", "argv_note", "command", "counts", "embedding", "metrics", "regions", "alignment", "timings", "versions", "files", "warnings",
+    "faithfulness", "threads",
 })
 INPUT_KEYS = frozenset({"fingerprint", "interactions_fingerprint", "source", "dropped_rows", "notes"})
 #: Fields of the recorded source that name files to read: a rebuild says when it reads them.
@@ -154,7 +155,7 @@ def _instance(cls: type, plain, where: str, path: Path | str, skip: tuple[str, .
 
 def params_of(plain, path: Path):
     """``BuildParams`` from a manifest's ``params``, every stage checked by its class."""
-    from . import projections
+    from . import embeddings, projections
     from .engines import EngineParams
     from .plan import STAGE_CLASSES, BuildParams
 
@@ -163,7 +164,15 @@ def params_of(plain, path: Path):
     unknown = sorted(set(plain) - set(STAGE_CLASSES) - {"projections", "export", "engine"})
     if unknown:
         raise _refuse(path, f"has unknown key(s) {', '.join(map(repr, unknown[:5]))} in params")
-    stages = {name: _instance(cls, plain[name], f"params.{name}", path) for name, cls in STAGE_CLASSES.items() if name in plain}
+    stages = {name: _instance(cls, plain[name], f"params.{name}", path) for name, cls in STAGE_CLASSES.items() if name in plain and name != "embed"}
+    if "embed" in plain:  # checked by the class of the embedding method it names (PyMDE's when it names none)
+        embed = plain["embed"]
+        if not isinstance(embed, dict):
+            raise _refuse(path, "has params.embed that is not a set of parameters")
+        method = embed.get("method", "pymde")
+        if not isinstance(method, str) or method not in embeddings.names():
+            raise _refuse(path, f"has params.embed of unknown method {method!r} (this atlas has {', '.join(embeddings.names())})")
+        stages["embed"] = _instance(embeddings.get(method).Params, embed, "params.embed", path, skip=("method",))
     layouts = plain.get("projections")
     if not isinstance(layouts, list) or not layouts:
         raise _refuse(path, "has no list of projections in params")

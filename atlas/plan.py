@@ -485,6 +485,10 @@ def params_from_args(args) -> BuildParams:
     elif args.compare:
         values["compare"] = args.compare
     params = build_params(values, demo=source_from_args(args).is_demo)
+    if values.get("embedding") in (None, "") and (getattr(args, "candidates", None) or params.engine.name == "spark"):
+        # the matrix methods read the profiles, which a candidates file or a Spark input leaves on the
+        # cluster: such a build embeds its item graph unless told otherwise
+        params = build_params({**values, "embedding": "pymde"}, demo=source_from_args(args).is_demo)
     if getattr(args, "candidates", None):
         params = continuing_from(args.candidates, params, set(values))
     return params

@@ -36,6 +36,14 @@ def embedding_params(values: Mapping[str, Any], *, seed: int = 0):
     other methods are still checked, so a wrong value is never silently ignored."""
     choice = fields_of(EmbeddingChoice)[0]
     name = parse(choice, values["embedding"]) if values.get("embedding") not in (None, "") else DEFAULT
+    from ..flagnames import flag_errors, flags_of
+
+    flags = {name: flag for method in methods().values() for name, flag in flags_of(method.Params).items()}
+    with flag_errors(flags):
+        return _chosen(name, values, seed)
+
+
+def _chosen(name: str, values: Mapping[str, Any], seed: int):
     chosen = None
     for method in methods().values():
         given = {f.name: parse(f, values[f.dest]) for f in fields_of(method.Params) if f.dest in values}
