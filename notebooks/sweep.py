@@ -36,7 +36,7 @@ def embed_stages(pipe, data, params, progress=None):
     """Filters → item graph → embedding through ``pipe``'s cache: (profiles, graph, embedding)."""
     profiles = pipe.profiles(data, params.filter)
     _candidates, graph = pipe.item_graph(profiles, params.cooccurrence, params.graph, progress=progress)
-    return profiles, graph, pipe.embed(graph, params.embed)
+    return profiles, graph, pipe.embed(graph, params.embed, profiles=profiles)
 
 
 @app.cell

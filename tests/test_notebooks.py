@@ -72,7 +72,7 @@ def app_args(small_files, *extra: str) -> list[str]:
 
 @pytest.mark.slow
 def test_app_runs_every_stage_on_small_data(small_files, monkeypatch):
-    defs = run_notebook(APP, app_args(small_files, "--n-neighbors", "8", "--embedding-dim", "4", "--seed", "3"), monkeypatch)
+    defs = run_notebook(APP, app_args(small_files, "--n-neighbors", "8", "--embedding", "pymde", "--embedding-dim", "4", "--seed", "3"), monkeypatch)
     failed = [(run.stage, run.error) for run in defs["stage_runs"] if run.error]
     assert failed == []
     n_items = expected_items(small_files[0])
