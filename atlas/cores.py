@@ -272,4 +272,7 @@ def _fit_numba(threads: int, stack: contextlib.ExitStack) -> None:
 def _fit_pools(threads: int, stack: contextlib.ExitStack) -> None:
     from threadpoolctl import threadpool_limits
 
-    stack.enter_context(threadpool_limits(limits={"blas": 1, "openmp": threads}))
+    # OpenMP first, BLAS second: an OpenBLAS built on OpenMP (faiss ships one) reads its count from
+    # the OpenMP pool, so a later OpenMP limit would undo its single thread
+    stack.enter_context(threadpool_limits(limits={"openmp": threads}))
+    stack.enter_context(threadpool_limits(limits={"blas": 1}))

@@ -137,6 +137,7 @@ class Replaced:
     widgets: int = 0  # anywidget models
     files: frozenset[str] = frozenset()  # /@file/ data files named only by replaced elements
     failed_fetches: tuple[tuple[str, str], ...] = ()  # (path, error) of fetches that failed, of those files
+    other_failed_fetches: int = 0  # fetches that failed of any other file (atlas's own modules, say)
 
 
 def _frames(text: str) -> list[str]:
@@ -164,7 +165,10 @@ def unexplained(console: list[tuple[str, str, str]], page_errors: list[tuple[str
     - ``Cannot read properties of null (reading 'clientWidth')`` thrown only through marimo's
       scripts, at most once per replaced chart (its size read after its element is gone);
     - ``Error: [anywidget] binding destroyed`` raised only through marimo's scripts, at most
-      once per replaced widget model.
+      once per replaced widget model;
+    - ``TypeError: Failed to fetch`` logged by marimo's own bundle (under /assets/) when no
+      failed fetch at all was seen by the page log (a request cut off with its element), at most
+      once per replaced chart or widget.
 
     Anything else, a longer message, a message from a script of atlas's (under /@file/) or one
     more than the replacements explain, is returned, formatted as ``PageLog.errors`` formats it.
@@ -192,6 +196,9 @@ def unexplained(console: list[tuple[str, str, str]], page_errors: list[tuple[str
             continue
         if first == "Error: [anywidget] binding destroyed" and _only_marimo_frames(text) and spend("widget"):
             continue
+        unseen = not fetches and not replaced.failed_fetches and not replaced.other_failed_fetches
+        if text == "TypeError: Failed to fetch" and path.startswith("/assets/") and unseen and (spend("chart") or spend("widget")):
+            continue  # logged by marimo's own bundle when the element that asked for a file is gone
         left.append(text + (f" [{url}]" if url else ""))
     for message, stack in page_errors:
         if message == "Cannot read properties of null (reading 'clientWidth')" and _only_marimo_frames(stack) and spend("chart"):
@@ -247,6 +254,7 @@ class PageLog:
             widgets=len({model for tag, model, _ in gone if tag == "marimo-anywidget" and model}),
             files=files,
             failed_fetches=tuple(f for f in self.fetch_failures if f[0] in files),
+            other_failed_fetches=sum(1 for f in self.fetch_failures if f[0] not in files),
         )
 
     def errors_but_replaced_charts(self) -> list[str]:

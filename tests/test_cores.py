@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numba
 import numpy as np
 import pytest
@@ -118,6 +120,8 @@ def test_a_busy_core_fits_every_pool_to_one_thread_and_restores_them(two_cores):
 
 
 def test_idle_cores_keep_every_thread_but_blas(two_cores):
+    with contextlib.suppress(ImportError):
+        import faiss  # noqa: F401  -- loads an OpenBLAS that takes its thread count from OpenMP
     with cores.fitted_threads("cooccurrence", read_load=load(0, 0)):
         assert (torch.get_num_threads(), numba.get_num_threads(), cores.fitted_thread_count()) == (2, 2, 2)
         blas = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
