@@ -218,16 +218,18 @@ def merge_small(adjacency: sparse.csr_matrix, membership: np.ndarray, size: int)
     return merged.astype(np.int64)
 
 
-def nested_communities(adjacency: sparse.csr_matrix, sizes: list[int], seed: int = SEED) -> np.ndarray:
+def nested_communities(adjacency: sparse.csr_matrix, sizes: list[int], seed: int = SEED) -> tuple[np.ndarray, list[int]]:
     """One nested partition per entry of ``sizes`` (n × levels): level 0 of the whole graph,
     each next level of every community of the one before, split on its own subgraph; at each
-    level communities smaller than its size join their best-connected neighbour (``merge_small``)."""
+    level communities smaller than its size join their best-connected neighbour (``merge_small``).
+    Also the sizes used: the coarsest is lowered where it would leave a single region."""
     n = adjacency.shape[0]
     levels = len(sizes)
     out = np.zeros((n, levels), dtype=np.int64)
     if levels == 0 or n == 0:
-        return out
-    out[:, 0] = merge_small(adjacency, communities(adjacency, RESOLUTION, seed), sizes[0])
+        return out, list(sizes)
+    out[:, 0], first = _continents(adjacency, communities(adjacency, RESOLUTION, seed), sizes)
+    sizes = [first, *sizes[1:]]
     for level in range(1, levels):
         above = out[:, level - 1]
         next_id = 0
@@ -239,7 +241,18 @@ def nested_communities(adjacency: sparse.csr_matrix, sizes: list[int], seed: int
                 inner = merge_small(sub, communities(sub, SPLIT_RESOLUTION, seed), sizes[level])
             out[members, level] = inner + next_id
             next_id += int(inner.max()) + 1
-    return out
+    return out, sizes
+
+
+def _continents(adjacency: sparse.csr_matrix, membership: np.ndarray, sizes: list[int]) -> tuple[np.ndarray, int]:
+    """The coarsest level and its smallest size: Leiden's communities merged up to the first of
+    ``sizes`` that leaves two regions at least. On a small catalogue the coarsest size can swallow
+    every community, and one region holding the whole map names nothing."""
+    for size in sizes:
+        merged = merge_small(adjacency, membership, size)
+        if merged.max() >= 1:
+            break
+    return merged, size
 
 
 def _parent(labels: np.ndarray, members: np.ndarray, level: int) -> int:
@@ -264,12 +277,12 @@ def name_regions(
     places yet: see :func:`place_regions`), named from ``values`` or ``names``/``popularity``."""
     n = adjacency.shape[0]
     popularity = np.asarray(popularity, dtype=np.float64)
-    raw = nested_communities(adjacency, params.sizes(n))
+    raw, sizes = nested_communities(adjacency, params.sizes(n))
     labels = np.full((n, params.levels), -1, dtype=np.int32)
     rows = []
     by_id: dict[int, tuple] = {}  # region id -> (its GroupName, its members)
     next_id = 0
-    for level, size in enumerate(params.sizes(n)):
+    for level, size in enumerate(sizes):
         groups = [np.flatnonzero(raw[:, level] == c) for c in np.unique(raw[:, level])]
         groups = [g for g in groups if g.size >= size]
         groups.sort(key=lambda g: (-g.size, int(g[0])))  # region ids read in order of size within a level

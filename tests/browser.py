@@ -197,7 +197,7 @@ def unexplained(console: list[tuple[str, str, str]], page_errors: list[tuple[str
         if first == "Error: [anywidget] binding destroyed" and _only_marimo_frames(text) and spend("widget"):
             continue
         unseen = not fetches and not replaced.failed_fetches and not replaced.other_failed_fetches
-        if text == "TypeError: Failed to fetch" and path.startswith("/assets/") and unseen and (spend("chart") or spend("widget")):
+        if first == "TypeError: Failed to fetch" and _only_marimo_frames(text) and path.startswith("/assets/") and unseen and (spend("chart") or spend("widget")):
             continue  # logged by marimo's own bundle when the element that asked for a file is gone
         left.append(text + (f" [{url}]" if url else ""))
     for message, stack in page_errors:
@@ -320,3 +320,12 @@ def marimo_server(notebook: Path, args: list[str] = (), timeout: float = 120.0, 
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+def umap_min_dist_stops() -> tuple[str, str]:
+    """UMAP's default min_dist and the slider stop right of it, as the app and the command write them."""
+    from atlas.options import fields_of, word
+    from atlas.projections.umap import UmapParams
+
+    field = next(f for f in fields_of(UmapParams) if f.name == "min_dist")
+    return word(field.default), word(next(s for s in field.option.steps if s > field.default))

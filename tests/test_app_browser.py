@@ -14,7 +14,7 @@ import pytest
 
 import atlas
 from atlas import widgets
-from browser import SYMBOL_MARKS_JS
+from browser import SYMBOL_MARKS_JS, umap_min_dist_stops
 from test_notebooks import APP, drawn_marks, layout_of, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -238,12 +238,13 @@ def test_settings_survive_a_reload_and_show_as_a_command(film_app):
     page, log, url = film_app
     before = layout_of(drawn_marks(page)["umap_map_marks"])
     thumb = page.locator("marimo-slider[data-label*='min_dist'] [role='slider']")
+    _, moved = umap_min_dist_stops()
     thumb.focus()
-    thumb.press("ArrowRight")  # 0.3 -> 0.35
-    wait_for(page, lambda: parse_qs(urlsplit(page.url).query).get("min_dist") == ["0.35"], timeout=400, what="the address")
+    thumb.press("ArrowRight")  # the default -> the next stop
+    wait_for(page, lambda: parse_qs(urlsplit(page.url).query).get("min_dist") == [moved], timeout=400, what="the address")
     command = lambda: page.locator("code").filter(has_text="atlas build").all_text_contents()  # noqa: E731
-    wait_for(page, lambda: any("--min-dist 0.35" in c for c in command()), timeout=60, what="the command")
-    line = next(c for c in command() if "--min-dist 0.35" in c)
+    wait_for(page, lambda: any(f"--min-dist {moved}" in c for c in command()), timeout=60, what="the command")
+    line = next(c for c in command() if f"--min-dist {moved}" in c)
     for words in ("--min-weight 3.5", "--min-item-users 3", "--out atlas-out", "movies.csv"):
         assert words in line, (words, line)
     # the new UMAP map drawn, and every file of it fetched, before the page is left
@@ -253,8 +254,8 @@ def test_settings_survive_a_reload_and_show_as_a_command(film_app):
     address = page.url
     page.goto(address)  # a reload, or the link shared
     wait_for(page, lambda: EVERY_MAP <= set(drawn_marks(page)), timeout=300, what="the maps again")
-    assert page.locator("marimo-slider[data-label*='min_dist']").get_by_text("0.35").count() == 1
-    wait_for(page, lambda: any("--min-dist 0.35" in c for c in command()), timeout=60, what="the command again")
+    assert page.locator("marimo-slider[data-label*='min_dist']").get_by_text(moved, exact=True).count() == 1
+    wait_for(page, lambda: any(f"--min-dist {moved}" in c for c in command()), timeout=60, what="the command again")
     assert log.errors_but_replaced_charts() == []
 
 

@@ -57,6 +57,16 @@ def test_anything_not_tied_to_a_replaced_element_is_reported(console, page_error
     assert len(left) == 1, left
 
 
+def test_a_bundle_fetch_cut_off_with_its_chart_is_let_through_only_through_marimos_scripts():
+    """marimo's bundle logs "Failed to fetch" (with its stack) when a replaced chart's request is
+    cut off before the page log sees it fail; through atlas's scripts, or with nothing replaced, it is reported."""
+    cut = "TypeError: Failed to fetch\n    at http://h/assets/tooltip-mT3CGest.js:1:20111\n    at async r (http://h/assets/vega-component-CnadTgoE.js:1:9674)"
+    assert unexplained([("error", cut, MARIMO)], [], Replaced(charts=1)) == []
+    assert len(unexplained([("error", cut + ATLAS_FRAME, MARIMO)], [], Replaced(charts=1))) == 1
+    assert len(unexplained([("error", cut, MARIMO)], [], Replaced())) == 1
+    assert len(unexplained([("error", cut, MARIMO)] * 2, [], Replaced(charts=1))) == 1
+
+
 def test_an_error_in_atlas_is_reported_beside_the_race():
     text = "TypeError: Cannot read properties of undefined (reading 'join')" + ATLAS_FRAME
     assert unexplained([("error", DESTROYED, MARIMO), ("error", text, MARIMO)], [], REPLACED) == [f"{text} [{MARIMO}]"]

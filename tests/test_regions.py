@@ -229,6 +229,16 @@ def test_bad_region_parameters_are_refused(kwargs, message):
         RegionParams(**kwargs)
 
 
+def test_a_small_catalogue_still_has_more_than_one_continent():
+    """Six blocks of 60 with a coarsest size of 240 (60 × 4): merging up to it would leave one
+    region holding the whole map, so the coarsest level takes the next size instead."""
+    adjacency, xy, block, meta, popularity = planted_graph()
+    regions = regions_of_graph(adjacency, xy, meta, popularity, levels=2, size=60)
+    coarse = regions.table[regions.table["level"] == 0]
+    assert len(coarse) >= 2 and coarse["n_items"].sum() == block.size
+    assert all(isinstance(name, str) and name for name in coarse["name"])
+
+
 def test_levels_grow_from_the_smallest_region():
     assert RegionParams(levels=3, min_region_size=10).sizes(5000) == [160, 40, 10]
     assert RegionParams(levels=2).sizes(5000) == [200, 50]  # 1% of the items
