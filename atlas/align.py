@@ -85,6 +85,8 @@ def read_anchor(directory: str | Path, *, anyway: bool = False) -> Anchor:
     missing = [c for c in ("item_id", "x", "y") if c not in frame.columns]
     if missing:
         raise AtlasError(f"{path} lacks the column(s) {', '.join(missing)}; {fix}.")
+    if frame["item_id"].isna().any():  # read as text, a missing id would become the item "None" or "nan"
+        raise AtlasError(f"{path} has an item with no item_id (row {int(frame['item_id'].isna().to_numpy().argmax()) + 1}); {fix}.")
     ids = frame["item_id"].astype(str).to_numpy()
     xy = frame[["x", "y"]].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
     if len(ids) == 0 or not np.all(np.isfinite(xy)):
@@ -95,7 +97,7 @@ def read_anchor(directory: str | Path, *, anyway: bool = False) -> Anchor:
     if (folder / "manifest.json").is_file():
         try:
             manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             manifest = {}
     return Anchor(str(folder.resolve()), ids, xy, manifest if isinstance(manifest, dict) else {}, anyway)
 

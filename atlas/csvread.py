@@ -73,16 +73,24 @@ def _ragged_line(path: Path, sep: str, width: int) -> tuple[int, int]:
     return -1, -1
 
 
-def _utf8_error(path: Path, role: str) -> AtlasError:
-    from .formats import not_utf8
-
+def _utf8_problem(path: Path) -> UnicodeDecodeError | None:
+    """Where ``path`` stops being UTF-8 text, or None when all of it is."""
     with open_binary(path) as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8-sig")
         try:
             while text.read(1 << 20):
                 pass
         except UnicodeDecodeError as exc:
-            return not_utf8(path, role, exc)
+            return exc
+    return None
+
+
+def _utf8_error(path: Path, role: str) -> AtlasError:
+    from .formats import not_utf8
+
+    problem = _utf8_problem(path)
+    if problem is not None:
+        return not_utf8(path, role, problem)
     return AtlasError(f"{role} {path.name!r} is not UTF-8 text; re-save it as UTF-8.")
 
 
@@ -129,6 +137,8 @@ def batches(path: Path, sep: str, header: bool, *, role: str, block_bytes: int =
         raise
     except pa.ArrowInvalid as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if (bad_rows or "columns, got" in first) and _utf8_problem(path) is not None:  # UTF-16 splits into odd rows: name the encoding, not a line
+            raise _utf8_error(path, role) from None
         if bad_rows or "columns, got" in first:
             line, found = _ragged_line(path, sep, len(names))
             raise AtlasError(

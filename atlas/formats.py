@@ -61,6 +61,8 @@ def check_file(path: str | os.PathLike, role: str = INTERACTIONS) -> Path:
 def not_utf8(path: Path, role: str, exc: UnicodeDecodeError) -> AtlasError:
     """The one error for text that is not UTF-8."""
     byte = exc.object[exc.start : exc.start + 1].hex() if isinstance(exc.object, bytes | bytearray) else ""
+    if exc.start == 0 and isinstance(exc.object, bytes | bytearray) and exc.object[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return AtlasError(f"{role} {path.name!r} is UTF-16 text, not UTF-8; re-save it as UTF-8.")
     where = f" (it holds the byte 0x{byte})" if byte else ""
     return AtlasError(
         f"{role} {path.name!r} is not UTF-8 text{where}, as files saved as Latin-1 or Windows-1252 are; re-save it as UTF-8."
@@ -212,6 +214,8 @@ def _json_record(line: str, path: Path, lineno: int) -> dict:
         record = json.loads(line)
     except json.JSONDecodeError as exc:
         raise AtlasError(f"{path.name!r} line {lineno} is not valid JSON ({exc.msg}); each line must be one JSON object.") from None
+    except RecursionError:
+        raise AtlasError(f"{path.name!r} line {lineno} nests arrays or objects too deep to read; each line must be one JSON object.") from None
     if not isinstance(record, dict):
         raise AtlasError(f"{path.name!r} line {lineno} is not a JSON object; expected {{\"user\": ..., \"items\": [...]}}.")
     return record

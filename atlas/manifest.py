@@ -5,8 +5,9 @@ takes from the manifest is the build's plan (``params``), checked field by field
 parameter classes that wrote it — an unknown key, a value of the wrong type, or a manifest newer
 than this atlas is a one-line refusal — and the column choices of its source. Paths that decide
 what is read or written besides the input (the stage cache, the output) come only from the person
-running the command; input files may default to the recorded ones, and the command says so. The
-recorded ``argv`` is shown, never obeyed.
+running the command; input files may default to the recorded ones, and the command says so. Spark
+settings (a master URL, ``--spark-conf``) say where the data goes and how Java starts, so a
+manifest that records them is refused. The recorded ``argv`` is shown, never obeyed.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ def read_manifest(directory: str | Path) -> dict:
         raise AtlasError(f"cannot read {path} ({getattr(exc, 'strerror', None) or exc}); give a folder written by 'atlas build --out DIR'.") from None
     try:
         manifest = json.loads(text, parse_constant=_no_constant)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: arrays or objects nested too deep
         raise _refuse(path, f"is not valid JSON ({str(exc).splitlines()[0]})") from None
     if not isinstance(manifest, dict):
         raise _refuse(path, "is not a JSON object")
@@ -186,6 +187,11 @@ def params_of(plain, path: Path):
     if export is not None and not isinstance(export, str):
         raise _refuse(path, "has params.export that is not a projection name")
     engine = _instance(EngineParams, plain["engine"], "params.engine", path) if "engine" in plain else EngineParams()
+    if engine.master != EngineParams().master or engine.conf:  # where the data goes and how Java starts: never from a file
+        raise AtlasError(
+            f"{path} records Spark settings (a --spark-master other than local[*] or --spark-conf), which a rebuild takes from no file: "
+            "they decide where the data is sent and how Java starts. Run the recorded command with 'atlas build' and your own --spark-* options."
+        )
     try:
         return BuildParams(**stages, projections=tuple(made), export=export, engine=engine)
     except AtlasError as exc:

@@ -360,7 +360,7 @@ def decode(arrays, stage: str, expected: type | None = None):
         raise Mismatch("its description is not text")
     try:
         meta = json.loads(raw.tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: nested too deep
         raise Mismatch("its description is not JSON") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise Mismatch("it is not an atlas stage entry")
@@ -384,5 +384,5 @@ def loads(data: bytes | typing.BinaryIO, stage: str, expected: type | None = Non
             return decode(arrays, stage, expected)
     except Mismatch:
         raise
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:  # not an npz, damaged, or holding objects
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, KeyError, RecursionError) as exc:  # not an npz, damaged, holding objects, nested too deep
         raise Mismatch(f"it cannot be read as arrays ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None

@@ -144,7 +144,7 @@ def _read(path: str | os.PathLike, schema_only: bool):
         table = pq.read_schema(p) if schema_only else pq.read_table(p)
         schema = table if schema_only else table.schema
         meta = json.loads((schema.metadata or {}).get(b"atlas", b"{}"))
-    except (pa.ArrowException, OSError, ValueError) as exc:
+    except (pa.ArrowException, OSError, ValueError, RecursionError) as exc:  # RecursionError: metadata nested too deep
         raise AtlasError(f"cannot read {p.name!r} as a candidates file ({str(exc).splitlines()[0]}); give a file written by 'atlas candidates'.") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise AtlasError(f"{p.name!r} is not a candidates file (it has no atlas metadata); write one with 'atlas candidates INPUT --out {p.name}'.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import zipfile
 from pathlib import Path
 
@@ -172,6 +173,23 @@ def test_uploads_are_capped_and_a_typed_path_is_ignored_without_paths(tmp_path):
     # no upload: the file named when the app was started, never a visitor's text
     assert widgets.resolve_upload("/etc/passwd", [], tmp_path, access=access, preset="plays.csv") == "plays.csv"
     assert widgets.resolve_upload(None, [], tmp_path, access=access) is None
+
+
+@pytest.mark.parametrize("mode", ["local", "root"])
+@pytest.mark.parametrize("typed", ["data/plays.csv\x00", "\x00", "data\x00/../../outside/secret.csv"])
+def test_a_typed_path_with_a_nul_byte_gets_the_one_line_refusal(mode, typed, served):
+    root, _ = served
+    access = Access(mode, root if mode == "root" else None)
+    shown = re.escape(repr(typed.strip()))
+    with pytest.raises(AtlasError, match=f"^the path {shown} holds a NUL byte, which no file name can; type the path again.$"):
+        access.resolve_read(typed)
+    with pytest.raises(AtlasError, match=f"^the export folder {shown} holds a NUL byte"):
+        access.resolve_write(typed)
+    with pytest.raises(AtlasError, match=f"^the path {shown} holds a NUL byte"):
+        widgets.resolve_upload(typed, [], root, access=access)
+    with pytest.raises(AtlasError, match="^--data-root .* holds a NUL byte"):
+        Access.from_settings({"data_root": str(root) + "\x00"})
+    assert tree_of(root) == {"data", "data/plays.csv", "data/leak.csv", "exports"}
 
 
 def test_local_use_reads_and_writes_paths_as_typed(tmp_path):

@@ -60,7 +60,7 @@ def _read_manifest(directory: Path) -> dict:
         raise AtlasError(f"{path} is missing; {_rebuild(directory)}.")
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise AtlasError(f"{path} is not readable JSON ({exc}); {_rebuild(directory)} again.") from None
     if not isinstance(manifest, dict):
         raise AtlasError(f"{path} must hold a JSON object, not {type(manifest).__name__}; {_rebuild(directory)}.")

@@ -51,6 +51,7 @@ class Access:
             return
         if self.root is None or not str(self.root).strip():
             raise AtlasError("--data-root needs a folder: give --data-root DIR.")
+        _no_nul(str(self.root), "--data-root")
         given = Path(self.root).expanduser()
         try:
             root = given.resolve(strict=True)
@@ -90,6 +91,7 @@ class Access:
         text = (text or "").strip()
         if not text:
             return None
+        _no_nul(text, "the path")
         if self.mode == "local":
             return text
         if self.mode != "root":
@@ -108,6 +110,7 @@ class Access:
         text = (text or "").strip()
         if not text:
             raise AtlasError("no export folder: type a folder name, or use the download button.")
+        _no_nul(text, "the export folder")
         if self.mode == "local":
             return Path(text).expanduser()
         if self.mode != "root":
@@ -154,6 +157,12 @@ class Access:
         if not resolved.is_relative_to(self.root):
             raise AtlasError(f"{text!r} lies outside the data root {str(self.root)!r}; give a path inside it.")
         return resolved
+
+
+def _no_nul(text: str, what: str) -> None:
+    """No file name holds a NUL byte (the system refuses it with a ValueError, not an OSError)."""
+    if "\x00" in text:
+        raise AtlasError(f"{what} {text!r} holds a NUL byte, which no file name can; type the path again.")
 
 
 def is_loopback(host: str | None) -> bool:
