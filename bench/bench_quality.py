@@ -3,6 +3,7 @@
     .venv/bin/python bench/bench_quality.py                 # every labelled set, 2 seeds
     .venv/bin/python bench/bench_quality.py --seeds 1 --sets demo
     .venv/bin/python bench/bench_quality.py --gowalla       # speed of the default on gowalla (if present)
+    .venv/bin/python bench/bench_quality.py --svd-grid      # the grid the svd default was chosen from
 
 Routes: atlas's embedding methods (``svd``, ``als``, ``pymde``) each projected by UMAP and
 t-SNE under a few settings, through ``atlas.Pipeline``; and the two scripts a practitioner
@@ -49,6 +50,7 @@ K = 10
 
 EMBEDDINGS = {
     "svd": lambda seed: SvdParams(seed=seed),
+    "svd ppmi": lambda seed: SvdParams(weighting="ppmi", dim=64, power=0.5, seed=seed),  # the default before bm25
     "als": lambda seed: AlsParams(seed=seed),
     "pymde": lambda seed: EmbedParams(seed=seed),
 }
@@ -182,6 +184,33 @@ def verdict(summary: list[dict], default_route: str, default_umap: str, default_
     return found
 
 
+# -- the grid the svd default was chosen from ----------------------------------------------------
+
+
+def svd_grid(data: quality_data.Labelled) -> list[dict]:
+    """Label agreement of the 10 nearest items in the svd vectors themselves (no projection), per
+    weighting, context smoothing, dimension and singular-value power; the SVD script beside them."""
+    import itertools
+
+    from atlas.embeddings.svd import svd_vectors
+
+    profiles = atlas.Pipeline().profiles(data.data, data.filter)
+    label = np.array([data.label[i] for i in profiles.item_ids.astype(str)])
+
+    def agreement(vectors: np.ndarray) -> float:
+        near = _nearest(vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12), K)
+        return round(float((label[near] == label[:, None]).mean()), 4)
+
+    rows = [{"set": data.name, "route": "SVD script", "vectors_label": agreement(svd_script(profiles.matrix, 0))}]
+    for weighting, cds, dim, power in itertools.product(("ppmi", "sppmi", "bm25"), (1.0, 0.75), (32, 48, 64, 128), (0.0, 0.5, 0.75, 1.0)):
+        if weighting == "bm25" and cds != 1.0:
+            continue  # context smoothing is a PMI setting
+        params = SvdParams(weighting=weighting, cds=cds, dim=dim, power=power, shift=2.0)
+        rows.append({"set": data.name, "route": f"svd {weighting} cds {cds} dim {dim} power {power}", "vectors_label": agreement(svd_vectors(profiles, params))})
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
 # -- speed on gowalla -------------------------------------------------------------------------
 
 
@@ -219,16 +248,22 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, default=2)
     ap.add_argument("--sets", default="demo,ml100k,planted")
     ap.add_argument("--gowalla", nargs="?", const=str(GOWALLA), help="measure the default's speed on gowalla instead")
+    ap.add_argument("--svd-grid", action="store_true", help="the svd settings' own label agreement, per set, into the results file")
     ap.add_argument("--out", default=str(harness.RESULTS_DIR / "quality.json"))
     args = ap.parse_args(argv)
     out = Path(args.out)
     previous = json.loads(out.read_text()) if out.exists() else {}
+    loaders = {"demo": quality_data.demo, "ml100k": quality_data.ml100k, "planted": quality_data.planted}
+    if args.svd_grid:
+        found = [svd_grid(data) for data in (loaders[name]() for name in args.sets.split(",")) if data is not None]
+        previous["svd_grid"] = [row for rows in found for row in rows]
+        harness.write_results(out, previous)
+        return 0
     if args.gowalla:
         previous["gowalla_speed"] = {"machine": harness.machine_info(), "load_average": harness.load_average(), **gowalla_speed(Path(args.gowalla))}
         harness.write_results(out, previous)
         return 0
     wanted = args.sets.split(",")
-    loaders = {"demo": quality_data.demo, "ml100k": quality_data.ml100k, "planted": quality_data.planted}
     rows = []
     for name in wanted:
         data = loaders[name]()
@@ -241,7 +276,7 @@ def main(argv=None) -> int:
     default_route = "atlas " + atlas.embeddings.of(default.embed).name
     umap_p, tsne_p = default.projection("umap"), default.projection("tsne")
     results = {
-        **{k: v for k, v in previous.items() if k == "gowalla_speed"},
+        **{k: v for k, v in previous.items() if k in ("gowalla_speed", "svd_grid")},
         "machine": harness.machine_info(),
         "default": {"route": default_route, "umap": [umap_p.n_neighbors, umap_p.min_dist], "tsne_perplexity": tsne_p.perplexity},
         "summary": summary,

@@ -32,7 +32,7 @@ def labels(planted, profiles):
 
 
 METHODS = [
-    SvdParams(dim=16),
+    SvdParams(dim=16, weighting="ppmi"),
     SvdParams(dim=16, weighting="sppmi", shift=2.0),
     SvdParams(dim=16, weighting="bm25"),
     SvdParams(dim=16, weighting="tfidf"),
@@ -83,7 +83,7 @@ def test_svd_of_ppmi_equals_a_dense_reference(profiles):
     ppmi = np.where(c > 0, np.maximum(pmi, 0.0), 0.0)
     u, s, _ = np.linalg.svd(ppmi)
     reference = _signed(u[:, :8] * np.sqrt(s[:8]))
-    got = svd_vectors(profiles, SvdParams(dim=8, n_iter=30))
+    got = svd_vectors(profiles, SvdParams(dim=8, weighting="ppmi", power=0.5, n_iter=30))
     np.testing.assert_allclose(got, reference, atol=2e-4)
 
 
@@ -91,7 +91,7 @@ def test_svd_of_bm25_equals_a_dense_reference(profiles):
     weighted = document_weighted(interaction_matrix(profiles, False), "bm25").toarray()
     _, s, vt = np.linalg.svd(weighted, full_matrices=False)
     reference = _signed(vt[:6].T * np.sqrt(s[:6]))
-    got = svd_vectors(profiles, SvdParams(dim=6, weighting="bm25", n_iter=30))
+    got = svd_vectors(profiles, SvdParams(dim=6, weighting="bm25", power=0.5, n_iter=30))
     np.testing.assert_allclose(got, reference, atol=2e-4)
 
 

@@ -35,11 +35,11 @@ WEIGHTINGS = ("ppmi", "sppmi", "bm25", "tfidf")
 class SvdParams:
     """The matrix (``weighting``), its SVD's rank (``dim``) and how singular values scale the vectors."""
 
-    dim: int = option(64, "--svd-dim", "SVD dimensions (default 64)", steps=(8, 16, 24, 32, 48, 64, 96, 128), label="SVD dimensions")
-    weighting: str = option("ppmi", "--svd-weighting", "matrix the SVD factorises (default ppmi)", choices=WEIGHTINGS, label="SVD weighting")
+    dim: int = option(48, "--svd-dim", "SVD dimensions (default 48)", steps=(8, 16, 24, 32, 48, 64, 96, 128), label="SVD dimensions")
+    weighting: str = option("bm25", "--svd-weighting", "matrix the SVD factorises (default bm25)", choices=WEIGHTINGS, label="SVD weighting")
     shift: float = option(5.0, "--svd-shift", "sppmi: PMI shifted down by log(shift) (default 5)", steps=(1.0, 2.0, 5.0, 10.0, 20.0))
     cds: float = option(0.75, "--svd-cds", "ppmi: partner probabilities raised to this power (default 0.75)", steps=grid(0.5, 1.0, 0.05))
-    power: float = option(0.5, "--svd-power", "singular values raised to this power in the vectors (default 0.5)", steps=grid(0.0, 1.0, 0.25))
+    power: float = option(0.75, "--svd-power", "singular values raised to this power in the vectors (default 0.75)", steps=grid(0.0, 1.0, 0.25))
     use_weights: bool = option(False, "--svd-weights", "weigh interactions by the weight column instead of counting them (default false)")
     n_iter: int = 7  # power iterations of the randomized SVD
     seed: int = 0
