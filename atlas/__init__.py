@@ -20,7 +20,8 @@ from .export import export_layout, read_layout
 from .graph import GraphParams, ItemGraph, cooccurrence_matrix, graph_from_candidates, recipe_graph
 from .ingest import Dataset, IngestParams, Interactions, from_arrays, load_dataset, load_interactions, load_items
 from .metrics import knn_recall, label_agreement, layout_metrics, trustworthiness
-from .pipeline import BuildResult, Pipeline
+from .build import Build, BuildResult
+from .pipeline import Pipeline
 from .plan import BuildParams, Source, argv_of, build_params, command_line
 from .profiles import FilterParams, Profiles, build_profiles, item_frame, item_labels, item_names
 from .scan import scan_dataset, scan_profiles
@@ -44,7 +45,7 @@ from .projections import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "AlignParams", "AtlasError", "BuildParams", "BuildResult", "Candidates", "CooccurrenceParams", "Dataset", "EmbedParams", "EngineParams", "ItemTable",
+    "AlignParams", "AtlasError", "Build", "BuildParams", "BuildResult", "Candidates", "CooccurrenceParams", "Dataset", "EmbedParams", "EngineParams", "ItemTable",
     "Embedding", "EmbeddingNeighbors", "FilterParams", "GraphParams", "IngestParams", "Interactions", "ItemGraph",
     "Layout", "PacmapParams", "Pipeline", "Profiles", "PymdeParams", "RegionParams", "Regions", "Source", "StageCache", "TsneParams", "UmapParams",
     "WEIGHTINGS", "align_layout", "argv_of", "build_params", "build_profiles", "command_line", "cooccurrence_candidates", "cooccurrence_matrix", "demo_movielens", "embed_graph",

@@ -96,8 +96,8 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace, interrupts: _Interrupts) -> int:
-    from .export import check_output_folder, export_layout
-    from .pipeline import Pipeline
+    from .build import Build
+    from .export import check_output_folder
     from .plan import params_from_args, source_from_args
 
     if not args.out:
@@ -112,20 +112,20 @@ def _build(args: argparse.Namespace, interrupts: _Interrupts) -> int:
     data = source.load(params.engine, stream=True)
     load_seconds = time.perf_counter() - start
     cache_dir = None if args.no_cache else (args.cache_dir or default_cache_dir())
-    pipe = Pipeline(cache=StageCache(cache_dir, max_bytes=cache_limit()))
     bars = _Bars(not args.quiet)
 
     def progress(stage: str, done: float, total: float) -> None:
         interrupts.check()
         bars(stage, done, total)
 
+    build = Build(data, params, anchor=anchor, cache=StageCache(cache_dir, max_bytes=cache_limit()), progress=progress)
     try:
-        result = pipe.build(data, params, anchor=anchor, progress=progress)
+        result = build.result()
     finally:
         bars.close()
     interrupts.check()
     timings = {"load": load_seconds, **result.timings}
-    paths = export_layout(args.out, result, data, extra_manifest={"timings": timings}, page=args.html)
+    paths = build.export(args.out, extra_manifest={"timings": timings}, page=args.html)
     html = paths.pop("atlas.html", None)
     if not args.quiet:
         print(summary(result, timings, paths, html, data.all_notes))
@@ -134,7 +134,7 @@ def _build(args: argparse.Namespace, interrupts: _Interrupts) -> int:
 
 def cmd_candidates(args: argparse.Namespace) -> int:
     """``atlas candidates INPUT --out cands.parquet``: the co-occurrence stage's result as a file."""
-    from .pipeline import Pipeline
+    from .build import Build
     from .plan import candidates_plan
     from .stagefile import ItemTable, write_candidates
 
@@ -142,13 +142,13 @@ def cmd_candidates(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     data = source.load(params.engine, stream=True)
     cache_dir = None if args.no_cache else (args.cache_dir or default_cache_dir())
-    pipe = Pipeline(cache=StageCache(cache_dir, max_bytes=cache_limit()))
-    profiles, candidates = pipe.item_candidates(data, params)
+    build = Build(data, params, cache=StageCache(cache_dir, max_bytes=cache_limit()))
+    profiles, candidates = build.profiles, build.candidates
     items = profiles if isinstance(profiles, ItemTable) else ItemTable.of(profiles)
     record = {
         "params": {"ingest": source.ingest.__dict__, "filter": params.filter.__dict__, "cooccurrence": params.cooccurrence.__dict__, "engine": params.engine.record()},
         "input": {"path": source.input, "fingerprint": data.interactions.fingerprint},
-        "timings": {"load": 0.0, **pipe.timings},
+        "timings": {"load": 0.0, **build.timings},
     }
     path = write_candidates(args.out, items, candidates, record)
     if not args.quiet:

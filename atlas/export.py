@@ -48,7 +48,7 @@ import pandas as pd
 
 from .errors import AtlasError
 from .ingest import Dataset, is_nested
-from .pipeline import BuildResult
+from .build import BuildResult
 from .plan import argv_of, command_line, source_of
 from .profiles import item_frame, item_names
 from .regions import Regions, find_regions, no_regions
@@ -57,7 +57,8 @@ from .web.html import write_html
 
 log = logging.getLogger(__name__)
 
-LIBRARIES = ("atlas-maps", "numpy", "scipy", "pandas", "numba", "pymde", "torch", "umap-learn", "openTSNE", "scikit-learn", "pyarrow")
+#: What every build runs; each projection adds the libraries it declares (``Projection.libraries``).
+LIBRARIES = ("atlas-maps", "numpy", "scipy", "pandas", "numba", "pymde", "torch", "scikit-learn", "pyarrow")
 # Every file atlas writes into an export folder, and the only ones an export replaces or removes
 # there; anything else in the folder is left alone. A new output file is one more name here.
 OWNED_FILES = ("layout.csv", "layout.parquet", "regions.parquet", "neighbors.parquet", "manifest.json", PAGE)
@@ -66,7 +67,9 @@ FILES = tuple(name for name in OWNED_FILES if name != PAGE)  # what every export
 
 def library_versions() -> dict[str, str | None]:
     versions: dict[str, str | None] = {"python": platform.python_version()}
-    for name in LIBRARIES:
+    from . import projections
+
+    for name in dict.fromkeys((*LIBRARIES, *projections.libraries())):
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

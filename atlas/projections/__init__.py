@@ -24,6 +24,7 @@ from .base import (
     embedding_neighbors,
     fit_similarity,
     get,
+    libraries,
     names,
     of,
     pca_init,
@@ -44,6 +45,6 @@ from .umap import UmapParams  # noqa: E402
 
 __all__ = [
     "EmbeddingNeighbors", "Layout", "PacmapParams", "Projection", "ProjectionInputs", "PymdeParams", "TsneParams",
-    "UmapParams", "align_layout", "default_names", "embedding_neighbors", "fit_similarity", "get", "names", "of", "pca_init",
+    "UmapParams", "align_layout", "default_names", "embedding_neighbors", "fit_similarity", "get", "libraries", "names", "of", "pca_init",
     "procrustes", "project", "projections", "register",
 ]

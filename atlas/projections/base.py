@@ -96,6 +96,11 @@ class Projection:
     order: ClassVar[int] = 100  # place in lists (views, flags)
     compare_by_default: ClassVar[bool] = True  # computed in a build unless the user narrows the list
     needs_graph: ClassVar[bool] = False
+    #: The distributions it runs (their versions go into every manifest; torch's and numba's
+    #: thread pools are fitted to the idle cores while it runs).
+    libraries: ClassVar[tuple[str, ...]] = ()
+    #: The sweep notebook's grid: parameter -> (values offered, values chosen at first).
+    sweep: ClassVar[dict[str, tuple[tuple, tuple]]] = {}
 
     def k_needed(self, params) -> int:
         """Embedding neighbours (besides the item itself) the method reads; 0: none."""
@@ -164,6 +169,11 @@ def get(name: str) -> Projection:
 def of(params) -> Projection:
     """The projection whose parameters ``params`` are."""
     return get(getattr(type(params), "method", type(params).__name__))
+
+
+def libraries() -> tuple[str, ...]:
+    """The distributions every registered projection runs, each once, in registry order."""
+    return tuple(dict.fromkeys(lib for p in projections().values() for lib in p.libraries))
 
 
 def embedding_neighbors(embedding: Embedding, k: int) -> EmbeddingNeighbors:
