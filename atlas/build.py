@@ -363,6 +363,11 @@ class Build:
             self._done.setdefault(f"layout:{name}", _Done(self.signature(f"layout:{name}"), layout, dict(runner.timings), dict(runner.cached)))
         return layout
 
+    def reading(self, progress: Progress | None) -> Build:
+        """This build, reporting the stages it computes from now on to ``progress`` (a spinner)."""
+        self.progress = progress
+        return self
+
     # -- new parameters, results ------------------------------------------------------------------
     _KEEP = object()
 
@@ -377,7 +382,8 @@ class Build:
             params = dataclasses.replace(self.params, **changes)
         elif changes:
             raise AtlasError("give with_params either a BuildParams or fields by name, not both.")
-        other = Build(self.source, params, anchor=self.anchor if anchor is Build._KEEP else anchor, cache=self.cache, progress=self.progress)
+        # progress belongs to whoever reads the new build (``reading``): a spinner of this one may be gone
+        other = Build(self.source, params, anchor=self.anchor if anchor is Build._KEEP else anchor, cache=self.cache)
         other._origin, other._refined, other._route = self._origin, self._refined, self._route
         for name, done in list(self._done.items()):
             try:

@@ -103,3 +103,53 @@ def test_every_projection_declares_the_libraries_it_runs():
         assert method.libraries, f"{name} declares no libraries"
         assert all(lib in versions for lib in method.libraries)
     assert versions["pacmap"] is not None
+
+
+def test_an_app_export_has_the_manifest_of_the_cli_build_of_its_settings(tmp_path, planted):
+    """The app's cells (settings → each stage's parameters → one build, read stage by stage)
+    export what ``atlas build`` with the same options writes: the same manifest, apart from the
+    time it was made and how long the stages took."""
+    import json
+
+    import pandas as pd
+
+    from atlas import cli, widgets
+
+    ints = planted.interactions
+    pd.DataFrame({"user": ints.user_ids[ints.user], "item": ints.item_ids[ints.item]}).to_csv(tmp_path / "plays.csv", index=False)
+    words = ["--min-item-users", "3", "--min-user-items", "2", "--n-neighbors", "10", "--max-iter", "200", "--umap-epochs", "200", "--perplexity", "15", "--seed", "2"]
+    assert cli.main(["build", str(tmp_path / "plays.csv"), *words, "--compare", "umap,tsne", "--projection", "tsne", "--out", str(tmp_path / "cli"), "--no-cache", "--quiet"]) == 0
+
+    # what notebooks/app.py does with `-- --input plays.csv <words>`, cell by cell
+    settings = widgets.app_settings({w.lstrip("-"): v for w, v in zip(words[::2], words[1::2])} | {"input": str(tmp_path / "plays.csv")})
+    fields = atlas.plan.stage_fields()
+    defaults = {stage: widgets.form_defaults(fields[stage], settings) for stage in fields}
+    graph_values = {**defaults["cooccurrence"], **defaults["graph"]}
+    source = atlas.Source(input=settings.source.input)
+    data = source.load()
+    loaded = atlas.Build(data, cache=atlas.StageCache())
+    filtered = loaded.with_params(filter=atlas.plan.stage_params("filter", defaults["filter"], seed=settings.seed))
+    graphed = filtered.with_params(
+        cooccurrence=atlas.plan.stage_params("cooccurrence", graph_values, seed=settings.seed),
+        graph=atlas.plan.stage_params("graph", graph_values, seed=settings.seed),
+    )
+    embedded = graphed.with_params(embed=atlas.plan.stage_params("embed", defaults["embed"], seed=settings.seed))
+    controls = {name: widgets.form_defaults(atlas.options.fields_of(atlas.projections.get(name).Params), settings) for name in ("umap", "tsne")}
+    layouts = tuple(atlas.plan.projection_params(name, values, seed=settings.seed) for name, values in controls.items())
+    built = embedded.with_params(anchor=None).with_params(projections=layouts)
+    built.project("tsne", warm_from=built.with_params(projections=(dataclasses.replace(layouts[1], perplexity=20.0),)).layout("tsne"))  # a slider moved and back
+    region_params = atlas.plan.stage_params("regions", widgets.form_defaults(fields["regions"], settings))
+    widgets.export_with_page(tmp_path / "app", built.with_params(regions=region_params, export="tsne").reading(None), projection="tsne")
+
+    def manifest(folder):
+        plain = json.loads((tmp_path / folder / "manifest.json").read_text())
+        for key in ("created", "timings"):
+            plain.pop(key)
+        plain["input"]["source"]["plan"].pop("input")  # the same file, named as each face was given it
+        return plain
+
+    cli_manifest, app_manifest = manifest("cli"), manifest("app")
+    assert set(cli_manifest["metrics"]) == {"umap", "tsne", "embedding"}
+    assert app_manifest == cli_manifest
+    for name in ("layout.parquet", "neighbors.parquet", "regions.parquet"):
+        assert (tmp_path / "app" / name).read_bytes() == (tmp_path / "cli" / name).read_bytes(), name

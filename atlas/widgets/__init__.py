@@ -87,7 +87,6 @@ from .stages import (  # noqa: F401
     stage_messages,
     timing_table,
     metrics_table,
-    export_build,
     export_with_page,
     export_zip,
     why_no_layout,
