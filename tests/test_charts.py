@@ -69,3 +69,22 @@ def test_colour_note_lists_single_values_with_counts_and_what_is_left_out(films)
     text = widgets.colour_note(films, "genres", "", items, name_column="title")
     assert text.startswith("Items holding each value: Drama 3, Sci-Fi 3, Action 2, Comedy 1, Horror 1, Romance 1.")
     assert text.endswith("Not offered for colour (a different value for nearly every item): tagline.")
+
+
+def test_small_multiples_send_one_sampled_table_whatever_the_number_of_layouts():
+    """The sweep's charts: at 25,000 items and 8 layouts the page gets one table of at most
+    ``SWEEP_POINTS`` rows, not a copy of every item per chart (16 MB at 1.4k items before)."""
+    import json
+
+    import numpy as np
+    import pandas as pd
+
+    n = 25_000
+    rng = np.random.default_rng(0)
+    items = pd.DataFrame({"item_id": [f"i{k}" for k in range(n)], "n_users": rng.integers(1, 100, n), "genre": rng.choice(["a", "b", "c"], n)})
+    layouts = {f"layout {k}": rng.normal(size=(n, 2)).astype(np.float32) for k in range(8)}
+    spec = widgets.small_multiples(items, layouts, color="genre").to_dict()
+    datasets = spec["datasets"]
+    assert len(datasets) == 1 and len(next(iter(datasets.values()))) == widgets.charts.SWEEP_POINTS
+    assert len(spec["concat"]) == 8 and all("data" not in chart for chart in spec["concat"])
+    assert len(json.dumps(spec)) < 2_000_000

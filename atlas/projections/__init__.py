@@ -32,6 +32,7 @@ from .base import (
     project,
     projections,
     register,
+    sweep_grid,
 )
 
 for _module in pkgutil.iter_modules(__path__):
@@ -46,5 +47,5 @@ from .umap import UmapParams  # noqa: E402
 __all__ = [
     "EmbeddingNeighbors", "Layout", "PacmapParams", "Projection", "ProjectionInputs", "PymdeParams", "TsneParams",
     "UmapParams", "align_layout", "default_names", "embedding_neighbors", "fit_similarity", "get", "libraries", "names", "of", "pca_init",
-    "procrustes", "project", "projections", "register",
+    "procrustes", "project", "projections", "register", "sweep_grid",
 ]

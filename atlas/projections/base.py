@@ -176,6 +176,26 @@ def libraries() -> tuple[str, ...]:
     return tuple(dict.fromkeys(lib for p in projections().values() for lib in p.libraries))
 
 
+def sweep_grid(names, chosen=None, *, seed: int = 0) -> dict[str, object]:
+    """The parameters of a sweep over the projections ``names``, by label ("UMAP n_neighbors=15
+    min_dist=0.1"): every combination of each one's ``sweep`` values, ``chosen[f"{name}__{param}"]``
+    (words or numbers) where given, else the values its grid chooses at first."""
+    import itertools
+
+    grid = {}
+    for name in names:
+        method = get(name)
+        axes = []
+        for param, (_offered, first) in method.sweep.items():
+            picked = (chosen or {}).get(f"{name}__{param}", first)
+            kind = type(first[0])
+            axes.append([(param, kind(float(v))) for v in sorted(picked, key=float)])
+        for combo in itertools.product(*axes):
+            label = f"{method.title} " + " ".join(f"{k}={v:g}" for k, v in combo)
+            grid[label] = method.Params(**dict(combo), seed=seed)
+    return grid
+
+
 def embedding_neighbors(embedding: Embedding, k: int) -> EmbeddingNeighbors:
     """Exact ``k`` nearest neighbours of every item in embedding space (self included first)."""
     x = embedding.coords.astype(np.float64)

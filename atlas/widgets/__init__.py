@@ -46,6 +46,7 @@ from .charts import (  # noqa: F401
     region_layers,
     histogram,
     small_multiple,
+    small_multiples,
     selectable_chart,
 )
 from .memo import Recent, SessionMemo, content_hash  # noqa: F401
