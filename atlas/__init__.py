@@ -5,8 +5,9 @@ The pipeline, one module per stage::
     ingest → profiles (filter, index) → cooccur → graph → embeddings (SVD, ALS, PyMDE) → projections (UMAP, t-SNE, PaCMAP …)
     → metrics → export
 
-Each stage is a pure function with a frozen parameter dataclass; ``Pipeline`` runs them behind
-a stage cache, for the command line (``atlas build``) and the notebooks alike.
+Each stage is a pure function with a frozen parameter dataclass; ``Pipeline`` runs one behind a
+stage cache, and ``Build(data, params)`` holds a whole map: its stages as lazily computed, cached
+properties, read alike by the command line (``atlas build``), the app and the sweep notebook.
 """
 
 from .cache import StageCache, stage_key
@@ -20,7 +21,8 @@ from .export import export_layout, read_layout
 from .graph import GraphParams, ItemGraph, cooccurrence_matrix, graph_from_candidates, recipe_graph
 from .ingest import Dataset, IngestParams, Interactions, from_arrays, load_dataset, load_interactions, load_items
 from .metrics import knn_recall, label_agreement, layout_metrics, trustworthiness
-from .pipeline import BuildResult, Pipeline
+from .build import Build, BuildResult
+from .pipeline import Pipeline
 from .plan import BuildParams, Source, argv_of, build_params, command_line
 from .profiles import FilterParams, Profiles, build_profiles, item_frame, item_labels, item_names
 from .scan import scan_dataset, scan_profiles
@@ -46,7 +48,7 @@ from .projections import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "AlsParams", "SvdParams", "embeddings", "AlignParams", "AtlasError", "BuildParams", "BuildResult", "Candidates", "CooccurrenceParams", "Dataset", "EmbedParams", "EngineParams", "ItemTable",
+    "AlsParams", "SvdParams", "embeddings", "AlignParams", "AtlasError", "Build", "BuildParams", "BuildResult", "Candidates", "CooccurrenceParams", "Dataset", "EmbedParams", "EngineParams", "ItemTable",
     "Embedding", "EmbeddingNeighbors", "FilterParams", "GraphParams", "IngestParams", "Interactions", "ItemGraph",
     "Layout", "PacmapParams", "Pipeline", "Profiles", "PymdeParams", "RegionParams", "Regions", "Source", "StageCache", "TsneParams", "UmapParams",
     "WEIGHTINGS", "align_layout", "argv_of", "build_params", "build_profiles", "command_line", "cooccurrence_candidates", "cooccurrence_matrix", "demo_movielens", "embed_graph",

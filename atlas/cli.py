@@ -98,8 +98,8 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def _build(args: argparse.Namespace, interrupts: _Interrupts, plan=None) -> int:
     """A build from the command line's words, or from ``plan`` (a checked source and parameters)."""
-    from .export import check_output_folder, export_layout
-    from .pipeline import Pipeline
+    from .build import Build
+    from .export import build_warnings, check_output_folder
     from .plan import params_from_args, source_from_args
 
     if not args.out:
@@ -117,22 +117,21 @@ def _build(args: argparse.Namespace, interrupts: _Interrupts, plan=None) -> int:
     data = source.load(params.engine, stream=True)
     load_seconds = time.perf_counter() - start
     cache_dir = None if args.no_cache else (args.cache_dir or default_cache_dir())
-    pipe = Pipeline(cache=StageCache(cache_dir, max_bytes=cache_limit()))
     bars = _Bars(not args.quiet)
 
     def progress(stage: str, done: float, total: float) -> None:
         interrupts.check()
         bars(stage, done, total)
 
+    build = Build(data, params, anchor=anchor, cache=StageCache(cache_dir, max_bytes=cache_limit()), progress=progress)
     try:
-        result = pipe.build(data, params, anchor=anchor, progress=progress)
+        result = build.result()
     finally:
         bars.close()
     interrupts.check()
     timings = {"load": load_seconds, **result.timings}
-    warnings = build_warnings(result)
-    paths = export_layout(args.out, result, data, extra_manifest={"timings": timings, "warnings": warnings}, page=args.html)
-    for warning in warnings:  # shown even with --quiet: the map is not what the flags alone would give
+    paths = build.export(args.out, extra_manifest={"timings": timings}, page=args.html)
+    for warning in build_warnings(result):  # shown even with --quiet: the map is not what the flags alone would give
         print(f"warning: {warning}", file=sys.stderr)
     html = paths.pop("atlas.html", None)
     if not args.quiet:
@@ -140,21 +139,9 @@ def _build(args: argparse.Namespace, interrupts: _Interrupts, plan=None) -> int:
     return 0
 
 
-def build_warnings(result) -> list[str]:
-    """What a person must know about a finished build (recorded in the manifest's ``warnings``)."""
-    fallback = int(result.graph.summary()["fallback_items"])
-    if not fallback:
-        return []
-    return [
-        f"{fallback:,} of {result.graph.n_items:,} items had too few partners with a positive score among their "
-        f"{result.params.graph.n_neighbors} neighbours and were completed with fall-back neighbours (by raw count); "
-        "the manifest records them as counts.graph_fallback_items"
-    ]
-
-
 def cmd_candidates(args: argparse.Namespace) -> int:
     """``atlas candidates INPUT --out cands.parquet``: the co-occurrence stage's result as a file."""
-    from .pipeline import Pipeline
+    from .build import Build
     from .plan import candidates_plan
     from .stagefile import ItemTable, write_candidates
 
@@ -162,13 +149,13 @@ def cmd_candidates(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     data = source.load(params.engine, stream=True)
     cache_dir = None if args.no_cache else (args.cache_dir or default_cache_dir())
-    pipe = Pipeline(cache=StageCache(cache_dir, max_bytes=cache_limit()))
-    profiles, candidates = pipe.item_candidates(data, params)
+    build = Build(data, params, cache=StageCache(cache_dir, max_bytes=cache_limit()))
+    profiles, candidates = build.profiles, build.candidates
     items = profiles if isinstance(profiles, ItemTable) else ItemTable.of(profiles)
     record = {
         "params": {"ingest": source.ingest.__dict__, "filter": params.filter.__dict__, "cooccurrence": params.cooccurrence.__dict__, "engine": params.engine.record()},
         "input": {"path": source.input, "fingerprint": data.interactions.fingerprint},
-        "timings": {"load": 0.0, **pipe.timings},
+        "timings": {"load": 0.0, **build.timings},
     }
     path = write_candidates(args.out, items, candidates, record)
     if not args.quiet:

@@ -51,7 +51,7 @@ import pandas as pd
 from .errors import AtlasError
 from .explain import faithfulness, neighbor_reasons, torn_summary
 from .ingest import Dataset, is_nested
-from .pipeline import BuildResult
+from .build import BuildResult
 from .plan import argv_of, command_line, source_of
 from .profiles import item_frame, item_names
 from .regions import Regions, find_regions, no_regions
@@ -60,7 +60,9 @@ from .web.html import write_html
 
 log = logging.getLogger(__name__)
 
-LIBRARIES = ("atlas-maps", "numpy", "scipy", "pandas", "numba", "pymde", "torch", "umap-learn", "openTSNE", "scikit-learn", "pyarrow")
+#: What every build runs; each embedding method and projection adds the libraries it declares
+#: (``EmbeddingMethod.libraries``, ``Projection.libraries``).
+LIBRARIES = ("atlas-maps", "numpy", "scipy", "pandas", "numba", "scikit-learn", "pyarrow", "igraph")
 # Every file atlas writes into an export folder, and the only ones an export replaces or removes
 # there; anything else in the folder is left alone. A new output file is one more name here.
 OWNED_FILES = ("layout.csv", "layout.parquet", "regions.parquet", "neighbors.parquet", "manifest.json", PAGE)
@@ -68,8 +70,10 @@ FILES = tuple(name for name in OWNED_FILES if name != PAGE)  # what every export
 
 
 def library_versions() -> dict[str, str | None]:
+    from . import embeddings, projections
+
     versions: dict[str, str | None] = {"python": platform.python_version()}
-    for name in LIBRARIES:
+    for name in dict.fromkeys((*LIBRARIES, *embeddings.libraries(), *projections.libraries())):
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -194,6 +198,18 @@ def thread_record(result: BuildResult) -> dict:
     return {"stages": dict(getattr(result, "threads", {}) or {}), "forced": forced_threads(), "forced_by": THREADS_ENV, "fixed": fixed_stages()}
 
 
+def build_warnings(result) -> list[str]:
+    """What a person must know about a finished build (the manifest's ``warnings``)."""
+    fallback = int(result.graph.summary()["fallback_items"])
+    if not fallback:
+        return []
+    return [
+        f"{fallback:,} of {result.graph.n_items:,} items had too few partners with a positive score among their "
+        f"{result.params.graph.n_neighbors} neighbours and were completed with fall-back neighbours (by raw count); "
+        "the manifest records them as counts.graph_fallback_items"
+    ]
+
+
 def build_manifest(
     result: BuildResult, data: Dataset | None, projection: str, extra: dict | None = None, regions: Regions | None = None, faithful: np.ndarray | None = None
 ) -> dict:
@@ -226,6 +242,7 @@ def build_manifest(
         "threads": thread_record(result),
         "versions": library_versions(),
         "files": list(FILES),
+        "warnings": build_warnings(result),
     }
     if extra:
         manifest.update(extra)

@@ -1,8 +1,10 @@
-"""The pipeline: every stage behind the stage cache, for the command line and the notebooks.
+"""Single stages behind the stage cache: the steps a ``Build`` (:mod:`atlas.build`) runs.
 
-``Pipeline`` runs one stage at a time (what a reactive notebook needs: a slider change reruns
-only the stages downstream of it) or a whole build (``Pipeline.build``). Stage results carry
-their cache ``key`` and the ``seconds`` they took to compute.
+``Pipeline`` computes one stage at a time through a ``StageCache`` (memory, plus a folder on
+disk), each under a key of its inputs, parameters and code, and records how long each took and
+whether it came from the cache. The order of the stages is ``Build``'s alone: ``Pipeline.build``
+is a ``Build`` read to the end. Stage results carry their cache ``key`` and the ``seconds`` they
+took to compute.
 """
 
 from __future__ import annotations
@@ -11,14 +13,13 @@ import dataclasses
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Sequence
-from typing import TypeVar
-from dataclasses import dataclass, field
+from collections.abc import Callable
 
 import numpy as np
 
 from . import embeddings, projections
-from .align import Anchor, AnchorMatch, align_onto, alignment_report, match, start_digest, start_positions
+from .align import Anchor, AnchorMatch, align_onto, start_digest
+from .build import BuildResult, Progress
 from .cache import StageCache, stage_key
 from .cooccur import Candidates, CooccurrenceParams, cooccurrence_candidates
 from .cores import fitted_threads
@@ -29,46 +30,30 @@ from .graph import GraphParams, ItemGraph, graph_from_candidates, recipe_graph
 from .ingest import Dataset
 from .metrics import layout_metrics
 from .plan import BuildParams
-from .profiles import FilterParams, Profiles, build_profiles, item_frame, item_labels, item_names
+from .profiles import FilterParams, Profiles, item_frame, item_names
 from .projections import EmbeddingNeighbors, Layout, align_layout, embedding_neighbors
 from .regions import RegionParams, Regions, layout_digest, name_regions, no_regions, place_regions, point_graph
 
+__all__ = ["BuildResult", "Pipeline", "Progress", "aligned"]
+
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
-
-Progress = Callable[[str, float, float], None]
-"""``progress(stage, done, total)``: called when a stage starts (done=0), as it advances, and
-when it ends (done=total)."""
-
-STAGES = ("profiles", "cooccurrence", "graph", "embedding", "neighbors", *projections.names(), "regions", "metrics")
-"""The stages in the order every build runs them (``Pipeline.build``; the app runs the same
-methods one cell each)."""
-
-
-@dataclass(frozen=True, eq=False)
-class BuildResult:
-    """Everything a build produced; ``layouts`` are aligned to the first projection (and that one
-    to the earlier map of ``alignment``, when the build was aligned to one); ``regions`` holds
-    the named regions of each layout."""
-
-    params: BuildParams
-    profiles: Profiles
-    candidates: Candidates | None
-    graph: ItemGraph
-    embedding: Embedding
-    layouts: dict[str, Layout]
-    metrics: dict[str, dict]
-    timings: dict[str, float]
-    cached: dict[str, bool] = field(default_factory=dict)
-    regions: dict[str, Regions] = field(default_factory=dict)
-    alignment: dict | None = None  # the report of ``align.alignment_report``
-    threads: dict[str, int] = field(default_factory=dict)  # per stage computed (not cached): its threads
 
 
 def _neighbor_k(k: int) -> int:
     """Round the neighbour count up so that small parameter changes reuse one k-NN result."""
     return int(max(96, -(-k // 64) * 64))
+
+
+#: The libraries whose thread pools ``cores.fitted_threads`` sets, by import name.
+POOLED = ("torch", "numba")
+
+
+def _pooled(stage: str) -> tuple[str, ...]:
+    """The pooled libraries a projection stage declares (``Projection.libraries``), imported
+    before it runs so that their pools are fitted from its first run; other stages' come from
+    their rule in ``atlas.cores``."""
+    libraries = projections.get(stage).libraries if stage in projections.names() else ()
+    return tuple(lib for lib in libraries if lib in POOLED)
 
 
 class Pipeline:
@@ -90,8 +75,9 @@ class Pipeline:
         start = time.perf_counter()
 
         def timed():
-            # the stage's threads: the cores idle now, or its fixed count (atlas/cores.py)
-            with fitted_threads(stage) as plan:
+            # the stage's threads: the cores idle now, or its fixed count (atlas/cores.py); the
+            # pools of the libraries it declares are fitted from its first run
+            with fitted_threads(stage, imports=_pooled(stage)) as plan:
                 self.threads[stage] = plan.threads
                 value = compute()
             return dataclasses.replace(value, key=key, seconds=time.perf_counter() - start) if dataclasses.is_dataclass(value) else value
@@ -106,16 +92,11 @@ class Pipeline:
 
     # -- stages -----------------------------------------------------------------------------
     def profiles(self, data: Dataset, params: FilterParams = FilterParams()) -> Profiles:
-        """The filtered profiles; interactions left on disk (``atlas.scan``) are streamed."""
-        from .scan import InteractionFiles, scan_profiles
+        """The filtered profiles, by the route of ``data``'s interactions (``sources.route_of``:
+        in memory, or streamed from files)."""
+        from .sources import route_of
 
-        if not hasattr(data.interactions, "user") and not isinstance(data.interactions, InteractionFiles):
-            raise AtlasError("these interactions are not on this machine (a candidates file, or an input Spark reads); run them through Pipeline.build.")
-        if isinstance(data.interactions, InteractionFiles):
-            key = stage_key("profiles", params, data.interactions.fingerprint, code="atlas.scan")
-            return self._run("profiles", key, lambda: scan_profiles(data.interactions, params), Profiles)
-        key = stage_key("profiles", params, data.interactions.fingerprint)
-        return self._run("profiles", key, lambda: build_profiles(data, params), Profiles)
+        return route_of(data).profiles(self, BuildParams(filter=params))
 
     def cooccurrence(
         self, profiles: Profiles, params: CooccurrenceParams = CooccurrenceParams(), *, progress: Progress | None = None, engine: EngineParams = EngineParams()
@@ -160,52 +141,6 @@ class Pipeline:
         k = _neighbor_k(k)
         key = stage_key("neighbors", {"k": k}, embedding.key)
         return self._run("neighbors", key, lambda: embedding_neighbors(embedding, k), EmbeddingNeighbors)
-
-    def item_candidates(self, data: Dataset, params: BuildParams, *, progress: Progress | None = None):
-        """(the profiles — or, where the profile matrix stays elsewhere, their ``ItemTable`` —
-        and the co-occurrence candidates) of a build, from where they come: a candidates file
-        (``atlas build --candidates``), Spark reading the input (``--engine spark``), or this machine."""
-        from .engines.spark_input import SparkInput
-        from .stagefile import StageFile
-
-        source = data.interactions
-        if isinstance(source, StageFile):
-            self.timings["cooccurrence"], self.cached["cooccurrence"] = 0.0, True
-            return source.items, source.candidates
-        if isinstance(source, SparkInput):
-            return self._spark_stage(source, params, progress)
-        profiles = self.profiles(data, params.filter)
-        if params.graph.method != "topk":
-            return profiles, None
-        return profiles, self.cooccurrence(profiles, params.cooccurrence, progress=progress, engine=params.engine)
-
-    def _spark_stage(self, source, params: BuildParams, progress: Progress | None):
-        from .engines.spark import spark_stage
-
-        if params.graph.method != "topk":
-            raise AtlasError("--graph-method recipe needs the profile matrix on this machine; use --graph-method topk with --engine spark.")
-        if params.engine.name != "spark":
-            raise AtlasError("this input is read by Spark; add --engine spark.")
-        recorded = {"filter": params.filter, "cooccurrence": params.cooccurrence, "ingest": source.params}
-        key = stage_key("cooccurrence", recorded, source.fingerprint, code="atlas.engines.spark")
-
-        def compute():
-            items, candidates = spark_stage(source, params.filter, params.cooccurrence, params.engine)
-            return dataclasses.replace(items, key=key), dataclasses.replace(candidates, key=key)
-
-        if not source.fingerprint:  # not a local file: nothing identifies its content, so nothing is cached
-            start = time.perf_counter()
-            items, candidates = compute()
-            self.timings["cooccurrence"], self.cached["cooccurrence"] = time.perf_counter() - start, False
-            return items, candidates
-        return self._run("cooccurrence", key, compute, tuple, progress)
-
-    def item_graph(
-        self, profiles: Profiles, cooccurrence: CooccurrenceParams, graph: GraphParams, *, progress: Progress | None = None
-    ) -> tuple[Candidates | None, ItemGraph]:
-        """The item graph by ``graph.method``: from co-occurrence candidates (topk) or the recipe."""
-        candidates = self.cooccurrence(profiles, cooccurrence, progress=progress) if graph.method == "topk" else None
-        return candidates, self.graph(profiles, candidates, graph)
 
     def known_layout(self, embedding: Embedding, params, *, from_pca: bool = False) -> Layout | None:
         """The layout computed before for these parameters on this embedding (from PCA, or its
@@ -290,14 +225,6 @@ class Pipeline:
 
         return self._run(method.name, key, compute, Layout)
 
-    def layouts(
-        self, embedding: Embedding, graph: ItemGraph, params: Sequence, *, start: np.ndarray | None = None, onto: AnchorMatch | None = None
-    ) -> dict[str, Layout]:
-        """The layout of every projection in ``params``, each aligned onto the first — and the
-        first onto an earlier map (``onto``), each run from ``start`` when given."""
-        layouts = {projections.of(p).name: self.project(embedding, p, graph=graph, start=start) for p in params}
-        return aligned(layouts, onto=onto)
-
     def regions(
         self, layout: Layout, profiles: Profiles, data: Dataset | None, params: RegionParams = RegionParams(), *, graph: ItemGraph | None = None
     ) -> Regions:
@@ -331,51 +258,17 @@ class Pipeline:
     def build(
         self, data: Dataset, params: BuildParams = BuildParams(), *, anchor: Anchor | None = None, progress: Progress | None = None
     ) -> BuildResult:
-        """Run every stage (each from the cache when it can) and return the result.
+        """Every stage of ``atlas.Build`` (each from the cache when it can), as one result.
 
         With ``anchor`` (an earlier export's map, ``align.read_anchor``) every projection starts
         from the old positions and the result is turned onto the old map (see :mod:`atlas.align`).
         """
-        saved = self.progress
-        self.progress = progress or saved
-        self.timings, self.cached, self.threads = {}, {}, {}
-        try:
-            profiles, candidates = self.item_candidates(data, params)
-            graph = self.graph(profiles, candidates, params.graph)
-            embedding = self.embed(graph, params.embed, profiles=profiles)
-            found = match(anchor, profiles.item_ids) if anchor is not None else None
-            start = start_positions(found, graph.neighbors, embedding.coords) if found is not None else None
-            layouts = self.layouts(embedding, graph, params.projections, start=start, onto=found)
-            alignment = None
-            if found is not None:
-                names = item_names(profiles, data)
-                alignment = alignment_report(next(iter(layouts.values())).xy, found, names, profiles.item_ids.astype(str), params.align)
-            regions = self._timed("regions", lambda: {name: self.regions(lay, profiles, data, params.regions, graph=graph) for name, lay in layouts.items()})
-            labels = item_labels(profiles, data)
+        from .build import Build
 
-            def metrics():
-                values = {name: self.metrics(lay, graph, embedding, labels) for name, lay in layouts.items()}
-                values["embedding"] = self.metrics(Layout(embedding.space(), embedding.method, params.embed, key=embedding.key), graph, None, labels)
-                return values
-
-            metrics = self._timed("metrics", metrics)
-        finally:
-            self.progress = saved
-        return BuildResult(
-            params, profiles, candidates, graph, embedding, layouts, metrics, dict(self.timings), dict(self.cached), regions, alignment,
-            dict(self.threads),
-        )
-
-    def _timed(self, stage: str, compute: Callable[[], T]) -> T:
-        """``compute()`` reported and timed as one stage (several cached steps inside)."""
-        if self.progress:
-            self.progress(stage, 0, 1)
-        start = time.perf_counter()
-        value = compute()
-        self.timings[stage] = time.perf_counter() - start
-        if self.progress:
-            self.progress(stage, 1, 1)
-        return value
+        build = Build(data, params, anchor=anchor, cache=self.cache, progress=progress or self.progress)
+        result = build.result()
+        self.timings, self.cached, self.threads = dict(result.timings), dict(result.cached), dict(result.threads)
+        return result
 
 
 def aligned(layouts: dict[str, Layout], *, onto: AnchorMatch | None = None) -> dict[str, Layout]:

@@ -124,7 +124,7 @@ def run_set(data: quality_data.Labelled, seeds: list[int], log) -> list[dict]:
         raise SystemExit(f"{data.name}: {int((~known).sum())} items without a label")
     label = np.array([data.label[i] for i in ids])
     labels = [data.labels[i] for i in ids]
-    _, graph = pipe.item_graph(profiles, atlas.CooccurrenceParams(), atlas.GraphParams())
+    graph = pipe.graph(profiles, pipe.cooccurrence(profiles, atlas.CooccurrenceParams()), atlas.GraphParams())
     rows = []
     for seed in seeds:
         for name, make in EMBEDDINGS.items():
@@ -226,7 +226,7 @@ def gowalla_speed(path: Path) -> dict:
         pipe = atlas.Pipeline()
         start = time.perf_counter()
         profiles = pipe.profiles(data, params.filter)
-        _, graph = pipe.item_graph(profiles, params.cooccurrence, params.graph)
+        graph = pipe.graph(profiles, pipe.cooccurrence(profiles, params.cooccurrence), params.graph)
         embedding = pipe.embed(graph, params.embed, profiles=profiles)
         layouts = {atlas.projections.of(p).name: pipe.project(embedding, p, graph=graph) for p in params.projections}
         first = time.perf_counter() - start

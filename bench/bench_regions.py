@@ -68,9 +68,8 @@ def score_demo(rules) -> dict:
 
     data = demo_movielens()
     params = build_params({}, demo=True)
-    pipe = atlas.Pipeline(Path.home() / ".cache" / "atlas-bench-regions")
-    profiles, candidates = pipe.item_candidates(data, params)
-    graph = pipe.graph(profiles, candidates, params.graph)
+    build = atlas.Build(data, params, cache_dir=Path.home() / ".cache" / "atlas-bench-regions")
+    profiles, graph = build.profiles, build.graph
     names = item_names(profiles, data)
     values = params.regions.values(item_frame(profiles, data), names, ("item_id", "n_users", data.name_column))
     out = {}

@@ -39,10 +39,10 @@ def _():
     # Which files this visitor may name: locked when the app is shared without a policy.
     access = widgets.visitor_access(settings, mo.app_meta().request, listening=widgets.listening_addresses(), problems=_problems)
     settings_run = widgets.StageRun("command line", settings, " ".join(_problems) or None, 0.0)
-    pipe = atlas.Pipeline(cache_dir=settings.cache_dir)
+    stage_cache = atlas.StageCache(settings.cache_dir)  # shared by every build of this session
     memo = widgets.SessionMemo()  # this browser session's charts and comparisons
     upload_dir = Path(tempfile.mkdtemp(prefix="atlas-upload-"))
-    return access, memo, pipe, settings, settings_run, upload_dir
+    return access, memo, settings, settings_run, stage_cache, upload_dir
 
 
 @app.cell
@@ -160,7 +160,7 @@ def _(settings):
 
 
 @app.cell
-def _(access, data_defaults, data_form, settings, upload_dir):
+def _(access, data_defaults, data_form, settings, stage_cache, upload_dir):
     _choice = data_form.value or data_defaults
 
     def _file(box, upload, preset):
@@ -176,22 +176,24 @@ def _(access, data_defaults, data_form, settings, upload_dir):
 
     data_run = widgets.run_stage("data", _load, title="Loading data…")
     data_source, data = data_run.value or (None, None)
-    return data, data_run, data_source
+    # the map's build: every cell below reads its stages (atlas/build.py), none runs them in order
+    loaded = None if data is None else atlas.Build(data, cache=stage_cache)
+    return data, data_run, data_source, loaded
 
 
 @app.cell
-def _(access, align_to, embedding, graph, profiles):
+def _(access, align_to, embedded, embedding):
     # A previous export whose map the layouts keep: its items start where they were (atlas/align.py)
-    def _start(_report):
+    def _anchored(_report):
         _folder = access.resolve_read(align_to.value) if align_to is not None else None
-        if _folder is None:
-            return None
-        _found = atlas.align.match(atlas.align.read_anchor(_folder), profiles.item_ids)
-        return _found, atlas.align.start_positions(_found, graph.neighbors, embedding.coords)
+        _build = embedded.with_params(anchor=None if _folder is None else atlas.align.read_anchor(_folder))
+        _build.start  # the anchor's positions, read now so that a bad folder is named here
+        return _build
 
-    align_run = widgets.run_stage("align to", _start, needs=[profiles, graph, embedding], spinner=False)
-    align_match, align_start = align_run.value or (None, None)
-    return align_match, align_run, align_start
+    align_run = widgets.run_stage("align to", _anchored, needs=[embedding], spinner=False)
+    anchored = align_run.value
+    align_match = None if anchored is None else anchored.match
+    return align_match, align_run, anchored
 
 
 @app.cell
@@ -351,14 +353,14 @@ def _(access, settings):
 
 
 @app.cell
-def _(align_match, align_run, aligned, data, graph, pipe, profiles, region_defaults, region_form, region_overlay):
+def _(align_run, aligned, built, region_defaults, region_form, region_overlay):
     region_params_run = widgets.run_stage("region settings", lambda _report: atlas.plan.stage_params("regions", region_form.value or region_defaults), spinner=False)
     region_params = region_params_run.value
     _shown = region_overlay.value >= 0  # found only while their names are shown: an export finds its own
     regions_run = widgets.run_stage(
         "regions",
-        lambda _report: {name: pipe.regions(layout, profiles, data, region_params, graph=graph) for name, layout in aligned.items()} if _shown else {},
-        needs=[region_params, profiles, graph],
+        lambda _report: built.with_params(regions=region_params).regions_of(aligned) if _shown else {},
+        needs=[region_params, built],
         title="Finding and naming regions…",
     )
     layout_regions = regions_run.value or {}
@@ -367,11 +369,7 @@ def _(align_match, align_run, aligned, data, graph, pipe, profiles, region_defau
         for name, found in layout_regions.items()
         if region_overlay.value >= 0 and found.levels
     }
-    alignment = None
-    if align_match is not None and aligned:
-        alignment = atlas.align.alignment_report(
-            next(iter(aligned.values())).xy, align_match, atlas.item_names(profiles, data), profiles.item_ids.astype(str), atlas.align.AlignParams()
-        )
+    alignment = built.alignment_of(next(iter(aligned.values())).xy) if built is not None and aligned else None
     _notes = widgets.stage_messages([align_run, region_params_run, regions_run])
     if alignment is not None:
         _notes.append(mo.callout(mo.md("  \n".join(atlas.align.report_lines(alignment))), kind="info"))
@@ -397,7 +395,7 @@ def _(colour_by, colour_has, pasted, projection_controls, search, search_pick, s
 
 
 @app.cell
-def _(data, data_source, filter_defaults, filter_form, pipe, seed):
+def _(data_source, filter_defaults, filter_form, loaded, seed):
     # The stages the maps wait for run here, under the maps' controls: their spinners (which stage,
     # how far) show where the user is looking, not at the top of the page.
     filter_run = widgets.run_stage(
@@ -408,18 +406,14 @@ def _(data, data_source, filter_defaults, filter_form, pipe, seed):
         spinner=False,
     )
     filter_params = filter_run.value
-    profiles_run = widgets.run_stage(
-        "profiles",
-        lambda _report: pipe.profiles(data, filter_params),
-        needs=[data, filter_params],
-        title="Filtering users and items…",
-    )
+    filtered = None if loaded is None or filter_params is None else loaded.with_params(filter=filter_params)
+    profiles_run = widgets.run_stage("profiles", lambda report: filtered.reading(report).profiles, needs=[filtered], title="Filtering users and items…")
     profiles = profiles_run.value
-    return filter_params, filter_run, profiles, profiles_run
+    return filter_params, filter_run, filtered, profiles, profiles_run
 
 
 @app.cell
-def _(graph_defaults, graph_form, pipe, profiles, seed):
+def _(filtered, graph_defaults, graph_form, profiles, seed):
     _values = graph_form.value or graph_defaults
     graph_params_run = widgets.run_stage(
         "graph settings",
@@ -430,28 +424,27 @@ def _(graph_defaults, graph_form, pipe, profiles, seed):
         spinner=False,
     )
     cooccurrence_params, graph_params = graph_params_run.value or (None, None)
+    graphed = None if profiles is None or graph_params is None else filtered.with_params(cooccurrence=cooccurrence_params, graph=graph_params)
     graph_run = widgets.run_stage(
-        "graph",
-        lambda report: pipe.item_graph(profiles, cooccurrence_params, graph_params, progress=report),
-        needs=[profiles, graph_params],
-        title="Counting co-occurrences and building the item graph…",
+        "graph", lambda report: graphed.reading(report).graph, needs=[graphed], title="Counting co-occurrences and building the item graph…"
     )
-    candidates, graph = graph_run.value or (None, None)
-    return candidates, cooccurrence_params, graph, graph_params, graph_params_run, graph_run
+    graph = graph_run.value
+    return cooccurrence_params, graph, graph_params, graph_params_run, graph_run, graphed
 
 
 @app.cell
-def _(embed_defaults, embed_form, graph, pipe, profiles, seed):
+def _(embed_defaults, embed_form, graph, graphed, seed):
     embed_params_run = widgets.run_stage(
         "embedding settings", lambda _report: atlas.plan.stage_params("embed", embed_form.value or embed_defaults, seed=seed.value), spinner=False
     )
     embed_params = embed_params_run.value
+    embedded = None if graph is None or embed_params is None else graphed.with_params(embed=embed_params)
     embedding_run = widgets.run_stage(
-        "embedding", lambda report: pipe.embed(graph, embed_params, profiles=profiles, progress=report), needs=[graph, embed_params],
+        "embedding", lambda report: embedded.reading(report).embedding, needs=[embedded],
         title=f"Embedding the items ({atlas.embeddings.of(embed_params).title})…" if embed_params is not None else "Embedding the items…",
     )
     embedding = embedding_run.value
-    return embed_params, embed_params_run, embedding, embedding_run
+    return embed_params, embed_params_run, embedded, embedding, embedding_run
 
 
 @app.cell
@@ -474,7 +467,7 @@ def _(layout_jobs):
 
 
 @app.cell
-def _(align_start, embedding, graph, layout_jobs, pipe, projection_controls, restart, seed, set_layouts, shown):
+def _(anchored, embedding, layout_jobs, projection_controls, restart, seed, set_layouts, shown):
     layout_params, layout_runs = {}, {}
     for _name in shown:
         _method = atlas.projections.get(_name)
@@ -489,22 +482,14 @@ def _(align_start, embedding, graph, layout_jobs, pipe, projection_controls, res
         layout_params[_name] = _params
         layout_runs[_name] = widgets.StageRun(_run.stage, _params, _run.error, 0.0, _note)
     # layouts seen before are shown at once; the others are computed in the background, shown here as they form
+    _ready = {name: p for name, p in layout_params.items() if p is not None}
+    built = None if anchored is None or not _ready else anchored.with_params(projections=tuple(_ready.values()))
     layouts_now = (
         {}
-        if embedding is None or graph is None
-        else widgets.start_layouts(
-            pipe,
-            embedding,
-            graph,
-            {name: p for name, p in layout_params.items() if p is not None},
-            jobs=layout_jobs,
-            publish=set_layouts,
-            from_pca=restart.value,
-            start=align_start,
-            background=mo.running_in_notebook(),
-        )
+        if built is None
+        else widgets.start_layouts(built, jobs=layout_jobs, publish=set_layouts, from_pca=restart.value, background=mo.running_in_notebook())
     )
-    return layout_params, layout_runs, layouts_now
+    return built, layout_params, layout_runs, layouts_now
 
 
 @app.cell
@@ -589,10 +574,9 @@ def _(aligned, colour_by, colour_has, graph, map_data, memo, pymde_2d, shown):
 
 
 @app.cell
-def _(aligned, data, embedding, graph, pipe, profiles):
-    mo.stop(not aligned)
-    _labels = atlas.item_labels(profiles, data)
-    layout_metrics = {key: pipe.metrics(layout, graph, embedding, _labels) for key, layout in aligned.items()}
+def _(aligned, built):
+    mo.stop(not aligned or built is None)
+    layout_metrics = built.metrics_of(aligned)
     mo.vstack(
         [
             mo.md("## Quality at a glance"),
@@ -684,52 +668,17 @@ def _(
 
 
 @app.cell
-def _(
-    aligned,
-    candidates,
-    cooccurrence_params,
-    data,
-    embed_params,
-    embedding,
-    export_layout_choice,
-    filter_params,
-    graph,
-    graph_params,
-    align_match,
-    align_start,
-    pipe,
-    pipeline_runs,
-    profiles,
-    raw_layouts,
-    region_params,
-):
+def _(aligned, built, export_layout_choice, region_params):
     mo.stop(
-        export_layout_choice.value not in aligned,
+        export_layout_choice.value not in aligned or built is None,
         mo.callout(mo.md(f"**Export** — there is no **{export_layout_choice.selected_key}** layout to write yet (see the messages above); wait for it or choose another."), kind="danger"),
     )
 
     def export_result():
-        """The build as the export writes it: a map refined after a slider move is computed again
-        from its start (PCA, or the previous export aligned to), so that the manifest's command
-        rebuilds exactly it."""
-        return widgets.export_build(
-            pipe,
-            filter_params=filter_params,
-            cooccurrence_params=cooccurrence_params,
-            graph_params=graph_params,
-            embed_params=embed_params,
-            profiles=profiles,
-            candidates=candidates,
-            graph=graph,
-            embedding=embedding,
-            layouts=raw_layouts,
-            export=export_layout_choice.value,
-            data=data,
-            region_params=region_params or atlas.RegionParams(),
-            start=align_start,
-            onto=align_match,
-            timings={run.stage: run.computed_seconds or run.seconds for run in pipeline_runs if run.value is not None},
-        )
+        """The build the export writes: ``atlas build``'s stages for the settings on show, so that
+        a map refined after a slider move is computed again from its start (PCA, or the export
+        aligned to) and the manifest's command rebuilds exactly it."""
+        return built.with_params(regions=region_params or atlas.RegionParams(), export=export_layout_choice.value).reading(None)
 
     return (export_result,)
 

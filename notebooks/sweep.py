@@ -15,8 +15,8 @@ def _():
     mo.md("""
     # atlas — parameter sweep
 
-    A small grid of UMAP and t-SNE settings on one embedding, every layout aligned to the first,
-    with the core's metrics. The data and the upstream stages come from the command line
+    A small grid of each projection's settings (UMAP, t-SNE, PaCMAP: the grids they declare) on
+    one embedding, every layout aligned to the first, with the core's metrics. The data and the upstream stages come from the command line
     (`marimo run notebooks/sweep.py -- --input FILE ...`, the names of `atlas build`); without
     one, the MovieLens demo.
     """)
@@ -27,103 +27,80 @@ def _():
 def _():
     settings = widgets.app_settings(mo.cli_args(), collect=True)
     settings_error = " ".join(settings.problems) or None
-    pipe = atlas.Pipeline(cache_dir=settings.cache_dir)
-    return pipe, settings, settings_error
-
-
-@app.function
-def embed_stages(pipe, data, params, progress=None):
-    """Filters → item graph → embedding through ``pipe``'s cache: (profiles, graph, embedding)."""
-    profiles = pipe.profiles(data, params.filter)
-    _candidates, graph = pipe.item_graph(profiles, params.cooccurrence, params.graph, progress=progress)
-    return profiles, graph, pipe.embed(graph, params.embed, profiles=profiles)
+    stage_cache = atlas.StageCache(settings.cache_dir)
+    return settings, settings_error, stage_cache
 
 
 @app.cell
-def _(pipe, settings):
+def _(settings, stage_cache):
+    # one build: the sweep reads its embedding, then builds that differ from it in one projection
     data_run = widgets.run_stage("data", lambda _report: settings.source.load(), title="Loading data…")
-    upstream_run = widgets.run_stage(
-        "filters → embedding",
-        lambda report: embed_stages(pipe, data_run.value, atlas.build_params(settings.values, demo=settings.source.is_demo), progress=report),
-        needs=[data_run.value],
-        title="Building the embedding…",
-    )
-    return data_run, upstream_run
+    build = None if data_run.value is None else atlas.Build(data_run.value, atlas.build_params(settings.values, demo=settings.source.is_demo), cache=stage_cache)
+    upstream_run = widgets.run_stage("filters → embedding", lambda report: build.reading(report).embedding, needs=[build], title="Building the embedding…")
+    return build, data_run, upstream_run
 
 
 @app.cell
 def _():
-    grid_defaults = {"umap_neighbors": ["15", "50"], "min_dist": ["0.1", "0.5"], "perplexity": ["10", "30"], "exaggeration": ["1.3", "12"]}
+    # each swept projection's grid comes from the registry (``Projection.sweep``)
+    swept = [name for name, method in atlas.projections.projections().items() if method.sweep and method.compare_by_default]
     grid_form = (
-        mo.md("**UMAP** {umap_neighbors} {min_dist}  \n**t-SNE** {perplexity} {exaggeration}")
+        mo.md("  \n".join(f"**{atlas.projections.get(name).title}** " + " ".join(f"{{{name}__{key}}}" for key in atlas.projections.get(name).sweep) for name in swept))
         .batch(
-            umap_neighbors=mo.ui.multiselect(["5", "15", "30", "50", "100", "200"], value=grid_defaults["umap_neighbors"], label="n_neighbors"),
-            min_dist=mo.ui.multiselect(["0.0", "0.1", "0.3", "0.5", "0.8"], value=grid_defaults["min_dist"], label="min_dist"),
-            perplexity=mo.ui.multiselect(["5", "10", "20", "30", "50", "80"], value=grid_defaults["perplexity"], label="perplexity"),
-            exaggeration=mo.ui.multiselect(["1.3", "4", "12"], value=grid_defaults["exaggeration"], label="early exaggeration"),
+            **{
+                f"{name}__{key}": mo.ui.multiselect([f"{v:g}" for v in offered], value=[f"{v:g}" for v in chosen], label=key)
+                for name in swept
+                for key, (offered, chosen) in atlas.projections.get(name).sweep.items()
+            }
         )
         .form(submit_button_label="Run sweep")
     )
     grid_form
-    return grid_defaults, grid_form
+    return grid_form, swept
 
 
 @app.cell
-def _(data_run, grid_defaults, grid_form, settings, settings_error, upstream_run):
+def _(data_run, grid_form, settings, settings_error, swept, upstream_run):
     _problems = [mo.callout(settings_error, kind="danger")] if settings_error else []
     mo.stop(upstream_run.value is None, mo.vstack([*_problems, *widgets.stage_messages([data_run, upstream_run])]))
-    data = data_run.value
-    profiles, graph, embedding = upstream_run.value
-    _grid = grid_form.value or grid_defaults
-    sweep_params = {
-        f"UMAP n_neighbors={k} min_dist={d}": atlas.UmapParams(n_neighbors=int(k), min_dist=float(d), seed=settings.seed)
-        for k in sorted(_grid["umap_neighbors"], key=float)
-        for d in sorted(_grid["min_dist"], key=float)
-    }
-    sweep_params.update(
-        {
-            f"t-SNE perplexity={p} exaggeration={e}": atlas.TsneParams(perplexity=float(p), early_exaggeration=float(e), seed=settings.seed)
-            for p in sorted(_grid["perplexity"], key=float)
-            for e in sorted(_grid["exaggeration"], key=float)
-        }
-    )
-    return data, embedding, graph, profiles, sweep_params
+    sweep_params = atlas.projections.sweep_grid(swept, grid_form.value, seed=settings.seed)
+    return (sweep_params,)
 
 
 @app.cell
-def _(embedding, pipe, sweep_params):
+def _(build, sweep_params):
     sweep_runs = {}
+    _n = build.embedding.coords.shape[0]
     for _label, _params in mo.status.progress_bar(list(sweep_params.items()), title="Projecting", remove_on_exit=True):
-        _capped, _note = atlas.projections.of(_params).capped(_params, embedding.coords.shape[0])
-        sweep_runs[_label] = widgets.run_stage(_label, lambda _report, p=_capped: pipe.project(embedding, p), spinner=False, note=_note)
+        _capped, _note = atlas.projections.of(_params).capped(_params, _n)
+        _one = build.with_params(projections=(_capped,))
+        sweep_runs[_label] = widgets.run_stage(_label, lambda _report, b=_one: b if b.layouts else None, spinner=False, note=_note)
     return (sweep_runs,)
 
 
 @app.cell
-def _(data, embedding, graph, pipe, profiles, sweep_runs):
+def _(build, sweep_runs):
     _done = {label: run.value for label, run in sweep_runs.items() if run.ok}
     mo.stop(not _done, mo.vstack(widgets.stage_messages(list(sweep_runs.values()))))
-    _reference = next(iter(_done.values()))
-    sweep_layouts = {label: atlas.align_layout(layout, _reference) for label, layout in _done.items()}
-    _labels = atlas.item_labels(profiles, data)
-    sweep_metrics = {label: pipe.metrics(layout, graph, embedding, _labels) for label, layout in sweep_layouts.items()}
-    _keys = {label: f"l{i}" for i, label in enumerate(sweep_layouts)}
-    _table = widgets.map_table(
-        atlas.item_frame(profiles, data), {_keys[label]: layout.xy for label, layout in sweep_layouts.items()}, name_column=data.name_column
-    )
-    _table = _table.iloc[widgets.sample_rows(len(_table))]
+    _layouts = {label: next(iter(one.layouts.values())) for label, one in _done.items()}
+    sweep_layouts = atlas.pipeline.aligned(_layouts)  # every layout aligned to the first
+    sweep_metrics = {label: one.metrics[one.params.export] for label, one in _done.items()}
+    data = build.data
     _options = widgets.colour_options(data.items, name_column=data.name_column)
     _colour = _options[widgets.default_colour(_options, data.items, data.label_column)]
-    _charts = [
-        widgets.small_multiple(
-            _table, _keys[label], title=f"{label} · recall {sweep_metrics[label]['knn_recall']:.2f}", color=_colour
-        )
-        for label in sweep_layouts
-    ]
+    _items = atlas.item_frame(build.profiles, data)
+    _sampled = len(_items) > widgets.charts.SWEEP_POINTS
+    _charts = widgets.small_multiples(
+        _items,
+        {f"{label} · recall {sweep_metrics[label]['knn_recall']:.2f}": layout.xy for label, layout in sweep_layouts.items()},
+        name_column=data.name_column,
+        color=_colour,
+    )
     mo.vstack(
         [
             *widgets.stage_messages(list(sweep_runs.values())),
-            mo.hstack(_charts, wrap=True, justify="start"),
+            *([mo.md(f"Each map draws the same {widgets.charts.SWEEP_POINTS:,} of the {len(_items):,} items, sampled at random.")] if _sampled else []),
+            _charts,
             mo.md("**Metrics** (all layouts aligned to the first)"),
             mo.ui.table(widgets.metrics_table(sweep_metrics), selection=None, pagination=False),
         ]

@@ -11,7 +11,7 @@ import hashlib
 import json
 import sys
 
-import atlas.pipeline
+import atlas.build
 from atlas.cli import main
 
 
@@ -21,14 +21,14 @@ def _sha(data: bytes) -> str:
 
 def run(digests_path: str, argv: list[str]) -> int:
     results = []
-    build = atlas.pipeline.Pipeline.build
+    result_of = atlas.build.Build.result
 
-    def recording(self, *args, **kwargs):
-        result = build(self, *args, **kwargs)
+    def recording(self):
+        result = result_of(self)
         results.append(result)
         return result
 
-    atlas.pipeline.Pipeline.build = recording
+    atlas.build.Build.result = recording
     code = main(argv)
     digests = {}
     for result in results:

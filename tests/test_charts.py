@@ -77,3 +77,22 @@ def test_tooltips_show_the_users_columns_not_the_apps_own(films):
     fields = {t["field"] for t in tooltip}
     assert "genres" in fields  # the user's metadata
     assert not fields & {"highlight", "highlight_kind", "highlight_rank", "row", "colour_value"}
+
+
+def test_small_multiples_send_one_sampled_table_whatever_the_number_of_layouts():
+    """The sweep's charts: at 25,000 items and 8 layouts the page gets one table of at most
+    ``SWEEP_POINTS`` rows, not a copy of every item per chart (16 MB at 1.4k items before)."""
+    import json
+
+    import numpy as np
+    import pandas as pd
+
+    n = 25_000
+    rng = np.random.default_rng(0)
+    items = pd.DataFrame({"item_id": [f"i{k}" for k in range(n)], "n_users": rng.integers(1, 100, n), "genre": rng.choice(["a", "b", "c"], n)})
+    layouts = {f"layout {k}": rng.normal(size=(n, 2)).astype(np.float32) for k in range(8)}
+    spec = widgets.small_multiples(items, layouts, color="genre").to_dict()
+    datasets = spec["datasets"]
+    assert len(datasets) == 1 and len(next(iter(datasets.values()))) == widgets.charts.SWEEP_POINTS
+    assert len(spec["concat"]) == 8 and all("data" not in chart for chart in spec["concat"])
+    assert len(json.dumps(spec)) < 2_000_000

@@ -14,11 +14,11 @@ from atlas.projections.landmarks import LANDMARKS_FROM, MIN_LANDMARKS, choose_la
 def stages():
     """1,200 items in 8 planted communities, up to the embedding."""
     data = atlas.synthetic_profiles(3000, 1200, n_communities=8, mean_profile_length=20, in_community=0.85, seed=5)
-    pipe = atlas.Pipeline()
-    profiles = pipe.profiles(data, atlas.FilterParams(min_item_users=3, min_user_items=2))
-    candidates, graph = pipe.item_graph(profiles, atlas.CooccurrenceParams(), atlas.GraphParams(n_neighbors=10))
-    embedding = pipe.embed(graph, atlas.EmbedParams(max_iter=200))
-    return pipe, graph, embedding, item_labels(profiles, data)
+    params = atlas.BuildParams(
+        filter=atlas.FilterParams(min_item_users=3, min_user_items=2), graph=atlas.GraphParams(n_neighbors=10), embed=atlas.EmbedParams(max_iter=200)
+    )
+    build = atlas.Build(data, params)
+    return atlas.Pipeline(cache=build.cache), build.graph, build.embedding, item_labels(build.profiles, data)
 
 
 def test_the_rule_lays_out_landmarks_only_for_large_catalogues():

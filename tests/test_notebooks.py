@@ -158,8 +158,10 @@ def test_app_with_a_data_root_reads_inside_it_and_refuses_an_export_folder_outsi
 @pytest.mark.slow
 def test_sweep_projects_the_default_grid(small_files, monkeypatch):
     defs = run_notebook(SWEEP, app_args(small_files), monkeypatch)
-    assert [run.error for run in defs["sweep_runs"].values()] == [None] * 8
-    assert len(defs["sweep_params"]) == 8
+    swept = [m for m in atlas.projections.projections().values() if m.sweep and m.compare_by_default]
+    expected = sum(int(np.prod([len(first) for _offered, first in m.sweep.values()])) for m in swept)
+    assert len(defs["sweep_params"]) == expected >= 8  # UMAP's and t-SNE's 2 × 2, and any other registered grid
+    assert [run.error for run in defs["sweep_runs"].values()] == [None] * expected
     n_items = expected_items(small_files[0])
     assert all(layout.xy.shape == (n_items, 2) for layout in defs["sweep_layouts"].values())
     assert set(defs["sweep_metrics"]) == set(defs["sweep_params"])

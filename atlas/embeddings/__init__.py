@@ -19,6 +19,7 @@ from .base import (
     embed,
     from_dict,
     get,
+    libraries,
     methods,
     names,
     of,
@@ -34,5 +35,5 @@ from .choice import changed_options, embedding_fields, embedding_params  # noqa:
 
 __all__ = [
     "DEFAULT", "EmbeddingInputs", "EmbeddingMethod", "changed_options", "default_params", "embed", "embedding_fields",
-    "embedding_params", "from_dict", "get", "methods", "names", "of", "register", "to_dict",
+    "embedding_params", "from_dict", "get", "libraries", "methods", "names", "of", "register", "to_dict",
 ]

@@ -123,6 +123,7 @@ class Als(EmbeddingMethod):
     Params = AlsParams
     order = 20
     reads = ("profiles",)
+    libraries = ("implicit",)
 
     def fit(self, inputs: EmbeddingInputs, params: AlsParams, *, progress=None) -> Embedding:
         coords = als_vectors(inputs.profiles, params)

@@ -44,6 +44,8 @@ class EmbeddingMethod:
     Params: ClassVar[type]  # frozen dataclass with a ``seed`` field; offered fields use ``options.option``
     order: ClassVar[int] = 100
     reads: ClassVar[tuple[str, ...]] = ("graph",)  # "graph" and/or "profiles"
+    #: The distributions it runs (their versions go into every manifest).
+    libraries: ClassVar[tuple[str, ...]] = ()
 
     def fit(self, inputs: EmbeddingInputs, params, *, progress: Progress | None = None) -> Embedding:
         raise NotImplementedError
@@ -81,6 +83,11 @@ def methods() -> dict[str, EmbeddingMethod]:
 
 def names() -> tuple[str, ...]:
     return tuple(methods())
+
+
+def libraries() -> tuple[str, ...]:
+    """The distributions every registered method runs, each once, in registry order."""
+    return tuple(dict.fromkeys(lib for method in methods().values() for lib in method.libraries))
 
 
 def get(name: str) -> EmbeddingMethod:

@@ -19,6 +19,7 @@ class Pymde(EmbeddingMethod):
     Params = EmbedParams
     order = 30
     reads = ("graph",)
+    libraries = ("pymde", "torch")
 
     def check(self, inputs: EmbeddingInputs, params: EmbedParams) -> None:
         super().check(inputs, params)

@@ -122,6 +122,7 @@ class Svd(EmbeddingMethod):
     Params = SvdParams
     order = 10
     reads = ("profiles",)
+    libraries = ("scikit-learn", "implicit")
 
     def fit(self, inputs: EmbeddingInputs, params: SvdParams, *, progress=None) -> Embedding:
         coords = svd_vectors(inputs.profiles, params)

@@ -26,6 +26,7 @@ from .base import (
     embedding_neighbors,
     fit_similarity,
     get,
+    libraries,
     names,
     of,
     pca_init,
@@ -33,6 +34,7 @@ from .base import (
     project,
     projections,
     register,
+    sweep_grid,
 )
 
 for _module in pkgutil.iter_modules(__path__):
@@ -46,6 +48,6 @@ from .umap import UmapParams  # noqa: E402
 
 __all__ = [
     "EmbeddingNeighbors", "Layout", "PacmapParams", "Projection", "ProjectionInputs", "PymdeParams", "TsneParams",
-    "UmapParams", "align_layout", "default_names", "embedding_neighbors", "fit_similarity", "get", "names", "of", "pca_init",
-    "procrustes", "project", "projections", "register",
+    "UmapParams", "align_layout", "default_names", "embedding_neighbors", "fit_similarity", "get", "libraries", "names", "of", "pca_init",
+    "procrustes", "project", "projections", "register", "sweep_grid",
 ]

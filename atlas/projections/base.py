@@ -96,6 +96,11 @@ class Projection:
     order: ClassVar[int] = 100  # place in lists (views, flags)
     compare_by_default: ClassVar[bool] = True  # computed in a build unless the user narrows the list
     needs_graph: ClassVar[bool] = False
+    #: The distributions it runs (their versions go into every manifest; torch's and numba's
+    #: thread pools are fitted to the idle cores while it runs).
+    libraries: ClassVar[tuple[str, ...]] = ()
+    #: The sweep notebook's grid: parameter -> (values offered, values chosen at first).
+    sweep: ClassVar[dict[str, tuple[tuple, tuple]]] = {}
 
     def k_needed(self, params) -> int:
         """Embedding neighbours (besides the item itself) the method reads; 0: none."""
@@ -169,6 +174,31 @@ def get(name: str) -> Projection:
 def of(params) -> Projection:
     """The projection whose parameters ``params`` are."""
     return get(getattr(type(params), "method", type(params).__name__))
+
+
+def libraries() -> tuple[str, ...]:
+    """The distributions every registered projection runs, each once, in registry order."""
+    return tuple(dict.fromkeys(lib for p in projections().values() for lib in p.libraries))
+
+
+def sweep_grid(names, chosen=None, *, seed: int = 0) -> dict[str, object]:
+    """The parameters of a sweep over the projections ``names``, by label ("UMAP n_neighbors=15
+    min_dist=0.1"): every combination of each one's ``sweep`` values, ``chosen[f"{name}__{param}"]``
+    (words or numbers) where given, else the values its grid chooses at first."""
+    import itertools
+
+    grid = {}
+    for name in names:
+        method = get(name)
+        axes = []
+        for param, (_offered, first) in method.sweep.items():
+            picked = (chosen or {}).get(f"{name}__{param}", first)
+            kind = type(first[0])
+            axes.append([(param, kind(float(v))) for v in sorted(picked, key=float)])
+        for combo in itertools.product(*axes):
+            label = f"{method.title} " + " ".join(f"{k}={v:g}" for k, v in combo)
+            grid[label] = method.Params(**dict(combo), seed=seed)
+    return grid
 
 
 #: Up to this many dimensions a k-d tree finds exact neighbours fastest; above, a blocked search.

@@ -63,6 +63,8 @@ def near_pairs(indices: np.ndarray, distances: np.ndarray, n_neighbors: int) -> 
 class Pacmap(Projection):
     name = "pacmap"
     title = "PaCMAP"
+    libraries = ("pacmap", "numba")
+    sweep = {"n_neighbors": ((5, 10, 20, 30), (10,)), "mn_ratio": ((0.25, 0.5, 1.0, 2.0), (0.5, 2.0))}
     Params = PacmapParams
     order = 30
 

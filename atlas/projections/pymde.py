@@ -36,6 +36,7 @@ class Pymde2d(Projection):
     order = 40
     compare_by_default = False
     needs_graph = True
+    libraries = ("pymde", "torch")
 
     def fit(self, inputs: ProjectionInputs, params: PymdeParams, *, progress=None) -> np.ndarray:
         embed_params = inputs.embedding.params

@@ -84,6 +84,8 @@ def spread_start(start: np.ndarray) -> np.ndarray:
 class Tsne(Projection):
     name = "tsne"
     title = "t-SNE"
+    libraries = ("openTSNE",)
+    sweep = {"perplexity": ((5.0, 10.0, 20.0, 30.0, 50.0, 80.0), (10.0, 30.0)), "early_exaggeration": ((1.3, 4.0, 12.0), (1.3, 12.0))}
     Params = TsneParams
     order = 20
 

@@ -87,6 +87,8 @@ class _EpochFile:
 class Umap(Projection):
     name = "umap"
     title = "UMAP"
+    libraries = ("umap-learn", "pynndescent", "numba")
+    sweep = {"n_neighbors": ((5, 15, 30, 50, 100, 200), (15, 50)), "min_dist": ((0.0, 0.1, 0.3, 0.5, 0.8), (0.1, 0.5))}
     Params = UmapParams
     order = 10
 

@@ -46,6 +46,7 @@ from .charts import (  # noqa: F401
     region_layers,
     histogram,
     small_multiple,
+    small_multiples,
     selectable_chart,
 )
 from .memo import Recent, SessionMemo, content_hash  # noqa: F401
@@ -87,7 +88,6 @@ from .stages import (  # noqa: F401
     stage_messages,
     timing_table,
     metrics_table,
-    export_build,
     export_with_page,
     export_zip,
     why_no_layout,

@@ -328,8 +328,9 @@ def _histogram(values: np.ndarray, title: str, x_title: str, log_x: bool, bins: 
     )
 
 
-def small_multiple(table, key: str, *, title: str, color: str | None = None, size: int = 220):
-    """One small, non-interactive scatterplot of a layout (for sweeps)."""
+def small_multiple(table, key: str, *, title: str, color: str | None = None, size: int = 220, kind_of=None):
+    """One small, non-interactive scatterplot of a layout (for sweeps); with ``table`` None it
+    draws the data of the chart it is placed in (``small_multiples``), whose table is ``kind_of``."""
     import altair as alt
 
     encoding = {
@@ -337,9 +338,31 @@ def small_multiple(table, key: str, *, title: str, color: str | None = None, siz
         "y": alt.Y(f"{key}_y:Q", axis=None, scale=alt.Scale(zero=False, nice=False, padding=8)),
     }
     if color:
-        kind = "Q" if is_quantitative(table[color]) else "N"
+        kind = "Q" if is_quantitative((table if table is not None else kind_of)[color]) else "N"
         encoding["color"] = alt.Color(f"{color}:{kind}", legend=None)
-    return alt.Chart(table, title=title).mark_circle(size=8, opacity=0.7).encode(**encoding).properties(width=size, height=size)
+    return (alt.Chart(title=title) if table is None else alt.Chart(table, title=title)).mark_circle(size=8, opacity=0.7).encode(**encoding).properties(width=size, height=size)
+
+
+#: Items drawn in each small multiple of a sweep: enough to see a map's shape, light to send.
+SWEEP_POINTS = 3000
+
+
+def small_multiples(items, layouts, *, name_column: str | None = None, color: str | None = None, columns: int = 4, size: int = 220, max_points: int | None = None):
+    """Small scatterplots of several layouts of the same items (title -> n × 2 positions) that
+    share one data source: the item table is sent to the page once, sampled to ``max_points``
+    (default ``SWEEP_POINTS``), however many layouts there are."""
+    import altair as alt
+
+    from .tables import map_table, sample_rows
+
+    keys = {title: f"l{i}" for i, title in enumerate(layouts)}
+    table = map_table(items, {keys[title]: xy for title, xy in layouts.items()}, name_column=name_column)
+    table = table.iloc[sample_rows(len(table), max_points or SWEEP_POINTS)]
+    wanted = [f"{key}_{axis}" for key in keys.values() for axis in "xy"] + ([color] if color else [])
+    table = table[list(dict.fromkeys(wanted))].reset_index(drop=True)
+    charts = [small_multiple(None, keys[title], title=title, color=color, size=size, kind_of=table) for title in layouts]
+    with _quiet_altair():
+        return alt.concat(*charts, columns=columns, data=table)
 
 
 def selectable_chart(chart):

@@ -126,36 +126,37 @@ def preview_svg(xy: np.ndarray, *, title: str, width: int = 460, height: int = 4
 
 
 def start_layouts(
-    pipe,
-    embedding,
-    graph,
-    params: Mapping[str, object],
+    build,
     *,
     jobs: LayoutJobs,
     publish: Callable,
     cancel_button=None,
     from_pca: bool = False,
-    start: np.ndarray | None = None,
     background: bool = True,
 ) -> dict:
-    """Publish the layouts of ``params`` (name -> parameters): at once for those computed before,
+    """Publish the layouts of ``build`` (an ``atlas.Build``): at once for those computed before,
     from a background thread for the others, one by one, each refining the method's latest
-    layout unless ``from_pca`` — or, with ``start``, from those positions (the earlier map the
-    app is aligned to). Without ``background`` (a notebook run as a script) everything is
-    computed here. Returns the layouts ready now."""
+    layout unless ``from_pca`` or the build starts from an earlier map (its anchor). Without
+    ``background`` (a notebook run as a script) everything is computed here. Returns the
+    layouts ready now."""
     import marimo as mo
 
-    wanted = tuple(params)
+    wanted = tuple(build.params.names)
+    embedding_key = build.embedding.key
+    anchored = build.start is not None
+
+    def warm(name: str):
+        return None if from_pca or anchored else jobs.start_from(name, embedding_key)
+
     ready = {}
-    for name, p in params.items():
-        known = pipe.known_layout(embedding, p, from_pca=from_pca) if start is None else None
+    for name in wanted:
+        known = build.known_layout(name, from_pca=from_pca)
         if known is None and not background:
-            warm = None if from_pca or start is not None else jobs.start_from(name, embedding.key)
-            known = pipe.project(embedding, p, graph=graph, warm_from=warm, from_pca=from_pca, start=start)
+            known = build.project(name, warm_from=warm(name))
         if known is not None:
             ready[name] = known
     missing = [name for name in wanted if name not in ready]
-    jobs.publish(ready, wanted, embedding.key, publish)
+    jobs.publish(ready, wanted, embedding_key, publish)
     if not missing:
         return ready
     jobs._cancel.clear()
@@ -165,12 +166,12 @@ def start_layouts(
         done = dict(ready)
         for name in missing:
             method = projections.get(name)
-            warm = None if from_pca or start is not None else jobs.start_from(name, embedding.key)
-            report = _Report(method.title, warm is not None, jobs, cancel_button)
+            start = warm(name)
+            report = _Report(method.title, start is not None, jobs, cancel_button)
 
             try:
                 report(0, 1, None)
-                layout = pipe.project(embedding, params[name], graph=graph, warm_from=warm, from_pca=from_pca, start=start, progress=report)
+                layout = build.project(name, warm_from=start, progress=report)
             except Cancelled:
                 if not thread.should_exit:
                     mo.output.replace(mo.callout(mo.md(f"**{method.title}** cancelled: the maps show the layouts computed before. Move a slider or press *restart from PCA* to compute again."), kind="warn"))
@@ -182,7 +183,7 @@ def start_layouts(
             done[name] = layout
             if thread.should_exit:
                 return
-            jobs.publish(done, wanted, embedding.key, publish)
+            jobs.publish(done, wanted, embedding_key, publish)
         mo.output.replace(mo.md(""))
 
     mo.Thread(target=work, daemon=True).start()

@@ -131,71 +131,17 @@ def metrics_table(metrics: Mapping[str, Mapping[str, float]]):
     return frame.round(3).reset_index()
 
 
-def export_build(
-    pipe,
-    *,
-    filter_params,
-    cooccurrence_params,
-    graph_params,
-    embed_params,
-    profiles,
-    candidates,
-    graph,
-    embedding,
-    layouts: Mapping[str, object],
-    export: str,
-    data=None,
-    region_params=None,
-    start=None,
-    onto=None,
-    timings: Mapping[str, float] | None = None,
-):
-    """The app's build as an export writes it (``atlas.BuildResult``), from its raw layouts.
-
-    A layout on screen that was refined from an earlier one (a warm start after a slider move)
-    is computed again from its start — the embedding's PCA, or ``start``, the positions of the
-    export the app is aligned to — so that the manifest's ``atlas build`` command rebuilds
-    exactly the exported map. Layouts are aligned onto the first (and it onto ``onto``, the
-    earlier map); their regions, metrics and the alignment report are made for them.
-    """
+def export_with_page(out_dir, result, data=None, *, projection: str) -> dict[str, Path]:
+    """Write the export and its HTML atlas, into the folder at once: of an ``atlas.Build`` (what
+    ``atlas build`` writes for it), or of a finished ``BuildResult`` and its ``data``."""
     import atlas
 
-    fresh = {
-        name: layout if not layout.warm_from else pipe.project(embedding, layout.params, graph=graph, from_pca=start is None, start=start)
-        for name, layout in layouts.items()
-    }
-    fresh = atlas.pipeline.aligned(fresh, onto=onto)
-    region_params = region_params or atlas.RegionParams()
-    params = atlas.BuildParams(
-        filter=filter_params,
-        cooccurrence=cooccurrence_params,
-        graph=graph_params,
-        embed=embed_params,
-        projections=tuple(layout.params for layout in fresh.values()),
-        export=export,
-        regions=region_params,
-    )
-    labels = atlas.item_labels(profiles, data)
-    metrics = {name: pipe.metrics(layout, graph, embedding, labels) for name, layout in fresh.items()}
-    regions = {name: pipe.regions(layout, profiles, data, region_params, graph=graph) for name, layout in fresh.items()}
-    alignment = None
-    if onto is not None:
-        first = next(iter(fresh.values()))
-        ids = profiles.item_ids.astype(str)
-        alignment = atlas.align.alignment_report(first.xy, onto, atlas.item_names(profiles, data), ids, params.align)
-    return atlas.BuildResult(
-        params, profiles, candidates, graph, embedding, fresh, metrics, dict(timings or {}), regions=regions, alignment=alignment
-    )
-
-
-def export_with_page(out_dir, result, data, *, projection: str) -> dict[str, Path]:
-    """Write the export and its HTML atlas with the core's exporter, into the folder at once."""
-    import atlas
-
+    if isinstance(result, atlas.Build):
+        return dict(result.export(out_dir, projection=projection, page=True))
     return dict(atlas.export_layout(out_dir, result, data, projection=projection, page=True))
 
 
-def export_zip(result, data, *, projection: str) -> bytes:
+def export_zip(result, data=None, *, projection: str) -> bytes:
     """The export (and the HTML atlas) as the bytes of a zip file, for a browser download.
 
     The files are written by ``export_with_page`` into a private temporary folder, packed
