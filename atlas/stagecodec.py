@@ -42,7 +42,7 @@ class Unencodable(TypeError):
 @functools.cache
 def classes() -> dict[str, type]:
     """Every class an entry may hold, by name: stage results and parameter classes."""
-    from . import projections
+    from . import embeddings, projections
     from .align import AlignParams
     from .cooccur import Candidates, CooccurrenceParams
     from .embed import Embedding, EmbedParams
@@ -58,6 +58,7 @@ def classes() -> dict[str, type]:
         Profiles, Candidates, ItemGraph, Embedding, EmbeddingNeighbors, Layout, Regions, ItemTable,
         FilterParams, CooccurrenceParams, GraphParams, EmbedParams, RegionParams, AlignParams, EngineParams, IngestParams,
         *(p.Params for p in projections.projections().values()),
+        *(m.Params for m in embeddings.methods().values()),
     ]
     return {cls.__name__: cls for cls in known}
 

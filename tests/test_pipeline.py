@@ -2,8 +2,6 @@ import dataclasses
 import json
 
 import numpy as np
-
-import numpy as np
 import pytest
 
 import atlas
@@ -33,7 +31,10 @@ def test_a_graph_change_recomputes_downstream_but_not_upstream(planted, small_pa
     assert not result.cached["graph"] and not result.cached["embedding"] and not result.cached["umap"]
 
 
-def test_the_same_build_twice_recomputes_nothing_even_across_processes(tmp_path, planted, small_params):
+@pytest.mark.parametrize("embed", [None, atlas.SvdParams(dim=16), atlas.AlsParams(factors=16, iterations=5)], ids=["pymde", "svd", "als"])
+def test_the_same_build_twice_recomputes_nothing_even_across_processes(tmp_path, planted, small_params, embed):
+    if embed is not None:  # every embedding method's results are kept on disk, not only PyMDE's
+        small_params = dataclasses.replace(small_params, embed=embed)
     first = atlas.Pipeline(tmp_path / "cache").build(planted, small_params)
     fresh = atlas.Pipeline(tmp_path / "cache")  # a new process would start like this: empty memory
     second = fresh.build(planted, small_params)
