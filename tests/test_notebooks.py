@@ -340,6 +340,34 @@ def test_export_button_writes_the_files(served_app):
 
 @pytest.mark.browser
 @pytest.mark.slow
+def test_the_apps_export_has_the_manifest_of_the_command_it_records(served_app, tmp_path):
+    """Export from the app, then run the `atlas build` words its manifest records: the CLI's
+    manifest and files are the app's, apart from the time, the stage times and threads (they
+    follow the load and skip cached stages) and the output folder."""
+    import json
+
+    from atlas import cli
+
+    page, _, out = served_app
+    page.locator("marimo-button[data-label*='Export'] button").click()
+    wait_for(page, lambda: (out / "manifest.json").is_file() and page.get_by_text("Wrote the").count() > 0, timeout=120, what="the export")
+    app_manifest = json.loads((out / "manifest.json").read_text())
+    assert cli.main(["build", *app_manifest["argv"], "--out", str(tmp_path / "cli"), "--no-cache", "--quiet"]) == 0
+
+    def comparable(folder):
+        plain = json.loads((folder / "manifest.json").read_text())
+        for key in ("created", "timings", "command"):
+            plain.pop(key)
+        plain["threads"].pop("stages")
+        return plain
+
+    assert comparable(out) == comparable(tmp_path / "cli")
+    for name in ("layout.parquet", "neighbors.parquet", "regions.parquet"):
+        assert (out / name).read_bytes() == (tmp_path / "cli" / name).read_bytes(), name
+
+
+@pytest.mark.browser
+@pytest.mark.slow
 def test_uploaded_files_replace_the_data(served_app, small_files, tmp_path):
     """Upload an interactions file and a metadata file through the data form: the maps are
     redrawn from them, with the uploaded names. (A second app, in a new tab of the browser.)"""
