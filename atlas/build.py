@@ -321,12 +321,12 @@ class Build:
         """The named regions of the item graph (found once), placed on every layout."""
         return self.regions_of(self.layouts, runner=runner)
 
-    @stage("metrics", after=("layouts", "graph", "embedding", "data", "profiles"), timed=True)
+    @stage("metrics", after=("layouts", "graph", "embedding", "neighbors", "data", "profiles"), timed=True)
     def metrics(self, runner) -> dict[str, dict]:
         """The metrics of every layout, and of the embedding itself (under ``"embedding"``)."""
         values = self.metrics_of(self.layouts, runner=runner)
         whole = Layout(self.embedding.space(), self.embedding.method, self.params.embed, key=self.embedding.key)
-        values["embedding"] = runner.metrics(whole, self.graph, None, item_labels(self.profiles, self.data))
+        values["embedding"] = runner.metrics(whole, self.graph, None, item_labels(self.profiles, self.data), near=self.neighbors)
         return values
 
     # -- views of layouts other than the build's (the app's maps, refined on screen) -------------

@@ -246,12 +246,16 @@ class Pipeline:
 
         return place_regions(self._run("regions", key, compute, Regions), layout.xy)
 
-    def metrics(self, layout: Layout, graph: ItemGraph, embedding: Embedding | None = None, labels: np.ndarray | None = None) -> dict:
-        """Metrics of a layout (cached in memory; cheap to recompute)."""
+    def metrics(
+        self, layout: Layout, graph: ItemGraph, embedding: Embedding | None = None, labels: np.ndarray | None = None, *, near: EmbeddingNeighbors | None = None
+    ) -> dict:
+        """Metrics of a layout (cached in memory; cheap to recompute). ``near``: the layout's own
+        nearest neighbours when a search found them already (those of an embedding measured as a layout)."""
         label_hash = "" if labels is None else hashlib.sha256("\0".join(map(str, labels)).encode()).hexdigest()[:16]
-        key = stage_key("metrics", {"labels": label_hash}, layout.key, graph.key, "" if embedding is None else embedding.key)
+        key = stage_key("metrics", {"labels": label_hash}, layout.key, graph.key, "" if embedding is None else embedding.key, "" if near is None else near.key)
         coords = None if embedding is None else embedding.space()
-        value, _ = self.cache.get_or_compute(key, lambda: layout_metrics(graph, layout.xy, coords, labels), dict)
+        known = None if near is None else near.indices[:, 1:]
+        value, _ = self.cache.get_or_compute(key, lambda: layout_metrics(graph, layout.xy, coords, labels, near=known), dict)
         return value
 
     # -- whole build ------------------------------------------------------------------------

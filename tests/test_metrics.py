@@ -59,3 +59,23 @@ def test_label_agreement_leaves_out_missing_labels_of_every_kind():
     mixed[[0, 31]], mixed[[1, 32]] = None, float("nan")  # missing: left out, not a label of their own
     assert agreement == 1.0 and chance == 0.5
     assert label_agreement(xy, mixed, k=5) == (1.0, 0.5)
+
+
+def test_an_embeddings_metrics_from_its_known_neighbours_equal_a_new_search(built):
+    """The embedding's own metrics read the neighbours its projections searched for, instead of
+    searching all items again: on data small enough for exact neighbours, the same figures."""
+    import atlas
+    from atlas.metrics import layout_metrics
+    from atlas.projections import embedding_neighbors
+
+    embedding = atlas.Embedding(np.random.default_rng(0).normal(size=(built.profiles.n_items, 24)).astype(np.float32), float("nan"), 0, metric="cosine")
+    labels = np.array([f"c{i % 4}" for i in range(built.profiles.n_items)], dtype=object)
+    found = embedding_neighbors(embedding, 30)
+    searched = layout_metrics(built.graph, embedding.space(), None, labels)
+    known = layout_metrics(built.graph, embedding.space(), None, labels, near=found.indices[:, 1:])
+    assert known == pytest.approx(searched, abs=1e-3)
+    too_few = layout_metrics(built.graph, embedding.space(), None, labels, near=found.indices[:, 1:4])
+    assert too_few == searched  # fewer neighbours than measured with: searched again
+    with_gaps = labels.copy()
+    with_gaps[::7] = None
+    assert layout_metrics(built.graph, embedding.space(), None, with_gaps, near=found.indices[:, 1:]) == pytest.approx(layout_metrics(built.graph, embedding.space(), None, with_gaps), abs=1e-3)
