@@ -45,7 +45,7 @@ class CooccurrenceParams:
     min_count: float = option(1.0, "--min-count", "ignore pairs whose weight (shared users) is below this (default 1)", label="min pair weight")
     n_candidates: int = 64
     pair_weight: str = option(
-        "none", "--pair-weight", "how a shared user's two weights combine: none (count 1), product, min … (default none)", choices=pair_weight_names, label="pair weight"
+        "none", "--pair-weight", "how a shared user's two weights make the pair's weight (default none: each shared user counts 1)", choices=pair_weight_names, label="pair weight"
     )
 
     def __post_init__(self) -> None:
@@ -141,11 +141,12 @@ def _topk_block(
                 wi = item_w[p]
                 for q in range(user_ptr[u], user_ptr[u + 1]):
                     j = user_items[q]
+                    weight = pair_contribution(pair_key, wi, user_w[q])
                     if seen[j] != i:
                         seen[j] = i
                         touched[n_touched] = j
                         n_touched += 1
-                    acc[j] += pair_contribution(pair_key, wi, user_w[q])
+                    acc[j] += weight
             size = 0
             hi = half[i]
             thr = threshold[i]

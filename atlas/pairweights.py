@@ -15,10 +15,10 @@ Everything that lists pair weights — the ``--pair-weight`` flag, the app's dro
 manifest's check, the cache key and both engines — asks this registry.
 
 The kernel runs one compiled specialisation per pair weight, chosen once per call: it receives
-``kernel_key`` (the name and a digest of the class's code), which numba types as a string
-literal, a compile-time constant; so the contribution is inlined into the inner loop as if it
-were written there, and numba's on-disk cache keeps one entry per pair weight that a change to
-the class's code makes unreachable.
+``kernel_key`` (a number made of a digest of the class's code), which numba types as a literal,
+a compile-time constant; so the contribution is inlined into the inner loop as if it were written
+there, and numba's on-disk cache keeps one entry per pair weight, which a change to the class's
+code makes unreachable (numba itself only watches the kernel's own file).
 """
 
 from __future__ import annotations
@@ -67,24 +67,32 @@ class PairWeight:
 
     @functools.cached_property
     def fingerprint(self) -> str:
-        """A digest of this class's code: what the kernel's compiled specialisation and the
-        stage cache's key depend on."""
-        cls = type(self)
-        try:
-            text = inspect.getsource(cls).encode()
-        except (OSError, TypeError):  # defined where its source cannot be read: its bytecode
-            text = marshal.dumps(cls.contribute.__code__) + repr(sorted(vars(cls))).encode()
-        return hashlib.sha256(f"{cls.__module__}.{cls.__qualname__}\0".encode() + text).hexdigest()[:16]
+        """A digest of the code of this class and of those it inherits from: what the kernel's
+        compiled specialisation and the stage cache's key depend on."""
+        digest = hashlib.sha256()
+        for cls in type(self).__mro__[:-1]:  # all but object
+            try:
+                text = inspect.getsource(cls).encode()
+            except (OSError, TypeError):  # defined where its source cannot be read: its bytecode
+                text = b"".join(marshal.dumps(v.__code__) for v in map(_function, vars(cls).values()) if v is not None)
+            digest.update(f"{cls.__module__}.{cls.__qualname__}\0".encode() + text + b"\0")
+        return digest.hexdigest()[:16]
 
     @property
     def kernel_key(self) -> KernelKey:
         """The compile-time constant that selects this pair weight's contribution in the kernel:
-        a number made of the digest of the class's code (a whole number, not a string, so that
-        the kernel's inner loop holds no reference-counted value)."""
+        a number made of ``fingerprint`` (a number rather than a string: the parallel loop then
+        carries no reference-counted value)."""
         key = KernelKey(int(self.fingerprint[:15], 16))
         if key not in _COMPILED:  # also in a Spark worker that received this object
             _COMPILED[key] = numba.njit(inline="always")(type(self).contribute)
         return key
+
+
+def _function(value):
+    """The plain function behind a class attribute (a method or a static method), else None."""
+    value = getattr(value, "__func__", value)
+    return value if inspect.isfunction(value) else None
 
 
 class KernelKey(int):
