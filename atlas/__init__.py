@@ -11,7 +11,7 @@ properties, read alike by the command line (``atlas build``), the app and the sw
 """
 
 from .cache import StageCache, stage_key
-from . import weightings
+from . import pairweights, weightings
 from .cooccur import WEIGHTINGS, Candidates, CooccurrenceParams, cooccurrence_candidates
 from .demo import demo_movielens, synthetic_profiles
 from .embed import Embedding, EmbedParams, embed_graph

@@ -1,7 +1,7 @@
 """Stage 3 — co-occurrence: each item's strongest partners, without the item × item matrix.
 
 For item i the kernel walks the users of i and, for each, the items of that user, adding the
-pair's weight (1, ``w_ui · w_uj`` or ``min(w_ui, w_uj)``) into a dense per-thread accumulator —
+pair's weight (:mod:`atlas.pairweights`: 1, ``w_ui · w_uj``, ``min(w_ui, w_uj)`` …) into a dense per-thread accumulator —
 one row of XᵀX at a time. The row is ranked by the weighting's rank key (:mod:`atlas.weightings`)
 and only its ``n_candidates`` best entries are kept in a small heap. Memory is O(items × n_candidates) plus one accumulator per thread,
 instead of the O(nnz(XᵀX)) that a sparse matrix product materialises.
@@ -23,7 +23,8 @@ import numpy as np
 from .errors import AtlasError, check_choice, check_range
 from .options import option
 from .profiles import Profiles
-from .weightings import PAIR_CODES, PAIR_WEIGHTS, WEIGHTINGS, ItemSums, Weighting, get_weighting, item_sums
+from .pairweights import get_pair_weight, pair_contribution, pair_weight_names
+from .weightings import WEIGHTINGS, ItemSums, Weighting, get_weighting
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +34,10 @@ log = logging.getLogger(__name__)
 class CooccurrenceParams:
     """How to score item pairs and how many candidates per item to keep.
 
-    ``weighting`` names a strategy of :mod:`atlas.weightings`; ``pair_weight`` says how the two
-    interactions' weights of a shared user combine (``none``: each shared user counts 1;
-    ``product``: w_i·w_j, e.g. rating × rating; ``min``: min(w_i, w_j)). ``n_candidates`` bounds
+    ``weighting`` names a strategy of :mod:`atlas.weightings`; ``pair_weight`` one of
+    :mod:`atlas.pairweights`: how the two interactions' weights of a shared user combine
+    (``none``: each shared user counts 1; ``product``: w_i·w_j, e.g. rating × rating; ``min``:
+    min(w_i, w_j)). ``n_candidates`` bounds
     the graph's ``n_neighbors`` that can be served without recomputing.
     """
 
@@ -43,12 +45,12 @@ class CooccurrenceParams:
     min_count: float = option(1.0, "--min-count", "ignore pairs whose weight (shared users) is below this (default 1)", label="min pair weight")
     n_candidates: int = 64
     pair_weight: str = option(
-        "none", "--pair-weight", "how a shared user's two weights combine: none (count 1), product or min (default none)", choices=PAIR_WEIGHTS, label="pair weight"
+        "none", "--pair-weight", "how a shared user's two weights make the pair's weight (default none: each shared user counts 1)", choices=pair_weight_names, label="pair weight"
     )
 
     def __post_init__(self) -> None:
         check_choice("weighting", self.weighting, WEIGHTINGS)
-        check_choice("pair_weight", self.pair_weight, PAIR_WEIGHTS)
+        check_choice("pair_weight", self.pair_weight, pair_weight_names())
         check_range("min_count", self.min_count, 0)
         check_range("n_candidates", self.n_candidates, 1, 4096)
 
@@ -111,12 +113,13 @@ def _sift_up(keys, idx, pos):
 
 @numba.njit(parallel=True, cache=True)
 def _topk_block(
-    items, n_chunks, user_ptr, user_items, user_w, item_ptr, item_users, item_w, pair_code,
+    items, n_chunks, user_ptr, user_items, user_w, item_ptr, item_users, item_w, pair_key,
     scale, half, threshold, min_count, out_index, out_key,
 ):  # pragma: no cover - compiled
     """Top candidates of ``items`` by the rank key ``s · scale[j] / (half[i] + half[j])``.
 
-    ``s`` accumulates, per shared user, 1 (``pair_code`` 0), w_i·w_j (1) or min(w_i, w_j) (2).
+    ``s`` accumulates, per shared user, the contribution of the pair weight whose ``kernel_key``
+    is ``pair_key`` (a compile-time constant: one specialisation per pair weight).
     The exact scores are derived for the winners only (``Weighting.score_from_key``). Rejected
     pairs get the key −1/(1+s) — behind every accepted pair, ordered by ``s`` — and are skipped
     outright once the heap holds only accepted partners.
@@ -138,16 +141,12 @@ def _topk_block(
                 wi = item_w[p]
                 for q in range(user_ptr[u], user_ptr[u + 1]):
                     j = user_items[q]
+                    weight = pair_contribution(pair_key, wi, user_w[q])
                     if seen[j] != i:
                         seen[j] = i
                         touched[n_touched] = j
                         n_touched += 1
-                    if pair_code == 0:
-                        acc[j] += 1.0
-                    elif pair_code == 1:
-                        acc[j] += wi * user_w[q]
-                    else:
-                        acc[j] += min(wi, user_w[q])
+                    acc[j] += weight
             size = 0
             hi = half[i]
             thr = threshold[i]
@@ -241,7 +240,7 @@ def pair_sums(profiles: Profiles, pair_weight: str, arrays: dict | None = None) 
     """The per-item sums every weighting is built from, under ``pair_weight``."""
     arrays = arrays or profile_arrays(profiles)
     sums, squares = _column_sums(arrays["item_ptr"], arrays["item_w"])
-    return item_sums(pair_weight, np.diff(arrays["item_ptr"]), sums, squares, profiles.n_users)
+    return get_pair_weight(pair_weight).item_sums(np.diff(arrays["item_ptr"]), sums, squares, profiles.n_users)
 
 
 def cooccurrence_candidates(
@@ -260,7 +259,8 @@ def cooccurrence_candidates(
         raise AtlasError("co-occurrence needs at least two items; lower the filters.")
     m = min(params.n_candidates, n_items - 1)
     arrays = profile_arrays(profiles)
-    if params.pair_weight != "none":
+    pair = get_pair_weight(params.pair_weight)
+    if pair.weighted:
         check_no_negative_weights(int((arrays["user_w"] < 0).sum()), params.pair_weight)
     weighting = get_weighting(params.weighting)
     sums = pair_sums(profiles, params.pair_weight, arrays)
@@ -274,17 +274,18 @@ def cooccurrence_candidates(
     block = max(256, n_items // 50)
     n_chunks = max(4 * threads, 1)
     done = 0
+    pair_key = pair.kernel_key
     for lo in range(0, n_items, block):
         items = order[lo : lo + block]
         _topk_block(
             items, min(n_chunks, items.shape[0]), arrays["user_ptr"], arrays["user_items"], arrays["user_w"],
-            arrays["item_ptr"], arrays["item_users"], arrays["item_w"], PAIR_CODES[params.pair_weight],
+            arrays["item_ptr"], arrays["item_users"], arrays["item_w"], pair_key,
             terms.scale, terms.half, terms.threshold, float(params.min_count), out_index, out_key,
         )
         done += items.shape[0]
         if progress is not None:
             progress(done, n_items)
-    integral = params.pair_weight == "none" or bool(np.all(arrays["user_w"] == np.rint(arrays["user_w"])))
+    integral = not pair.weighted or pair.integral(bool(np.all(arrays["user_w"] == np.rint(arrays["user_w"]))))
     return candidates_from_keys(params.weighting, out_index, out_key, sums, integral, profiles.pair_updates)
 
 
@@ -301,7 +302,7 @@ def candidates_from_keys(
 
 def check_no_negative_weights(n_negative: int, pair_weight: str) -> None:
     """The error when a weighted pair weight meets negative weights (every engine raises this one)."""
-    if n_negative and pair_weight != "none":
+    if n_negative and get_pair_weight(pair_weight).weighted:
         raise AtlasError(
             f"{n_negative:,} of the kept interactions have negative weights, which a {pair_weight} pair weight cannot rank; "
             "drop them with --min-weight 0 or use --pair-weight none."

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import AtlasError
+from .pairweights import get_pair_weight, pair_weight_names
 
 log = logging.getLogger(__name__)
 
@@ -96,11 +97,12 @@ def neighbor_reasons(profiles, candidates, rows: np.ndarray, cols: np.ndarray, r
     """The reasons of the exported pairs (item ``rows[p]``'s neighbour of rank ``ranks[p]`` is
     ``cols[p]``): counted from the profile matrix where this machine holds it; else (a Spark or
     candidates-file build) read from the candidates' counts when those count users
-    (``pair_weight`` none) and list the same partners; else None."""
+    (``pair_weight`` none, or another that is not ``weighted``) and list the same partners; else None."""
     matrix = getattr(profiles, "matrix", None)
     if matrix is not None:
         return pair_reasons(matrix, rows, cols)
-    if candidates is None or pair_weight != "none" or np.any(ranks >= candidates.index.shape[1]):
+    counts_users = pair_weight in pair_weight_names() and not get_pair_weight(pair_weight).weighted
+    if candidates is None or not counts_users or np.any(ranks >= candidates.index.shape[1]):
         log.info("no profile matrix here and no user counts in the candidates: neighbours get no shared-user counts")
         return None
     if not np.array_equal(candidates.index[rows, ranks], cols):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,9 +29,15 @@ class Option:
     flag: str  # "--min-dist"
     help: str
     steps: tuple | None = None  # slider stops in the app (None: a text box or a dropdown)
-    choices: tuple | None = None  # allowed values, for a dropdown and the command line
+    offered: tuple | Callable[[], tuple] | None = None  # allowed values, or the registry function that lists them
     many: bool = False  # the flag may be given several times; the field holds a tuple of values
     label: str | None = None  # the app control's label (default: the field's name)
+
+    @property
+    def choices(self) -> tuple | None:
+        """The allowed values now, for a dropdown and the command line (a registry is asked
+        each time, so a strategy registered later is offered too)."""
+        return self.offered() if callable(self.offered) else self.offered
 
     @property
     def dest(self) -> str:
@@ -40,8 +47,10 @@ class Option:
 
 def option(default: Any, flag: str, help: str, *, steps=None, choices=None, many: bool = False, label: str | None = None) -> Any:
     """A dataclass field with ``default`` that is offered to people as ``flag`` (``many``: a
-    repeatable flag whose values the field holds as a tuple)."""
-    meta = Option(flag, help, tuple(steps) if steps is not None else None, tuple(choices) if choices is not None else None, many, label)
+    repeatable flag whose values the field holds as a tuple; ``choices``: the allowed values, or
+    a registry's function that lists them)."""
+    offered = choices if choices is None or callable(choices) else tuple(choices)
+    meta = Option(flag, help, tuple(steps) if steps is not None else None, offered, many, label)
     return dataclasses.field(default=default, metadata={"option": meta})
 
 

@@ -29,6 +29,7 @@ from .errors import AtlasError
 from .graph import GraphParams, ItemGraph, graph_from_candidates, recipe_graph
 from .ingest import Dataset
 from .metrics import layout_metrics
+from .pairweights import get_pair_weight
 from .plan import BuildParams
 from .profiles import FilterParams, Profiles, item_frame, item_names
 from .projections import EmbeddingNeighbors, Layout, align_layout, embedding_neighbors
@@ -102,8 +103,9 @@ class Pipeline:
         self, profiles: Profiles, params: CooccurrenceParams = CooccurrenceParams(), *, progress: Progress | None = None, engine: EngineParams = EngineParams()
     ) -> Candidates:
         """Each item's candidates; ``engine`` says where they are computed, and is not part of
-        the cache key: every engine gives the same answer."""
-        key = stage_key("cooccurrence", params, profiles.key)
+        the cache key: every engine gives the same answer. The key holds the pair weight's code
+        (it may be registered outside this package)."""
+        key = stage_key("cooccurrence", params, profiles.key, get_pair_weight(params.pair_weight).fingerprint)
         report = progress or self.progress
 
         def compute():

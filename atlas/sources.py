@@ -19,6 +19,7 @@ from typing import Protocol
 
 from .cache import stage_key
 from .errors import AtlasError
+from .pairweights import get_pair_weight
 
 
 class Route(Protocol):
@@ -92,7 +93,8 @@ class _Spark:
             raise AtlasError("this input is read by Spark; add --engine spark.")
         source = self.source
         recorded = {"filter": params.filter, "cooccurrence": params.cooccurrence, "ingest": source.params}
-        key = stage_key("cooccurrence", recorded, source.fingerprint, code="atlas.engines.spark")
+        pair_code = get_pair_weight(params.cooccurrence.pair_weight).fingerprint
+        key = stage_key("cooccurrence", recorded, source.fingerprint, pair_code, code="atlas.engines.spark")
         if key not in self._pairs:
             self._pairs[key] = self._run(runner, params, key)
         return self._pairs[key]

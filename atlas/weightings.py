@@ -5,7 +5,7 @@ it compares *rank keys* of the form
 
     key(i, j) = s_ij · scale[j] / (half[i] + half[j])
 
-where ``s_ij = Σ_u pair(w_ui, w_uj)`` is the pair's accumulated weight and ``scale``/``half``
+where ``s_ij = Σ_u pair(w_ui, w_uj)`` is the pair's accumulated weight (:mod:`atlas.pairweights`) and ``scale``/``half``
 are per-item vectors that the weighting provides (``KeyTerms``). For a fixed i the key orders
 partners exactly as the score does, so only the winners' scores are ever computed, from their
 keys, by the weighting's exact inverses (``counts`` and ``scores``). A pair is *accepted* when
@@ -27,7 +27,8 @@ class ItemSums:
     """Per-item sums over the profile matrix that every weighting is built from.
 
     ``self_pair[i]`` is Σ_u pair(w_ui, w_ui) — the diagonal of the pair-weight matrix (the
-    number of users for plain counts, Σ w² for products, Σ w for minimums); ``mass[i]`` is
+    number of users for plain counts, Σ w² for products, Σ w for minimums; each pair weight of
+    :mod:`atlas.pairweights` says which); ``mass[i]`` is
     Σ_u w_ui (the number of users for plain counts); ``n_users`` is the number of profiles.
     """
 
@@ -153,23 +154,3 @@ def get_weighting(name: str) -> Weighting:
 
     check_choice("weighting", name, WEIGHTINGS)
     return _BY_NAME[name]()
-
-
-# -- how two interactions' weights combine into a pair's weight --------------------------------
-
-PAIR_WEIGHTS: tuple[str, ...] = ("none", "product", "min")
-"""``none``: every shared user adds 1 (binary profiles, the default); ``product``: w_ui · w_uj
-(e.g. rating_i × rating_j); ``min``: min(w_ui, w_uj)."""
-
-#: The kernel's code for each pair weight, by name.
-PAIR_CODES = {"none": 0, "product": 1, "min": 2}
-
-
-def item_sums(pair_weight: str, counts: np.ndarray, sums: np.ndarray, squares: np.ndarray, n_users: int) -> ItemSums:
-    """``ItemSums`` under ``pair_weight`` from each item's number of users, Σ w and Σ w²."""
-    counts = counts.astype(np.float64)
-    if pair_weight == "none":
-        return ItemSums(counts, counts, n_users)
-    if pair_weight == "min":
-        return ItemSums(sums.astype(np.float64), sums.astype(np.float64), n_users)
-    return ItemSums(squares.astype(np.float64), sums.astype(np.float64), n_users)

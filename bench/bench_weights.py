@@ -47,7 +47,7 @@ def main(argv=None) -> int:
     rows = []
     for weighting in args.weightings.split(","):
         unweighted_edges = None
-        for pair_weight in atlas.weightings.PAIR_WEIGHTS:
+        for pair_weight in atlas.pairweights.pair_weight_names():
             scores = {"graph": [], "embedding": [], "umap": []}
             chance, shared = None, None
             for seed in range(args.seeds):

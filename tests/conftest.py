@@ -60,3 +60,27 @@ def binary_profiles(profiles: atlas.Profiles) -> np.ndarray:
     x = profiles.matrix.copy()
     x.data[:] = 1.0
     return x.toarray().astype(np.float64)
+
+
+@pytest.fixture
+def max_pair_weight():
+    """A pair weight registered by a test, not by the package: max(w_i, w_j). Defined inside the
+    fixture, so that a Spark worker receives the class itself rather than a module to import."""
+    from atlas import pairweights
+
+    @pairweights.register
+    class Maximum(pairweights.PairWeight):
+        name = "max"
+        description = "max(w_i, w_j): a pair is as strong as its stronger interaction"
+
+        @staticmethod
+        def contribute(wi, wj):
+            return max(wi, wj)
+
+        def spark_column(self, wi, wj):
+            from pyspark.sql import functions as F
+
+            return F.greatest(wi, wj)
+
+    yield pairweights.get_pair_weight("max")
+    pairweights.unregister("max")

@@ -70,7 +70,7 @@ def ties(c: atlas.Candidates) -> int:
     return int(same.sum())
 
 
-@pytest.mark.parametrize("pair_weight", atlas.weightings.PAIR_WEIGHTS)
+@pytest.mark.parametrize("pair_weight", atlas.pairweights.pair_weight_names())
 @pytest.mark.parametrize("weighting", atlas.WEIGHTINGS)
 def test_blocks_give_the_kernels_candidates(spark, rated, weighting, pair_weight):
     params = atlas.CooccurrenceParams(weighting=weighting, pair_weight=pair_weight, n_candidates=12)
@@ -84,6 +84,15 @@ def test_the_sql_join_gives_the_kernels_candidates(spark, rated, weighting, pair
     kernel = atlas.cooccurrence_candidates(rated, params)
     joined = EngineParams(name="spark", master="local[2]", formulation="join")
     assert_same(spark_cooccurrence(rated, params, joined, spark=spark), kernel)
+
+
+@pytest.mark.parametrize("formulation", ["blocks", "join"])
+def test_a_pair_weight_registered_by_a_test_runs_on_spark(spark, rated, max_pair_weight, formulation):
+    """The worker receives the class (defined in a fixture, so no module of it to import)."""
+    params = atlas.CooccurrenceParams(weighting="cosine", pair_weight="max", n_candidates=12)
+    kernel = atlas.cooccurrence_candidates(rated, params)
+    engine = EngineParams(name="spark", master="local[2]", formulation=formulation)
+    assert_same(spark_cooccurrence(rated, params, engine, spark=spark), kernel)
 
 
 def test_ties_are_broken_by_the_smaller_partner_index(spark, rated):

@@ -14,7 +14,7 @@ The same answer, not a close one:
 * partners are ranked by (key descending, partner index ascending), the kernel's tie rule;
 * scores and counts are recovered from the keys by the same function (``candidates_from_keys``).
 
-With ``pair_weight='none'`` every ``s`` is a whole number and the result is identical, bit for
+With ``pair_weight='none'`` (any pair weight that is not ``weighted``) every ``s`` is a whole number and the result is identical, bit for
 bit. Weighted pair sums are identical too in ``blocks`` (the kernel itself sums them, users in
 the same order); in ``join`` Spark sums them in float64 in its own order, which can move the
 last bit of a float32 ``s`` when the weights are not exactly representable sums.
@@ -29,7 +29,8 @@ import numpy as np
 
 from ..cooccur import Candidates, CooccurrenceParams, candidates_from_keys, check_no_negative_weights
 from ..errors import AtlasError
-from ..weightings import PAIR_CODES, KeyTerms, get_weighting, item_sums
+from ..pairweights import PairWeight, get_pair_weight
+from ..weightings import KeyTerms, get_weighting
 from . import EngineParams
 
 log = logging.getLogger(__name__)
@@ -50,8 +51,9 @@ def item_statistics(frame, n_items: int):
     return counts, sums, squares, int(overall["neg"] or 0), (overall["frac"] or 0.0) == 0.0
 
 
-def _block_kernel(terms_bc, n_blocks: int, m: int, pair_code: int, min_count: float):
-    """The function each item block runs: the numba kernel on the block's users' full profiles."""
+def _block_kernel(terms_bc, n_blocks: int, m: int, pair: PairWeight, min_count: float):
+    """The function each item block runs: the numba kernel on the block's users' full profiles
+    (``pair`` travels with it, so a worker runs a pair weight that only the driver registered)."""
 
     def run(table):
         import numba
@@ -76,7 +78,7 @@ def _block_kernel(terms_bc, n_blocks: int, m: int, pair_code: int, min_count: fl
         out_key = np.full((items.shape[0], m), -np.inf, dtype=np.float32)
         _topk_block(
             targets, max(1, min(4, targets.shape[0])), user_ptr, col[by_row].astype(np.int32), w[by_row], item_ptr,
-            row[by_col].astype(np.int32), w[by_col], pair_code, scale_all[items], half_all[items], thr_all[items],
+            row[by_col].astype(np.int32), w[by_col], pair.kernel_key, scale_all[items], half_all[items], thr_all[items],
             min_count, out_index, out_key,
         )
         local = out_index[targets]
@@ -98,7 +100,7 @@ def _blocks(frame, terms: KeyTerms, params: CooccurrenceParams, m: int, n_blocks
     profiles = frame.groupBy("u").agg(F.collect_list(F.struct("i", "w")).alias("p"))
     blocks = F.array_distinct(F.transform("p", lambda x: F.pmod(x["i"], F.lit(n_blocks))))
     rows = profiles.select(F.explode(blocks).alias("b"), "u", "p").select("b", "u", F.inline("p"))
-    kernel = _block_kernel(terms_bc, n_blocks, m, PAIR_CODES[params.pair_weight], float(params.min_count))
+    kernel = _block_kernel(terms_bc, n_blocks, m, get_pair_weight(params.pair_weight), float(params.min_count))
     grouped = rows.groupBy("b")
     if hasattr(grouped, "applyInArrow"):
         return grouped.applyInArrow(kernel, RESULT_SCHEMA)
@@ -118,11 +120,7 @@ def _join(frame, terms: KeyTerms, params: CooccurrenceParams, m: int):
     spark = frame.sparkSession
     a = frame.select("u", "i", F.col("w").alias("wi"))
     b = frame.select("u", F.col("i").alias("j"), F.col("w").alias("wj"))
-    contribution = {
-        "none": F.lit(1.0).cast("float"),
-        "product": F.col("wi") * F.col("wj"),  # a float32 product, as in the kernel
-        "min": F.least("wi", "wj"),
-    }[params.pair_weight]
+    contribution = get_pair_weight(params.pair_weight).spark_column(F.col("wi"), F.col("wj"))
     pairs = a.join(b, "u").where(F.col("i") != F.col("j")).groupBy("i", "j").agg(F.sum(contribution).cast("float").alias("s"))
     n = terms.scale.shape[0]
     table = spark.createDataFrame(
@@ -158,9 +156,10 @@ def spark_candidates(frame, n_items: int, n_users: int, pair_updates: int, param
         raise AtlasError("co-occurrence needs at least two items; lower the filters.")
     m = min(params.n_candidates, n_items - 1)
     counts, sums, squares, n_negative, whole = item_statistics(frame, n_items)
-    if params.pair_weight != "none":
+    pair = get_pair_weight(params.pair_weight)
+    if pair.weighted:
         check_no_negative_weights(n_negative, params.pair_weight)
-    item_total = item_sums(params.pair_weight, counts, sums, squares, n_users)
+    item_total = pair.item_sums(counts, sums, squares, n_users)
     terms = get_weighting(params.weighting).terms(item_total)
     spark = frame.sparkSession
     if engine.formulation == "blocks":
@@ -176,6 +175,6 @@ def spark_candidates(frame, n_items: int, n_users: int, pair_updates: int, param
     i, r = result["i"].to_numpy(np.int64), result["rank"].to_numpy(np.int64)
     index[i, r] = result["j"].to_numpy(np.int32)
     key[i, r] = result["key"].to_numpy(np.float32)
-    integral = params.pair_weight == "none" or whole
+    integral = not pair.weighted or pair.integral(whole)
     log.info("spark (%s): %d candidate rows for %d items", engine.formulation, len(result), n_items)
     return candidates_from_keys(params.weighting, index, key, item_total, integral, pair_updates)
