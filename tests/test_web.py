@@ -8,6 +8,7 @@ import gzip
 import json
 import re
 import struct
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -500,6 +501,109 @@ def test_pasted_profile_makes_its_items_glow(atlas_page):
     assert after[:3] != before[:3] and after[0] > 200 and after[1] > 150 and after[2] < 150  # gold glow
     page.locator("#atlas-profile-clear").click()
     assert page.evaluate("atlasMap.state.profile") is None
+
+
+@pytest.mark.browser
+def test_a_misspelled_pasted_name_offers_the_closest_and_a_click_uses_it(atlas_page):
+    page, _, _ = atlas_page
+    lonely = index_of(page, "m_lonely")
+    profile = "\n".join([
+        "m0002",
+        "ámber AMBER 0",       # accents and case do not matter
+        "Lonley Lighthuose",   # a typo: the closest name is offered
+        "Kestrel",             # a word of many names: the most popular of them are offered
+        "zzzz qqqq",           # nothing close
+    ])
+    page.locator("#atlas-profile-box summary").click()
+    page.locator("#atlas-profile").fill(profile)
+    page.locator("#atlas-profile-go").click()
+    status = page.locator("#atlas-profile-status")
+    assert status.text_content().startswith("2 of 5 matched (2 items glow).")
+    rows = page.locator("#atlas-profile-status .atlas-missing li")
+    assert rows.count() == 3
+    assert rows.nth(0).text_content() == "Not found: “Lonley Lighthuose” — did you mean Lonely Lighthouse?"
+    assert rows.nth(2).text_content() == "Not found: “zzzz qqqq”"
+    report = page.evaluate("atlasMap.state.profile")
+    assert report["unmatched"] == ["Lonley Lighthuose", "Kestrel", "zzzz qqqq"]
+    kestrel = report["suggestions"][1]
+    names = [page.evaluate("i => atlasMap.item(i).name", i) for i in kestrel]
+    assert len(kestrel) == 3 and kestrel == sorted(kestrel)  # most popular first
+    assert all("kestrel" in name.lower().split() for name in names)
+    assert rows.nth(1).locator(".atlas-suggestion").all_text_contents() == names
+    page.screenshot(path="/tmp/web_atlas_did_you_mean.png")
+
+    rows.nth(0).locator(".atlas-suggestion").click()
+    assert page.locator("#atlas-profile").input_value().splitlines() == [
+        "m0002", "ámber AMBER 0", "Lonely Lighthouse", "Kestrel", "zzzz qqqq"]
+    assert status.text_content().startswith("3 of 5 matched (3 items glow).")
+    assert lonely in page.evaluate("atlasMap.state.profile.items")
+    page.wait_for_timeout(100)
+    glow = page.evaluate(PIXEL_AT, list(point_of(page, lonely)))
+    assert glow[0] > 200 and glow[1] > 150 and glow[2] < 150  # gold
+
+    page.locator("#atlas-profile").fill("m0002, Kestrel, m0005")  # an entry among commas
+    page.locator("#atlas-profile-go").click()
+    page.locator("#atlas-profile-status .atlas-suggestion").first.click()
+    assert page.locator("#atlas-profile").input_value() == f"m0002, m0005\n{names[0]}"
+    assert status.text_content().startswith("3 of 3 matched")
+
+
+CLOSEST_QUERIES = ["Amelie", "amélie", "Matrx", "The Matrix Reloaded", "Storm Shadw 12", "xyzzy", "Garden Isl",
+                   "wintr empire rising", "Lost Heart Moon 99", "night", "Blue River (1961)", "zz", "Secret Gaden Qeen"]
+
+
+def many_names(n: int, seed: int = 0) -> list[str]:
+    """Distinct names made of few words (so that many share words and letter triples), some
+    with years."""
+    rng = np.random.default_rng(seed)
+    words = ["love", "night", "star", "war", "king", "dark", "city", "blue", "river", "ghost", "summer", "last",
+             "dream", "fire", "house", "road", "man", "woman", "heart", "lost", "black", "white", "queen", "moon",
+             "sun", "sea", "wild", "secret", "storm", "shadow", "Amélie", "café", "Matrix", "garden", "island",
+             "winter", "empire", "return", "rising", "fall"]
+    names, seen = [], set()
+    for i in range(n):
+        title = " ".join(words[w] for w in rng.integers(0, len(words), size=rng.integers(1, 5))).title()
+        title = ("The " if rng.random() < 0.2 else "") + title
+        title += f" {i}" if rng.random() < 0.5 else f" ({1950 + i % 70})"
+        names.append(title if title not in seen else f"{title} {i}")
+        seen.add(names[-1])
+    names[5] = "Amelie (Fabuleux destin d'Amélie Poulain, Le) (2001)"
+    names[7] = "Matrix, The (1999)"
+    return names
+
+
+@pytest.mark.browser
+def test_closest_names_agree_with_the_apps_and_stay_quick_on_100k_names(atlas_page):
+    """The page's closest names are the app's (atlas.widgets.lookup), on names that share many
+    words and letter triples; on 100,000 names a typo still finds its name."""
+    from atlas.widgets.lookup import NameIndex
+
+    page, _, _ = atlas_page
+    # the page keeps its scripts in a function's scope: load the names module again, on its own
+    page.add_script_tag(content=resources.files("atlas.web").joinpath("names.js").read_text(encoding="utf-8"))
+    names = many_names(4000)
+    table = pd.DataFrame({"row": np.arange(len(names)), "item_id": [f"i{i}" for i in range(len(names))],
+                          "name": names, "n_users": np.arange(len(names), 0, -1)})
+    index = NameIndex(table)
+    expected = {q: index.closest(q) for q in CLOSEST_QUERIES}
+    found = page.evaluate("""([names, queries]) => {
+        const closest = new ClosestNames(names);
+        return Object.fromEntries(queries.map((q) => [q, closest.closest(q).map((i) => names[i])]));
+    }""", [names, CLOSEST_QUERIES])
+    assert found == expected
+
+    big = many_names(100_000, seed=1)
+    big[54321] = "Lonely Lighthouse of the Northern Seas"
+    timing = page.evaluate("""(names) => {
+        let t = performance.now();
+        const closest = new ClosestNames(names), first = closest.closest("Lonley Lighthuose of the Nothern Seas");
+        const built = performance.now() - t;
+        t = performance.now();
+        const again = closest.closest("Lonley Lighthuose of the Nothern Seas");
+        return {first: first.map((i) => names[i]), again: again.map((i) => names[i]), built, query: performance.now() - t};
+    }""", big)
+    assert timing["first"][0] == timing["again"][0] == "Lonely Lighthouse of the Northern Seas"
+    print(f"100k names: indexes and first typo {timing['built']:.0f} ms, then {timing['query']:.1f} ms a typo")
 
 
 @pytest.mark.browser

@@ -158,6 +158,127 @@ def test_emblaze_draws_in_marimo(tmp_path):
         assert log.errors() == []
 
 
+EMBLAZE_LEGEND_NOTEBOOK = '''
+import marimo
+
+app = marimo.App(width="full")
+
+with app.setup:
+    import marimo as mo
+    import numpy as np
+
+    from atlas.widgets.emblaze import emblaze_parts
+
+
+@app.cell
+def _():
+    mo.sidebar([mo.md("Settings, as wide as the app's")], width="360px")
+    return
+
+
+@app.cell
+def _():
+    rng = np.random.default_rng(0)
+    n = 300
+    a = rng.normal(size=(n, 2)) + np.repeat([[0.0, 0.0], [6.0, 6.0], [0.0, 6.0]], n // 3, axis=0)
+    b = a @ np.array([[0.0, -1.0], [1.0, 0.0]]) + rng.normal(scale=0.3, size=(n, 2))
+    neighbors = np.argsort(((a[:, None] - a[None]) ** 2).sum(-1), axis=1)[:, 1:11]
+    names = [f"item {i}" for i in range(n)]
+    genres = ["Drama", "Comedy", "Action", "Thriller", "Romance", "Adventure", "Crime", "Science Fiction", "Horror",
+              "Children", "Documentary", "other (13 more)", "missing"]
+    palette = list(zip(genres, ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1",
+                                "#ff9da7", "#9c755f", "#bab0ac", "#8cd17d", "#999999", "#dddddd"]))
+    labels = np.asarray([genres[i % len(genres)] for i in range(n)], dtype=object)
+    users = np.log10(rng.integers(1, 20000, size=n).astype(float))
+    viewers = [  # as the app colours them: the maps' categories, or user counts on a log scale
+        emblaze_parts({"UMAP": a, "t-SNE": b}, names=names, colors=labels, neighbors=neighbors, colours=palette).viewer(),
+        emblaze_parts({"UMAP": a, "t-SNE": b}, names=names, colors=users, neighbors=neighbors, colour_log=True).viewer(),
+    ]
+    for viewer in viewers:
+        viewer.selectedIDs = [0]  # a clicked point: the map shows its buttons too
+    mo.vstack(viewers)
+    return
+
+
+if __name__ == "__main__":
+    app.run()
+'''
+
+# For each Emblaze viewer on the page: its legend's box and, for each control of its toolbars
+# (the map's buttons, the sidebar's search box, view switch and buttons), its box and whether
+# the point at its centre is the control (or inside it) with the legend made to catch the pointer
+# as well: a legend drawn over a control would be found there instead.
+EMBLAZE_TOOLBARS_JS = """
+() => {
+  const roots = [document];
+  document.querySelectorAll('*').forEach((e) => { if (e.shadowRoot) roots.push(e.shadowRoot); });
+  const box = (e) => { const b = e.getBoundingClientRect(); return {x: b.left, y: b.top, width: b.width, height: b.height}; };
+  const viewers = [];
+  for (const root of roots) {
+    root.querySelectorAll('.vis-container').forEach((vis) => {
+      const legend = vis.querySelector('.scatterplot-parent > .legend-container');
+      if (legend) legend.style.pointerEvents = 'auto';
+      const controls = Array.from(vis.querySelectorAll(
+        '#button-panel button, .search-bar input, .action-toolbar button, .action-toolbar label'))
+        .filter((c) => c.getBoundingClientRect().width > 0)
+        .map((c) => {
+          const b = box(c), hit = root.elementFromPoint(b.x + b.width / 2, b.y + b.height / 2);
+          return {text: (c.textContent || c.placeholder || '').trim(), box: b, free: !!hit && c.contains(hit),
+                  under: hit ? hit.tagName + '.' + String(hit.className && hit.className.baseVal !== undefined ? hit.className.baseVal : hit.className) : null};
+        });
+      if (legend) legend.style.pointerEvents = '';
+      viewers.push({legend: legend ? box(legend) : null, map: box(vis.querySelector('.scatterplot-parent')),
+                    mapButtons: vis.querySelectorAll('#button-panel button').length, controls});
+    });
+  }
+  return viewers;
+}
+"""
+
+
+def boxes_overlap(a: dict, b: dict) -> bool:
+    return a["x"] < b["x"] + b["width"] and b["x"] < a["x"] + a["width"] and \
+        a["y"] < b["y"] + b["height"] and b["y"] < a["y"] + a["height"]
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_the_emblaze_legend_leaves_its_toolbars_free(tmp_path):
+    """In an app-wide layout (a 360 px settings sidebar), with categories and with a log ramp,
+    and with a clicked point (the map then shows buttons top right), every control of Emblaze's
+    toolbars is visible and takes the pointer: the legend stays inside the map and off them."""
+    from browser import chromium_page, marimo_server
+
+    notebook = tmp_path / "emblaze_legend.py"
+    notebook.write_text(textwrap.dedent(EMBLAZE_LEGEND_NOTEBOOK))
+    repo = str(Path(__file__).resolve().parents[1])
+    with marimo_server(notebook, env={"PYTHONPATH": repo}) as url, chromium_page() as (page, log):
+        page.goto(url)
+        viewers = []
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            page.wait_for_timeout(1000)
+            viewers = page.evaluate(EMBLAZE_TOOLBARS_JS)
+            if len(viewers) == 2 and all(v["legend"] and v["mapButtons"] for v in viewers):
+                break
+        assert len(viewers) == 2 and all(v["legend"] and v["mapButtons"] for v in viewers), viewers
+        page.wait_for_timeout(1500)  # the legend is drawn a moment after the viewer
+        for k in range(2):
+            shown = page.locator(".vis-container").nth(k)
+            shown.scroll_into_view_if_needed()  # elementFromPoint sees only what is in the window
+            page.wait_for_timeout(500)
+            shown.screenshot(path=str(tmp_path / f"emblaze_toolbars_{k}.png"))
+            viewer = page.evaluate(EMBLAZE_TOOLBARS_JS)[k]
+            legend, plot = viewer["legend"], viewer["map"]
+            assert legend["width"] > 20 and legend["height"] > 20
+            assert plot["x"] <= legend["x"] and legend["x"] + legend["width"] <= plot["x"] + plot["width"] + 0.5
+            assert {"Start Radius Select", "Reset", "Help", "Settings"} <= {c["text"] for c in viewer["controls"]}
+            for control in viewer["controls"]:
+                assert control["free"], f"{control['text']!r} is covered by {control['under']}"
+                assert not boxes_overlap(legend, control["box"]), control["text"]
+        assert log.errors() == []
+
+
 # ---------------------------------------------------------------------------------------------
 # Map tables
 # ---------------------------------------------------------------------------------------------

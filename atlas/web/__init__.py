@@ -8,7 +8,8 @@ What the page offers: pan and zoom around the cursor (drag, wheel, pinch); point
 popularity; colour by any metadata field, with a legend whose entries fade on click; labels by
 zoom level (most popular first, never overlapping); hover tooltips; click for details and lines
 to the item's graph neighbours, listed in a side panel; search with autocomplete and fly-to;
-and a "Your profile" box where visitors paste item names or ids to make their items glow.
+and a "Your profile" box where visitors paste item names or ids to make their items glow (a name
+that matches nothing offers the closest names, as the app's pasted list does; a click uses one).
 
 Scripts and tests can drive the page through ``window.atlasMap`` (``ready``, ``view``,
 ``project(i)``, ``search(q)``, ``flyTo(i)``, ``select(i)``, ``loadProfile(text)``, ``pick(x, y)``,

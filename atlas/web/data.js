@@ -30,22 +30,6 @@ function decodePayload(buffer) {
   return { header, array };
 }
 
-function normaliseName(text) {
-  return String(text).toLowerCase().replace(/\s+/g, " ").trim();
-}
-
-/* A looser form for matching pasted profiles: besides case and spacing it ignores punctuation,
-   a leading or trailing article and a trailing bracketed note such as a year, so
-   "The Matrix (1999)" finds "Matrix, The". */
-function looseName(text) {
-  return normaliseName(text)
-    .replace(/\s*[(\[][^()\[\]]*[)\]]$/, "")
-    .replace(/,\s*(the|a|an)$/, "")
-    .replace(/^(the|a|an)\s+/, "")
-    .replace(/[^\p{L}\p{N}]+/gu, " ")
-    .trim();
-}
-
 class AtlasData {
   constructor({ header, array }) {
     const n = header.count;
@@ -75,6 +59,7 @@ class AtlasData {
     this.grid = new SpatialGrid(this.xy, n, this.bounds);
     this.lowerNames = null;
     this.nameLookup = null;
+    this.closestNames = null;
   }
 
   decodeField(field, array) {
@@ -206,7 +191,8 @@ class AtlasData {
   }
 
   /* Split a pasted profile into entries (lines; a line that is not itself a name is split on
-     commas) and match each one. */
+     commas) and match each one. `suggestions[k]` holds the closest items to `unmatched[k]`
+     (see ClosestNames), for the first SUGGESTED_ENTRIES of them. */
   matchProfile(text) {
     const entries = [];
     for (const line of String(text).split(/\r?\n/)) {
@@ -221,8 +207,10 @@ class AtlasData {
       if (hits.length) hits.forEach((i) => items.add(i));
       else unmatched.push(entry);
     }
+    if (unmatched.length && !this.closestNames) this.closestNames = new ClosestNames(this.names, new Map(this.looseLookup));
+    const suggestions = unmatched.slice(0, SUGGESTED_ENTRIES).map((entry) => this.closestNames.closest(entry));
     return { entries: entries.length, matched: entries.length - unmatched.length,
-             items: Array.from(items).sort((a, b) => a - b), unmatched };
+             items: Array.from(items).sort((a, b) => a - b), unmatched, suggestions };
   }
 }
 

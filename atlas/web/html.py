@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 
 HTML_NAME = "atlas.html"
 # Concatenated in this order inside one function scope; later files use earlier ones.
-SCRIPTS = ("data.js", "view.js", "render.js", "colors.js", "overlay.js", "regions.js", "panels.js", "main.js")
+SCRIPTS = ("names.js", "data.js", "view.js", "render.js", "colors.js", "overlay.js", "regions.js", "panels.js", "main.js")
 _SLOT = re.compile(r"\{\{(title|css|js|data)\}\}")
 
 

@@ -13,6 +13,8 @@
      atlasMap.setColor(name, v) colour by that field ("popularity" for the user counts); for a field
                                of sets, v is "" (each item's most distinctive value) or one value
      atlasMap.loadProfile(t)   highlight the items named in text t; returns the match report
+                               {entries, matched, items, unmatched, suggestions}: suggestions[k]
+                               holds the indexes of the names closest to unmatched[k]
      atlasMap.pick(x, y)       index of the item under page coordinates (x, y), or -1
      atlasMap.showRegions(on)  show or hide the region names
      atlasMap.regions          [{id, level, name, x, y, count}]: the named regions, coarsest first
@@ -43,6 +45,7 @@ class AtlasApp {
     });
     this.state = { hover: -1, selected: -1, neighbors: [], far: [], colorField: null, colorValue: "", profile: null, labels: [], regions: [], frameMs: 0 };
     this.profileSet = new Set();
+    this.profileText = "";
     this.hidden = new Set();
     this.pointer = null;
     this.frameRequested = false;
@@ -251,16 +254,25 @@ class AtlasApp {
   loadProfile(text) {
     const status = document.getElementById("atlas-profile-status");
     const report = this.data.matchProfile(text);
+    this.profileText = String(text);  // what a chosen suggestion edits when the box is empty
     this.state.profile = report.entries ? report : null;
     this.profileSet = new Set(report.items);
-    if (!report.entries) status.textContent = "";
-    else {
-      const missing = report.unmatched.length
-        ? ` Not found: ${report.unmatched.slice(0, 5).join("; ")}${report.unmatched.length > 5 ? "; …" : ""}` : "";
-      status.textContent = `${report.matched} of ${report.entries} matched (${report.items.length} items glow).${missing}`;
+    status.replaceChildren();
+    if (report.entries) {
+      status.append(`${report.matched} of ${report.entries} matched (${report.items.length} items glow).`);
+      if (report.unmatched.length) status.append(renderMissing(report, this.data.names, (entry, i) => this.useSuggestion(entry, i)));
     }
     this.updateHighlights();
     return report;
+  }
+
+  /* A "did you mean" name was chosen for an entry that matched nothing: it takes the entry's
+     place in the list (as it is in the box now; the list last matched when the box is empty),
+     and the list is matched again. */
+  useSuggestion(entry, i) {
+    const text = document.getElementById("atlas-profile");
+    text.value = replaceEntry(text.value.trim() ? text.value : this.profileText, entry, this.data.names[i]);
+    return this.loadProfile(text.value);
   }
 
   /* The hook described at the top of this file. */

@@ -139,6 +139,37 @@ function renderLegend(root, legend, hidden, onToggle) {
   }
 }
 
+/* Entries of a pasted list listed as not found, at most. */
+const MISSING_SHOWN = 8;
+
+/* The entries of a pasted list that matched nothing, each with the names closest to it as
+   buttons ("did you mean …?"); onChoose(entry, i) when item i's name is chosen. */
+function renderMissing(report, names, onChoose) {
+  const list = element("ul", "atlas-missing");
+  report.unmatched.slice(0, MISSING_SHOWN).forEach((entry, k) => {
+    const row = element("li");
+    row.append("Not found: ", element("span", "atlas-missing-entry", `“${entry}”`));
+    const close = report.suggestions[k] || [];
+    if (close.length) {
+      row.append(" — did you mean ");
+      close.forEach((i, c) => {
+        const button = element("button", "atlas-suggestion", names[i]);
+        button.type = "button";
+        button.dataset.index = String(i);
+        button.title = "Use this name";
+        button.addEventListener("click", () => onChoose(entry, i));
+        if (c) row.append(", ");
+        row.append(button);
+      });
+      row.append("?");
+    }
+    list.append(row);
+  });
+  const more = report.unmatched.length - MISSING_SHOWN;
+  if (more > 0) list.append(element("li", null, `… and ${more} more not found`));
+  return list;
+}
+
 /* Autocomplete: results as you type; arrows move, Enter or click chooses. */
 function attachSearch(input, list, data, onChoose) {
   let results = [];

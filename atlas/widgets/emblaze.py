@@ -22,7 +22,8 @@ _PORTABLE_LISTENER = PORTABLE_LISTENER
 def portable_emblaze_esm(source: str) -> str:
     """Return Emblaze's front-end module fixed for the app (see ``emblaze_js``): trait listeners
     that work under marimo, drawing only while something changes and while it is in view, a
-    legend whose labels do not overlap, and an optional log colour scale.
+    compact legend whose labels do not overlap and which leaves the map's buttons and the
+    sidebar's toolbars free, and an optional log colour scale.
 
     Raises ``RuntimeError`` when the bundle lacks a piece a fix expects (a different Emblaze
     build), rather than shipping a widget that silently draws nothing or never stops drawing.

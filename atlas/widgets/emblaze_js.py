@@ -5,7 +5,9 @@ when nothing moves and when it is scrolled out of view; in a busy app that costs
 most of a core. Its continuous colour legend prints a label under every cell (they overlap),
 its colour ramp is linear, its Backbone-style trait listeners get no value under marimo, and
 its ``render`` leaves the Svelte app alive after the view is gone, and a zoom's delayed viewport
-report then reads a viewport that is gone.
+report then reads a viewport that is gone. Its legend, drawn large at the map's top left, runs over
+the map's own buttons (top right, once a point is clicked) and, on a narrow map, over the
+sidebar's toolbars beside it.
 
 Each fix replaces one exact piece of the bundle. A bundle in which a piece is missing (or found
 twice) is refused with ``RuntimeError``: a silently unpatched viewer would either draw nothing
@@ -20,11 +22,13 @@ from dataclasses import dataclass
 EMBLAZE_VERSION = "0.11.0"
 
 #: The first line of a patched bundle (patching twice changes nothing).
-MARKER = "/* atlas: Emblaze bundle patched (draw on demand, legend labels, log colour) */\n"
+MARKER = "/* atlas: Emblaze bundle patched (draw on demand, legend labels and place, log colour) */\n"
 
 #: How long drawing goes on after the marks last changed, in ms: longer than Emblaze's longest
 #: animation (its 4 s transition between frames), so that an animation always finishes.
 WAKE_MS = 4500
+#: Where the map's legend starts, in px from the map's top: below the row of the map's buttons.
+LEGEND_TOP = 60
 #: Traits whose changes never change the drawing: Emblaze logs interactions every 10 s.
 QUIET_TRAITS = ("interactionHistory", "saveInteractionsFlag", "loggingEnabled", "selectionList", "saveSelectionFlag",
                 "selectionName", "selectionDescription", "loadingSuggestions", "loadingSuggestionsProgress", "recomputeSuggestionsFlag")
@@ -34,7 +38,8 @@ QUIET_TRAITS = ("interactionHistory", "saveInteractionsFlag", "loggingEnabled", 
 # a trait change (but for the interaction log's) or a window resize start it for a second, long
 # enough for Emblaze to update its marks; a change of the marks keeps it going for WAKE_MS, the
 # longest transition Emblaze animates on the GPU. ``__atlasLegend`` labels
-# three cells of a continuous legend, compactly, and undoes the log scale it was drawn with.
+# three cells of a continuous legend, compactly, and undoes the log scale it was drawn with; it
+# places the legend inside the map, below the map's buttons.
 PRELUDE = """
 const __atlasIdle = (() => {
   const WAKE_MS = %(wake)d, NUDGE_MS = 1000, SETTLE_MS = 300;
@@ -136,6 +141,22 @@ const __atlasLegend = {
     if (abs >= 100 || Number.isInteger(value)) return String(Math.round(value));
     return String(Number(value.toPrecision(2)));
   },
+  // top left inside the map, below the row of the map's buttons (top right, once a point is
+  // clicked): what does not fit is cut off rather than drawn over the buttons or the sidebar
+  place(el) {
+    Object.assign(el.style, { top: "%(legend_top)dpx", maxWidth: "calc(100%% - 24px)",
+                              maxHeight: "calc(100%% - %(legend_bottom)dpx)", overflow: "hidden" });
+  },
+  // the legend's box drawn around what it holds, with a small margin: Emblaze sizes it from an
+  // estimate that leaves wide margins and would cut off rows of the compact legend
+  fit(svg) {
+    const g = svg.node() && svg.node().querySelector("g");
+    if (!g || typeof g.getBBox !== "function") return;
+    const box = g.getBBox(), margin = 8;
+    if (!box.width || !box.height) return;  // not laid out (detached): Emblaze's size stays
+    g.setAttribute("transform", `translate(${margin - box.x}, ${margin - box.y})`);
+    svg.style("width", `${Math.ceil(box.width + 2 * margin)}px`).style("height", `${Math.ceil(box.height + 2 * margin)}px`);
+  },
   labels(scale) {
     const domain = scale.domain(), lo = domain[0], hi = domain[domain.length - 1];
     return ({ i, genLength }) => {
@@ -213,6 +234,29 @@ FIXES = (
         "return sequential(scheme2.value).domain(this.getColorExtent());",
         "return __atlasLegend.scale(sequential(scheme2.value).domain(this.getColorExtent()), this.atlasColourLog);",
     ),
+    # a compact legend (12 pt labels beside 16 px dots filled a third of the map)
+    Fix("legend font", "let { fontSize = 12 } = $$props;", "let { fontSize = 9 } = $$props;"),
+    Fix(
+        "legend marks",
+        "const CategoryRadius = 8;\nconst CategoryPadding = 8;\nconst ContinuousWidth = 30;",
+        "const CategoryRadius = 5;\nconst CategoryPadding = 4;\nconst ContinuousWidth = 20;",
+    ),
+    Fix(
+        "legend box",
+        'svg.select(".legendLinear").call(legendLinear);\n    }\n  }',
+        'svg.select(".legendLinear").call(legendLinear);\n    }\n    __atlasLegend.fit(svg);\n  }',
+    ),
+    Fix(
+        "legend place",
+        'attr(div2, "class", "legend-container svelte-1w0oifm");',
+        'attr(div2, "class", "legend-container svelte-1w0oifm");\n      __atlasLegend.place(div2);',
+    ),
+    # drawn after the map, the legend would hide the map's buttons where they meet
+    Fix(
+        "map buttons on top",
+        'attr(div0, "id", "button-panel");',
+        'attr(div0, "id", "button-panel");\n      set_style(div0, "z-index", "1");',
+    ),
     Fix(
         "legend labels",
         '.cells(numCells).orient("horizontal").scale(colorScale);',
@@ -253,4 +297,5 @@ def patch_bundle(source: str) -> str:
         source = source.replace(fix.old, fix.new)
     import json
 
-    return MARKER + PRELUDE % {"wake": WAKE_MS, "quiet": json.dumps(list(QUIET_TRAITS))} + source
+    prelude = PRELUDE % {"wake": WAKE_MS, "quiet": json.dumps(list(QUIET_TRAITS)), "legend_top": LEGEND_TOP, "legend_bottom": LEGEND_TOP + 12}
+    return MARKER + prelude + source
