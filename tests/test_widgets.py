@@ -428,6 +428,17 @@ def test_app_settings_and_the_command_line_make_the_same_parameters():
     assert from_app == from_cli
 
 
+def test_the_app_keeps_its_stage_cache_where_atlas_build_does(tmp_path, monkeypatch):
+    from atlas.cli import default_cache_dir
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert widgets.app_settings({}).cache_dir == str(default_cache_dir()) == str(tmp_path / "xdg" / "atlas")
+    assert widgets.app_settings({"cache-dir": str(tmp_path / "mine")}).stage_cache().directory == tmp_path / "mine"
+    assert widgets.app_settings({"no-cache": ""}).stage_cache().directory is None  # memory only
+    monkeypatch.setenv("ATLAS_CACHE_MAX_GB", "0.5")
+    assert widgets.app_settings({}).stage_cache().max_bytes == 512 * 1024**2
+
+
 def test_app_settings_use_the_command_lines_demo_filters():
     demo = widgets.app_settings({})
     min_weight = atlas.plan.all_fields()["min_weight"]

@@ -100,7 +100,8 @@ def app_settings(cli_args: Mapping[str, object], *, collect: bool = False) -> Ap
 
     Options carry the names of ``atlas build`` (``--min-item-users``, ``--umap-n-neighbors``,
     ``--perplexity`` ...), plus ``--input`` for the interactions file; ``--demo`` or no input
-    opens the MovieLens demo with the command line's demo filters. ``--data-root DIR``,
+    opens the MovieLens demo with the command line's demo filters. ``--cache-dir DIR`` is where
+    the stage cache lives (default ``atlas build``'s; ``--no-cache``: in memory). ``--data-root DIR``,
     ``--uploads-only`` and ``--max-upload-mb N`` set the file policy (see ``access.Access``);
     ``--max-chart-points N`` is where the maps switch from Altair to WebGL (default
     ``MAX_CHART_POINTS``).
