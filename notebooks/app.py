@@ -136,7 +136,7 @@ def _(data_form, embed_form, filter_form, graph_form, projection_controls, seed,
             mo.md("## Projections"),
             widgets.controls_panel(projection_controls, shown, stacked=True),
         ],
-        width="360px",
+        width=widgets.SIDEBAR_WIDTH,
     )
     return
 
@@ -332,7 +332,7 @@ def _(colour_by, colour_has, pasted, region_overlay, search, search_pick, user_p
     mo.vstack(
         [
             mo.md("## Maps — brush in one view to see the same items in the others"),
-            widgets.view_bar([(colour_by, colour_has), (search, search_pick), (user_pick, user_top), (pasted,), (region_overlay,)]),
+            widgets.view_bar([(colour_by, colour_has, region_overlay), (search, (search_pick, "5.5rem"), pasted), (user_pick, user_top)]),
         ]
     )
     return

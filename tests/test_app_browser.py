@@ -373,12 +373,16 @@ MAP_BOXES_JS = """
       const surface = (el.querySelector('canvas, svg') || el).getBoundingClientRect();
       const [ox, oy] = view.origin();
       const visit = (mark, x, y, group) => {
-        if (mark.marktype === 'symbol' && mark.role === 'mark' && /_map(_0)?_marks$/.test(mark.name || '') && group)
-          boxes[mark.name.replace('_0_marks', '_marks')] = [x, y, group.width, group.height];
+        if (mark.marktype === 'symbol' && mark.role === 'mark' && /_map(_\\d+)?_marks$/.test(mark.name || '') && group)
+          boxes[mark.name.replace(/_map_\\d+_marks$/, '_map_marks')] = [x, y, group.width, group.height];
         if (mark.marktype !== 'group') return;
         for (const item of mark.items || []) for (const child of item.items || []) visit(child, x + (item.x || 0), y + (item.y || 0), item);
       };
+      const before = Object.keys(boxes).length;
       visit(view.scenegraph().root, surface.left + ox, surface.top + oy, null);
+      let box = host;  // the first box around the chart with a width: the page's column
+      while (box && box.getBoundingClientRect().width === 0) box = box.parentElement;
+      if (Object.keys(boxes).length > before && box) boxes.__column = [box.getBoundingClientRect().left, box.getBoundingClientRect().right];
     });
   });
   return boxes;
@@ -386,15 +390,27 @@ MAP_BOXES_JS = """
 """
 
 
+def drawn_maps(page) -> set[str]:
+    """The maps drawn, by the names of their points (a map with region names is a layer, whose
+    points Altair names ``<key>_map_<position>_marks``)."""
+    return {re.sub(r"_map_\d+_marks$", "_map_marks", name) for name in drawn_marks(page)}
+
+
+def map_styles(page, name: str = "umap_map_marks") -> list:
+    """The point styles of one map, named as ``drawn_maps`` names it."""
+    return next((items for found, items in styles(page).items() if re.sub(r"_map_\d+_marks$", "_map_marks", found) == name), [])
+
+
 def map_boxes(page) -> dict[str, list[float]]:
     return page.evaluate(MAP_BOXES_JS)
 
 
 def boxes_of(page, selectors: list[str]) -> list[tuple[float, float]]:
-    """(x, y) of the first element of each selector, rounded to a pixel."""
+    """(x, y) of the first visible box of each selector, rounded to a pixel."""
     out = []
     for selector in selectors:
         box = page.locator(selector).first.bounding_box()
+        assert box is not None, selector
         out.append((round(box["x"]), round(box["y"])))
     return out
 
@@ -408,11 +424,13 @@ def test_the_maps_lead_the_page_at_450_px_or_more_and_the_controls_stay_put(film
     page.get_by_role("heading", name=re.compile("^Maps")).evaluate("e => e.scrollIntoView({block: 'start'})")
     page.wait_for_timeout(800)
     boxes = map_boxes(page)
+    column = boxes.pop("__column")
     assert set(boxes) == EVERY_MAP, boxes
     width = page.viewport_size["width"]
     for name, (left, top, w, h) in boxes.items():
         assert w >= 450 and h >= 400, (name, w, h)
-        assert 0 <= left and left + w <= width, (name, left, w)  # whole, inside the window
+        assert 0 <= left and left + w <= width, (name, left, w)  # whole, inside the window...
+        assert column[0] <= left and left + w <= column[1], (name, left, w, column)  # ...and inside the page's column
     rows = sorted({round(top) for _, top, _, _ in boxes.values()})
     assert len(rows) == 2 and sum(round(b[1]) == rows[0] for b in boxes.values()) == 2  # two side by side, the third below
     sidebar = page.get_by_role("complementary").bounding_box()
@@ -423,19 +441,21 @@ def test_the_maps_lead_the_page_at_450_px_or_more_and_the_controls_stay_put(film
     controls = [
         "marimo-dropdown[data-label*='colour by'] select",
         "marimo-text[data-label*='find an item'] input",
-        "marimo-dropdown[data-label*='place a user']",
+        "marimo-dropdown[data-label*='place a user'] button, marimo-dropdown[data-label*='place a user'] [role=combobox]",
         "marimo-number[data-label*='top N'] input",
         "marimo-text-area textarea",
         "marimo-dropdown[data-label*='region names'] select",
     ]
-    before, maps_before = boxes_of(page, controls), map_boxes(page)
+    before, maps_before = boxes_of(page, controls), {k: v for k, v in map_boxes(page).items() if k in EVERY_MAP}
     box = page.locator("marimo-text[data-label*='find an item'] input")
     box.fill("matrix")
     box.press("Enter")
     wait_for(page, lambda: page.locator("marimo-dropdown[data-label*='items match'] select").count() == 1, timeout=30, what="the choices")
-    page.wait_for_timeout(1000)
+    wait_for(page, lambda: any(stroke for _, _, stroke, _ in styles(page).get("umap_map_marks", [])), timeout=30, what="the outlines")
+    wait_for(page, lambda: EVERY_MAP <= set(map_boxes(page)), timeout=30, what="the maps redrawn")
+    page.wait_for_timeout(500)
     assert boxes_of(page, controls) == before  # nothing moved to make room for the choices...
-    assert {k: round(v[1]) for k, v in map_boxes(page).items()} == {k: round(v[1]) for k, v in maps_before.items()}  # ...nor the maps
+    assert {k: round(v[1]) for k, v in map_boxes(page).items() if k in EVERY_MAP} == {k: round(v[1]) for k, v in maps_before.items()}  # ...nor the maps
     page.screenshot(path=str(tmp_path / "maps_1500_search.png"))
     box.fill("")
     box.press("Enter")
@@ -471,11 +491,13 @@ def test_the_whole_view_comes_back_in_a_second_tab_from_the_disk_cache(film_app,
     top.fill("2")
     top.press("Enter")
     area = first.locator("marimo-text-area textarea")
-    area.fill("AMELIE\nNo Such Film (1999)")
+    area.fill("matrix, the (1960)\nAMELIE")
     area.blur()
-    wanted = {"colour": ["genres"], "has": ["Sci-Fi"], "names": ["continents"], "find": ["matrix"], "user": [user], "top": ["2"], "paste": ["AMELIE\nNo Such Film (1999)"]}
+    wanted = {"colour": ["genres"], "has": ["Sci-Fi"], "names": ["continents"], "find": ["matrix"], "user": [user], "top": ["2"], "paste": ["matrix, the (1960)\nAMELIE"]}
     query = lambda: parse_qs(urlsplit(first.url).query)  # noqa: E731
     wait_for(first, lambda: all(query().get(k) == v for k, v in wanted.items()) and "pick" in query(), timeout=120, what="the whole view in the address")
+    wait_for(first, lambda: EVERY_MAP <= drawn_maps(first), timeout=120, what="the maps with region names")
+    first.wait_for_load_state("networkidle")
     first.wait_for_timeout(1000)
     address = first.url
     assert first_log.errors_but_replaced_charts() == []
@@ -485,7 +507,7 @@ def test_the_whole_view_comes_back_in_a_second_tab_from_the_disk_cache(film_app,
     log = PageLog(second)
     began = time.monotonic()
     second.goto(address)
-    wait_for(second, lambda: EVERY_MAP <= set(drawn_marks(second)), timeout=300, what="the maps in the second tab")
+    wait_for(second, lambda: EVERY_MAP <= drawn_maps(second), timeout=300, what="the maps in the second tab")
     drawn = time.monotonic() - began
     print(f"second tab, warm disk cache: every map drawn {drawn:.1f} s after page.goto")
     assert second.locator("marimo-text[data-label*='find an item'] input").input_value() == "matrix"
@@ -494,12 +516,12 @@ def test_the_whole_view_comes_back_in_a_second_tab_from_the_disk_cache(film_app,
     assert again.locator("option:checked").text_content() == picked
     assert second.locator("marimo-dropdown[data-label*='place a user']").get_by_text(user, exact=True).count() >= 1
     assert second.locator("marimo-number[data-label*='top N'] input").input_value() == "2"
-    assert second.locator("marimo-text-area textarea").input_value() == "AMELIE\nNo Such Film (1999)"
+    assert second.locator("marimo-text-area textarea").input_value() == "matrix, the (1960)\nAMELIE"
     assert second.locator("marimo-dropdown[data-label*='region names'] select option:checked").text_content() == "continents (coarsest level)"
     assert second.locator("marimo-dropdown[data-label*='colour items by'] select option:checked").text_content() == "has “Sci-Fi”"
     wait_for(second, lambda: second.get_by_text("Pasted list: 1 of 2 entries found").count() > 0, timeout=60, what="the pasted list")
     wait_for(second, lambda: second.get_by_text("their top 2 by weight are shown").count() > 0, timeout=60, what="the placed user")
-    wait_for(second, lambda: {label.rsplit(" (", 1)[0] for _, label, _, _ in styles(second).get("umap_map_marks", [])} == {"Sci-Fi", "not Sci-Fi"}, timeout=60, what="the has-Sci-Fi colours")
+    wait_for(second, lambda: {label.rsplit(" (", 1)[0] for _, label, _, _ in map_styles(second)} == {"Sci-Fi", "not Sci-Fi"}, timeout=60, what="the has-Sci-Fi colours")
     rows = lambda: {text.split("\t")[0].strip(): text for text in second.locator("marimo-table tr").all_inner_texts()}  # noqa: E731
     stages = ("profiles", "graph", "embedding", "UMAP", "t-SNE", "PaCMAP")
     wait_for(second, lambda: all(s in rows() for s in stages), timeout=120, what="the table of stage times")
@@ -523,19 +545,19 @@ def test_the_export_folder_is_named_after_the_data_and_other_data_is_replaced_on
     (target / "manifest.json").write_text(json.dumps(other), encoding="utf-8")
     folder.fill(str(target))
     folder.press("Enter")
-    page.get_by_role("button", name="Export", exact=True).click()
+    page.locator("marimo-button[data-label*='Export'] button").click()
     wait_for(page, lambda: page.get_by_text("holds an export of the MovieLens demo").count() > 0, timeout=60, what="the question")
     page.wait_for_timeout(1000)
     assert json.loads((target / "manifest.json").read_text())["input"]["interactions_fingerprint"] == "0123"  # asked, not written
     assert not (target / "layout.csv").exists()
-    page.get_by_role("button", name="Replace it").click()
+    page.locator("marimo-button[data-label*='Replace it'] button").click()
     wait_for(page, lambda: (target / "layout.csv").exists(), timeout=120, what="the export")
     wait_for(page, lambda: page.get_by_text("Wrote the").count() > 0, timeout=60, what="the report")
     data, _ = kept(films)
     assert json.loads((target / "manifest.json").read_text())["input"]["interactions_fingerprint"] == data.interactions.fingerprint
     written = os.stat(target / "manifest.json").st_mtime_ns
     page.wait_for_timeout(1100)
-    page.get_by_role("button", name="Export", exact=True).click()  # the same data again: written without a question
+    page.locator("marimo-button[data-label*='Export'] button").click()  # the same data again: written without a question
     wait_for(page, lambda: os.stat(target / "manifest.json").st_mtime_ns != written, timeout=120, what="the second export")
     assert page.get_by_text("holds an export of").count() == 0
     assert log.errors_but_replaced_charts() == []

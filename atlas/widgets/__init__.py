@@ -35,6 +35,7 @@ from .tables import (  # noqa: F401
 from .lookup import NameIndex, ListMatch, UserItems, match_list, list_report, user_items, user_note, choice_labels  # noqa: F401
 from atlas.columns import set_choices  # noqa: F401
 from .charts import (  # noqa: F401
+    SIDEBAR_WIDTH,
     _quiet_altair,
     HIGHLIGHT_STYLES,
     highlight_kinds,

@@ -284,9 +284,12 @@ def map_views(
     return memo.get(("map", content_hash(view, tuple(views.items()), color, has), named), build), rows, note
 
 
-#: The width of the app's main column beside its sidebar on a 1,500-pixel-wide window, less the
-#: room Vega keeps around the views; the maps fill it.
-MAP_AREA = 1040
+#: The app's sidebar, where every build setting lives.
+SIDEBAR_WIDTH = "300px"
+#: The width of the app's main column beside its sidebar on a 1,500-pixel-wide window (976 px:
+#: marimo pads the page by 96 px a side, and a cell's output by 16), less the room Vega keeps
+#: around the views; the maps fill it.
+MAP_AREA = 940
 #: The space Vega keeps between two views of one chart, in pixels.
 MAP_SPACING = 20
 

@@ -76,13 +76,15 @@ SLOT_HEIGHT = "2.6rem"
 
 def view_bar(columns: Iterable[Iterable[Any]]):
     """The maps' view controls in a grid of equal columns, each a column of slots of a fixed
-    height. A slot whose control is None (a search's choices while there are none) keeps its
-    place, so nothing moves when search results appear; a column never grows into the next."""
+    height (``SLOT_HEIGHT``, or the height given with a control as ``(control, "5rem")``). A slot
+    whose control is None (a search's choices while there are none) keeps its place, so nothing
+    moves when search results appear; a column never grows into the next."""
     import marimo as mo
 
-    def slot(element) -> str:
+    def slot(entry) -> str:
+        element, height = entry if isinstance(entry, tuple) else (entry, SLOT_HEIGHT)
         inner = "" if element is None else mo.as_html(element).text
-        return f'<div class="atlas-view-slot" style="min-height:{SLOT_HEIGHT};min-width:0;overflow-x:auto">{inner}</div>'
+        return f'<div class="atlas-view-slot" style="min-height:{height};min-width:0">{inner}</div>'
 
     columns = [list(column) for column in columns]
     cells = "".join(f'<div style="display:flex;flex-direction:column;gap:0.4rem;min-width:0">{"".join(map(slot, column))}</div>' for column in columns)
