@@ -237,7 +237,7 @@ def test_emblaze_draws_only_while_something_changes(film_app, tmp_path):
 def test_settings_survive_a_reload_and_show_as_a_command(film_app):
     page, log, url = film_app
     before = layout_of(drawn_marks(page)["umap_map_marks"])
-    thumb = page.locator("marimo-slider[data-label*='min_dist'] [role='slider']")
+    thumb = page.get_by_role("complementary").locator("marimo-slider[data-label*='min_dist'] [role='slider']")
     _, moved = umap_min_dist_stops()
     thumb.focus()
     thumb.press("ArrowRight")  # the default -> the next stop
@@ -254,7 +254,7 @@ def test_settings_survive_a_reload_and_show_as_a_command(film_app):
     address = page.url
     page.goto(address)  # a reload, or the link shared
     wait_for(page, lambda: EVERY_MAP <= set(drawn_marks(page)), timeout=300, what="the maps again")
-    assert page.locator("marimo-slider[data-label*='min_dist']").get_by_text(moved, exact=True).count() == 1
+    assert page.get_by_role("complementary").locator("marimo-slider[data-label*='min_dist']").get_by_text(moved, exact=True).count() == 1
     wait_for(page, lambda: any(f"--min-dist {moved}" in c for c in command()), timeout=60, what="the command again")
     assert log.errors_but_replaced_charts() == []
 
@@ -267,7 +267,7 @@ def test_maps_can_stay_in_place_when_only_another_method_changes(film_app):
     page.locator("marimo-dropdown[data-label*='turn each map to match'] select").select_option(label="its own previous map")
     wait_for(page, lambda: page.get_by_text("Each map is turned to match its own previous map").count() == 1, timeout=60, what="the note")
     umap, tsne = (layout_of(drawn_marks(page)[name]) for name in ("umap_map_marks", "tsne_map_marks"))
-    thumb = page.locator("marimo-slider[data-label*='min_dist'] [role='slider']")
+    thumb = page.get_by_role("complementary").locator("marimo-slider[data-label*='min_dist'] [role='slider']")
     thumb.focus()
     thumb.press("ArrowRight")
     wait_for(page, lambda: layout_of(drawn_marks(page).get("umap_map_marks", [])) not in ({}, umap), timeout=300, what="the new UMAP map")

@@ -304,7 +304,7 @@ def test_search_outlines_the_item_and_its_neighbours(served_app, small_files):
 def test_moving_a_projection_slider_redraws_the_layout(served_app):
     page, _, _ = served_app
     before = layout_of(drawn_marks(page)["umap_map_marks"])
-    thumb = page.locator("marimo-slider[data-label*='min_dist'] [role='slider']")
+    thumb = page.get_by_role("complementary").locator("marimo-slider[data-label*='min_dist'] [role='slider']")
     _, moved_to = umap_min_dist_stops()
     thumb.focus()
     thumb.press("ArrowRight")  # the default -> the next stop
@@ -314,7 +314,7 @@ def test_moving_a_projection_slider_redraws_the_layout(served_app):
         return len(now) == len(before) and any(np.hypot(*np.subtract(now[r], before[r])) > 1 for r in before)
 
     wait_for(page, moved, timeout=120, what="the UMAP view to change")
-    assert page.locator("marimo-slider[data-label*='min_dist']").get_by_text(moved_to, exact=True).count() == 1
+    assert page.get_by_role("complementary").locator("marimo-slider[data-label*='min_dist']").get_by_text(moved_to, exact=True).count() == 1
 
     thumb.press("ArrowLeft")  # back to the default: served from the stage cache, the same layout again
 
@@ -495,7 +495,7 @@ def test_a_projection_change_shows_the_layout_as_it_forms(served_app, small_file
         page.goto(url)
         wait_for(page, lambda: {"umap_map_marks", "tsne_map_marks", "pacmap_map_marks"} <= set(drawn_marks(page)), timeout=400, what="every map")
         before = layout_of(drawn_marks(page)["tsne_map_marks"])
-        thumb = page.locator("marimo-slider[data-label*='perplexity'] [role='slider']")
+        thumb = page.get_by_role("complementary").locator("marimo-slider[data-label*='perplexity'] [role='slider']")
         thumb.focus()
         thumb.press("ArrowRight")  # 30 -> 35
         previews, lines = [], set()
