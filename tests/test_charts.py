@@ -105,10 +105,11 @@ def test_maps_fill_the_main_column_two_to_a_row_and_never_narrower_than_450(n_vi
     assert columns * width + (columns - 1) * widgets.charts.MAP_SPACING <= widgets.charts.MAP_AREA  # nothing cut off
 
 
-def test_three_maps_wrap_under_each_other_with_one_brush(films):
+def test_three_maps_wrap_two_to_a_row_with_one_brush(films):
     films = films.assign(pacmap_x=films["umap_x"], pacmap_y=films["umap_y"])
     chart, _, _ = widgets.map_views(films, {"UMAP": "umap", "t-SNE": "tsne", "PaCMAP": "pacmap"}, color="n_users")
     spec = chart.to_dict()
-    assert spec["columns"] == 2 and [view["name"] for view in spec["concat"]] == ["umap_map", "tsne_map", "pacmap_map"]
-    assert {view["width"] for view in spec["concat"]} == {widgets.charts.map_grid(3)[1]}
+    rows = [[view for view in row["hconcat"]] for row in spec["vconcat"]]
+    assert [[view["name"] for view in row] for row in rows] == [["umap_map", "tsne_map"], ["pacmap_map"]]
+    assert {view["width"] for row in rows for view in row} == {widgets.charts.map_grid(3)[1]}
     assert [p["name"] for p in spec["params"]] == ["brush"]

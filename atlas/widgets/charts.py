@@ -181,7 +181,12 @@ def linked_maps(
         charts.append(chart)
     with _quiet_altair():
         # a view with region names is a layer, whose points Altair names "<key>_map_<position>"
-        laid = alt.concat(*charts, data=table, columns=columns) if columns and len(charts) > columns else alt.hconcat(*charts, data=table)
+        # rows of ``columns`` views as a vconcat of hconcats: marimo drops the region names' own
+        # data from a wrapped ``alt.concat``, and draws a nested concat whole
+        if columns and len(charts) > columns:
+            laid = alt.vconcat(*(alt.hconcat(*charts[i : i + columns]) for i in range(0, len(charts), columns)), data=table)
+        else:
+            laid = alt.hconcat(*charts, data=table)
         return laid.add_params(brush).configure_view(strokeWidth=0)
 
 
