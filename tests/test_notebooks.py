@@ -264,7 +264,9 @@ def test_both_maps_draw_every_item(served_app, small_files):
 @pytest.mark.slow
 def test_emblaze_comparison_is_drawn(served_app):
     page, _, _ = served_app
-    page.get_by_role("heading", name="Compare layouts (Emblaze)").scroll_into_view_if_needed()  # mounted once in view
+    # mounted once in view: the heading to the top of the window, the comparison under it (below the
+    # two rows of maps it lies past the bottom of even a 2,600 px window)
+    page.get_by_role("heading", name="Compare layouts (Emblaze)").evaluate("e => e.scrollIntoView({block: 'start'})")
     canvases = page.locator("marimo-anywidget canvas")
     wait_for(page, lambda: any((canvases.nth(i).bounding_box() or {}).get("width", 0) > 300 for i in range(canvases.count())), timeout=120, what="the Emblaze plot")
     boxes = [canvases.nth(i).bounding_box() for i in range(canvases.count())]
