@@ -191,6 +191,17 @@ class Build:
         """Whether stage ``name`` is computed (here, or shared from the build this one came from)."""
         return name in self._done
 
+    def from_cache(self, *names: str) -> bool | None:
+        """Whether stages ``names`` were read from the stage cache, every step of them (None
+        while one of them is not computed, or when they ran no cached step)."""
+        steps = []
+        for name in names:
+            done = self._done.get(name)
+            if done is None:
+                return None
+            steps += [hit for step, hit in done.cached.items() if step != "load"]
+        return all(steps) if steps else None
+
     def layout(self, name: str) -> Layout:
         """The layout of the projection called ``name`` (from PCA, or from the anchor's
         positions), before any alignment."""

@@ -55,6 +55,27 @@ STAGE_CODE = {
 
 DEFAULT_MAX_BYTES = 4 * 1024**3
 
+
+def default_directory() -> Path:
+    """Where ``atlas build`` and the app keep their stage cache unless told otherwise:
+    ``$XDG_CACHE_HOME/atlas`` (``~/.cache/atlas``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "atlas"
+
+
+def size_limit() -> int:
+    """The disk cache's size bound in bytes: ``ATLAS_CACHE_MAX_GB`` (default 4)."""
+    from .errors import AtlasError
+
+    raw = os.environ.get("ATLAS_CACHE_MAX_GB", "4")
+    try:
+        gb = float(raw)
+    except ValueError:
+        raise AtlasError(f"ATLAS_CACHE_MAX_GB must be a number of gigabytes, got {raw!r}.") from None
+    if not 0 <= gb <= 1e6:  # NaN and infinity too: the bound must be a size
+        raise AtlasError(f"ATLAS_CACHE_MAX_GB must be a number of gigabytes from 0 to 1000000, got {raw!r}.")
+    return int(gb * 1024**3)
+
 #: The file that marks a folder as a stage cache (written with the first entry).
 MARKER = ".atlas-stage-cache"
 MARKER_TEXT = "atlas stage cache: files named atlas-<stage>-<key>.npz here are entries atlas may delete; nothing else is touched.\n"

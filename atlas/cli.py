@@ -24,8 +24,9 @@ log = logging.getLogger("atlas")
 
 
 def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "atlas"
+    from .cache import default_directory
+
+    return default_directory()
 
 
 class _Bars:
@@ -231,14 +232,9 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
 
 def cache_limit() -> int:
     """The disk cache's size bound: ``ATLAS_CACHE_MAX_GB`` (default 4)."""
-    raw = os.environ.get("ATLAS_CACHE_MAX_GB", "4")
-    try:
-        gb = float(raw)
-    except ValueError:
-        raise AtlasError(f"ATLAS_CACHE_MAX_GB must be a number of gigabytes, got {raw!r}.") from None
-    if not 0 <= gb <= 1e6:  # NaN and infinity too: the bound must be a size
-        raise AtlasError(f"ATLAS_CACHE_MAX_GB must be a number of gigabytes from 0 to 1000000, got {raw!r}.")
-    return int(gb * 1024**3)
+    from .cache import size_limit
+
+    return size_limit()
 
 
 def cmd_cache(args: argparse.Namespace) -> int:

@@ -21,9 +21,9 @@ def _(access):
             mo.md("""
     # atlas — a map of items from who-liked-what
 
-    Items that the same people like sit together. Tune each stage in the sidebar (filters →
-    co-occurrence graph → PyMDE embedding), then the projections below; only the stages after
-    a change are recomputed, and settings seen before come back from the cache.
+    Items that the same people like sit together. Every stage is tuned in the sidebar (data →
+    filters → co-occurrence graph → embedding → projections); only the stages after a change are
+    recomputed, and settings seen before come back from the cache.
     """),
             widgets.access_note(access),
         ]
@@ -39,7 +39,7 @@ def _():
     # Which files this visitor may name: locked when the app is shared without a policy.
     access = widgets.visitor_access(settings, mo.app_meta().request, listening=widgets.listening_addresses(), problems=_problems)
     settings_run = widgets.StageRun("command line", settings, " ".join(_problems) or None, 0.0)
-    stage_cache = atlas.StageCache(settings.cache_dir)  # shared by every build of this session
+    stage_cache = settings.stage_cache()  # shared by every build of this session
     memo = widgets.SessionMemo()  # this browser session's charts and comparisons
     upload_dir = Path(tempfile.mkdtemp(prefix="atlas-upload-"))
     return access, memo, settings, settings_run, stage_cache, upload_dir
@@ -120,7 +120,8 @@ def _(settings):
 
 
 @app.cell
-def _(data_form, embed_form, filter_form, graph_form, seed):
+def _(data_form, embed_form, filter_form, graph_form, projection_controls, seed, shown):
+    # every setting of the build lives here, so that the maps lead the page and keep its width
     mo.sidebar(
         [
             mo.md("## Data"),
@@ -132,8 +133,10 @@ def _(data_form, embed_form, filter_form, graph_form, seed):
             mo.md("## Embedding (PyMDE)"),
             embed_form,
             seed,
+            mo.md("## Projections"),
+            widgets.controls_panel(projection_controls, shown, stacked=True),
         ],
-        width="360px",
+        width=widgets.SIDEBAR_WIDTH,
     )
     return
 
@@ -175,6 +178,7 @@ def _(access, data_defaults, data_form, settings, stage_cache, upload_dir):
         return _source, _source.load()
 
     data_run = widgets.run_stage("data", _load, title="Loading data…")
+    data_run = dataclasses.replace(data_run, status="loaded") if data_run.ok else data_run
     data_source, data = data_run.value or (None, None)
     # the map's build: every cell below reads its stages (atlas/build.py), none runs them in order
     loaded = None if data is None else atlas.Build(data, cache=stage_cache)
@@ -215,34 +219,6 @@ def _(
 
 
 @app.cell
-def _(data, embedding, graph, memo, profiles):
-    mo.stop(profiles is None)
-    _summary = profiles.summary()
-    _stats = [
-        mo.stat(f"{_summary['users']:,}", label="users kept", caption=f"of {data.interactions.n_users:,}"),
-        mo.stat(f"{_summary['items']:,}", label="items kept", caption=f"of {data.interactions.n_items:,}"),
-        mo.stat(f"{_summary['interactions']:,}", label="interactions kept", caption=f"of {_summary['input_interactions']:,}"),
-    ]
-    if graph is not None:
-        _g = graph.summary()
-        _stats += [
-            mo.stat(f"{_g['components']:,}", label="graph components", caption=f"largest {_g['largest_component']:,} items"),
-            mo.stat(f"{_g['isolated_items']:,}", label="isolated items", caption=f"{_g['edges']:,} edges"),
-        ]
-    if embedding is not None:
-        _stats.append(mo.stat(f"{embedding.distortion:.3f}", label="PyMDE distortion", caption=f"{embedding.dim}D, {embedding.iterations} iterations"))
-    _charts = mo.hstack(
-        [
-            widgets.histogram(profiles.user_lengths, title="Profile length (items per user)", x_title="items", log_x=True, memo=memo.charts),
-            widgets.histogram(profiles.item_users, title="Popularity (users per item)", x_title="users", log_x=True, memo=memo.charts),
-        ],
-        justify="start",
-    )
-    mo.vstack([mo.md("## Diagnostics"), mo.hstack(_stats, justify="start", wrap=True), _charts])
-    return
-
-
-@app.cell
 def _(data, profiles):
     mo.stop(profiles is None)
     item_info = atlas.item_frame(profiles, data)
@@ -257,14 +233,16 @@ def _(data, settings):
     colour_by = mo.ui.dropdown(
         _options, value=_colour if _colour in _options else widgets.default_colour(_options, data.items, data.label_column), label="colour by"
     )
-    search = mo.ui.text(label="find an item", placeholder="name or id")
+    # each starts where the page's address says (a reload, a shared link)
+    _view = settings.view
+    search = mo.ui.text(value=_view.get("find", ""), label="find an item", placeholder="name or id")
     _users = [str(u) for u in data.interactions.user_ids]
     if len(_users) <= 5000:
-        user_pick = mo.ui.dropdown(_users, label="place a user", searchable=True)
+        user_pick = mo.ui.dropdown(_users, value=_view.get("user") if _view.get("user") in _users else None, label="place a user", searchable=True)
     else:
-        user_pick = mo.ui.text(label="place a user", placeholder="user id")
-    user_top = mo.ui.number(start=0, step=10, value=0, label="their top N by weight (0: all)")
-    pasted = mo.ui.text_area(label="…or paste items (ids or names, one per line)", rows=2)
+        user_pick = mo.ui.text(value=_view.get("user", ""), label="place a user", placeholder="user id")
+    user_top = mo.ui.number(start=0, step=10, value=int(_view.get("top", 0)), label="their top N by weight (0: all)")
+    pasted = mo.ui.text_area(value=_view.get("paste", ""), label="…or paste items (ids or names, one per line)", rows=2)
     return colour_by, pasted, search, user_pick, user_top
 
 
@@ -292,10 +270,13 @@ def _(data, item_info):
 
 
 @app.cell
-def _(name_table, search):
+def _(name_table, search, settings):
     _hits = widgets.find_items(name_table, search.value)
-    # several items match: the choices, the most likely first
-    search_pick = mo.ui.dropdown(widgets.choice_labels(name_table, _hits), value=None, label=f"{len(_hits)} items match — show") if len(_hits) > 1 else None
+    # several items match: the choices, the most likely first (the address's pick, for its search)
+    _labels = widgets.choice_labels(name_table, _hits)
+    _picked = settings.view.get("pick") if search.value == settings.view.get("find") else None
+    _value = next((label for label, row in _labels.items() if name_table["item_id"].iloc[row] == _picked), None)
+    search_pick = mo.ui.dropdown(_labels, value=_value, label=f"{len(_hits)} items match — show") if len(_hits) > 1 else None
     search_hits = _hits
     return search_hits, search_pick
 
@@ -337,58 +318,21 @@ def _(data, graph, name_index, name_table, pasted, profiles, search, search_hits
 
 
 @app.cell
-def _(access, settings):
-    # Named regions (atlas/regions.py) and a previous export to keep the geography of (atlas/align.py)
-    _fields = atlas.plan.stage_fields()["regions"]
-    region_defaults = widgets.form_defaults(_fields, settings)
-    region_form = widgets.options_form(_fields, settings, "Apply regions")
-    region_overlay = mo.ui.dropdown({"off": -1, "continents (coarsest level)": 0, "regions (finest level)": atlas.regions.MAX_LEVELS}, value="off", label="region names on the maps")
-    align_to = (
-        mo.ui.text(value=settings.source.align_to or "", label="align to a previous export (folder)", placeholder="none: a fresh map", full_width=True)
-        if access.reads_paths
-        else None
+def _(settings):
+    # the region names over the maps (a view setting, kept in the page's address)
+    region_overlay = mo.ui.dropdown(
+        {label: level for label, (_, level) in widgets.REGION_OVERLAY.items()}, value=widgets.region_overlay_label(settings.view), label="region names on the maps"
     )
-    mo.accordion({"Regions and stable rebuilds": mo.vstack([region_overlay, region_form, *([align_to] if align_to is not None else [])])})
-    return align_to, region_defaults, region_form, region_overlay
-
+    return (region_overlay,)
 
 @app.cell
-def _(align_run, aligned, built, region_defaults, region_form, region_overlay):
-    region_params_run = widgets.run_stage("region settings", lambda _report: atlas.plan.stage_params("regions", region_form.value or region_defaults), spinner=False)
-    region_params = region_params_run.value
-    _shown = region_overlay.value >= 0  # found only while their names are shown: an export finds its own
-    regions_run = widgets.run_stage(
-        "regions",
-        lambda _report: built.with_params(regions=region_params).regions_of(aligned) if _shown else {},
-        needs=[region_params, built],
-        title="Finding and naming regions…",
-    )
-    layout_regions = regions_run.value or {}
-    region_names = {
-        name: widgets.region_labels(found, min(region_overlay.value, found.levels - 1))
-        for name, found in layout_regions.items()
-        if region_overlay.value >= 0 and found.levels
-    }
-    alignment = built.alignment_of(next(iter(aligned.values())).xy) if built is not None and aligned else None
-    _notes = widgets.stage_messages([align_run, region_params_run, regions_run])
-    if alignment is not None:
-        _notes.append(mo.callout(mo.md("  \n".join(atlas.align.report_lines(alignment))), kind="info"))
-    mo.vstack(_notes)
-    return alignment, layout_regions, region_names, region_params
-
-
-@app.cell
-def _(colour_by, colour_has, pasted, projection_controls, search, search_pick, shown, user_pick, user_top):
+def _(colour_by, colour_has, pasted, region_overlay, search, search_pick, user_pick, user_top):
+    # the view's controls in fixed slots (the projections' sliders are in the sidebar): a search's
+    # choices fill a slot kept for them, so that nothing moves when results appear
     mo.vstack(
         [
             mo.md("## Maps — brush in one view to see the same items in the others"),
-            widgets.controls_panel(projection_controls, shown),
-            mo.hstack(
-                [x for x in (colour_by, colour_has, search, search_pick, user_pick, user_top, pasted) if x is not None],
-                justify="start",
-                align="end",
-                wrap=True,
-            ),
+            widgets.view_bar([(colour_by, colour_has, region_overlay), (search, (search_pick, "5.5rem"), pasted), (user_pick, user_top)]),
         ]
     )
     return
@@ -407,7 +351,7 @@ def _(data_source, filter_defaults, filter_form, loaded, seed):
     )
     filter_params = filter_run.value
     filtered = None if loaded is None or filter_params is None else loaded.with_params(filter=filter_params)
-    profiles_run = widgets.run_stage("profiles", lambda report: filtered.reading(report).profiles, needs=[filtered], title="Filtering users and items…")
+    profiles_run = widgets.run_stage("profiles", lambda report: filtered.reading(report).profiles, needs=[filtered], title="Filtering users and items…").read_from(filtered, "profiles")
     profiles = profiles_run.value
     return filter_params, filter_run, filtered, profiles, profiles_run
 
@@ -427,7 +371,7 @@ def _(filtered, graph_defaults, graph_form, profiles, seed):
     graphed = None if profiles is None or graph_params is None else filtered.with_params(cooccurrence=cooccurrence_params, graph=graph_params)
     graph_run = widgets.run_stage(
         "graph", lambda report: graphed.reading(report).graph, needs=[graphed], title="Counting co-occurrences and building the item graph…"
-    )
+    ).read_from(graphed, "candidates", "graph")
     graph = graph_run.value
     return cooccurrence_params, graph, graph_params, graph_params_run, graph_run, graphed
 
@@ -442,7 +386,7 @@ def _(embed_defaults, embed_form, graph, graphed, seed):
     embedding_run = widgets.run_stage(
         "embedding", lambda report: embedded.reading(report).embedding, needs=[embedded],
         title=f"Embedding the items ({atlas.embeddings.of(embed_params).title})…" if embed_params is not None else "Embedding the items…",
-    )
+    ).read_from(embedded, "embedding")
     embedding = embedding_run.value
     return embed_params, embed_params_run, embedded, embedding, embedding_run
 
@@ -545,6 +489,74 @@ def _(maps):
 
 
 @app.cell
+def _(access, settings):
+    # Named regions (atlas/regions.py) and a previous export to keep the geography of (atlas/align.py)
+    _fields = atlas.plan.stage_fields()["regions"]
+    region_defaults = widgets.form_defaults(_fields, settings)
+    region_form = widgets.options_form(_fields, settings, "Apply regions")
+    align_to = (
+        mo.ui.text(value=settings.source.align_to or "", label="align to a previous export (folder)", placeholder="none: a fresh map", full_width=True)
+        if access.reads_paths
+        else None
+    )
+    mo.accordion({"Regions and stable rebuilds": mo.vstack([region_form, *([align_to] if align_to is not None else [])])})
+    return align_to, region_defaults, region_form
+
+
+@app.cell
+def _(align_run, aligned, built, region_defaults, region_form, region_overlay):
+    region_params_run = widgets.run_stage("region settings", lambda _report: atlas.plan.stage_params("regions", region_form.value or region_defaults), spinner=False)
+    region_params = region_params_run.value
+    _shown = region_overlay.value >= 0  # found only while their names are shown: an export finds its own
+    regions_run = widgets.run_stage(
+        "regions",
+        lambda _report: built.with_params(regions=region_params).regions_of(aligned) if _shown else {},
+        needs=[region_params, built],
+        title="Finding and naming regions…",
+    )
+    layout_regions = regions_run.value or {}
+    region_names = {
+        name: widgets.region_labels(found, min(region_overlay.value, found.levels - 1))
+        for name, found in layout_regions.items()
+        if region_overlay.value >= 0 and found.levels
+    }
+    alignment = built.alignment_of(next(iter(aligned.values())).xy) if built is not None and aligned else None
+    _notes = widgets.stage_messages([align_run, region_params_run, regions_run])
+    if alignment is not None:
+        _notes.append(mo.callout(mo.md("  \n".join(atlas.align.report_lines(alignment))), kind="info"))
+    mo.vstack(_notes)
+    return alignment, layout_regions, region_names, region_params
+
+
+@app.cell
+def _(data, embedding, graph, memo, profiles):
+    mo.stop(profiles is None)
+    _summary = profiles.summary()
+    _stats = [
+        mo.stat(f"{_summary['users']:,}", label="users kept", caption=f"of {data.interactions.n_users:,}"),
+        mo.stat(f"{_summary['items']:,}", label="items kept", caption=f"of {data.interactions.n_items:,}"),
+        mo.stat(f"{_summary['interactions']:,}", label="interactions kept", caption=f"of {_summary['input_interactions']:,}"),
+    ]
+    if graph is not None:
+        _g = graph.summary()
+        _stats += [
+            mo.stat(f"{_g['components']:,}", label="graph components", caption=f"largest {_g['largest_component']:,} items"),
+            mo.stat(f"{_g['isolated_items']:,}", label="isolated items", caption=f"{_g['edges']:,} edges"),
+        ]
+    if embedding is not None:
+        _stats.append(mo.stat(f"{embedding.distortion:.3f}", label="PyMDE distortion", caption=f"{embedding.dim}D, {embedding.iterations} iterations"))
+    _charts = mo.hstack(
+        [
+            widgets.histogram(profiles.user_lengths, title="Profile length (items per user)", x_title="items", log_x=True, memo=memo.charts),
+            widgets.histogram(profiles.item_users, title="Popularity (users per item)", x_title="users", log_x=True, memo=memo.charts),
+        ],
+        justify="start",
+    )
+    mo.vstack([mo.md("## Diagnostics"), mo.hstack(_stats, justify="start", wrap=True), _charts])
+    return
+
+
+@app.cell
 def _(aligned, colour_by, colour_has, graph, map_data, memo, pymde_2d, shown):
     # built once every layout on show is there (they arrive one by one on the first load)
     mo.stop(set(aligned) != set(shown), mo.vstack([mo.md("## Compare layouts (Emblaze)"), mo.md("_Waiting for every layout…_"), pymde_2d]))
@@ -592,8 +604,8 @@ def _(aligned, built):
 
 
 @app.cell
-def _(aligned, pipeline_runs):
-    _layout_runs = [widgets.StageRun(atlas.projections.get(name).title, layout, None, layout.seconds) for name, layout in aligned.items()]
+def _(layout_jobs, pipeline_runs, raw_layouts):
+    _layout_runs = [layout_jobs.run_of(atlas.projections.get(name).title, layout) for name, layout in raw_layouts.items()]
     mo.vstack(
         [
             mo.md("**Time per stage** (a stage served from the cache takes almost no time)"),
@@ -604,23 +616,31 @@ def _(aligned, pipeline_runs):
 
 
 @app.cell
-def _(access, settings, shown):
-    # Not tied to the layouts themselves, so that a typed folder survives a slider move.
+def _(settings, shown):
     _exported = settings.values.get("projection")
     export_layout_choice = mo.ui.dropdown(
         {atlas.projections.get(name).title: name for name in shown},
         value=atlas.projections.get(_exported if _exported in shown else shown[0]).title,
         label="layout to keep",
     )
+    return (export_layout_choice,)
+
+
+@app.cell
+def _(access, data_source, export_layout_choice, settings):
+    # Not tied to the layouts themselves, so that a typed folder survives a slider move; named
+    # after the data and the layout (atlas-out/movielens-umap), unless --out named one.
+    _name = None if data_source is None else widgets.export_name(data_source, export_layout_choice.value)
     if access.reads_paths:
-        export_dir = mo.ui.text(value=access.default_export_folder(settings.out), label="folder on the server", full_width=True)
+        export_dir = mo.ui.text(value=access.default_export_folder(settings.out, _name), label="folder on the server", full_width=True)
         export_button = mo.ui.run_button(label="Export")
+        overwrite_button = mo.ui.run_button(label="Replace it", kind="warn")
         _row = mo.hstack([export_layout_choice, export_dir, export_button], widths=[1, 3, 1], align="end")
     else:
-        export_dir = export_button = None
+        export_dir = export_button = overwrite_button = None
         _row = mo.hstack([export_layout_choice], justify="start")
     mo.vstack([mo.md("## Export"), _row])
-    return export_button, export_dir, export_layout_choice
+    return export_button, export_dir, overwrite_button
 
 
 @app.cell
@@ -643,11 +663,18 @@ def _(
     export_layout_choice,
     filter_params,
     graph_params,
+    name_table,
+    pasted,
     projection_controls,
+    region_overlay,
     region_params,
+    search,
+    search_pick,
     seed,
     shown,
     upload_dir,
+    user_pick,
+    user_top,
 ):
     # the settings on show: kept in the page's address, and as the command that makes this map
     _params = widgets.current_build(
@@ -657,13 +684,24 @@ def _(
         export=export_layout_choice.value,
     )
     mo.stop(_params is None or data_source is None)
-    _view = {"colour": colour_by.selected_key, "has": (colour_has.value or None) if colour_has is not None else None}
+    _picked = search_pick.value if search_pick is not None else None
+    _view = {
+        "colour": colour_by.selected_key,
+        "has": (colour_has.value or None) if colour_has is not None else None,
+        "names": widgets.REGION_OVERLAY[region_overlay.selected_key][0],
+        "find": search.value.strip(),
+        "pick": None if _picked is None else name_table["item_id"].iloc[_picked],
+        "user": user_pick.value,
+        "top": user_top.value if user_pick.value else None,
+        "paste": pasted.value.strip(),
+    }
     widgets.keep_in_address(
         mo.query_params(), _params, demo=data_source.is_demo, default_compare=atlas.projections.default_names(), view=_view
     )
     _aligned_to = (align_to.value.strip() or None) if align_to is not None else data_source.align_to
     _source = widgets.shown_source(dataclasses.replace(data_source, align_to=_aligned_to), access=access, upload_dir=upload_dir)
-    mo.md(f"**The same map from the command line** (add `--html` for the web atlas):\n\n```bash\n{widgets.build_command(_params, _source)}\n```")
+    _command = widgets.build_command(_params, _source, out=f"atlas-out/{widgets.export_name(data_source, _params.exported)}")
+    mo.md(f"**The same map from the command line** (add `--html` for the web atlas):\n\n```bash\n{_command}\n```")
     return
 
 
@@ -698,11 +736,20 @@ def _(data, export_layout_choice, export_result):
 
 
 @app.cell
-def _(access, data, export_button, export_dir, export_layout_choice, export_result):
+def _(access, data, export_button, export_dir, export_layout_choice, export_result, overwrite_button):
     mo.stop(export_dir is None)
     export_folder_run = widgets.run_stage("export folder", lambda _report: access.resolve_write(export_dir.value), spinner=False)
     mo.stop(not export_folder_run.ok, mo.callout(mo.md(f"**Export** — {export_folder_run.error}"), kind="danger"))
-    mo.stop(not export_button.value, mo.md(f"_…or press **Export** to write the files into `{export_folder_run.value}` on the server._"))
+    mo.stop(not (export_button.value or overwrite_button.value), mo.md(f"_…or press **Export** to write the files into `{export_folder_run.value}` on the server._"))
+    # an export of other data in that folder is replaced only when asked; one of this data at once
+    export_other = widgets.export_conflict(export_folder_run.value, data)
+    mo.stop(
+        export_other is not None and not overwrite_button.value,
+        mo.callout(
+            mo.vstack([mo.md(f"**Export** — `{export_folder_run.value}` holds {export_other}. Replace it with this map, or type another folder."), overwrite_button]),
+            kind="warn",
+        ),
+    )
     export_run = widgets.run_stage(
         "export",
         lambda _report: widgets.export_with_page(export_folder_run.value, export_result(), data, projection=export_layout_choice.value),

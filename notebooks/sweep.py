@@ -27,7 +27,7 @@ def _():
 def _():
     settings = widgets.app_settings(mo.cli_args(), collect=True)
     settings_error = " ".join(settings.problems) or None
-    stage_cache = atlas.StageCache(settings.cache_dir)
+    stage_cache = settings.stage_cache()
     return settings, settings_error, stage_cache
 
 

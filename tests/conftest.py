@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 
 # The thread tests need numba's pool to hold two threads; on a one-CPU runner numba would start
 # one, and they could not run. Two threads on one CPU are slower, never wrong. Set before numba
 # is first imported (``import atlas`` imports it).
 if (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1) < 2 and "NUMBA_NUM_THREADS" not in os.environ:
     os.environ["NUMBA_NUM_THREADS"] = "2"
+
+# ``atlas build`` and the app keep their stage cache in the user's cache folder by default
+# (``cache.default_directory``): the tests, and the apps they serve, keep theirs in a folder of
+# their own, removed at the end.
+_CACHE_HOME = tempfile.mkdtemp(prefix="atlas-test-cache-")
+os.environ["XDG_CACHE_HOME"] = _CACHE_HOME
+atexit.register(shutil.rmtree, _CACHE_HOME, True)
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

@@ -123,6 +123,8 @@ def test_export_folders_inside_the_root_resolve_there(served):
     assert access.resolve_write("atlas-out") == root.resolve() / "atlas-out"
     assert access.resolve_write("data/maps/new") == root.resolve() / "data" / "maps" / "new"
     assert access.default_export_folder(None) == "atlas-out"
+    assert access.default_export_folder(None, "movielens-umap") == str(Path("atlas-out", "movielens-umap"))  # relative to the root
+    assert access.resolve_write(access.default_export_folder(None, "movielens-umap")) == root.resolve() / "atlas-out" / "movielens-umap"
     with pytest.raises(AtlasError, match="no export folder"):
         access.resolve_write("")
 
@@ -197,6 +199,8 @@ def test_local_use_reads_and_writes_paths_as_typed(tmp_path):
     assert access.resolve_read(" ../plays.csv ") == "../plays.csv"
     assert access.resolve_write("~/atlas-out") == Path.home() / "atlas-out"
     assert access.default_export_folder(None) == str(Path.cwd() / "atlas-out")
+    assert access.default_export_folder(None, "ratings-tsne") == str(Path.cwd() / "atlas-out" / "ratings-tsne")
+    assert access.default_export_folder("/srv/maps", "ratings-tsne") == "/srv/maps"  # --out, as given
 
 
 # ---------------------------------------------------------------------------------------------

@@ -237,7 +237,7 @@ def test_emblaze_draws_only_while_something_changes(film_app, tmp_path):
 def test_settings_survive_a_reload_and_show_as_a_command(film_app):
     page, log, url = film_app
     before = layout_of(drawn_marks(page)["umap_map_marks"])
-    thumb = page.locator("marimo-slider[data-label*='min_dist'] [role='slider']")
+    thumb = page.get_by_role("complementary").locator("marimo-slider[data-label*='min_dist'] [role='slider']")
     _, moved = umap_min_dist_stops()
     thumb.focus()
     thumb.press("ArrowRight")  # the default -> the next stop
@@ -254,7 +254,7 @@ def test_settings_survive_a_reload_and_show_as_a_command(film_app):
     address = page.url
     page.goto(address)  # a reload, or the link shared
     wait_for(page, lambda: EVERY_MAP <= set(drawn_marks(page)), timeout=300, what="the maps again")
-    assert page.locator("marimo-slider[data-label*='min_dist']").get_by_text(moved, exact=True).count() == 1
+    assert page.get_by_role("complementary").locator("marimo-slider[data-label*='min_dist']").get_by_text(moved, exact=True).count() == 1
     wait_for(page, lambda: any(f"--min-dist {moved}" in c for c in command()), timeout=60, what="the command again")
     assert log.errors_but_replaced_charts() == []
 
@@ -267,7 +267,7 @@ def test_maps_can_stay_in_place_when_only_another_method_changes(film_app):
     page.locator("marimo-dropdown[data-label*='turn each map to match'] select").select_option(label="its own previous map")
     wait_for(page, lambda: page.get_by_text("Each map is turned to match its own previous map").count() == 1, timeout=60, what="the note")
     umap, tsne = (layout_of(drawn_marks(page)[name]) for name in ("umap_map_marks", "tsne_map_marks"))
-    thumb = page.locator("marimo-slider[data-label*='min_dist'] [role='slider']")
+    thumb = page.get_by_role("complementary").locator("marimo-slider[data-label*='min_dist'] [role='slider']")
     thumb.focus()
     thumb.press("ArrowRight")
     wait_for(page, lambda: layout_of(drawn_marks(page).get("umap_map_marks", [])) not in ({}, umap), timeout=300, what="the new UMAP map")
@@ -349,3 +349,215 @@ def test_the_webgl_maps_colour_by_a_value_of_the_sets_and_outline_the_search_apa
         page.screenshot(path=str(tmp_path / "webgl_has_scifi.png"))
         assert log.errors_but_replaced_charts() == []
         page.close()
+
+
+# Where each map of the Altair chart lies on the page: {mark name: [left, top, width, height]}, from
+# the Vega view's scenegraph (each view of a concatenated chart is a group of the given size).
+MAP_BOXES_JS = """
+() => {
+  const boxes = {};
+  document.querySelectorAll('marimo-vega').forEach(host => {
+    if (!host.shadowRoot) return;
+    host.shadowRoot.querySelectorAll('.vega-embed').forEach(el => {
+      let view = null;
+      for (let node = el, up = 0; node && up < 6 && !view; node = node.parentElement, up++) {
+        const key = Object.keys(node).find(k => k.startsWith('__reactFiber'));
+        for (let fiber = key ? node[key] : null, depth = 0; fiber && depth < 30 && !view; fiber = fiber.return, depth++) {
+          for (let hook = fiber.memoizedState; hook && typeof hook === 'object' && !view; hook = hook.next) {
+            const state = hook.memoizedState;
+            if (state && state.view && typeof state.view.scenegraph === 'function') view = state.view;
+          }
+        }
+      }
+      if (!view) return;
+      const surface = (el.querySelector('canvas, svg') || el).getBoundingClientRect();
+      const [ox, oy] = view.origin();
+      const visit = (mark, x, y, group) => {
+        if (mark.marktype === 'symbol' && mark.role === 'mark' && /_map(_\\d+)?_marks$/.test(mark.name || '') && group)
+          boxes[mark.name.replace(/_map_\\d+_marks$/, '_map_marks')] = [x, y, group.width, group.height];
+        if (mark.marktype !== 'group') return;
+        for (const item of mark.items || []) for (const child of item.items || []) visit(child, x + (item.x || 0), y + (item.y || 0), item);
+      };
+      const before = Object.keys(boxes).length;
+      visit(view.scenegraph().root, surface.left + ox, surface.top + oy, null);
+      let box = host;  // the first box around the chart with a width: the page's column
+      while (box && box.getBoundingClientRect().width === 0) box = box.parentElement;
+      if (Object.keys(boxes).length > before && box) boxes.__column = [box.getBoundingClientRect().left, box.getBoundingClientRect().right];
+    });
+  });
+  return boxes;
+}
+"""
+
+
+def drawn_maps(page) -> set[str]:
+    """The maps drawn, by the names of their points (a map with region names is a layer, whose
+    points Altair names ``<key>_map_<position>_marks``)."""
+    return {re.sub(r"_map_\d+_marks$", "_map_marks", name) for name in drawn_marks(page)}
+
+
+def map_styles(page, name: str = "umap_map_marks") -> list:
+    """The point styles of one map, named as ``drawn_maps`` names it."""
+    return next((items for found, items in styles(page).items() if re.sub(r"_map_\d+_marks$", "_map_marks", found) == name), [])
+
+
+def map_boxes(page) -> dict[str, list[float]]:
+    return page.evaluate(MAP_BOXES_JS)
+
+
+def boxes_of(page, selectors: list[str]) -> list[tuple[float, float]]:
+    """(x, y) of the first visible box of each selector, rounded to a pixel."""
+    out = []
+    for selector in selectors:
+        box = page.locator(selector).first.bounding_box()
+        assert box is not None, selector
+        out.append((round(box["x"]), round(box["y"])))
+    return out
+
+
+def test_the_maps_lead_the_page_at_450_px_or_more_and_the_controls_stay_put(film_app, tmp_path):
+    """At 1,500 px the three maps are each at least 450 px wide, two side by side and the third
+    under them, none cut off; the view's controls above them do not move when a search lists
+    its matches."""
+    page, log, _ = film_app
+    page.evaluate("window.scrollTo(0, 0)")
+    page.get_by_role("heading", name=re.compile("^Maps")).evaluate("e => e.scrollIntoView({block: 'start'})")
+    page.wait_for_timeout(800)
+    boxes = map_boxes(page)
+    column = boxes.pop("__column")
+    assert set(boxes) == EVERY_MAP, boxes
+    width = page.viewport_size["width"]
+    for name, (left, top, w, h) in boxes.items():
+        assert w >= 450 and h >= 400, (name, w, h)
+        assert 0 <= left and left + w <= width, (name, left, w)  # whole, inside the window...
+        assert column[0] <= left and left + w <= column[1], (name, left, w, column)  # ...and inside the page's column
+    rows = sorted({round(top) for _, top, _, _ in boxes.values()})
+    assert len(rows) == 2 and sum(round(b[1]) == rows[0] for b in boxes.values()) == 2  # two side by side, the third below
+    sidebar = page.get_by_role("complementary").bounding_box()
+    assert min(left for left, *_ in boxes.values()) >= sidebar["x"] + sidebar["width"] - 1  # beside the sidebar, not under it
+    page.screenshot(path=str(tmp_path / "maps_1500.png"))
+    print(f"maps at 1,500 px: {boxes}; screenshot {tmp_path / 'maps_1500.png'}")
+
+    controls = [
+        "marimo-dropdown[data-label*='colour by'] select",
+        "marimo-text[data-label*='find an item'] input",
+        "marimo-dropdown[data-label*='place a user'] button, marimo-dropdown[data-label*='place a user'] [role=combobox]",
+        "marimo-number[data-label*='top N'] input",
+        "marimo-text-area textarea",
+        "marimo-dropdown[data-label*='region names'] select",
+    ]
+    before, maps_before = boxes_of(page, controls), {k: v for k, v in map_boxes(page).items() if k in EVERY_MAP}
+    box = page.locator("marimo-text[data-label*='find an item'] input")
+    box.fill("matrix")
+    box.press("Enter")
+    wait_for(page, lambda: page.locator("marimo-dropdown[data-label*='items match'] select").count() == 1, timeout=30, what="the choices")
+    wait_for(page, lambda: any(stroke for _, _, stroke, _ in styles(page).get("umap_map_marks", [])), timeout=30, what="the outlines")
+    wait_for(page, lambda: EVERY_MAP <= set(map_boxes(page)), timeout=30, what="the maps redrawn")
+    page.wait_for_timeout(500)
+    assert boxes_of(page, controls) == before  # nothing moved to make room for the choices...
+    assert {k: round(v[1]) for k, v in map_boxes(page).items() if k in EVERY_MAP} == {k: round(v[1]) for k, v in maps_before.items()}  # ...nor the maps
+    page.screenshot(path=str(tmp_path / "maps_1500_search.png"))
+    box.fill("")
+    box.press("Enter")
+    wait_for(page, lambda: page.locator("marimo-dropdown[data-label*='items match'] select").count() == 0, timeout=30, what="the choices to go")
+    assert log.errors_but_replaced_charts() == []
+
+
+def test_the_whole_view_comes_back_in_a_second_tab_from_the_disk_cache(film_app, films):
+    """Every part of the view set in one tab — the colour's value, the region names, a search and
+    the match picked, a placed user and their top N, a pasted list — is in the address; opened in
+    a second tab (a reload, a shared link) it shows the same view, every stage read from the
+    cache on disk."""
+    from browser import PageLog
+
+    data, profiles = kept(films)
+    user = str(profiles.user_ids[int(np.argmax(np.diff(profiles.matrix.indptr)))])
+    first = film_app[0].context.new_page()
+    first_log = PageLog(first)
+    first.goto(film_app[2])
+    wait_for(first, lambda: EVERY_MAP <= set(drawn_marks(first)), timeout=300, what="every map")
+    first.locator("marimo-dropdown[data-label*='colour items by'] select").select_option(label="has “Sci-Fi”")
+    first.locator("marimo-dropdown[data-label*='region names'] select").select_option(label="continents (coarsest level)")
+    search = first.locator("marimo-text[data-label*='find an item'] input")
+    search.fill("matrix")
+    search.press("Enter")
+    choices = first.locator("marimo-dropdown[data-label*='items match'] select")
+    wait_for(first, lambda: choices.count() == 1, timeout=30, what="the choices")
+    choices.select_option(index=2)
+    picked = choices.locator("option:checked").text_content()
+    pick_user(first, user)
+    top = first.locator("marimo-number[data-label*='top N'] input")
+    wait_for(first, lambda: top.count() == 1, timeout=30, what="the top N box")
+    top.fill("2")
+    top.press("Enter")
+    area = first.locator("marimo-text-area textarea")
+    area.fill("matrix, the (1960)\nAMELIE")
+    area.blur()
+    wanted = {"colour": ["genres"], "has": ["Sci-Fi"], "names": ["continents"], "find": ["matrix"], "user": [user], "top": ["2"], "paste": ["matrix, the (1960)\nAMELIE"]}
+    query = lambda: parse_qs(urlsplit(first.url).query)  # noqa: E731
+    wait_for(first, lambda: all(query().get(k) == v for k, v in wanted.items()) and "pick" in query(), timeout=120, what="the whole view in the address")
+    wait_for(first, lambda: EVERY_MAP <= drawn_maps(first), timeout=120, what="the maps with region names")
+    first.wait_for_load_state("networkidle")
+    first.wait_for_timeout(1000)
+    address = first.url
+    assert first_log.errors_but_replaced_charts() == []
+    first.close()
+
+    second = film_app[0].context.new_page()
+    log = PageLog(second)
+    began = time.monotonic()
+    second.goto(address)
+    wait_for(second, lambda: EVERY_MAP <= drawn_maps(second), timeout=300, what="the maps in the second tab")
+    drawn = time.monotonic() - began
+    print(f"second tab, warm disk cache: every map drawn {drawn:.1f} s after page.goto")
+    assert second.locator("marimo-text[data-label*='find an item'] input").input_value() == "matrix"
+    again = second.locator("marimo-dropdown[data-label*='items match'] select")
+    wait_for(second, lambda: again.count() == 1, timeout=30, what="the choices again")
+    assert again.locator("option:checked").text_content() == picked
+    assert second.locator("marimo-dropdown[data-label*='place a user']").get_by_text(user, exact=True).count() >= 1
+    assert second.locator("marimo-number[data-label*='top N'] input").input_value() == "2"
+    assert second.locator("marimo-text-area textarea").input_value() == "matrix, the (1960)\nAMELIE"
+    assert second.locator("marimo-dropdown[data-label*='region names'] select option:checked").text_content() == "continents (coarsest level)"
+    assert second.locator("marimo-dropdown[data-label*='colour items by'] select option:checked").text_content() == "has “Sci-Fi”"
+    wait_for(second, lambda: second.get_by_text("Pasted list: 1 of 2 entries found").count() > 0, timeout=60, what="the pasted list")
+    wait_for(second, lambda: second.get_by_text("their top 2 by weight are shown").count() > 0, timeout=60, what="the placed user")
+    wait_for(second, lambda: {label.rsplit(" (", 1)[0] for _, label, _, _ in map_styles(second)} == {"Sci-Fi", "not Sci-Fi"}, timeout=60, what="the has-Sci-Fi colours")
+    rows = lambda: {text.split("\t")[0].strip(): text for text in second.locator("marimo-table tr").all_inner_texts()}  # noqa: E731
+    stages = ("profiles", "graph", "embedding", "UMAP", "t-SNE", "PaCMAP")
+    wait_for(second, lambda: all(s in rows() for s in stages), timeout=120, what="the table of stage times")
+    table = rows()
+    assert all("cached" in table[s] for s in stages), {s: table[s] for s in stages}
+    assert log.errors_but_replaced_charts() == []
+    second.close()
+
+
+def test_the_export_folder_is_named_after_the_data_and_other_data_is_replaced_only_when_asked(film_app, films, tmp_path):
+    import json
+    import os
+
+    page, log, _ = film_app
+    folder = page.locator("marimo-text[data-label*='folder on the server'] input")
+    assert folder.input_value() == str(Path.cwd() / "atlas-out" / "ratings-umap")  # the data's file and the layout
+    assert any("--out atlas-out/ratings-umap" in c for c in page.locator("code").filter(has_text="atlas build").all_text_contents())
+    target = tmp_path / "maps"
+    target.mkdir()
+    other = {"atlas_manifest_version": 1, "created": "2026-12-06T21:00:00+00:00", "input": {"interactions_fingerprint": "0123", "source": {"demo": "movielens"}}}
+    (target / "manifest.json").write_text(json.dumps(other), encoding="utf-8")
+    folder.fill(str(target))
+    folder.press("Enter")
+    page.locator("marimo-button[data-label*='Export'] button").click()
+    wait_for(page, lambda: page.get_by_text("holds an export of the MovieLens demo").count() > 0, timeout=60, what="the question")
+    page.wait_for_timeout(1000)
+    assert json.loads((target / "manifest.json").read_text())["input"]["interactions_fingerprint"] == "0123"  # asked, not written
+    assert not (target / "layout.csv").exists()
+    page.locator("marimo-button[data-label*='Replace it'] button").click()
+    wait_for(page, lambda: (target / "layout.csv").exists(), timeout=120, what="the export")
+    wait_for(page, lambda: page.get_by_text("Wrote the").count() > 0, timeout=60, what="the report")
+    data, _ = kept(films)
+    assert json.loads((target / "manifest.json").read_text())["input"]["interactions_fingerprint"] == data.interactions.fingerprint
+    written = os.stat(target / "manifest.json").st_mtime_ns
+    page.wait_for_timeout(1100)
+    page.locator("marimo-button[data-label*='Export'] button").click()  # the same data again: written without a question
+    wait_for(page, lambda: os.stat(target / "manifest.json").st_mtime_ns != written, timeout=120, what="the second export")
+    assert page.get_by_text("holds an export of").count() == 0
+    assert log.errors_but_replaced_charts() == []

@@ -55,6 +55,17 @@ def test_a_graph_change_keeps_an_embedding_made_from_the_profiles(planted, small
     assert not pymde.with_params(graph=atlas.GraphParams(n_neighbors=12)).has("embedding")
 
 
+def test_a_build_says_which_stages_the_stage_cache_served(tmp_path, planted, small_params):
+    first = Build(planted, small_params, cache=atlas.StageCache(tmp_path))
+    assert first.from_cache("graph") is None  # not read yet
+    first.embedding
+    assert first.from_cache("profiles") is False and first.from_cache("candidates", "graph") is False
+    again = Build(planted, small_params, cache=atlas.StageCache(tmp_path))  # a new session, the same folder
+    again.embedding
+    assert again.from_cache("profiles") and again.from_cache("candidates", "graph") and again.from_cache("embedding")
+    assert again.embedding.seconds == first.embedding.seconds  # the time it took when computed comes along
+
+
 def test_the_result_records_the_threads_of_the_stages_it_computed(planted, small_params, monkeypatch):
     monkeypatch.setenv("ATLAS_THREADS", "2")
     result = Build(planted, small_params).result()

@@ -96,3 +96,20 @@ def test_small_multiples_send_one_sampled_table_whatever_the_number_of_layouts()
     assert len(datasets) == 1 and len(next(iter(datasets.values()))) == widgets.charts.SWEEP_POINTS
     assert len(spec["concat"]) == 8 and all("data" not in chart for chart in spec["concat"])
     assert len(json.dumps(spec)) < 2_000_000
+
+
+@pytest.mark.parametrize(("n_views", "columns"), [(1, 1), (2, 2), (3, 2), (4, 2)])
+def test_maps_fill_the_main_column_two_to_a_row_and_never_narrower_than_450(n_views, columns):
+    got, width = widgets.charts.map_grid(n_views)
+    assert got == columns and width >= 450
+    assert columns * width + (columns - 1) * widgets.charts.MAP_SPACING <= widgets.charts.MAP_AREA  # nothing cut off
+
+
+def test_three_maps_wrap_two_to_a_row_with_one_brush(films):
+    films = films.assign(pacmap_x=films["umap_x"], pacmap_y=films["umap_y"])
+    chart, _, _ = widgets.map_views(films, {"UMAP": "umap", "t-SNE": "tsne", "PaCMAP": "pacmap"}, color="n_users")
+    spec = chart.to_dict()
+    rows = [[view for view in row["hconcat"]] for row in spec["vconcat"]]
+    assert [[view["name"] for view in row] for row in rows] == [["umap_map", "tsne_map"], ["pacmap_map"]]
+    assert {view["width"] for row in rows for view in row} == {widgets.charts.map_grid(3)[1]}
+    assert [p["name"] for p in spec["params"]] == ["brush"]

@@ -264,7 +264,9 @@ def test_both_maps_draw_every_item(served_app, small_files):
 @pytest.mark.slow
 def test_emblaze_comparison_is_drawn(served_app):
     page, _, _ = served_app
-    page.get_by_role("heading", name="Compare layouts (Emblaze)").scroll_into_view_if_needed()  # mounted once in view
+    # mounted once in view: the heading to the top of the window, the comparison under it (below the
+    # two rows of maps it lies past the bottom of even a 2,600 px window)
+    page.get_by_role("heading", name="Compare layouts (Emblaze)").evaluate("e => e.scrollIntoView({block: 'start'})")
     canvases = page.locator("marimo-anywidget canvas")
     wait_for(page, lambda: any((canvases.nth(i).bounding_box() or {}).get("width", 0) > 300 for i in range(canvases.count())), timeout=120, what="the Emblaze plot")
     boxes = [canvases.nth(i).bounding_box() for i in range(canvases.count())]
@@ -304,7 +306,7 @@ def test_search_outlines_the_item_and_its_neighbours(served_app, small_files):
 def test_moving_a_projection_slider_redraws_the_layout(served_app):
     page, _, _ = served_app
     before = layout_of(drawn_marks(page)["umap_map_marks"])
-    thumb = page.locator("marimo-slider[data-label*='min_dist'] [role='slider']")
+    thumb = page.get_by_role("complementary").locator("marimo-slider[data-label*='min_dist'] [role='slider']")
     _, moved_to = umap_min_dist_stops()
     thumb.focus()
     thumb.press("ArrowRight")  # the default -> the next stop
@@ -314,7 +316,7 @@ def test_moving_a_projection_slider_redraws_the_layout(served_app):
         return len(now) == len(before) and any(np.hypot(*np.subtract(now[r], before[r])) > 1 for r in before)
 
     wait_for(page, moved, timeout=120, what="the UMAP view to change")
-    assert page.locator("marimo-slider[data-label*='min_dist']").get_by_text(moved_to, exact=True).count() == 1
+    assert page.get_by_role("complementary").locator("marimo-slider[data-label*='min_dist']").get_by_text(moved_to, exact=True).count() == 1
 
     thumb.press("ArrowLeft")  # back to the default: served from the stage cache, the same layout again
 
@@ -523,7 +525,7 @@ def test_a_projection_change_shows_the_layout_as_it_forms(served_app, small_file
         page.goto(url)
         wait_for(page, lambda: {"umap_map_marks", "tsne_map_marks", "pacmap_map_marks"} <= set(drawn_marks(page)), timeout=400, what="every map")
         before = layout_of(drawn_marks(page)["tsne_map_marks"])
-        thumb = page.locator("marimo-slider[data-label*='perplexity'] [role='slider']")
+        thumb = page.get_by_role("complementary").locator("marimo-slider[data-label*='perplexity'] [role='slider']")
         thumb.focus()
         thumb.press("ArrowRight")  # 30 -> 35
         previews, lines = [], set()
@@ -640,3 +642,50 @@ def test_region_names_can_be_switched_on_over_the_maps(served_app):
     choice.select_option(label="off")
     wait_for(page, lambda: {"umap_map_marks", "tsne_map_marks"} <= set(drawn_marks(page)), timeout=60, what="the plain maps")
     assert drawn_texts(page) == [] and log.errors_but_replaced_charts() == []
+
+
+# ---------------------------------------------------------------------------------------------
+# A reload of the demo, every stage cached
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_a_reload_of_the_demo_draws_its_maps_from_the_disk_cache(served_app, tmp_path):
+    """The demo computed once, a reload and a second tab draw every map from the stage cache on
+    disk (the app's default), and the table of stage times says so. The times are printed for
+    the record; the bound asserted is loose, for a busy machine. (A second app, in a new tab of
+    the module's browser: one Playwright per process.)"""
+    from browser import PageLog, marimo_server
+
+    every = {"umap_map_marks", "tsne_map_marks", "pacmap_map_marks"}
+    with marimo_server(APP, ["--cache-dir", str(tmp_path / "cache")]) as url:
+        page = served_app[0].context.new_page()
+        log = PageLog(page)
+        page.goto(url)
+        wait_for(page, lambda: every <= set(drawn_marks(page)), timeout=900, what="the demo's maps, computed")
+        wait_for(page, lambda: page.get_by_text("Quality at a glance").count() > 0, timeout=300, what="the metrics")
+        page.wait_for_load_state("networkidle")
+        times = {}
+        for kind in ("reload", "second tab", "third tab"):
+            tab = page if kind == "reload" else page.context.new_page()
+            tab_log = log if kind == "reload" else PageLog(tab)
+            began = time.monotonic()
+            if kind == "reload":
+                tab.reload()
+            else:
+                tab.goto(url)
+            wait_for(tab, lambda: every <= set(drawn_marks(tab)), timeout=300, what=f"the maps after a {kind}")
+            times[kind] = time.monotonic() - began
+            rows = lambda: {text.split("\t")[0].strip(): text for text in tab.locator("marimo-table tr").all_inner_texts()}  # noqa: E731
+            stages = ("profiles", "graph", "embedding", "UMAP", "t-SNE", "PaCMAP")
+            wait_for(tab, lambda: all(s in rows() for s in stages), timeout=120, what="the table of stage times")
+            table = rows()
+            assert all("cached" in table[s] for s in stages), {s: table[s] for s in stages}
+            tab.wait_for_load_state("networkidle")
+            assert tab_log.errors_but_replaced_charts() == []
+            if kind != "reload":
+                tab.close()
+        print("demo, warm disk cache, page.goto to every map drawn: " + ", ".join(f"{k} {v:.2f} s" for k, v in times.items()))
+        assert max(times.values()) < 60
+        page.close()

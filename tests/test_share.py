@@ -59,6 +59,57 @@ def test_the_address_brings_the_same_parameters_back():
     assert widgets.address_values(plain, demo=False, default_compare=DEFAULT_COMPARE) == {}
 
 
+#: The whole view of a page: colour and its value, region names, search and the match picked,
+#: a placed user with their top N, a pasted list of several lines.
+FULL_VIEW = {
+    "colour": "genres",
+    "has": "Sci-Fi",
+    "names": "continents",
+    "find": "matrix",
+    "pick": "2571",
+    "user": "u17",
+    "top": "20",
+    "paste": "Alien (1979)\nmatrix, the (1960)\n318",
+}
+
+
+def test_the_address_brings_the_whole_view_back():
+    params = build_params({"min_dist": 0.5})
+    query = widgets.address_values(params, demo=True, default_compare=DEFAULT_COMPARE, view=FULL_VIEW)
+    assert {key: query[key] for key in FULL_VIEW} == FULL_VIEW
+    # through the address bar: quoted and read back as marimo reads a query string
+    from urllib.parse import parse_qs, urlencode
+
+    back = {key: values for key, values in parse_qs(urlencode(query)).items()}
+    values, view, problems = widgets.read_address(back)
+    assert problems == [] and view == FULL_VIEW and build_params(values) == params
+    settings = widgets.app_settings({}).with_address(back)
+    assert settings.view == FULL_VIEW and widgets.region_overlay_label(settings.view) == "continents (coarsest level)"
+
+
+def test_an_empty_view_writes_nothing_and_the_switch_starts_off():
+    empty = {"colour": None, "has": None, "names": None, "find": "", "pick": None, "user": None, "top": 0, "paste": ""}
+    assert widgets.address_values(atlas.BuildParams(), demo=False, default_compare=DEFAULT_COMPARE, view=empty) == {}
+    assert widgets.region_overlay_label({}) == "off"
+    assert [word for word, _ in widgets.REGION_OVERLAY.values()] == [None, "continents", "regions"]
+    assert [level for _, level in widgets.REGION_OVERLAY.values()] == [-1, 0, atlas.regions.MAX_LEVELS]
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [({"names": "everything"}, "“names=everything” was left out: region names are continents or regions"), ({"top": "-3"}, "“top=-3” was left out: the top N")],
+)
+def test_a_view_value_no_control_can_show_is_left_out(query, message):
+    _, view, problems = widgets.read_address(query)
+    assert view == {} and len(problems) == 1 and message in problems[0]
+
+
+def test_keep_in_address_drops_the_view_values_that_were_cleared():
+    query = FakeQuery(find="matrix", pick="2571", user="u17", top="20", other="x")
+    widgets.keep_in_address(query, atlas.BuildParams(), demo=False, default_compare=DEFAULT_COMPARE, view={"find": "", "user": "u17", "top": 20})
+    assert query == {"user": "u17", "top": "20", "other": "x"}
+
+
 def test_address_changes_touch_only_what_differs_and_only_the_apps_keys():
     to_set, to_remove = widgets.address_changes({"min_dist": "0.5", "perplexity": "40", "utm_source": "mail"}, {"min_dist": "0.5", "seed": "2"})
     assert to_set == {"seed": "2"} and to_remove == ["perplexity"]

@@ -549,6 +549,17 @@ def test_app_settings_and_the_command_line_make_the_same_parameters():
     assert from_app == from_cli
 
 
+def test_the_app_keeps_its_stage_cache_where_atlas_build_does(tmp_path, monkeypatch):
+    from atlas.cli import default_cache_dir
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert widgets.app_settings({}).cache_dir == str(default_cache_dir()) == str(tmp_path / "xdg" / "atlas")
+    assert widgets.app_settings({"cache-dir": str(tmp_path / "mine")}).stage_cache().directory == tmp_path / "mine"
+    assert widgets.app_settings({"no-cache": ""}).stage_cache().directory is None  # memory only
+    monkeypatch.setenv("ATLAS_CACHE_MAX_GB", "0.5")
+    assert widgets.app_settings({}).stage_cache().max_bytes == 512 * 1024**2
+
+
 def test_app_settings_use_the_command_lines_demo_filters():
     demo = widgets.app_settings({})
     min_weight = atlas.plan.all_fields()["min_weight"]
@@ -662,6 +673,67 @@ def test_timing_table_marks_cached_stages():
     table = widgets.timing_table(runs)
     assert table["stage"].tolist() == ["embedding", "UMAP", "t-SNE"]
     assert table["status"].tolist() == ["computed", "cached", "failed"]
+
+
+def test_timing_table_says_what_the_stage_cache_served():
+    class Result:
+        seconds = 0.01  # a stage quicker than its read from the cache: its time alone would call it computed
+
+    runs = [
+        widgets.StageRun("data", ("source", "dataset"), None, 0.3, status="loaded"),
+        widgets.StageRun("profiles", Result(), None, 0.02, cached=True),
+        widgets.StageRun("graph", Result(), None, 0.02, cached=False),
+    ]
+    assert widgets.timing_table(runs)["status"].tolist() == ["loaded", "cached", "computed"]
+
+
+def test_a_layout_on_show_says_whether_the_cache_served_it():
+    jobs = widgets.LayoutJobs()
+    xy = np.zeros((3, 2))
+    read = atlas.projections.Layout(xy, "umap", atlas.UmapParams(), key="layout-a", seconds=12.0)
+    made = atlas.projections.Layout(xy, "tsne", atlas.TsneParams(), key="layout-b", seconds=30.0)
+    jobs.read["layout-a"] = 0.05
+    first, second = jobs.run_of("UMAP", read), jobs.run_of("t-SNE", made)
+    assert (first.cached, first.seconds, first.computed_seconds) == (True, 0.05, 12.0)
+    assert (second.cached, second.seconds) == (False, 30.0)
+
+
+@pytest.mark.parametrize(
+    ("source", "projection", "name"),
+    [
+        (atlas.Source(), "umap", "movielens-umap"),
+        (atlas.Source(input="/data/My Plays (2024).csv.gz"), "tsne", "my-plays-2024-tsne"),
+        (atlas.Source(input="/tmp/atlas-upload-x/ratings.csv"), "pacmap", "ratings-pacmap"),
+        (atlas.Source(candidates="pairs.parquet"), "umap", "pairs-umap"),
+        (atlas.Source(input="/data/~~~.csv"), "umap", "data-umap"),
+    ],
+)
+def test_an_export_folder_is_named_after_the_data_and_the_layout(source, projection, name):
+    assert widgets.export_name(source, projection) == name
+
+
+def test_an_export_of_other_data_is_named_and_one_of_the_same_data_is_not(tmp_path, built, planted):
+    out = tmp_path / "atlas-out" / "planted-umap"
+    assert widgets.export_conflict(out, planted) is None  # nothing there yet
+    atlas.export_layout(out, built, planted, projection="umap")
+    assert widgets.export_conflict(out, planted) is None  # the same data: replaced without asking
+    other = atlas.synthetic_profiles(50, 20, seed=9)
+    assert widgets.export_conflict(out, other).startswith("an export of other data (made ")
+
+    def manifest(folder: Path, source: dict) -> Path:
+        folder.mkdir()
+        text = f'{{"created": "2026-12-06T21:00:00+00:00", "input": {{"interactions_fingerprint": "f00", "source": {source}}}}}'
+        (folder / "manifest.json").write_text(text.replace("'", '"'), encoding="utf-8")
+        return folder
+
+    demo = manifest(tmp_path / "demo", {"demo": "movielens"})
+    assert widgets.export_conflict(demo, planted) == "an export of the MovieLens demo (made 2026-12-06T21:00:00+00:00)"
+    plays = manifest(tmp_path / "plays", {"path": "/data/plays.csv"})
+    assert widgets.export_conflict(plays, planted) == "an export of “plays.csv” (made 2026-12-06T21:00:00+00:00)"
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "manifest.json").write_text("{not json", encoding="utf-8")
+    assert widgets.export_conflict(broken, planted) == "a manifest.json atlas cannot read"
 
 
 def test_metrics_table_has_one_row_per_layout():

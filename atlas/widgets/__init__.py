@@ -35,6 +35,7 @@ from .tables import (  # noqa: F401
 from .lookup import NameIndex, ListMatch, UserItems, match_list, list_report, user_items, user_note, choice_labels  # noqa: F401
 from atlas.columns import set_choices  # noqa: F401
 from .charts import (  # noqa: F401
+    SIDEBAR_WIDTH,
     _quiet_altair,
     HIGHLIGHT_STYLES,
     highlight_kinds,
@@ -50,7 +51,7 @@ from .charts import (  # noqa: F401
     selectable_chart,
 )
 from .memo import Recent, SessionMemo, content_hash  # noqa: F401
-from .share import read_address, address_values, address_changes, shown_source, build_command, current_build, keep_in_address  # noqa: F401
+from .share import VIEW_KEYS, REGION_OVERLAY, region_overlay_label, read_address, address_values, address_changes, shown_source, build_command, current_build, keep_in_address  # noqa: F401
 from .wording import in_app  # noqa: F401
 from .settings import (  # noqa: F401
     APP_OPTIONS,
@@ -68,6 +69,7 @@ from .controls import (  # noqa: F401
     form_defaults,
     projection_controls,
     controls_panel,
+    view_bar,
 )
 from .access import (  # noqa: F401
     MODES,
@@ -90,6 +92,8 @@ from .stages import (  # noqa: F401
     metrics_table,
     export_with_page,
     export_zip,
+    export_name,
+    export_conflict,
     why_no_layout,
 )
 from .scatter import (  # noqa: F401

@@ -129,11 +129,14 @@ class Access:
                 "upload a smaller file or ask whoever runs the app to raise --max-upload-mb."
             )
 
-    def default_export_folder(self, preset: str | None) -> str:
-        """What the export folder box starts with."""
+    def default_export_folder(self, preset: str | None, name: str | None = None) -> str:
+        """What the export folder box starts with: ``--out`` when the app was started with it,
+        else ``atlas-out/<name>`` (``stages.export_name``: the data and the layout), under the
+        working folder on one's own computer, relative to the data root when served."""
         if preset:
             return preset
-        return str(Path.cwd() / DEFAULT_EXPORT_FOLDER) if self.mode == "local" else DEFAULT_EXPORT_FOLDER
+        folder = Path(DEFAULT_EXPORT_FOLDER, name) if name else Path(DEFAULT_EXPORT_FOLDER)
+        return str(Path.cwd() / folder) if self.mode == "local" else str(folder)
 
     def summary(self) -> str:
         """One line for the page and the launcher: where this app reads and writes."""

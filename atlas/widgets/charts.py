@@ -98,8 +98,10 @@ def linked_maps(
     height: int = 420,
     tooltip_columns: int = 6,
     regions: Mapping[str, object] | None = None,
+    columns: int | None = None,
 ):
-    """Side-by-side scatterplots of the same items with one linked brush.
+    """Side-by-side scatterplots of the same items with one linked brush (in rows of
+    ``columns`` views when given, else all in one row).
 
     Brushing in any view keeps colour on the brushed items in every view and greys the rest;
     rows with ``highlight`` set are drawn on top, outlined by their ``highlight_kind`` (see
@@ -127,8 +129,8 @@ def linked_maps(
             scale, kind = alt.Scale(scheme="viridis"), "Q"
         else:
             scale, kind = alt.Scale(scheme="tableau20"), "N"
-        # under the maps: counted labels are long, and three maps already fill the column's width
-        legend = alt.Legend(title=color_title or color, symbolLimit=40, labelLimit=260, orient="bottom", direction="horizontal", columns=4)
+        # under the maps: counted labels are long, and the maps already fill the column's width
+        legend = alt.Legend(title=color_title or color, symbolLimit=40, labelLimit=220, orient="bottom", direction="horizontal", columns=4)
         colour = alt.Color(f"{color}:{kind}", scale=scale, legend=legend, sort=list(color_scale[0]) if color_scale else "ascending")
         colour = alt.condition(brush, colour, alt.value("#d0d0d0"))
     else:
@@ -179,7 +181,13 @@ def linked_maps(
         charts.append(chart)
     with _quiet_altair():
         # a view with region names is a layer, whose points Altair names "<key>_map_<position>"
-        return alt.hconcat(*charts, data=table).add_params(brush).configure_view(strokeWidth=0)
+        # rows of ``columns`` views as a vconcat of hconcats: marimo drops the region names' own
+        # data from a wrapped ``alt.concat``, and draws a nested concat whole
+        if columns and len(charts) > columns:
+            laid = alt.vconcat(*(alt.hconcat(*charts[i : i + columns]) for i in range(0, len(charts), columns)), data=table)
+        else:
+            laid = alt.hconcat(*charts, data=table)
+        return laid.add_params(brush).configure_view(strokeWidth=0)
 
 
 def region_labels(regions, level: int):
@@ -271,9 +279,9 @@ def map_views(
         view["colour_value"] = labels[rows]
         field, scale = "colour_value", (order, category_colours(order, has=has))
         title = f"{color}: has “{has}”" if has else color + (" (most distinctive value)" if "sets of values" in note else "")
-    width = view_width(len(views))
+    columns, width = map_grid(len(views))
     build = lambda: linked_maps(  # noqa: E731
-        view, views, color=field, color_title=title, color_scale=scale, tooltip_column=color, width=width, height=int(width * 0.9), regions=regions
+        view, views, color=field, color_title=title, color_scale=scale, tooltip_column=color, width=width, height=int(width * 0.9), regions=regions, columns=columns
     )
     if memo is None:
         return build(), rows, note
@@ -281,9 +289,23 @@ def map_views(
     return memo.get(("map", content_hash(view, tuple(views.items()), color, has), named), build), rows, note
 
 
-def view_width(n_views: int, available: int = 1150) -> int:
-    """The width of each of ``n_views`` maps side by side in the app's main column."""
-    return int(max(260, min(460, available // max(n_views, 1) - 24)))
+#: The app's sidebar, where every build setting lives.
+SIDEBAR_WIDTH = "300px"
+#: The width of the app's main column beside its sidebar on a 1,500-pixel-wide window (976 px:
+#: marimo pads the page by 96 px a side, and a cell's output by 16), less the room Vega keeps
+#: around the views; the maps fill it.
+MAP_AREA = 940
+#: The space Vega keeps between two views of one chart, in pixels.
+MAP_SPACING = 20
+
+
+def map_grid(n_views: int, available: int = MAP_AREA) -> tuple[int, int]:
+    """``(columns, width)`` of ``n_views`` maps in the app's main column: one map as wide as
+    ``available`` allows (up to 640 px), more two to a row (a third or fourth below), each at least
+    450 px wide: big enough to read a neighbourhood, and never cut off at the column's edge."""
+    columns = 1 if n_views <= 1 else 2
+    width = (available - (columns - 1) * MAP_SPACING) // columns
+    return columns, int(max(450, min(640, width)))
 
 
 def histogram(

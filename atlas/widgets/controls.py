@@ -61,9 +61,34 @@ def projection_controls(settings: AppSettings, names: Iterable[str]):
     )
 
 
-def controls_panel(controls, names: Iterable[str]):
-    """The controls of the projections ``names`` side by side, each under its method's name."""
+def controls_panel(controls, names: Iterable[str], *, stacked: bool = False):
+    """The controls of the projections ``names``, each under its method's name: side by side, or
+    one method under the other (``stacked``, for the sidebar)."""
     import marimo as mo
 
     columns = [mo.vstack([mo.md(f"**{projections.get(name).title}**"), *controls[name].elements.values()]) for name in names]
-    return mo.hstack(columns, widths="equal", gap=2)
+    return mo.vstack(columns, gap=1) if stacked else mo.hstack(columns, widths="equal", gap=2)
+
+
+#: The height each slot of ``view_bar`` keeps, filled or not: a labelled dropdown or text box.
+SLOT_HEIGHT = "2.6rem"
+
+
+def view_bar(columns: Iterable[Iterable[Any]]):
+    """The maps' view controls in a grid of equal columns, each a column of slots of a fixed
+    height (``SLOT_HEIGHT``, or the height given with a control as ``(control, "5rem")``). A slot
+    whose control is None (a search's choices while there are none) keeps its place, so nothing
+    moves when search results appear; a column never grows into the next."""
+    import marimo as mo
+
+    def slot(entry) -> str:
+        element, height = entry if isinstance(entry, tuple) else (entry, SLOT_HEIGHT)
+        inner = "" if element is None else mo.as_html(element).text
+        return f'<div class="atlas-view-slot" style="min-height:{height};min-width:0">{inner}</div>'
+
+    columns = [list(column) for column in columns]
+    cells = "".join(f'<div style="display:flex;flex-direction:column;gap:0.4rem;min-width:0">{"".join(map(slot, column))}</div>' for column in columns)
+    return mo.Html(
+        f'<div class="atlas-view-bar" style="display:grid;grid-template-columns:repeat({len(columns)},minmax(0,1fr));'
+        f'gap:0.5rem 1.25rem;align-items:start">{cells}</div>'
+    )

@@ -61,6 +61,7 @@ class LayoutJobs:
     def __init__(self) -> None:
         self.latest: dict[str, projections.Layout] = {}
         self.shown: dict[str, projections.Layout] = {}
+        self.read: dict[str, float] = {}  # layout key -> seconds it took to read from the stage cache
         self._cancel = threading.Event()
         self._lock = threading.Lock()
 
@@ -70,6 +71,15 @@ class LayoutJobs:
     @property
     def cancelled(self) -> bool:
         return self._cancel.is_set()
+
+    def run_of(self, title: str, layout: projections.Layout):
+        """The ``StageRun`` of a layout on show: read from the stage cache (and how quickly), or
+        computed in this session (and how long it took)."""
+        from .stages import StageRun
+
+        if layout.key in self.read:
+            return StageRun(title, layout, None, self.read[layout.key], cached=True)
+        return StageRun(title, layout, None, layout.seconds, cached=False)
 
     def start_from(self, name: str, embedding_key: str) -> projections.Layout | None:
         """The layout of method ``name`` to refine, when one of this embedding exists."""
@@ -150,8 +160,11 @@ def start_layouts(
 
     ready = {}
     for name in wanted:
+        began = time.perf_counter()
         known = build.known_layout(name, from_pca=from_pca)
-        if known is None and not background:
+        if known is not None:
+            jobs.read[known.key] = time.perf_counter() - began
+        elif not background:
             known = build.project(name, warm_from=warm(name))
         if known is not None:
             ready[name] = known

@@ -19,11 +19,12 @@ from .tables import safe_column_name
 
 log = logging.getLogger(__name__)
 
-#: App options that are not build options: where to export, where the stage cache lives, who may
-#: read and write what when the app is served (see ``access.Access``), and above how many items
-#: the maps switch from Altair to the full-resolution WebGL views.
+#: App options that are not build options: where to export, where the stage cache lives (or
+#: ``--no-cache``: in memory only), who may read and write what when the app is served (see
+#: ``access.Access``), and above how many items the maps switch from Altair to the
+#: full-resolution WebGL views.
 APP_OPTIONS = ("out", "cache_dir", "data_root", "max_upload_mb", "max_chart_points")
-APP_FLAGS = ("uploads_only",)
+APP_FLAGS = ("uploads_only", "no_cache")
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,25 @@ class AppSettings:
 
     @property
     def cache_dir(self) -> str | None:
-        return self.app.get("cache_dir")
+        """The stage cache's folder: ``--cache-dir``, else the one ``atlas build`` uses
+        (``cache.default_directory()``), so that a reload, a second tab or a later session finds
+        every stage computed before; None (memory only) with ``--no-cache``."""
+        if self.app.get("no_cache"):
+            return None
+        from atlas.cache import default_directory
+
+        return self.app.get("cache_dir") or str(default_directory())
+
+    def stage_cache(self):
+        """A ``StageCache`` in ``cache_dir``, bounded as ``atlas build``'s (``ATLAS_CACHE_MAX_GB``)."""
+        from atlas.cache import DEFAULT_MAX_BYTES, StageCache, size_limit
+
+        try:
+            limit = size_limit()
+        except AtlasError as exc:
+            log.warning("%s Using %d GB.", exc, DEFAULT_MAX_BYTES // 1024**3)
+            limit = DEFAULT_MAX_BYTES
+        return StageCache(self.cache_dir, max_bytes=limit)
 
     def initial(self, f: Field):
         """The value a control for ``f`` starts at: the command line's, else the default."""
@@ -81,7 +100,8 @@ def app_settings(cli_args: Mapping[str, object], *, collect: bool = False) -> Ap
 
     Options carry the names of ``atlas build`` (``--min-item-users``, ``--umap-n-neighbors``,
     ``--perplexity`` ...), plus ``--input`` for the interactions file; ``--demo`` or no input
-    opens the MovieLens demo with the command line's demo filters. ``--data-root DIR``,
+    opens the MovieLens demo with the command line's demo filters. ``--cache-dir DIR`` is where
+    the stage cache lives (default ``atlas build``'s; ``--no-cache``: in memory). ``--data-root DIR``,
     ``--uploads-only`` and ``--max-upload-mb N`` set the file policy (see ``access.Access``);
     ``--max-chart-points N`` is where the maps switch from Altair to WebGL (default
     ``MAX_CHART_POINTS``).

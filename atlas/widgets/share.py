@@ -1,9 +1,11 @@
 """The app's settings in its address, and as the ``atlas build`` command that makes the same map.
 
 The address carries the build options that differ from their defaults, by the option names of
-``atlas build`` (``?min_item_users=20&min_dist=0.5``), plus the view's colour: a reload or a
-shared link starts the app with them. Only build options and the colour are read from an
-address; where the data lives and who may read which files are never taken from a link.
+``atlas build`` (``?min_item_users=20&min_dist=0.5``), plus the whole view (``VIEW_KEYS``): the
+colour and its "has" value, the region names shown, the search and the match picked, the placed
+user and their top N, the pasted list. A reload or a shared link starts the app with them. Only
+build options and the view are read from an address; where the data lives and who may read which
+files are never taken from a link.
 """
 
 from __future__ import annotations
@@ -16,10 +18,22 @@ from typing import Any
 from atlas import projections
 from atlas.errors import AtlasError, check_seed
 from atlas.options import parse, word
+from atlas.regions import MAX_LEVELS
 from atlas.plan import SEED_FIELD, BuildParams, Source, all_fields, argv_of, command_line, options_of
 
-#: Keys of the address that set how the maps look, not how they are built.
-VIEW_KEYS = ("colour", "has")
+#: Keys of the address that set how the maps look, not how they are built: the colour and its
+#: "has" value, the region names shown over the maps, the search (and the match picked among
+#: several, by item id), the placed user and their top N, and the pasted list (one entry a line).
+VIEW_KEYS = ("colour", "has", "names", "find", "pick", "user", "top", "paste")
+#: The choices of "region names on the maps": label -> (the address's word, the level shown);
+#: "off" is not written.
+REGION_OVERLAY = {"off": (None, -1), "continents (coarsest level)": ("continents", 0), "regions (finest level)": ("regions", MAX_LEVELS)}
+REGION_NAMES = tuple(word for word, _ in REGION_OVERLAY.values() if word)
+
+
+def region_overlay_label(view: Mapping[str, str]) -> str:
+    """The "region names on the maps" choice the address's ``names`` stands for ("off" without it)."""
+    return next((label for label, (word, _) in REGION_OVERLAY.items() if word and word == view.get("names")), "off")
 BUILD_KEYS = ("seed", "compare")
 
 
@@ -44,7 +58,7 @@ def read_address(query: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, st
         value = raw[-1] if isinstance(raw, list) else raw
         try:
             if key in VIEW_KEYS:
-                view[key] = str(value)
+                view[key] = _view_value(key, str(value))
             elif key == "seed":
                 values["seed"] = check_seed(parse(SEED_FIELD, value))
             elif key == "compare":
@@ -59,14 +73,23 @@ def read_address(query: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, st
     return values, view, problems
 
 
+def _view_value(key: str, value: str) -> str:
+    """A view value of the address as the app takes it; a value no control can show is an error."""
+    if key == "names" and value not in REGION_NAMES:
+        raise AtlasError(f"region names are {' or '.join(REGION_NAMES)}")
+    if key == "top" and not (value.isdigit() and int(value) <= 1_000_000):
+        raise AtlasError("the top N of a user is a whole number from 0")
+    return value
+
+
 def address_values(params: BuildParams, *, demo: bool, default_compare: tuple[str, ...], view: Mapping[str, str | None] = {}) -> dict[str, str]:
     """The query parameters that bring ``params`` (and the view) back: the options that differ
     from their defaults, the projections compared when they are not the app's default ones,
-    and the view's colour."""
+    and the view's values that are set (an empty search, no user, top N 0 are not written)."""
     out = {key: "none" if value is None else word(value) for key, value in options_of(params, demo=demo).items() if key not in ("projection", "compare")}
     if tuple(params.names) != tuple(default_compare):
         out["compare"] = ",".join(params.names)
-    out.update({key: str(value) for key, value in view.items() if key in VIEW_KEYS and value})
+    out.update({key: str(value) for key, value in view.items() if key in VIEW_KEYS and value not in (None, "", 0, "0") and str(value).strip()})
     return out
 
 
@@ -102,9 +125,9 @@ def shown_source(source: Source, *, access, upload_dir: str | Path | None = None
     return dataclasses.replace(source, input=shown(source.input), items=shown(source.items), align_to=shown(source.align_to))
 
 
-def build_command(params: BuildParams, source: Source) -> str:
+def build_command(params: BuildParams, source: Source, *, out: str = "atlas-out") -> str:
     """The ``atlas build`` line (with ``--out``) that makes ``params``'s map of ``source``."""
-    return command_line([*argv_of(params, source), "--out", "atlas-out"])
+    return command_line([*argv_of(params, source), "--out", out])
 
 
 def current_build(stages: Mapping[str, Any], projection_values: Mapping[str, Mapping[str, Any]], *, seed: int, export: str | None = None) -> BuildParams | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -20,10 +21,18 @@ class StageRun:
     error: str | None
     seconds: float  # wall time of this run; a cache hit takes almost none
     note: str | None = None
+    cached: bool | None = None  # read from the stage cache (None: not known, judged by its time)
+    status: str | None = None  # what the timing table says instead ("loaded" for the data)
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    def read_from(self, build, *stages: str) -> StageRun:
+        """This run, saying whether ``build`` read ``stages`` from the stage cache."""
+        if not self.ok or build is None:
+            return self
+        return dataclasses.replace(self, cached=build.from_cache(*stages))
 
     @property
     def computed_seconds(self) -> float | None:
@@ -98,7 +107,9 @@ def stage_messages(runs: Sequence[StageRun]):
 
 def timing_table(runs: Sequence[StageRun]):
     """A small table: stage, status (computed, cached or failed), time of this run and time
-    when first computed. Stages that did not run are left out."""
+    when first computed. A run that knows whether it was read from the stage cache says so;
+    another is "cached" when it took under half its first time. Stages that did not run are
+    left out."""
     import pandas as pd
 
     rows = []
@@ -107,6 +118,10 @@ def timing_table(runs: Sequence[StageRun]):
             status = "failed"
         elif run.value is None:
             continue
+        elif run.status:
+            status = run.status
+        elif run.cached is not None:
+            status = "cached" if run.cached else "computed"
         elif run.computed_seconds is not None and run.seconds < 0.5 * run.computed_seconds:
             status = "cached"
         else:
@@ -159,6 +174,46 @@ def export_zip(result, data=None, *, projection: str) -> bytes:
             for name, path in paths.items():
                 archive.write(path, arcname=f"{folder}/{name}")
     return buffer.getvalue()
+
+
+def export_name(source, projection: str) -> str:
+    """The folder an export of ``source`` (a ``plan.Source``) in ``projection`` is written to by
+    default, under ``atlas-out``: ``<data>-<projection>``, the data named by its interactions
+    file (``ratings``), ``movielens`` for the demo; lower case, letters, digits and dashes only.
+    Two data sets or two layouts never overwrite each other's export unless asked to."""
+    import re
+
+    if source.is_demo:
+        data = "movielens"
+    else:
+        data = Path(source.input or source.candidates or "data").name.split(".")[0]
+    slug = re.sub(r"[^a-z0-9]+", "-", data.lower()).strip("-")[:48].strip("-") or "data"
+    return f"{slug}-{re.sub(r'[^a-z0-9]+', '-', projection.lower()).strip('-')}"
+
+
+def export_conflict(folder, data) -> str | None:
+    """What ``folder`` holds when it is an export of data other than ``data`` (a ``Dataset``):
+    "an export of the MovieLens demo (made 2026-12-06T21:00:00+00:00)"; None when it holds no
+    export, or one of the same interactions (its manifest's ``input.interactions_fingerprint``),
+    which an export replaces without asking. A manifest that cannot be read is another's."""
+    import json
+
+    path = Path(folder) / "manifest.json"
+    if not path.is_file():
+        return None
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        recorded = manifest.get("input") or {}
+        if recorded.get("interactions_fingerprint") == data.interactions.fingerprint:
+            return None
+        source = recorded.get("source") or {}
+        made = f" (made {manifest['created']})" if isinstance(manifest.get("created"), str) else ""
+    except (OSError, ValueError, AttributeError):
+        return "a manifest.json atlas cannot read"
+    if source.get("demo"):
+        return f"an export of the MovieLens demo{made}"
+    named = source.get("path") or (source.get("plan") or {}).get("input")
+    return f"an export of “{Path(named).name}”{made}" if named else f"an export of other data{made}"
 
 
 def why_no_layout(runs: Sequence[StageRun]) -> str:
