@@ -130,7 +130,7 @@ def _(data_form, embed_form, filter_form, graph_form, projection_controls, seed,
             filter_form,
             mo.md("## Graph"),
             graph_form,
-            mo.md("## Embedding (PyMDE)"),
+            mo.md("## Embedding"),
             embed_form,
             seed,
             mo.md("## Projections"),
@@ -544,7 +544,11 @@ def _(data, embedding, graph, memo, profiles):
             mo.stat(f"{_g['isolated_items']:,}", label="isolated items", caption=f"{_g['edges']:,} edges"),
         ]
     if embedding is not None:
-        _stats.append(mo.stat(f"{embedding.distortion:.3f}", label="PyMDE distortion", caption=f"{embedding.dim}D, {embedding.iterations} iterations"))
+        _title = atlas.embeddings.get(embedding.method).title
+        if embedding.distortion == embedding.distortion:  # PyMDE's distortion; NaN for the matrix methods
+            _stats.append(mo.stat(f"{embedding.distortion:.3f}", label=f"{_title} distortion", caption=f"{embedding.dim}D, {embedding.iterations} iterations"))
+        else:
+            _stats.append(mo.stat(_title, label="embedding", caption=f"{embedding.dim}D, compared by {embedding.metric}"))
     _charts = mo.hstack(
         [
             widgets.histogram(profiles.user_lengths, title="Profile length (items per user)", x_title="items", log_x=True, memo=memo.charts),
