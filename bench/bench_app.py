@@ -87,7 +87,8 @@ SOCKET_LOG = """
 MARKS_JS = f"window.__atlasMarks = {SYMBOL_MARKS_JS};" + """
 // Above --max-chart-points the maps are one WebGL widget (atlas/widgets/scatter.js): its views
 // are in the order umap, t-SNE, PaCMAP; a view's signature is where sampled items are drawn.
-window.__atlasWebgl = (name) => {
+// The newest WebGL maps widget's state on the page (through shadow roots), or null.
+window.__atlasWebglMaps = () => {
   const roots = [];
   const visit = (node) => {
     if (!node) return;
@@ -96,7 +97,10 @@ window.__atlasWebgl = (name) => {
     for (const child of node.children || []) visit(child);
   };
   visit(document.body);
-  const maps = roots.length ? roots[roots.length - 1].atlasMaps : null;
+  return roots.length ? roots[roots.length - 1].atlasMaps : null;
+};
+window.__atlasWebgl = (name) => {
+  const maps = window.__atlasWebglMaps();
   const v = ['umap', 'tsne', 'pacmap'].indexOf(name.split('_')[0]);
   if (!maps || v < 0 || !maps.count) return null;
   const canvases = roots[roots.length - 1].querySelectorAll('canvas[data-drawn]');
@@ -135,17 +139,9 @@ window.__atlasPositions = (name) => {
     items.forEach(i => { out[i.datum.row] = [i.x, i.y]; });
     return Array.from(out, v => v || null);
   }
-  const roots = [];
-  const visit = (node) => {
-    if (!node) return;
-    if (node.atlasMaps) roots.push(node);
-    if (node.shadowRoot) visit(node.shadowRoot);
-    for (const child of node.children || []) visit(child);
-  };
-  visit(document.body);
+  const maps = window.__atlasWebglMaps();
   const v = ['umap', 'tsne', 'pacmap'].indexOf(name.split('_')[0]);
-  if (!roots.length || v < 0) return null;
-  const maps = roots[roots.length - 1].atlasMaps;
+  if (!maps || v < 0) return null;
   return Array.from({length: maps.count}, (_, row) => maps.project(v, row));
 };
 window.__atlasWatch = (name, before, timeout) => new Promise((resolve) => {

@@ -49,24 +49,33 @@ def require_chromium() -> None:
 # run on every frame.
 # Evaluates to a JavaScript function returning {mark name: [scenegraph items]} for every named
 # symbol mark drawn on the page.
+VEGA_VIEW_JS = """
+(el) => {
+  // the Vega view a .vega-embed element draws: held in a React hook's state of an element near it
+  let view = null;
+  for (let node = el, up = 0; node && up < 6 && !view; node = node.parentElement, up++) {
+    const key = Object.keys(node).find(k => k.startsWith('__reactFiber'));
+    for (let fiber = key ? node[key] : null, depth = 0; fiber && depth < 30 && !view; fiber = fiber.return, depth++) {
+      for (let hook = fiber.memoizedState; hook && typeof hook === 'object' && !view; hook = hook.next) {
+        const state = hook.memoizedState;
+        if (state && state.view && typeof state.view.scenegraph === 'function') view = state.view;
+      }
+    }
+  }
+  return view;
+}
+"""
+
 SYMBOL_MARKS_JS = """
 () => {
+  const VEGA_VIEW_OF = """ + VEGA_VIEW_JS.strip() + """;
   const embeds = [];
   document.querySelectorAll('marimo-vega, marimo-mime-renderer').forEach(host => {
     if (host.shadowRoot) host.shadowRoot.querySelectorAll('.vega-embed').forEach(e => embeds.push(e));
   });
   const marks = {};
   for (const el of embeds) {
-    let view = null;
-    for (let node = el, up = 0; node && up < 6 && !view; node = node.parentElement, up++) {
-      const key = Object.keys(node).find(k => k.startsWith('__reactFiber'));
-      for (let fiber = key ? node[key] : null, depth = 0; fiber && depth < 30 && !view; fiber = fiber.return, depth++) {
-        for (let hook = fiber.memoizedState; hook && typeof hook === 'object' && !view; hook = hook.next) {
-          const state = hook.memoizedState;
-          if (state && state.view && typeof state.view.scenegraph === 'function') view = state.view;
-        }
-      }
-    }
+    const view = VEGA_VIEW_OF(el);
     if (!view) continue;
     const visit = (item) => {
       if (item.marktype === 'symbol' && item.role === 'mark' && item.name) marks[item.name] = item.items;

@@ -59,6 +59,16 @@ class Payload:
         return (os.system, (f"touch {shlex.quote(self.marker)}",))
 
 
+def set_at(node: dict, keys: tuple, value=None, delete: bool = False) -> None:
+    """Set (or delete) ``node[keys[0]][keys[1]]…`` in a parsed JSON document."""
+    for key in keys[:-1]:
+        node = node[key]
+    if delete:
+        del node[keys[-1]]
+    else:
+        node[keys[-1]] = value
+
+
 def payload(world: Path) -> bytes:
     return pickle.dumps(Payload(world / MARKER))
 

@@ -14,7 +14,7 @@ import pytest
 
 import atlas
 from atlas import widgets
-from browser import SYMBOL_MARKS_JS, umap_min_dist_stops
+from browser import SYMBOL_MARKS_JS, VEGA_VIEW_JS, umap_min_dist_stops
 from test_notebooks import APP, drawn_marks, layout_of, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -355,20 +355,12 @@ def test_the_webgl_maps_colour_by_a_value_of_the_sets_and_outline_the_search_apa
 # the Vega view's scenegraph (each view of a concatenated chart is a group of the given size).
 MAP_BOXES_JS = """
 () => {
+  const viewOf = """ + VEGA_VIEW_JS.strip() + """;
   const boxes = {};
   document.querySelectorAll('marimo-vega').forEach(host => {
     if (!host.shadowRoot) return;
     host.shadowRoot.querySelectorAll('.vega-embed').forEach(el => {
-      let view = null;
-      for (let node = el, up = 0; node && up < 6 && !view; node = node.parentElement, up++) {
-        const key = Object.keys(node).find(k => k.startsWith('__reactFiber'));
-        for (let fiber = key ? node[key] : null, depth = 0; fiber && depth < 30 && !view; fiber = fiber.return, depth++) {
-          for (let hook = fiber.memoizedState; hook && typeof hook === 'object' && !view; hook = hook.next) {
-            const state = hook.memoizedState;
-            if (state && state.view && typeof state.view.scenegraph === 'function') view = state.view;
-          }
-        }
-      }
+      const view = viewOf(el);
       if (!view) return;
       const surface = (el.querySelector('canvas, svg') || el).getBoundingClientRect();
       const [ox, oy] = view.origin();

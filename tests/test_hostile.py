@@ -15,7 +15,7 @@ import pickle
 
 import numpy as np
 import pytest
-from hostile import FLAGS, MARKER, OUT, Payload, case, make_origin, payload, run_case
+from hostile import FLAGS, MARKER, OUT, Payload, case, make_origin, payload, run_case, set_at
 
 from atlas.cache import ENTRY, MARKER as CACHE_MARKER
 
@@ -55,13 +55,7 @@ def at(*keys, value=None, delete=False):
     """Set (or delete) ``manifest[keys…]``."""
 
     def change(m, world):
-        node = m
-        for key in keys[:-1]:
-            node = node[key]
-        if delete:
-            del node[keys[-1]]
-        else:
-            node[keys[-1]] = value(world) if callable(value) else value
+        set_at(m, keys, value(world) if callable(value) else value, delete)
 
     return change
 

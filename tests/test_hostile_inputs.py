@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from hostile import FLAGS, OUT, case, make_origin, run_case
+from hostile import FLAGS, OUT, case, make_origin, run_case, set_at
 
 from atlas.cli import main
 
@@ -68,13 +68,7 @@ def cell(name, row, slot, value):
 
 def setting(*keys, value=None, delete=False):
     def change(m):
-        node = m
-        for key in keys[:-1]:
-            node = node[key]
-        if delete:
-            del node[keys[-1]]
-        else:
-            node[keys[-1]] = value
+        set_at(m, keys, value, delete)
 
     return change
 
