@@ -277,7 +277,7 @@ def show_emblaze(page) -> None:
 
 
 def slider(page, label: str):
-    thumb = page.locator(f"marimo-slider[data-label*='{label}'] [role='slider']")
+    thumb = page.get_by_role("complementary").locator(f"marimo-slider[data-label*='{label}'] [role='slider']")
     thumb.focus()
     return thumb
 
