@@ -146,7 +146,7 @@ class Replaced:
     widgets: int = 0  # anywidget models
     files: frozenset[str] = frozenset()  # /@file/ data files named only by replaced elements
     failed_fetches: tuple[tuple[str, str], ...] = ()  # (path, error) of fetches that failed, of those files
-    other_failed_fetches: int = 0  # fetches that failed of any other file (atlas's own modules, say)
+    other_failed_fetches: int = 0  # fetches that failed of a file no chart or widget named (atlas's own modules, say)
 
 
 def _frames(text: str) -> list[str]:
@@ -175,9 +175,10 @@ def unexplained(console: list[tuple[str, str, str]], page_errors: list[tuple[str
       scripts, at most once per replaced chart (its size read after its element is gone);
     - ``Error: [anywidget] binding destroyed`` raised only through marimo's scripts, at most
       once per replaced widget model;
-    - ``TypeError: Failed to fetch`` logged by marimo's own bundle (under /assets/) when no
-      failed fetch at all was seen by the page log (a request cut off with its element), at most
-      once per replaced chart or widget.
+    - ``TypeError: Failed to fetch`` logged by marimo's own bundle (under /assets/) when every
+      failed fetch the page log saw was of a chart's or widget's data file (a request cut off with
+      its element, or with an element that was drawn again from the same file), at most once per
+      replaced chart or widget.
 
     Anything else, a longer message, a message from a script of atlas's (under /@file/) or one
     more than the replacements explain, is returned, formatted as ``PageLog.errors`` formats it.
@@ -185,6 +186,7 @@ def unexplained(console: list[tuple[str, str, str]], page_errors: list[tuple[str
     left: list[str] = []
     fetches = list(replaced.failed_fetches)
     budget = {"chart": replaced.charts, "widget": replaced.widgets}
+    cut_off = replaced.charts + replaced.widgets - len(replaced.failed_fetches)  # elements whose fetch failed unseen
 
     def spend(kind: str) -> bool:
         if budget[kind] <= 0:
@@ -205,8 +207,8 @@ def unexplained(console: list[tuple[str, str, str]], page_errors: list[tuple[str
             continue
         if first == "Error: [anywidget] binding destroyed" and _only_marimo_frames(text) and spend("widget"):
             continue
-        unseen = not fetches and not replaced.failed_fetches and not replaced.other_failed_fetches
-        if first == "TypeError: Failed to fetch" and _only_marimo_frames(text) and path.startswith("/assets/") and unseen and (spend("chart") or spend("widget")):
+        if first == "TypeError: Failed to fetch" and _only_marimo_frames(text) and path.startswith("/assets/") and not replaced.other_failed_fetches and cut_off > 0 and (spend("chart") or spend("widget")):
+            cut_off -= 1
             continue  # logged by marimo's own bundle when the element that asked for a file is gone
         left.append(text + (f" [{url}]" if url else ""))
     for message, stack in page_errors:
@@ -258,12 +260,13 @@ class PageLog:
         gone = [e for e in self.elements if f"{e[0]} {e[1]} {','.join(e[2])}" not in current]
         still = {f for e in self.elements if e not in gone for f in e[2]}
         files = frozenset(f for e in gone for f in e[2]) - still
+        named = {f for e in self.elements for f in e[2]}
         return Replaced(
             charts=sum(1 for tag, _, _ in gone if tag != "marimo-anywidget"),
             widgets=len({model for tag, model, _ in gone if tag == "marimo-anywidget" and model}),
             files=files,
             failed_fetches=tuple(f for f in self.fetch_failures if f[0] in files),
-            other_failed_fetches=sum(1 for f in self.fetch_failures if f[0] not in files),
+            other_failed_fetches=sum(1 for f in self.fetch_failures if f[0] not in named),
         )
 
     def errors_but_replaced_charts(self) -> list[str]:

@@ -552,7 +552,7 @@ def test_above_the_chart_limit_the_app_draws_every_item_with_webgl(served_app, s
     item in each of them, and a lasso in one lists the selected items under the maps.
     (A second app, in a new tab of the browser.)"""
     from browser import PageLog, marimo_server
-    from test_scatter import box_around, lasso
+    from test_scatter import lasso_rows
 
     plays, tracks = small_files
     kept = kept_profiles(plays)
@@ -574,7 +574,7 @@ def test_above_the_chart_limit_the_app_draws_every_item_with_webgl(served_app, s
 
         listed = lambda: page.get_by_text("(c0)", exact=False).count()  # noqa: E731
         before = listed()
-        lasso(page, box_around(page, members))
+        lasso_rows(page, members)
         shown = lambda: page.locator(".atlas-maps").get_attribute("data-selected")  # noqa: E731
         wait_for(page, lambda: shown() not in (None, "0"), timeout=30, what="the lasso selection")
         selected = int(shown())

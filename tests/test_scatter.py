@@ -254,6 +254,21 @@ def box_around(page, rows, view: int = 0, margin: float = 6.0) -> list[tuple[flo
     return [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
 
 
+def lasso_rows(page, rows, view: int = 0) -> None:
+    """Lasso around where ``rows`` are drawn in one view, once the maps are in the window and have
+    stopped moving (cells above them still growing would shift the box between reading it and
+    dragging around it)."""
+    page.locator(".atlas-maps").scroll_into_view_if_needed()
+    box = box_around(page, rows, view)
+    for _ in range(20):
+        page.wait_for_timeout(250)
+        again = box_around(page, rows, view)
+        if np.allclose(again, box, atol=0.5):
+            break
+        box = again
+    lasso(page, box)
+
+
 def wait_for(condition, page, timeout: float = 60.0, what: str = "the page"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -288,7 +303,7 @@ def test_webgl_maps_draw_every_point_and_send_a_lasso_selection_to_python(tmp_pa
 
         table = planted_table(N_BROWSER, groups=5)
         group_two = table.index[table["group"] == "g2"]
-        lasso(page, box_around(page, group_two))
+        lasso_rows(page, group_two)
         expected = f"{len(group_two):,} items selected from groups ['g2']"
         wait_for(lambda: page.get_by_text(expected).count() == 1, page, what="the selection in Python")
         assert page.locator(".atlas-maps").get_attribute("data-selected") == str(len(group_two))
