@@ -287,6 +287,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="back-and-forth moves between two seen values")
     parser.add_argument("--cache-dir", help="stage cache to use (default: a fresh one)")
     parser.add_argument("--settle", type=float, default=1.5, help="seconds of rest after each change")
+    parser.add_argument("--tabs", type=int, default=3, help="second tabs opened on the same address, each timed to every map drawn")
     parser.add_argument("--busy", type=int, default=0, help="busy-loop processes to run alongside (a loaded machine)")
     parser.add_argument(
         "--checkout", type=Path, help="measure another checkout's app and atlas package instead (e.g. a git worktree of an earlier commit)"
@@ -320,7 +321,8 @@ def main() -> None:
             changed = median(r.get("first_changed_ms") for r in values)
             rows.append([f"{name} {what}", f"{first:.0f}", f"{changed:.0f}", f"{median(r['ms'] for r in values):.0f}", f"{kernel or 0:.0f}", f"{cells:.0f}", f"{output / 1024:.0f}"])
     table(f"commit {info['commit']}{busy}, load average {min(report['load']):.1f}–{max(report['load']):.1f}; "
-          f"first map {report['first_map_s']:.1f} s, every map {report['first_render_s']:.1f} s (fresh cache={args.cache_dir is None})",
+          f"first map {report['first_map_s']:.1f} s, every map {report['first_render_s']:.1f} s (fresh cache={args.cache_dir is None}); "
+          f"a second tab: every map in {median(report['second_tab_s']):.2f} s (median of {len(report['second_tab_s'])})",
           ["change", "first frame (ms)", "first changed frame (ms)", "final map (ms)", "kernel (ms)", "cells", "output KB"], rows)
     if report["console_errors"]:
         print("console errors:", *report["console_errors"], sep="\n  ")
@@ -349,7 +351,21 @@ def summary(report: dict, raw: Path) -> dict:
     return {"made_by": "bench/bench_app.py " + " ".join(report.get("argv", [])), "raw": f"{raw.relative_to(ROOT)} (local)",
             "date": machine.get("date"), "commit": machine.get("commit"), "cores": machine.get("cores"), "load": report["load"],
             "busy": report["busy"], "emblaze": report["emblaze"], "app_args": report["app_args"],
-            "first_map_s": report.get("first_map_s"), "first_render_s": report.get("first_render_s"), "cases": cases}  # fmt: skip
+            "first_map_s": report.get("first_map_s"), "first_render_s": report.get("first_render_s"),
+            "second_tab_s": report.get("second_tab_s"), "cases": cases}  # fmt: skip
+
+
+def second_tab(page, every: str) -> float:
+    """Seconds from opening the page's address in a new tab (a reload, a shared link) to every
+    map drawn: a new session of the app, each stage read from the cache."""
+    tab = page.context.new_page()
+    tab.add_init_script(MARKS_JS)
+    start = time.perf_counter()
+    tab.goto(page.url)
+    wait_until(tab, every, 300, "every map in the second tab")
+    took = time.perf_counter() - start
+    tab.close()
+    return took
 
 
 def measure(args, cache: str, report: dict) -> dict:
@@ -373,6 +389,8 @@ def measure(args, cache: str, report: dict) -> dict:
             show_emblaze(page)
         page.wait_for_timeout(3000)
         report["load"].append(load_average())
+        report["second_tab_s"] = [second_tab(page, every) for _ in range(args.tabs)]
+        print(f"a second tab on the same address (every stage cached): every map in {', '.join(f'{t:.2f}' for t in report['second_tab_s'])} s", flush=True)
 
         cases = {}
         for name, label, mark in (("umap_min_dist", "min_dist", "umap_map_marks"), ("tsne_perplexity", "perplexity", "tsne_map_marks")):

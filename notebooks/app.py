@@ -564,26 +564,31 @@ def _(data, embedding, graph, memo, profiles):
 def _(aligned, colour_by, colour_has, graph, map_data, memo, pymde_2d, shown):
     # built once every layout on show is there (they arrive one by one on the first load)
     mo.stop(set(aligned) != set(shown), mo.vstack([mo.md("## Compare layouts (Emblaze)"), mo.md("_Waiting for every layout…_"), pymde_2d]))
-    comparison, _rows = widgets.comparison_view(
-        {atlas.projections.get(name).title: layout for name, layout in aligned.items()},
-        map_data,
-        graph.neighbors,
-        color=colour_by.value if colour_by.value in map_data else "n_users",
-        has=(colour_has.value or None) if colour_has is not None else None,
-        max_points=widgets.MAX_EMBLAZE_POINTS,
-        graph_key=graph.key,
-        memo=memo.comparisons,
-    )
+    _shown = min(len(map_data), widgets.MAX_EMBLAZE_POINTS)
+
+    def _comparison():
+        _viewer, _ = widgets.comparison_view(
+            {atlas.projections.get(name).title: layout for name, layout in aligned.items()},
+            map_data,
+            graph.neighbors,
+            color=colour_by.value if colour_by.value in map_data else "n_users",
+            has=(colour_has.value or None) if colour_has is not None else None,
+            max_points=widgets.MAX_EMBLAZE_POINTS,
+            graph_key=graph.key,
+            memo=memo.comparisons,
+        )
+        return _viewer
+
     mo.vstack(
         [
             mo.md("## Compare layouts (Emblaze)"),
             mo.md(
                 "Click a frame on the left to animate between layouts; click a point to list its graph neighbours."
-                + (f" Showing a sample of {len(_rows):,} of {len(map_data):,} items." if len(_rows) < len(map_data) else "")
+                + (f" Showing a sample of {_shown:,} of {len(map_data):,} items." if _shown < len(map_data) else "")
             ),
             pymde_2d,
-            # mounted only once scrolled into view, so that slider moves above stay quick
-            mo.lazy(comparison),
+            # built and mounted only once scrolled into view: the maps above come first, and slider moves stay quick
+            mo.lazy(_comparison),
         ]
     )
     return
