@@ -23,7 +23,8 @@ from .ingest import Dataset, IngestParams, Interactions, from_arrays, load_datas
 from .metrics import knn_recall, label_agreement, layout_metrics, trustworthiness
 from .build import Build, BuildResult
 from .pipeline import Pipeline
-from .plan import BuildParams, Source, argv_of, build_params, command_line
+from .plan import BuildParams, argv_of, build_params, command_line
+from .sources import Source
 from .profiles import FilterParams, Profiles, build_profiles, item_frame, item_labels, item_names
 from .scan import scan_dataset, scan_profiles
 from .stagefile import ItemTable, read_candidates, write_candidates

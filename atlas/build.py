@@ -134,7 +134,7 @@ class _Done:
 class Build:
     """The stages of one map, computed on first use (see the module's docstring).
 
-    ``source`` is a ``Dataset`` or a ``plan.Source`` (loaded on first use). ``anchor`` (an
+    ``source`` is a ``Dataset`` or a ``sources.Source`` (loaded on first use). ``anchor`` (an
     earlier export's map, ``align.read_anchor``) makes every projection start from the old
     positions and turns the result onto the old map. ``cache`` (or ``cache_dir``) is the stage
     cache shared with other builds; ``progress(stage, done, total)`` sees the stages run.
@@ -259,7 +259,7 @@ class Build:
     # -- the stages ----------------------------------------------------------------------------
     @stage("data")
     def data(self, runner):
-        """The ``Dataset`` (a ``plan.Source`` is loaded here)."""
+        """The ``Dataset`` (a ``sources.Source`` is loaded here)."""
         from .ingest import Dataset
 
         if isinstance(self.source, Dataset):

@@ -9,7 +9,9 @@ import pytest
 
 import atlas
 from atlas import widgets
-from atlas.plan import Source, build_params, params_from_args, source_from_args
+from atlas.cli_args import params_from_args
+from atlas.plan import build_params
+from atlas.sources import Source, source_from_args
 from atlas.widgets.access import Access
 
 DEFAULT_COMPARE = atlas.projections.default_names()

@@ -541,11 +541,12 @@ def test_app_settings_read_command_line_names():
 
 def test_app_settings_and_the_command_line_make_the_same_parameters():
     from atlas.cli import make_parser
+    from atlas.cli_args import params_from_args
 
     words = ["x.csv", "--min-weight", "3", "--n-neighbors", "20", "--min-dist", "0.1", "--dof", "0.5", "--seed", "7"]
     settings = widgets.app_settings({w.lstrip("-"): v for w, v in zip(words[1::2], words[2::2])} | {"input": "x.csv"})
     from_app = atlas.build_params(settings.values, demo=settings.source.is_demo)
-    from_cli = atlas.plan.params_from_args(make_parser().parse_args(["build", *words]))
+    from_cli = params_from_args(make_parser().parse_args(["build", *words]))
     assert from_app == from_cli
 
 

@@ -12,7 +12,8 @@ from typing import Any
 from atlas import projections
 from atlas.errors import AtlasError, check_seed
 from atlas.options import Field, parse
-from atlas.plan import SEED_FIELD, Source, all_fields, demo_filter
+from atlas.plan import SEED_FIELD, all_fields, demo_filter
+from atlas.sources import Source
 from atlas.profiles import FilterParams
 
 from .tables import safe_column_name

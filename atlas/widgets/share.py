@@ -19,7 +19,8 @@ from atlas import projections
 from atlas.errors import AtlasError, check_seed
 from atlas.options import parse, word
 from atlas.regions import MAX_LEVELS
-from atlas.plan import SEED_FIELD, BuildParams, Source, all_fields, argv_of, command_line, options_of
+from atlas.plan import SEED_FIELD, BuildParams, all_fields, argv_of, command_line, options_of
+from atlas.sources import Source
 
 #: Keys of the address that set how the maps look, not how they are built: the colour and its
 #: "has" value, the region names shown over the maps, the search (and the match picked among

@@ -177,7 +177,7 @@ def export_zip(result, data=None, *, projection: str) -> bytes:
 
 
 def export_name(source, projection: str) -> str:
-    """The folder an export of ``source`` (a ``plan.Source``) in ``projection`` is written to by
+    """The folder an export of ``source`` (a ``sources.Source``) in ``projection`` is written to by
     default, under ``atlas-out``: ``<data>-<projection>``, the data named by its interactions
     file (``ratings``), ``movielens`` for the demo; lower case, letters, digits and dashes only.
     Two data sets or two layouts never overwrite each other's export unless asked to."""
