@@ -21,7 +21,8 @@ from .export import export_layout, read_layout
 from .graph import GraphParams, ItemGraph, cooccurrence_matrix, graph_from_candidates, recipe_graph
 from .ingest import Dataset, IngestParams, Interactions, from_arrays, load_dataset, load_interactions, load_items
 from .metrics import knn_recall, label_agreement, layout_metrics, trustworthiness
-from .build import Build, BuildResult
+from .build import Build
+from .result import BuildResult
 from .pipeline import Pipeline
 from .plan import BuildParams, argv_of, build_params, command_line
 from .sources import Source
