@@ -345,7 +345,7 @@ def make_parser() -> argparse.ArgumentParser:
     diff.add_argument("--quiet", action="store_true", help="no summary")
     diff.set_defaults(func=cmd_diff)
     # `atlas app`: serve the notebook app; it refuses to share this computer's files by accident.
-    from .app_server import add_app_arguments, cmd_app
+    from .app.server import add_app_arguments, cmd_app
 
     app = sub.add_parser("app", help="serve the notebook app (add --data-root DIR or --uploads-only to share it)")
     add_app_arguments(app)

@@ -1,4 +1,4 @@
-"""App settings: command-line presets with the names of 'atlas build', uploads, data loading."""
+"""App settings: command-line presets with the names of 'atlas build', and uploads."""
 
 from __future__ import annotations
 
@@ -15,8 +15,6 @@ from atlas.options import Field, parse
 from atlas.plan import SEED_FIELD, all_fields, demo_filter
 from atlas.sources import Source
 from atlas.profiles import FilterParams
-
-from .tables import safe_column_name
 
 log = logging.getLogger(__name__)
 
@@ -179,11 +177,6 @@ def _chart_points(value: object) -> int:
     return number
 
 
-def slider_steps(steps: Sequence[float], value: float) -> list[float]:
-    """A slider's stops with ``value`` among them (a preset off the grid stays selectable)."""
-    return sorted({*steps, value})
-
-
 def save_upload(name: str, contents: bytes, directory) -> Path:
     """Write an uploaded file into ``directory`` under its own (sanitised) name."""
     safe = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in Path(name).name) or "upload"
@@ -210,29 +203,3 @@ def resolve_upload(path: str | None, uploads: Sequence, directory, *, access=Non
     if access.reads_paths:
         return access.resolve_read(path)
     return preset or None
-
-
-def colour_options(items, *, name_column: str | None = None) -> dict[str, str]:
-    """Choices for "colour by": label -> map-table column. Popularity, then every metadata
-    column that ``atlas.columns`` finds colourable (numbers, categories, sets of values)."""
-    from atlas.columns import colourable
-
-    options = {"popularity (users)": "n_users"}
-    if items is None:
-        return options
-    for column in colourable(items, skip=(name_column, "item_id", "n_users")):
-        options[column] = safe_column_name(column)
-    return options
-
-
-def default_colour(options: Mapping[str, str], items, label_column: str | None) -> str:
-    """The "colour by" choice to start with: the label column, else the first metadata column
-    that is not a number, else popularity."""
-    from atlas.columns import NUMBER, column_kind
-
-    if label_column in options:
-        return label_column
-    for label in options:
-        if label != "popularity (users)" and items is not None and column_kind(items[label]) != NUMBER:
-            return label
-    return "popularity (users)"
