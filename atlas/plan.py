@@ -2,8 +2,12 @@
 
 Every face of atlas turns its input into parameters here, and only here: ``atlas build``'s flags
 (:mod:`atlas.cli_args`), the notebook app's command line, address and controls, the sweep
-notebook, and a manifest being rebuilt. ``argv_of`` goes the other way, so every export records
-the ``atlas build`` command that makes the same layout again.
+notebook, and a manifest being rebuilt. ``read_options`` reads each option a face gave, with one
+rule and one message per option whatever the face; ``build_params`` makes the ``BuildParams``
+(``stage_params`` and ``projection_params`` make one stage's, for the app's forms). The other way,
+``options_of`` gives the options that rebuild a ``BuildParams`` and ``option_words`` their words,
+from which the page's address and ``argv_of``'s command are written, so every export records the
+``atlas build`` command that makes the same layout again.
 
 Options are declared on the stages' parameter dataclasses (:mod:`atlas.options`); the
 projections' come from the registry (:mod:`atlas.projections`), so a new projection brings its own
@@ -12,9 +16,11 @@ flags and sliders.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import math
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -165,19 +171,106 @@ def all_fields() -> dict[str, Field]:
     return found
 
 
-def _compare_list(value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):
-        value = [v for v in (part.strip() for part in value.split(",")) if v]
-    names = tuple(value)
-    for name in names:
-        projections.get(name)
-    if not names:
-        raise AtlasError(f"--compare needs at least one projection; choose from {', '.join(projections.names())}.")
-    return names
+# -- the gateway: option values from any face → BuildParams ------------------------------------
+
+#: The options of a build besides its fields': one seed for every stage, the exported layout, and
+#: the layouts computed.
+BUILD_KEYS = ("seed", "projection", "compare")
+
+SEED_FIELD = Field(BuildParams, "seed", SEED, int, False, 0)
 
 
-def build_params(values: Mapping[str, Any], *, demo: bool = False) -> BuildParams:
-    """``BuildParams`` from option values keyed by option name (``min_item_users``, ``min_dist``, ...).
+@dataclass(frozen=True)
+class Problem:
+    """A value a face gave that was left out: its key, the value, and why (no message: atlas has
+    no such option, or this face does not take it)."""
+
+    key: str
+    value: Any
+    message: str | None = None
+
+    @property
+    def unknown(self) -> bool:
+        return self.message is None
+
+
+@dataclass(frozen=True)
+class Options:
+    """What ``read_options`` read: the build options by option name, each a value of its field
+    (``values``, what ``build_params`` takes), the face's own keys (``own``), and what was left
+    out, in the order given."""
+
+    values: dict[str, Any]
+    own: dict[str, Any]
+    problems: tuple[Problem, ...]
+
+
+def _last(raw: Any) -> Any:
+    """A repeated flag or query key (a list of values) counts with its last value."""
+    return raw[-1] if isinstance(raw, list) and raw else raw
+
+
+def _blank(raw: Any) -> bool:
+    return raw is None or (isinstance(raw, str) and not raw.strip())
+
+
+def read_option(key: str, raw: Any) -> Any:
+    """One build option's value as ``build_params`` takes it, from what a face gave: a typed word,
+    a number, a list of repeated values (the last counts, except for a repeatable option and for
+    ``compare``, whose names add up). ``projection`` and ``compare`` come back as registered
+    names (``compare`` comma-separated; blank: the default list), a non-finite number only where
+    its parameter class accepts one. ``AtlasError`` names the flag of a value that cannot be used."""
+    if key == "seed":
+        return check_seed(parse(SEED_FIELD, _last(raw)))
+    if key == "projection":
+        return None if _blank(_last(raw)) else projections.get(str(_last(raw))).name
+    if key == "compare":
+        parts = [part.strip() for one in (raw if isinstance(raw, (list, tuple)) else [raw]) if not _blank(one) for part in str(one).split(",")]
+        if not parts:
+            return ""
+        if not any(parts):
+            raise AtlasError(f"--compare needs at least one projection; choose from {', '.join(projections.names())}.")
+        return ",".join(projections.get(name).name for name in parts if name)
+    f = {**all_fields(), **engine_fields()}[key]
+    if f.option.many:
+        return parse(f, raw)
+    value = parse(f, _last(raw))
+    if isinstance(value, float) and not math.isfinite(value):  # named here, not where the stage's parameters are made
+        with flag_errors(flags_of(f.owner)), contextlib.suppress(TypeError):
+            dataclasses.replace(f.owner(), **{f.name: value})
+    return value
+
+
+def read_options(given: Mapping[str, Any], *, accept: Collection[str] | None = None, own: Mapping[str, Callable[[Any], Any]] = {}) -> Options:
+    """The options a face gave, each read by ``read_option``, keyed by option name: ``atlas build``'s
+    parsed arguments, ``mo.cli_args()`` of a notebook, the page's address, the app's controls.
+
+    ``accept`` names the build options this face takes (default: every option of ``atlas
+    build``); ``own`` reads the face's other keys (the app's ``--input``, the address's view), each
+    from its last value. Nothing is raised: a value that cannot be used, and a key that is neither,
+    become ``problems``, and the option keeps its default.
+    """
+    known = {*all_fields(), *engine_fields(), *BUILD_KEYS}
+    accept = known if accept is None else known & set(accept)
+    values: dict[str, Any] = {}
+    read_own: dict[str, Any] = {}
+    problems: list[Problem] = []
+    for key, raw in given.items():
+        try:
+            if key in own:
+                read_own[key] = own[key](_last(raw))
+            elif key in accept:
+                values[key] = read_option(key, raw)
+            else:
+                problems.append(Problem(key, _last(raw)))
+        except AtlasError as exc:
+            problems.append(Problem(key, _last(raw), str(exc)))
+    return Options(values, read_own, tuple(problems))
+
+
+def build_params(given: Mapping[str, Any], *, demo: bool = False) -> BuildParams:
+    """``BuildParams`` from option values keyed by option name (``min_item_users``, ``min_dist``, ...):
+    the one way from what a person asked for, on any face, to a build.
 
     Values may be typed words (``"0.3"``), numbers or None; a missing option keeps its default
     (the demo's filters with ``demo``). ``projection`` names the exported layout and ``compare``
@@ -185,16 +278,18 @@ def build_params(values: Mapping[str, Any], *, demo: bool = False) -> BuildParam
     the exported layout and every projection compared by default). Any value that cannot be used
     raises one ``AtlasError`` naming its flag.
     """
-    unknown = set(values) - set(all_fields()) - set(engine_fields()) - {"seed", "projection", "compare"}
+    read = read_options(given)
+    unknown = sorted(p.key for p in read.problems if p.unknown)
     if unknown:
-        raise AtlasError(f"unknown option(s) {', '.join(sorted(unknown))}; see 'atlas build --help'.")
-    seed = check_seed(_seed(values.get("seed")))
+        raise AtlasError(f"unknown option(s) {', '.join(unknown)}; see 'atlas build --help'.")
+    if read.problems:
+        raise AtlasError(read.problems[0].message)
+    values = read.values
+    seed = values.get("seed", 0)
     stages = {stage: stage_params(stage, values, seed=seed, demo=demo) for stage in STAGE_CLASSES}
-    exported = values.get("projection") or None
-    if exported is not None:
-        projections.get(exported)
+    exported = values.get("projection")
     if values.get("compare"):
-        names = _compare_list(values["compare"])
+        names = tuple(values["compare"].split(","))
         if exported is not None and exported not in names:
             names = (*names, exported)
     else:
@@ -242,15 +337,6 @@ def projection_params(name: str, values: Mapping[str, Any], *, seed: int = 0):
         return method.Params(**_given(fields_of(method.Params), values), seed=check_seed(seed))
 
 
-SEED_FIELD = Field(BuildParams, "seed", SEED, int, False, 0)
-
-
-def _seed(raw: Any) -> int:
-    if raw is None or raw == "":
-        return 0
-    return parse(SEED_FIELD, raw)
-
-
 def options_of(params: BuildParams, *, demo: bool = False) -> dict[str, Any]:
     """The option values that rebuild ``params`` with ``build_params``: only those that differ
     from the defaults, plus the projections. Raises ``AtlasError`` when the stages use different
@@ -288,12 +374,18 @@ def options_of(params: BuildParams, *, demo: bool = False) -> dict[str, Any]:
     return values
 
 
+def option_words(params: BuildParams, *, demo: bool = False) -> dict[str, tuple[str, ...]]:
+    """``options_of`` as words a person types, by option name: one word per value (several for a
+    repeatable option), ``none`` for an option set to None. ``read_options`` reads them back."""
+    return {dest: tuple("none" if one is None else word(one) for one in (value if isinstance(value, tuple) else (value,))) for dest, value in options_of(params, demo=demo).items()}
+
+
 def argv_of(params: BuildParams, source: Source) -> list[str]:
     """The ``atlas build`` words (without ``--out``) that rebuild ``params`` on ``source``."""
     words = source.argv()
-    for dest, value in options_of(params, demo=source.is_demo).items():
-        for one in value if isinstance(value, tuple) else (value,):
-            words += [f"--{dest.replace('_', '-')}", "none" if one is None else word(one)]
+    for dest, values in option_words(params, demo=source.is_demo).items():
+        for one in values:
+            words += [f"--{dest.replace('_', '-')}", one]
     return words
 
 
