@@ -175,6 +175,8 @@ def _(access, data_defaults, data_form, settings, stage_cache, upload_dir):
             input=_file("path", "upload", settings.source.input),
             items=_file("items_path", "items_upload", settings.source.items),
             **{key: _choice[key] for key in ("user_col", "item_col", "weight_col", "items_id_col", "name_col", "label_col")},
+            drop_missing_weights=settings.source.drop_missing_weights,
+            align_anyway=settings.source.align_anyway,
         )
         return _source, _source.load()
 
@@ -187,11 +189,11 @@ def _(access, data_defaults, data_form, settings, stage_cache, upload_dir):
 
 
 @app.cell
-def _(access, align_to, embedded, embedding):
+def _(access, align_to, embedded, embedding, settings):
     # A previous export whose map the layouts keep: its items start where they were (atlas/align.py)
     def _anchored(_report):
         _folder = access.resolve_read(align_to.value) if align_to is not None else None
-        _build = embedded.with_params(anchor=None if _folder is None else atlas.align.read_anchor(_folder))
+        _build = embedded.with_params(anchor=None if _folder is None else atlas.align.read_anchor(_folder, anyway=settings.source.align_anyway))
         _build.start  # the anchor's positions, read now so that a bad folder is named here
         return _build
 

@@ -568,6 +568,12 @@ def test_the_app_keeps_its_stage_cache_where_atlas_build_does(tmp_path, monkeypa
     assert atlas.app.app_settings({}).stage_cache().max_bytes == 512 * 1024**2
 
 
+def test_app_settings_read_the_sources_switches():
+    settings = atlas.app.app_settings({"input": "x.csv", "drop-missing-weights": "", "align-anyway": "true"})
+    assert settings.source.drop_missing_weights is True and settings.source.align_anyway is True
+    assert atlas.app.app_settings({"input": "x.csv"}).source.drop_missing_weights is False
+
+
 def test_app_settings_use_the_command_lines_demo_filters():
     demo = atlas.app.app_settings({})
     min_weight = atlas.plan.all_fields()["min_weight"]

@@ -103,7 +103,7 @@ def app_settings(cli_args: Mapping[str, object], *, collect: bool = False) -> Ap
     """
     given = {str(key).replace("-", "_"): value for key, value in cli_args.items()}
     flags = {str(key).replace("-", "_"): str(key) for key in cli_args}
-    source_readers = {f.name: _switch if f.name == "demo" else _text for f in dataclasses.fields(Source)}
+    source_readers = {f.name: _switch if isinstance(f.default, bool) else _text for f in dataclasses.fields(Source)}  # --demo, --drop-missing-weights …
     read = read_options(given, accept={*all_fields(), "seed", "projection"}, own={**source_readers, **APP_READERS})
     problems = [p.message or f"unknown option --{flags[p.key]}; the app takes the options of 'atlas build' (see 'atlas build --help')." for p in read.problems]
     if problems and not collect:
