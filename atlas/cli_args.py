@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from typing import Any
 
 from . import projections
 from .cooccur import CooccurrenceParams
@@ -84,21 +85,27 @@ def _metavar(f: Field) -> str:
     return {int: "N", float: "X", str: "TEXT", bool: "BOOL"}[f.kind]
 
 
+def given_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The stages' and the engine's options given on the command line, by option name (a flag
+    left out is absent: its default is ``argparse.SUPPRESS``)."""
+    return {dest: getattr(args, dest) for dest in (*all_fields(), *engine_fields()) if hasattr(args, dest)}
+
+
 def params_from_args(args) -> BuildParams:
     """``BuildParams`` from parsed ``atlas build`` arguments (unset flags keep their defaults)."""
-    values = {dest: getattr(args, dest) for dest in (*all_fields(), *engine_fields()) if hasattr(args, dest)}  # given flags only
-    values["seed"] = args.seed
+    values = {**given_options(args), "seed": args.seed}
     if args.projection:
         values["projection"] = args.projection
     if args.no_compare:
         values["compare"] = args.projection or projections.default_names()[0]
     elif args.compare:
         values["compare"] = args.compare
-    params = build_params(values, demo=source_from_args(args).is_demo)
+    demo = source_from_args(args).is_demo
+    params = build_params(values, demo=demo)
     if values.get("embedding") in (None, "") and (getattr(args, "candidates", None) or params.engine.name == "spark"):
         # the matrix methods read the profiles, which a candidates file or a Spark input leaves on the
         # cluster: such a build embeds its item graph unless told otherwise
-        params = build_params({**values, "embedding": "pymde"}, demo=source_from_args(args).is_demo)
+        params = build_params({**values, "embedding": "pymde"}, demo=demo)
     if getattr(args, "candidates", None):
         params = continuing_from(args.candidates, params, set(values))
     return params
@@ -140,7 +147,7 @@ def add_candidates_arguments(parser: argparse.ArgumentParser) -> None:
 def candidates_plan(args) -> tuple[Source, BuildParams]:
     """(the source, the parameters) of ``atlas candidates`` from its parsed arguments."""
     source = Source(input=args.input, user_col=args.user_col, item_col=args.item_col, weight_col=args.weight_col, drop_missing_weights=args.drop_missing_weights)
-    values = {dest: getattr(args, dest) for dest in (*all_fields(), *engine_fields()) if hasattr(args, dest)}
+    values = given_options(args)
     seed = check_seed(args.seed)
     filter = stage_params("filter", values, seed=seed)
     with flag_errors({"n_candidates": "--n-candidates"}):
