@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from atlas.errors import AtlasError
-from atlas.plan import BuildParams, all_fields, argv_of, command_line, option_words, read_options
+from atlas.plan import BuildParams, all_fields, argv_of, command_line, option_words, projection_params, read_options
 from atlas.regions import MAX_LEVELS
 from atlas.sources import Source
 
@@ -130,8 +130,6 @@ def current_build(stages: Mapping[str, Any], projection_values: Mapping[str, Map
     """The ``BuildParams`` the app's controls stand for: the stages' parameters (None while one
     of them is not valid) and each shown projection's control values; None when any part of it
     cannot be made (the app shows that problem where the control is)."""
-    from atlas.plan import projection_params
-
     if any(value is None for value in stages.values()):
         return None
     try:
