@@ -21,9 +21,11 @@ from .export import export_layout, read_layout
 from .graph import GraphParams, ItemGraph, cooccurrence_matrix, graph_from_candidates, recipe_graph
 from .ingest import Dataset, IngestParams, Interactions, from_arrays, load_dataset, load_interactions, load_items
 from .metrics import knn_recall, label_agreement, layout_metrics, trustworthiness
-from .build import Build, BuildResult
+from .build import Build
+from .result import BuildResult
 from .pipeline import Pipeline
-from .plan import BuildParams, Source, argv_of, build_params, command_line
+from .plan import BuildParams, argv_of, build_params, command_line
+from .sources import Source
 from .profiles import FilterParams, Profiles, build_profiles, item_frame, item_labels, item_names
 from .scan import scan_dataset, scan_profiles
 from .stagefile import ItemTable, read_candidates, write_candidates

@@ -10,25 +10,24 @@ by cell; the sweep reads the layouts of builds that differ in one projection.
 *signature* — the parameters it reads (``inputs``) and the signatures of the stages it follows
 (``after``) — is unchanged, so a projection change reuses the embedding at once.
 
-The stages are declared once, below, with ``@stage``; their order is what they follow.
+The stages are declared once, below, with ``@stage``; their order is what they follow. How a
+stage is read once and signed is :mod:`atlas.buildstage`; what a whole build produced is a
+``BuildResult`` (:mod:`atlas.result`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import logging
-import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping
 
 import numpy as np
 
 from . import embeddings, projections
 from .align import Anchor, AnchorMatch, alignment_report, match, start_positions
-from .cache import StageCache, _plain
+from .buildstage import Progress, StageValue, Stages, stage
+from .cache import StageCache
 from .cooccur import Candidates
 from .embed import Embedding
 from .errors import AtlasError
@@ -37,72 +36,8 @@ from .plan import BuildParams
 from .profiles import Profiles, item_labels, item_names
 from .projections import Layout
 from .regions import Regions
+from .result import BuildResult
 from .sources import route_of
-
-log = logging.getLogger(__name__)
-
-Progress = Callable[[str, float, float], None]
-"""``progress(stage, done, total)``: called when a stage starts (done=0), as it advances, and
-when it ends (done=total)."""
-
-
-@dataclass(frozen=True, eq=False)
-class BuildResult:
-    """Everything a build produced; ``layouts`` are aligned to the first projection (and that one
-    to the earlier map of ``alignment``, when the build was aligned to one); ``regions`` holds
-    the named regions of each layout."""
-
-    params: BuildParams
-    profiles: Profiles
-    candidates: Candidates | None
-    graph: ItemGraph
-    embedding: Embedding
-    layouts: dict[str, Layout]
-    metrics: dict[str, dict]
-    timings: dict[str, float]
-    cached: dict[str, bool] = field(default_factory=dict)
-    regions: dict[str, Regions] = field(default_factory=dict)
-    alignment: dict | None = None  # the report of ``align.alignment_report``
-    threads: dict[str, int] = field(default_factory=dict)  # per stage computed (not cached): its threads
-
-
-# -- the declaration of the stages ------------------------------------------------------------
-
-Inputs = tuple  # names of BuildParams fields, or callables of the parameters
-
-
-class stage:
-    """Declares a stage of ``Build``: ``@stage("graph", after=("profiles", "candidates"), inputs=("graph",))``.
-
-    ``after`` names the stages whose results it reads (or is a function of the parameters, for
-    stages that follow every projection); ``inputs`` the ``BuildParams`` fields it reads (a name,
-    or a function of the parameters for a part of one). On a ``Build`` the decorated method is
-    read as a property: ``build.graph``. ``timed`` reports the stage's whole time under its name
-    (for stages made of several cached steps); ``per_projection`` stages are read with
-    ``build.layout(name)``.
-    """
-
-    def __init__(self, name: str, *, after=(), inputs: Inputs = (), timed: bool = False, per_projection: bool = False) -> None:
-        self.name, self.after, self.inputs, self.timed, self.per_projection = name, after, inputs, timed, per_projection
-        self.compute: Callable | None = None
-
-    def __call__(self, compute: Callable) -> stage:
-        self.compute = compute
-        self.__doc__ = compute.__doc__
-        return self
-
-    def __set_name__(self, owner, attr: str) -> None:
-        owner.STAGES = {**getattr(owner, "STAGES", {}), self.name: self}
-
-    def __get__(self, build, owner=None):
-        if build is None:
-            return self
-        if self.per_projection:
-            return build.layout
-        return build.get(self.name)
-
-    def upstream(self, params: BuildParams) -> tuple[str, ...]:
-        return tuple(self.after(params) if callable(self.after) else self.after)
 
 
 def _embedding_reads(params) -> tuple[str, ...]:
@@ -115,32 +50,14 @@ def _neighbor_k(params: BuildParams) -> int:
     return max((projections.of(p).k_needed(p) for p in params.projections), default=0)
 
 
-@dataclass
-class _Done:
-    """A stage's value, the signature it was computed for, how long its steps took, whether they
-    came from the cache and the threads of those computed."""
-
-    signature: str
-    value: Any
-    timings: dict[str, float]
-    cached: dict[str, bool]
-    threads: dict[str, int] = field(default_factory=dict)
-
-    @classmethod
-    def of(cls, signature: str, value, runner) -> _Done:
-        return cls(signature, value, dict(runner.timings), dict(runner.cached), dict(runner.threads))
-
-
-class Build:
+class Build(Stages):
     """The stages of one map, computed on first use (see the module's docstring).
 
-    ``source`` is a ``Dataset`` or a ``plan.Source`` (loaded on first use). ``anchor`` (an
+    ``source`` is a ``Dataset`` or a ``sources.Source`` (loaded on first use). ``anchor`` (an
     earlier export's map, ``align.read_anchor``) makes every projection start from the old
     positions and turns the result onto the old map. ``cache`` (or ``cache_dir``) is the stage
     cache shared with other builds; ``progress(stage, done, total)`` sees the stages run.
     """
-
-    STAGES: dict[str, stage]
 
     def __init__(
         self,
@@ -152,15 +69,11 @@ class Build:
         cache_dir=None,
         progress: Progress | None = None,
     ) -> None:
+        super().__init__(params)
         self.source = source
-        self.params = params
         self.anchor = anchor
         self.cache = cache or StageCache(cache_dir)
         self.progress = progress
-        self._done: dict[str, _Done] = {}
-        self._signatures: dict[str, str] = {}
-        self._locks: dict[str, threading.Lock] = {}
-        self._lock = threading.Lock()
         self._route = None
         self._refined: dict[str, str] = {}  # shared by the builds of one lineage: the latest refinement of each layout
         self._origin = hashlib.sha256(repr(id(source)).encode() + repr(time.time_ns()).encode()).hexdigest()[:16]
@@ -172,84 +85,26 @@ class Build:
             self._route = route_of(self.data)
         return self._route
 
-    # -- reading stages ----------------------------------------------------------------------
-    def get(self, name: str):
-        """The value of stage ``name`` (``"layout:umap"`` for one projection's), computed once."""
-        done = self._done.get(name)
-        if done is not None:
-            return done.value
-        with self._lock:
-            lock = self._locks.setdefault(name, threading.Lock())
-        with lock:
-            done = self._done.get(name)
-            if done is None:
-                done = self._compute(name)
-                self._done[name] = done
-        return done.value
-
-    def has(self, name: str) -> bool:
-        """Whether stage ``name`` is computed (here, or shared from the build this one came from)."""
-        return name in self._done
-
-    def from_cache(self, *names: str) -> bool | None:
-        """Whether stages ``names`` were read from the stage cache, every step of them (None
-        while one of them is not computed, or when they ran no cached step)."""
-        steps = []
-        for name in names:
-            done = self._done.get(name)
-            if done is None:
-                return None
-            steps += [hit for step, hit in done.cached.items() if step != "load"]
-        return all(steps) if steps else None
-
     def layout(self, name: str) -> Layout:
         """The layout of the projection called ``name`` (from PCA, or from the anchor's
         positions), before any alignment."""
         self.params.projection(name)  # a projection this build does not compute is an error
         return self.get(f"layout:{name}")
 
-    def _spec(self, name: str) -> tuple[stage, str | None]:
-        base, _, arg = name.partition(":")
-        spec = self.STAGES.get(base)
-        if spec is None or bool(arg) != spec.per_projection:
-            raise AtlasError(f"a build has no stage {name!r}; its stages are {', '.join(self.STAGES)}.")
-        return spec, arg or None
+    def _identity(self, name: str) -> tuple:
+        # the data is whatever this build (and the builds made from it) was given: nothing else shares it
+        return (self._origin,) if name == "data" else ()
 
-    def upstream(self, name: str) -> tuple[str, ...]:
-        spec, _ = self._spec(name)
-        return spec.upstream(self.params)
-
-    def signature(self, name: str) -> str:
-        """What stage ``name``'s value depends on: its inputs and its upstream stages' signatures."""
-        known = self._signatures.get(name)
-        if known is not None:
-            return known
-        spec, arg = self._spec(name)
-        parts: list[Any] = [name]
-        for one in spec.inputs:
-            parts.append(one(self) if callable(one) else getattr(self.params, one))
-        if arg is not None:
-            parts.append(self.params.projection(arg))
-        if name == "data":
-            parts.append(self._origin)
-        parts += [self.signature(up) for up in spec.upstream(self.params)]
-        digest = hashlib.sha256(repr(_plain(parts)).encode()).hexdigest()[:24]
-        self._signatures[name] = digest
-        return digest
-
-    def _compute(self, name: str) -> _Done:
-        from .pipeline import Pipeline
-
+    def _compute(self, name: str) -> StageValue:
         spec, arg = self._spec(name)
         for up in spec.upstream(self.params):  # upstream first, so that this stage's time is its own
             self.get(up)
-        runner = Pipeline(cache=self.cache, progress=self.progress)
-        runner._refined = self._refined
+        runner = self._runner()
         if spec.timed and self.progress:
             self.progress(name, 0, 1)
         start = time.perf_counter()
         value = spec.compute(self, runner, arg) if arg is not None else spec.compute(self, runner)
-        done = _Done.of(self.signature(name), value, runner)
+        done = StageValue.of(self.signature(name), value, runner)
         if spec.timed:
             done.timings[name] = time.perf_counter() - start
             if self.progress:
@@ -259,7 +114,7 @@ class Build:
     # -- the stages ----------------------------------------------------------------------------
     @stage("data")
     def data(self, runner):
-        """The ``Dataset`` (a ``plan.Source`` is loaded here)."""
+        """The ``Dataset`` (a ``sources.Source`` is loaded here)."""
         from .ingest import Dataset
 
         if isinstance(self.source, Dataset):
@@ -390,7 +245,7 @@ class Build:
             return runner.project(self.embedding, params, graph=self.graph, warm_from=warm_from, progress=progress)
         layout = runner.project(self.embedding, params, graph=self.graph, from_pca=self.start is None, start=self.start, progress=progress)
         with self._lock:  # the build's own layout: kept, as reading build.layout(name) would keep it
-            self._done.setdefault(f"layout:{name}", _Done.of(self.signature(f"layout:{name}"), layout, runner))
+            self._done.setdefault(f"layout:{name}", StageValue.of(self.signature(f"layout:{name}"), layout, runner))
         return layout
 
     def reading(self, progress: Progress | None) -> Build:
@@ -423,35 +278,6 @@ class Build:
             if same:
                 other._done[name] = done
         return other
-
-    def _steps(self) -> tuple[dict[str, float], dict[str, bool]]:
-        """Seconds and cache hits per step of the stages read so far; a step computed in one stage
-        and found in the cache by a later one (the neighbour search) keeps its computed time."""
-        timings: dict[str, float] = {}
-        cached: dict[str, bool] = {}
-        for done in self._done.values():
-            for step, seconds in done.timings.items():
-                if done.cached.get(step) and cached.get(step) is False:
-                    continue
-                timings[step] = seconds
-                if step in done.cached:
-                    cached[step] = done.cached[step]
-        return timings, cached
-
-    @property
-    def timings(self) -> dict[str, float]:
-        """Seconds per step of the stages computed so far (shared stages keep their own)."""
-        return self._steps()[0]
-
-    @property
-    def cached(self) -> dict[str, bool]:
-        """Whether each step came from the stage cache."""
-        return self._steps()[1]
-
-    @property
-    def threads(self) -> dict[str, int]:
-        """The threads of each step computed (not read from the cache) so far."""
-        return {k: v for done in self._done.values() for k, v in done.threads.items()}
 
     def result(self) -> BuildResult:
         """Every stage, as one ``BuildResult`` (what ``atlas build`` exports)."""

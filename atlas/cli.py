@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .cache import StageCache
 from .errors import AtlasError
-from .plan import add_build_arguments
+from .cli_args import add_build_arguments
 
 log = logging.getLogger("atlas")
 
@@ -101,7 +101,8 @@ def _build(args: argparse.Namespace, interrupts: _Interrupts, plan=None) -> int:
     """A build from the command line's words, or from ``plan`` (a checked source and parameters)."""
     from .build import Build
     from .export import build_warnings, check_output_folder
-    from .plan import params_from_args, source_from_args
+    from .cli_args import params_from_args
+    from .sources import source_from_args
 
     if not args.out:
         raise AtlasError("no output folder: add --out DIR.")
@@ -143,7 +144,7 @@ def _build(args: argparse.Namespace, interrupts: _Interrupts, plan=None) -> int:
 def cmd_candidates(args: argparse.Namespace) -> int:
     """``atlas candidates INPUT --out cands.parquet``: the co-occurrence stage's result as a file."""
     from .build import Build
-    from .plan import candidates_plan
+    from .cli_args import candidates_plan
     from .stagefile import ItemTable, write_candidates
 
     source, params = candidates_plan(args)
@@ -212,7 +213,7 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     import dataclasses
 
     from .manifest import rebuild_source, recorded_build
-    from .plan import continuing_from
+    from .cli_args import continuing_from
 
     recorded = recorded_build(args.dir)
     source, notes = rebuild_source(recorded, input=args.input, items=args.items, candidates=args.candidates, align_to=args.align_to)
@@ -298,7 +299,7 @@ def make_parser() -> argparse.ArgumentParser:
     build.add_argument("--no-cache", action="store_true", help="do not read or write the on-disk stage cache")
     build.add_argument("--quiet", action="store_true", help="no progress bars or summary")
     candidates = sub.add_parser("candidates", help="interactions → filtered profiles → each item's co-occurrence candidates, written to a file (--engine spark: on a cluster)")
-    from .plan import add_candidates_arguments
+    from .cli_args import add_candidates_arguments
 
     add_candidates_arguments(candidates)
     candidates.add_argument("--out", required=True, help="the candidates file to write (Parquet), e.g. cands.parquet")
@@ -344,7 +345,7 @@ def make_parser() -> argparse.ArgumentParser:
     diff.add_argument("--quiet", action="store_true", help="no summary")
     diff.set_defaults(func=cmd_diff)
     # `atlas app`: serve the notebook app; it refuses to share this computer's files by accident.
-    from .app_server import add_app_arguments, cmd_app
+    from .app.server import add_app_arguments, cmd_app
 
     app = sub.add_parser("app", help="serve the notebook app (add --data-root DIR or --uploads-only to share it)")
     add_app_arguments(app)

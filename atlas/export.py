@@ -51,8 +51,9 @@ import pandas as pd
 from .errors import AtlasError
 from .explain import faithfulness, neighbor_reasons, torn_summary
 from .ingest import Dataset, is_nested
-from .build import BuildResult
-from .plan import argv_of, command_line, source_of
+from .result import BuildResult
+from .plan import argv_of, command_line
+from .sources import source_of
 from .profiles import item_frame, item_names
 from .regions import Regions, find_regions, no_regions
 from .web.html import HTML_NAME as PAGE

@@ -41,7 +41,7 @@ class Recorded:
     """What a rebuild takes from a manifest: the plan, the source, and the words it shows."""
 
     params: object  # BuildParams
-    source: object  # plan.Source
+    source: object  # sources.Source
     command: str | None
     path: Path
 
@@ -200,7 +200,7 @@ def params_of(plain, path: Path):
 
 def source_of(manifest: Mapping, path: Path):
     """The recorded ``Source``: its column choices checked, its paths as recorded."""
-    from .plan import Source
+    from .sources import Source
 
     recorded = manifest.get("input")
     if not isinstance(recorded, dict):

@@ -19,7 +19,8 @@ import numpy as np
 
 from . import embeddings, projections
 from .align import Anchor, AnchorMatch, align_onto, start_digest
-from .build import BuildResult, Progress
+from .buildstage import Progress
+from .result import BuildResult
 from .cache import StageCache, stage_key
 from .cooccur import Candidates, CooccurrenceParams, cooccurrence_candidates
 from .cores import fitted_threads

@@ -1,9 +1,13 @@
 """The plan of a build: what a person asked for → ``BuildParams``, and back to a command.
 
 Every face of atlas turns its input into parameters here, and only here: ``atlas build``'s flags
-(``add_build_arguments`` + ``build_params``), the notebook app's controls (the same option names),
-the sweep notebook, and a manifest being rebuilt. ``argv_of`` goes the other way, so every export
-records the ``atlas build`` command that makes the same layout again.
+(:mod:`atlas.cli_args`), the notebook app's command line, address and controls, the sweep
+notebook, and a manifest being rebuilt. ``read_options`` reads each option a face gave, with one
+rule and one message per option whatever the face; ``build_params`` makes the ``BuildParams``
+(``stage_params`` and ``projection_params`` make one stage's, for the app's forms). The other way,
+``options_of`` gives the options that rebuild a ``BuildParams`` and ``option_words`` their words,
+from which the page's address and ``argv_of``'s command are written, so every export records the
+``atlas build`` command that makes the same layout again.
 
 Options are declared on the stages' parameter dataclasses (:mod:`atlas.options`); the
 projections' come from the registry (:mod:`atlas.projections`), so a new projection brings its own
@@ -12,14 +16,13 @@ flags and sliders.
 
 from __future__ import annotations
 
-import argparse
+import contextlib
 import dataclasses
+import math
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from . import embeddings, projections
 from .align import AlignParams
@@ -32,6 +35,9 @@ from .graph import GraphParams
 from .options import Field, Option, fields_of, parse, word
 from .profiles import FilterParams
 from .regions import RegionParams
+
+if TYPE_CHECKING:
+    from .sources import Source
 
 #: The stages' parameters besides the projections', by the ``BuildParams`` field that holds them.
 STAGE_CLASSES: dict[str, type] = {
@@ -165,19 +171,106 @@ def all_fields() -> dict[str, Field]:
     return found
 
 
-def _compare_list(value: Any) -> tuple[str, ...]:
-    if isinstance(value, str):
-        value = [v for v in (part.strip() for part in value.split(",")) if v]
-    names = tuple(value)
-    for name in names:
-        projections.get(name)
-    if not names:
-        raise AtlasError(f"--compare needs at least one projection; choose from {', '.join(projections.names())}.")
-    return names
+# -- the gateway: option values from any face → BuildParams ------------------------------------
+
+#: The options of a build besides its fields': one seed for every stage, the exported layout, and
+#: the layouts computed.
+BUILD_KEYS = ("seed", "projection", "compare")
+
+SEED_FIELD = Field(BuildParams, "seed", SEED, int, False, 0)
 
 
-def build_params(values: Mapping[str, Any], *, demo: bool = False) -> BuildParams:
-    """``BuildParams`` from option values keyed by option name (``min_item_users``, ``min_dist``, ...).
+@dataclass(frozen=True)
+class Problem:
+    """A value a face gave that was left out: its key, the value, and why (no message: atlas has
+    no such option, or this face does not take it)."""
+
+    key: str
+    value: Any
+    message: str | None = None
+
+    @property
+    def unknown(self) -> bool:
+        return self.message is None
+
+
+@dataclass(frozen=True)
+class Options:
+    """What ``read_options`` read: the build options by option name, each a value of its field
+    (``values``, what ``build_params`` takes), the face's own keys (``own``), and what was left
+    out, in the order given."""
+
+    values: dict[str, Any]
+    own: dict[str, Any]
+    problems: tuple[Problem, ...]
+
+
+def _last(raw: Any) -> Any:
+    """A repeated flag or query key (a list of values) counts with its last value."""
+    return raw[-1] if isinstance(raw, list) and raw else raw
+
+
+def _blank(raw: Any) -> bool:
+    return raw is None or (isinstance(raw, str) and not raw.strip())
+
+
+def read_option(key: str, raw: Any) -> Any:
+    """One build option's value as ``build_params`` takes it, from what a face gave: a typed word,
+    a number, a list of repeated values (the last counts, except for a repeatable option and for
+    ``compare``, whose names add up). ``projection`` and ``compare`` come back as registered
+    names (``compare`` comma-separated; blank: the default list), a non-finite number only where
+    its parameter class accepts one. ``AtlasError`` names the flag of a value that cannot be used."""
+    if key == "seed":
+        return check_seed(parse(SEED_FIELD, _last(raw)))
+    if key == "projection":
+        return None if _blank(_last(raw)) else projections.get(str(_last(raw))).name
+    if key == "compare":
+        parts = [part.strip() for one in (raw if isinstance(raw, (list, tuple)) else [raw]) if not _blank(one) for part in str(one).split(",")]
+        if not parts:
+            return ""
+        if not any(parts):
+            raise AtlasError(f"--compare needs at least one projection; choose from {', '.join(projections.names())}.")
+        return ",".join(projections.get(name).name for name in parts if name)
+    f = {**all_fields(), **engine_fields()}[key]
+    if f.option.many:
+        return parse(f, raw)
+    value = parse(f, _last(raw))
+    if isinstance(value, float) and not math.isfinite(value):  # named here, not where the stage's parameters are made
+        with flag_errors(flags_of(f.owner)), contextlib.suppress(TypeError):
+            dataclasses.replace(f.owner(), **{f.name: value})
+    return value
+
+
+def read_options(given: Mapping[str, Any], *, accept: Collection[str] | None = None, own: Mapping[str, Callable[[Any], Any]] = {}) -> Options:
+    """The options a face gave, each read by ``read_option``, keyed by option name: ``atlas build``'s
+    parsed arguments, ``mo.cli_args()`` of a notebook, the page's address, the app's controls.
+
+    ``accept`` names the build options this face takes (default: every option of ``atlas
+    build``); ``own`` reads the face's other keys (the app's ``--input``, the address's view), each
+    from its last value. Nothing is raised: a value that cannot be used, and a key that is neither,
+    become ``problems``, and the option keeps its default.
+    """
+    known = {*all_fields(), *engine_fields(), *BUILD_KEYS}
+    accept = known if accept is None else known & set(accept)
+    values: dict[str, Any] = {}
+    read_own: dict[str, Any] = {}
+    problems: list[Problem] = []
+    for key, raw in given.items():
+        try:
+            if key in own:
+                read_own[key] = own[key](_last(raw))
+            elif key in accept:
+                values[key] = read_option(key, raw)
+            else:
+                problems.append(Problem(key, _last(raw)))
+        except AtlasError as exc:
+            problems.append(Problem(key, _last(raw), str(exc)))
+    return Options(values, read_own, tuple(problems))
+
+
+def build_params(given: Mapping[str, Any], *, demo: bool = False) -> BuildParams:
+    """``BuildParams`` from option values keyed by option name (``min_item_users``, ``min_dist``, ...):
+    the one way from what a person asked for, on any face, to a build.
 
     Values may be typed words (``"0.3"``), numbers or None; a missing option keeps its default
     (the demo's filters with ``demo``). ``projection`` names the exported layout and ``compare``
@@ -185,16 +278,18 @@ def build_params(values: Mapping[str, Any], *, demo: bool = False) -> BuildParam
     the exported layout and every projection compared by default). Any value that cannot be used
     raises one ``AtlasError`` naming its flag.
     """
-    unknown = set(values) - set(all_fields()) - set(engine_fields()) - {"seed", "projection", "compare"}
+    read = read_options(given)
+    unknown = sorted(p.key for p in read.problems if p.unknown)
     if unknown:
-        raise AtlasError(f"unknown option(s) {', '.join(sorted(unknown))}; see 'atlas build --help'.")
-    seed = check_seed(_seed(values.get("seed")))
+        raise AtlasError(f"unknown option(s) {', '.join(unknown)}; see 'atlas build --help'.")
+    if read.problems:
+        raise AtlasError(read.problems[0].message)
+    values = read.values
+    seed = values.get("seed", 0)
     stages = {stage: stage_params(stage, values, seed=seed, demo=demo) for stage in STAGE_CLASSES}
-    exported = values.get("projection") or None
-    if exported is not None:
-        projections.get(exported)
+    exported = values.get("projection")
     if values.get("compare"):
-        names = _compare_list(values["compare"])
+        names = tuple(values["compare"].split(","))
         if exported is not None and exported not in names:
             names = (*names, exported)
     else:
@@ -242,15 +337,6 @@ def projection_params(name: str, values: Mapping[str, Any], *, seed: int = 0):
         return method.Params(**_given(fields_of(method.Params), values), seed=check_seed(seed))
 
 
-SEED_FIELD = Field(BuildParams, "seed", SEED, int, False, 0)
-
-
-def _seed(raw: Any) -> int:
-    if raw is None or raw == "":
-        return 0
-    return parse(SEED_FIELD, raw)
-
-
 def options_of(params: BuildParams, *, demo: bool = False) -> dict[str, Any]:
     """The option values that rebuild ``params`` with ``build_params``: only those that differ
     from the defaults, plus the projections. Raises ``AtlasError`` when the stages use different
@@ -288,251 +374,21 @@ def options_of(params: BuildParams, *, demo: bool = False) -> dict[str, Any]:
     return values
 
 
-# -- where the data comes from -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Source:
-    """The data of a build: an interactions file and its column choices, or the built-in demo."""
-
-    input: str | None = None
-    demo: bool = False
-    items: str | None = None
-    items_id_col: str | None = None
-    name_col: str | None = None
-    label_col: str | None = None
-    user_col: str | None = None
-    item_col: str | None = None
-    weight_col: str | None = None
-    candidates: str | None = None  # a file written by 'atlas candidates', instead of INPUT
-    align_to: str | None = None  # an earlier export whose map the build keeps (atlas.align)
-    drop_missing_weights: bool = False  # rows with ids but no weight: left out and reported, not refused
-    align_anyway: bool = False  # align to an earlier map that shares under half of either build's items
-
-    def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if f.name != "demo" and isinstance(value, str):
-                object.__setattr__(self, f.name, value.strip() or None)
-        if self.demo and self.input:
-            raise AtlasError("give either INPUT or --demo, not both.")
-        if self.candidates and (self.input or self.demo):
-            raise AtlasError("give either INPUT (or --demo) or --candidates, not both: a candidates file already holds the filtered items.")
-
-    @property
-    def is_demo(self) -> bool:
-        return self.demo or not (self.input or self.candidates)
-
-    @property
-    def ingest(self):
-        from .ingest import IngestParams
-
-        return IngestParams(user_col=self.user_col, item_col=self.item_col, weight_col=self.weight_col, drop_missing_weights=self.drop_missing_weights)
-
-    def load(self, engine: EngineParams | None = None, *, stream: bool = False):
-        """The ``Dataset``: the demo; a candidates file's items; or the input with its metadata.
-
-        The interactions stay where they are when Spark reads them (``engine``), and, with
-        ``stream``, when the input is a folder or a large file (the profiles stage streams them,
-        :mod:`atlas.scan`; the command line streams, the app reads into memory)."""
-        from .demo import demo_movielens
-        from .ingest import Dataset, guess_name_column, load_dataset, load_items
-
-        if self.candidates:
-            from .stagefile import read_candidates
-
-            file = read_candidates(self.candidates)
-            items = None if self.items is None else load_items(self.items, item_col=self.items_id_col)
-            if items is not None and not np.isin(file.items.item_ids, items.index.to_numpy()).any():
-                raise AtlasError(f"no item id of {self.candidates!r} occurs in {self.items!r}; check that its first column (or --items-id-col) holds the same ids.")
-            data = Dataset(file, items, self.name_col or guess_name_column(items), self.label_col, {"candidates": self.candidates, **file.record.get("input", {})})
-        elif self.is_demo:
-            return demo_movielens()
-        elif engine is not None and engine.name == "spark":
-            from .engines.spark_input import spark_input
-            from .scan import lazy_dataset
-
-            data = lazy_dataset(spark_input(self.input, self.ingest), items_path=self.items, items_id_col=self.items_id_col, name_column=self.name_col, label_column=self.label_col)
-        else:
-            from .scan import scan_dataset, should_stream
-
-            load = scan_dataset if stream and should_stream(self.input) else load_dataset
-            data = load(self.input, self.ingest, items_path=self.items, items_id_col=self.items_id_col, name_column=self.name_col, label_column=self.label_col)
-        return dataclasses.replace(data, source={**data.source, "plan": dataclasses.asdict(self)})
-
-    def anchor(self):
-        """The earlier map of ``align_to`` (``align.Anchor``), or None."""
-        from .align import read_anchor
-
-        return None if self.align_to is None else read_anchor(self.align_to, anyway=self.align_anyway)
-
-    def argv(self) -> list[str]:
-        words = ["--demo"] if self.is_demo else ([self.input] if self.input else [])
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if f.name in ("input", "demo") or value is None or value is False or (self.is_demo and f.name not in ("align_to", "align_anyway")):
-                continue  # the demo reads no files of its own
-            if value is True:
-                words.append(f"--{f.name.replace('_', '-')}")
-                continue
-            words += [f"--{f.name.replace('_', '-')}", value]
-        return words
-
-
-SOURCE_HELP = {
-    "input": "interactions: CSV, TSV, .dat, Parquet, JSON Lines or profile lines",
-    "demo": "use the built-in MovieLens demo data instead of INPUT",
-    "items": "item metadata file (CSV/TSV/Parquet); its first column is the item id",
-    "items_id_col": "the item id column of --items (default: its first column)",
-    "name_col": "metadata column with the item's display name (default: title/name)",
-    "label_col": "categorical metadata column used to score maps (e.g. genre)",
-    "user_col": "user column (default: the first column)",
-    "item_col": "item column (default: the second column)",
-    "weight_col": "weight column, e.g. a rating (default: a numeric third column)",
-    "candidates": "continue from a candidates file written by 'atlas candidates' (instead of INPUT)",
-    "drop_missing_weights": "leave out (and report) rows that have ids but no weight, instead of refusing the file",
-    "align_anyway": "with --align-to: align even when the earlier map shares under half of either build's items",
-    "align_to": "an earlier export folder: keep its map's geography (shared items start where they were; the result is turned onto it)",
-}
-
-
-def source_of(data) -> Source | None:
-    """The ``Source`` a dataset was loaded from, or None for data made in Python."""
-    plan = (data.source or {}).get("plan") if data is not None else None
-    if plan is not None:
-        return Source(**plan)
-    if data is not None and (data.source or {}).get("demo") == "movielens":
-        return Source(demo=True)
-    return None
+def option_words(params: BuildParams, *, demo: bool = False) -> dict[str, tuple[str, ...]]:
+    """``options_of`` as words a person types, by option name: one word per value (several for a
+    repeatable option), ``none`` for an option set to None. ``read_options`` reads them back."""
+    return {dest: tuple("none" if one is None else word(one) for one in (value if isinstance(value, tuple) else (value,))) for dest, value in options_of(params, demo=demo).items()}
 
 
 def argv_of(params: BuildParams, source: Source) -> list[str]:
     """The ``atlas build`` words (without ``--out``) that rebuild ``params`` on ``source``."""
     words = source.argv()
-    for dest, value in options_of(params, demo=source.is_demo).items():
-        for one in value if isinstance(value, tuple) else (value,):
-            words += [f"--{dest.replace('_', '-')}", "none" if one is None else word(one)]
+    for dest, values in option_words(params, demo=source.is_demo).items():
+        for one in values:
+            words += [f"--{dest.replace('_', '-')}", one]
     return words
 
 
 def command_line(words: Sequence[str]) -> str:
     """``atlas build …`` as one line to copy into a shell."""
     return shlex.join(["atlas", "build", *words])
-
-
-# -- the command line ----------------------------------------------------------------------------
-
-
-def _argument_type(f: Field):
-    def convert(text: str):
-        try:
-            return parse(f, text)
-        except AtlasError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    convert.__name__ = f.kind.__name__
-    return convert
-
-
-def add_build_arguments(parser: argparse.ArgumentParser) -> None:
-    """Every ``atlas build`` option: the data source, every stage's and projection's options."""
-    parser.add_argument("input", nargs="?", help=SOURCE_HELP["input"])
-    parser.add_argument("--demo", action="store_true", help=SOURCE_HELP["demo"])
-    for name in ("items", "items_id_col", "name_col", "label_col", "user_col", "item_col", "weight_col", "candidates", "align_to"):
-        parser.add_argument(f"--{name.replace('_', '-')}", help=SOURCE_HELP[name])
-    parser.add_argument("--drop-missing-weights", action="store_true", help=SOURCE_HELP["drop_missing_weights"])
-    parser.add_argument("--align-anyway", action="store_true", help=SOURCE_HELP["align_anyway"])
-    for f in all_fields().values():
-        parser.add_argument(
-            f.option.flag, dest=f.dest, type=_argument_type(f), metavar=_metavar(f), help=f.option.help, default=argparse.SUPPRESS
-        )
-    add_engine_arguments(parser)
-    names = ",".join(projections.names())
-    parser.add_argument(PROJECTION.flag, choices=projections.names(), help=PROJECTION.help)
-    parser.add_argument(COMPARE.flag, metavar="NAMES", help=f"{COMPARE.help} (from {names}; default: the exported one, then {','.join(projections.default_names())})")
-    parser.add_argument("--no-compare", action="store_true", help="compute only the exported projection")
-    parser.add_argument(SEED.flag, type=_argument_type(SEED_FIELD), default=0, help=SEED.help)
-
-
-def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--engine`` and the ``--spark-*`` options (repeatable ones collect a list)."""
-    for f in engine_fields().values():
-        single = dataclasses.replace(f, option=dataclasses.replace(f.option, many=False))
-        extra = {"action": "append"} if f.option.many else {}
-        parser.add_argument(
-            f.option.flag, dest=f.dest, type=_argument_type(single), metavar=_metavar(f), help=f.option.help, default=argparse.SUPPRESS, **extra
-        )
-
-
-def _metavar(f: Field) -> str:
-    if f.option.choices:
-        return "{" + ",".join(f.option.choices) + "}"
-    return {int: "N", float: "X", str: "TEXT", bool: "BOOL"}[f.kind]
-
-
-def source_from_args(args) -> Source:
-    return Source(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Source)})
-
-
-def params_from_args(args) -> BuildParams:
-    """``BuildParams`` from parsed ``atlas build`` arguments (unset flags keep their defaults)."""
-    values = {dest: getattr(args, dest) for dest in (*all_fields(), *engine_fields()) if hasattr(args, dest)}  # given flags only
-    values["seed"] = args.seed
-    if args.projection:
-        values["projection"] = args.projection
-    if args.no_compare:
-        values["compare"] = args.projection or projections.default_names()[0]
-    elif args.compare:
-        values["compare"] = args.compare
-    params = build_params(values, demo=source_from_args(args).is_demo)
-    if values.get("embedding") in (None, "") and (getattr(args, "candidates", None) or params.engine.name == "spark"):
-        # the matrix methods read the profiles, which a candidates file or a Spark input leaves on the
-        # cluster: such a build embeds its item graph unless told otherwise
-        params = build_params({**values, "embedding": "pymde"}, demo=source_from_args(args).is_demo)
-    if getattr(args, "candidates", None):
-        params = continuing_from(args.candidates, params, set(values))
-    return params
-
-
-def continuing_from(path: str, params: BuildParams, given: set[str]) -> BuildParams:
-    """``params`` for a build that continues from the candidates file at ``path``: its filters and
-    co-occurrence parameters are the file's (an option given that disagrees is an error), and the
-    graph may use at most as many neighbours as the file holds candidates."""
-    from .stagefile import check_against, read_record
-
-    record = read_record(path)
-    if params.engine.name != "numba" or given & set(engine_fields()):
-        raise AtlasError("--candidates continues from a finished co-occurrence stage; leave out --engine and the --spark-* options.")
-    filter, cooccurrence = check_against(record, params.filter, params.cooccurrence, given)
-    if params.graph.n_neighbors > cooccurrence.n_candidates:
-        raise AtlasError(
-            f"the candidates file holds {cooccurrence.n_candidates} candidates per item, fewer than --n-neighbors {params.graph.n_neighbors}; "
-            f"lower --n-neighbors or write it again with 'atlas candidates --n-candidates {params.graph.n_neighbors}'."
-        )
-    return dataclasses.replace(params, filter=filter, cooccurrence=cooccurrence)
-
-
-def add_candidates_arguments(parser: argparse.ArgumentParser) -> None:
-    """``atlas candidates``' options: the input and its columns, the filters, the co-occurrence
-    options, ``--n-candidates`` and the engine."""
-    parser.add_argument("input", help="interactions: a file or folder (Parquet, CSV …); with --engine spark any path or table Spark reads")
-    for name in ("user_col", "item_col", "weight_col"):
-        parser.add_argument(f"--{name.replace('_', '-')}", help=SOURCE_HELP[name])
-    parser.add_argument("--drop-missing-weights", action="store_true", help=SOURCE_HELP["drop_missing_weights"])
-    for stage in ("filter", "cooccurrence"):
-        for f in fields_of(STAGE_CLASSES[stage]):
-            parser.add_argument(f.option.flag, dest=f.dest, type=_argument_type(f), metavar=_metavar(f), help=f.option.help, default=argparse.SUPPRESS)
-    parser.add_argument("--n-candidates", type=int, default=CooccurrenceParams().n_candidates, help="candidates kept per item: the largest --n-neighbors a build from the file can use (default 64)")
-    add_engine_arguments(parser)
-    parser.add_argument(SEED.flag, type=_argument_type(SEED_FIELD), default=0, help=SEED.help)
-
-
-def candidates_plan(args) -> tuple[Source, BuildParams]:
-    """(the source, the parameters) of ``atlas candidates`` from its parsed arguments."""
-    source = Source(input=args.input, user_col=args.user_col, item_col=args.item_col, weight_col=args.weight_col, drop_missing_weights=args.drop_missing_weights)
-    values = {dest: getattr(args, dest) for dest in (*all_fields(), *engine_fields()) if hasattr(args, dest)}
-    seed = check_seed(args.seed)
-    filter = stage_params("filter", values, seed=seed)
-    with flag_errors({"n_candidates": "--n-candidates"}):
-        cooccurrence = dataclasses.replace(stage_params("cooccurrence", values), n_candidates=args.n_candidates)
-    return source, BuildParams(filter=filter, cooccurrence=cooccurrence, graph=GraphParams(n_neighbors=min(GraphParams().n_neighbors, args.n_candidates)), engine=engine_params(values))

@@ -1,5 +1,9 @@
 """Where a build's interactions come from, and the route each takes to profiles and candidates.
 
+A ``Source`` names the data of a build as a person gives it (an interactions file and its column
+choices, a candidates file, or the built-in demo); ``Source.load`` reads it into a ``Dataset``,
+and ``source_of`` finds the ``Source`` a dataset was loaded from again.
+
 A ``Dataset``'s interactions are one of four kinds, and each kind owns how the filters and the
 co-occurrence are computed for it:
 
@@ -15,11 +19,17 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
 
 from .cache import stage_key
 from .errors import AtlasError
 from .pairweights import get_pair_weight
+
+if TYPE_CHECKING:
+    from .engines import EngineParams
 
 
 class Route(Protocol):
@@ -135,3 +145,106 @@ def route_of(data) -> Route:
     if hasattr(interactions, "user"):
         return _Local(data, streamed=False)
     raise AtlasError(f"atlas cannot read interactions of type {type(interactions).__name__}; load them with atlas.load_dataset.")
+
+
+@dataclass(frozen=True)
+class Source:
+    """The data of a build: an interactions file and its column choices, or the built-in demo."""
+
+    input: str | None = None
+    demo: bool = False
+    items: str | None = None
+    items_id_col: str | None = None
+    name_col: str | None = None
+    label_col: str | None = None
+    user_col: str | None = None
+    item_col: str | None = None
+    weight_col: str | None = None
+    candidates: str | None = None  # a file written by 'atlas candidates', instead of INPUT
+    align_to: str | None = None  # an earlier export whose map the build keeps (atlas.align)
+    drop_missing_weights: bool = False  # rows with ids but no weight: left out and reported, not refused
+    align_anyway: bool = False  # align to an earlier map that shares under half of either build's items
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name != "demo" and isinstance(value, str):
+                object.__setattr__(self, f.name, value.strip() or None)
+        if self.demo and self.input:
+            raise AtlasError("give either INPUT or --demo, not both.")
+        if self.candidates and (self.input or self.demo):
+            raise AtlasError("give either INPUT (or --demo) or --candidates, not both: a candidates file already holds the filtered items.")
+
+    @property
+    def is_demo(self) -> bool:
+        return self.demo or not (self.input or self.candidates)
+
+    @property
+    def ingest(self):
+        from .ingest import IngestParams
+
+        return IngestParams(user_col=self.user_col, item_col=self.item_col, weight_col=self.weight_col, drop_missing_weights=self.drop_missing_weights)
+
+    def load(self, engine: EngineParams | None = None, *, stream: bool = False):
+        """The ``Dataset``: the demo; a candidates file's items; or the input with its metadata.
+
+        The interactions stay where they are when Spark reads them (``engine``), and, with
+        ``stream``, when the input is a folder or a large file (the profiles stage streams them,
+        :mod:`atlas.scan`; the command line streams, the app reads into memory)."""
+        from .demo import demo_movielens
+        from .ingest import Dataset, guess_name_column, load_dataset, load_items
+
+        if self.candidates:
+            from .stagefile import read_candidates
+
+            file = read_candidates(self.candidates)
+            items = None if self.items is None else load_items(self.items, item_col=self.items_id_col)
+            if items is not None and not np.isin(file.items.item_ids, items.index.to_numpy()).any():
+                raise AtlasError(f"no item id of {self.candidates!r} occurs in {self.items!r}; check that its first column (or --items-id-col) holds the same ids.")
+            data = Dataset(file, items, self.name_col or guess_name_column(items), self.label_col, {"candidates": self.candidates, **file.record.get("input", {})})
+        elif self.is_demo:
+            return demo_movielens()
+        elif engine is not None and engine.name == "spark":
+            from .engines.spark_input import spark_input
+            from .scan import lazy_dataset
+
+            data = lazy_dataset(spark_input(self.input, self.ingest), items_path=self.items, items_id_col=self.items_id_col, name_column=self.name_col, label_column=self.label_col)
+        else:
+            from .scan import scan_dataset, should_stream
+
+            load = scan_dataset if stream and should_stream(self.input) else load_dataset
+            data = load(self.input, self.ingest, items_path=self.items, items_id_col=self.items_id_col, name_column=self.name_col, label_column=self.label_col)
+        return dataclasses.replace(data, source={**data.source, "plan": dataclasses.asdict(self)})
+
+    def anchor(self):
+        """The earlier map of ``align_to`` (``align.Anchor``), or None."""
+        from .align import read_anchor
+
+        return None if self.align_to is None else read_anchor(self.align_to, anyway=self.align_anyway)
+
+    def argv(self) -> list[str]:
+        words = ["--demo"] if self.is_demo else ([self.input] if self.input else [])
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name in ("input", "demo") or value is None or value is False or (self.is_demo and f.name not in ("align_to", "align_anyway")):
+                continue  # the demo reads no files of its own
+            if value is True:
+                words.append(f"--{f.name.replace('_', '-')}")
+                continue
+            words += [f"--{f.name.replace('_', '-')}", value]
+        return words
+
+
+def source_of(data) -> Source | None:
+    """The ``Source`` a dataset was loaded from, or None for data made in Python."""
+    plan = (data.source or {}).get("plan") if data is not None else None
+    if plan is not None:
+        return Source(**plan)
+    if data is not None and (data.source or {}).get("demo") == "movielens":
+        return Source(demo=True)
+    return None
+
+
+def source_from_args(args) -> Source:
+    """The ``Source`` of parsed ``atlas build`` arguments."""
+    return Source(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Source)})

@@ -205,7 +205,7 @@ CHANGED_PX = 1.0
 
 
 def preview_rows(n: int, points: int) -> np.ndarray:
-    """The rows ``atlas.widgets.progress.preview_svg`` draws: all, or a fixed sample of ``points``."""
+    """The rows ``atlas.app.jobs.preview_svg`` draws: all, or a fixed sample of ``points``."""
     return np.arange(n) if points >= n else np.sort(np.random.default_rng(0).choice(n, points, replace=False))
 
 

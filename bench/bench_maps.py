@@ -187,7 +187,7 @@ def timed(page, js: str, action, timeout: float = 300.0) -> dict:
 
 def titles_for(tables_n: int) -> dict[str, str]:
     """The legend title the WebGL view gives each colour choice."""
-    from atlas.widgets import map_colours
+    from atlas.widgets.scatter import map_colours
 
     table = synthetic_map_table(min(tables_n, 2000))
     return {c: map_colours(table, c).title for c in COLOURS}

@@ -11,6 +11,7 @@ with app.setup:
     import marimo as mo
 
     import atlas
+    import atlas.app
     from atlas import widgets
 
 
@@ -25,7 +26,7 @@ def _(access):
     filters → co-occurrence graph → embedding → projections); only the stages after a change are
     recomputed, and settings seen before come back from the cache.
     """),
-            widgets.access_note(access),
+            atlas.app.access_note(access),
         ]
     )
     return
@@ -34,11 +35,11 @@ def _(access):
 @app.cell
 def _():
     # the command line's presets, with the options of the page's address on top (a reload, a shared link)
-    settings = widgets.app_settings(mo.cli_args(), collect=True).with_address(mo.query_params().to_dict())
+    settings = atlas.app.app_settings(mo.cli_args(), collect=True).with_address(mo.query_params().to_dict())
     _problems = list(settings.problems)
     # Which files this visitor may name: locked when the app is shared without a policy.
-    access = widgets.visitor_access(settings, mo.app_meta().request, listening=widgets.listening_addresses(), problems=_problems)
-    settings_run = widgets.StageRun("command line", settings, " ".join(_problems) or None, 0.0)
+    access = atlas.app.visitor_access(settings, mo.app_meta().request, listening=atlas.app.listening_addresses(), problems=_problems)
+    settings_run = atlas.app.StageRun("command line", settings, " ".join(_problems) or None, 0.0)
     stage_cache = settings.stage_cache()  # shared by every build of this session
     memo = widgets.SessionMemo()  # this browser session's charts and comparisons
     upload_dir = Path(tempfile.mkdtemp(prefix="atlas-upload-"))
@@ -167,17 +168,19 @@ def _(access, data_defaults, data_form, settings, stage_cache, upload_dir):
     _choice = data_form.value or data_defaults
 
     def _file(box, upload, preset):
-        return widgets.resolve_upload(_choice.get(box), _choice.get(upload, ()), upload_dir, access=access, preset=preset)
+        return atlas.app.resolve_upload(_choice.get(box), _choice.get(upload, ()), upload_dir, access=access, preset=preset)
 
     def _load(_report):
         _source = atlas.Source(
             input=_file("path", "upload", settings.source.input),
             items=_file("items_path", "items_upload", settings.source.items),
             **{key: _choice[key] for key in ("user_col", "item_col", "weight_col", "items_id_col", "name_col", "label_col")},
+            drop_missing_weights=settings.source.drop_missing_weights,
+            align_anyway=settings.source.align_anyway,
         )
         return _source, _source.load()
 
-    data_run = widgets.run_stage("data", _load, title="Loading data…")
+    data_run = atlas.app.run_stage("data", _load, title="Loading data…")
     data_run = dataclasses.replace(data_run, status="loaded") if data_run.ok else data_run
     data_source, data = data_run.value or (None, None)
     # the map's build: every cell below reads its stages (atlas/build.py), none runs them in order
@@ -186,15 +189,15 @@ def _(access, data_defaults, data_form, settings, stage_cache, upload_dir):
 
 
 @app.cell
-def _(access, align_to, embedded, embedding):
+def _(access, align_to, embedded, embedding, settings):
     # A previous export whose map the layouts keep: its items start where they were (atlas/align.py)
     def _anchored(_report):
         _folder = access.resolve_read(align_to.value) if align_to is not None else None
-        _build = embedded.with_params(anchor=None if _folder is None else atlas.align.read_anchor(_folder))
+        _build = embedded.with_params(anchor=None if _folder is None else atlas.align.read_anchor(_folder, anyway=settings.source.align_anyway))
         _build.start  # the anchor's positions, read now so that a bad folder is named here
         return _build
 
-    align_run = widgets.run_stage("align to", _anchored, needs=[embedding], spinner=False)
+    align_run = atlas.app.run_stage("align to", _anchored, needs=[embedding], spinner=False)
     anchored = align_run.value
     align_match = None if anchored is None else anchored.match
     return align_match, align_run, anchored
@@ -214,7 +217,7 @@ def _(
 ):
     pipeline_runs = [data_run, profiles_run, graph_run, embedding_run]
     stage_runs = [settings_run, filter_run, graph_params_run, embed_params_run, *pipeline_runs, *layout_runs.values()]
-    mo.vstack(widgets.stage_messages(stage_runs))
+    mo.vstack(atlas.app.stage_messages(stage_runs))
     return pipeline_runs, stage_runs
 
 
@@ -249,7 +252,7 @@ def _(data, settings):
 @app.cell
 def _(colour_by, data, settings):
     # a column of sets (genres "Action|Sci-Fi"): colour by each item's most distinctive value, or by one value
-    _choices = widgets.set_choices(data.items[colour_by.selected_key]) if data.items is not None and colour_by.selected_key in data.items else {}
+    _choices = atlas.columns.set_choices(data.items[colour_by.selected_key]) if data.items is not None and colour_by.selected_key in data.items else {}
     _has = settings.view.get("has", "")
     colour_has = (
         mo.ui.dropdown(
@@ -321,7 +324,7 @@ def _(data, graph, name_index, name_table, pasted, profiles, search, search_hits
 def _(settings):
     # the region names over the maps (a view setting, kept in the page's address)
     region_overlay = mo.ui.dropdown(
-        {label: level for label, (_, level) in widgets.REGION_OVERLAY.items()}, value=widgets.region_overlay_label(settings.view), label="region names on the maps"
+        {label: level for label, (_, level) in atlas.app.REGION_OVERLAY.items()}, value=atlas.app.region_overlay_label(settings.view), label="region names on the maps"
     )
     return (region_overlay,)
 
@@ -342,7 +345,7 @@ def _(colour_by, colour_has, pasted, region_overlay, search, search_pick, user_p
 def _(data_source, filter_defaults, filter_form, loaded, seed):
     # The stages the maps wait for run here, under the maps' controls: their spinners (which stage,
     # how far) show where the user is looking, not at the top of the page.
-    filter_run = widgets.run_stage(
+    filter_run = atlas.app.run_stage(
         "filters",
         lambda _report: atlas.plan.stage_params(
             "filter", filter_form.value or filter_defaults, seed=seed.value, demo=bool(data_source and data_source.is_demo)
@@ -351,7 +354,7 @@ def _(data_source, filter_defaults, filter_form, loaded, seed):
     )
     filter_params = filter_run.value
     filtered = None if loaded is None or filter_params is None else loaded.with_params(filter=filter_params)
-    profiles_run = widgets.run_stage("profiles", lambda report: filtered.reading(report).profiles, needs=[filtered], title="Filtering users and items…").read_from(filtered, "profiles")
+    profiles_run = atlas.app.run_stage("profiles", lambda report: filtered.reading(report).profiles, needs=[filtered], title="Filtering users and items…").read_from(filtered, "profiles")
     profiles = profiles_run.value
     return filter_params, filter_run, filtered, profiles, profiles_run
 
@@ -359,7 +362,7 @@ def _(data_source, filter_defaults, filter_form, loaded, seed):
 @app.cell
 def _(filtered, graph_defaults, graph_form, profiles, seed):
     _values = graph_form.value or graph_defaults
-    graph_params_run = widgets.run_stage(
+    graph_params_run = atlas.app.run_stage(
         "graph settings",
         lambda _report: (
             atlas.plan.stage_params("cooccurrence", _values, seed=seed.value),
@@ -369,7 +372,7 @@ def _(filtered, graph_defaults, graph_form, profiles, seed):
     )
     cooccurrence_params, graph_params = graph_params_run.value or (None, None)
     graphed = None if profiles is None or graph_params is None else filtered.with_params(cooccurrence=cooccurrence_params, graph=graph_params)
-    graph_run = widgets.run_stage(
+    graph_run = atlas.app.run_stage(
         "graph", lambda report: graphed.reading(report).graph, needs=[graphed], title="Counting co-occurrences and building the item graph…"
     ).read_from(graphed, "candidates", "graph")
     graph = graph_run.value
@@ -378,12 +381,12 @@ def _(filtered, graph_defaults, graph_form, profiles, seed):
 
 @app.cell
 def _(embed_defaults, embed_form, graph, graphed, seed):
-    embed_params_run = widgets.run_stage(
+    embed_params_run = atlas.app.run_stage(
         "embedding settings", lambda _report: atlas.plan.stage_params("embed", embed_form.value or embed_defaults, seed=seed.value), spinner=False
     )
     embed_params = embed_params_run.value
     embedded = None if graph is None or embed_params is None else graphed.with_params(embed=embed_params)
-    embedding_run = widgets.run_stage(
+    embedding_run = atlas.app.run_stage(
         "embedding", lambda report: embedded.reading(report).embedding, needs=[embedded],
         title=f"Embedding the items ({atlas.embeddings.of(embed_params).title})…" if embed_params is not None else "Embedding the items…",
     ).read_from(embedded, "embedding")
@@ -395,7 +398,7 @@ def _(embed_defaults, embed_form, graph, graphed, seed):
 def _():
     # this session's layouts: what the maps show (a state the background projections update)
     get_layouts, set_layouts = mo.state({})
-    layout_jobs = widgets.LayoutJobs()
+    layout_jobs = atlas.app.LayoutJobs()
     map_turns = widgets.MapTurns()
     return get_layouts, layout_jobs, map_turns, set_layouts
 
@@ -415,7 +418,7 @@ def _(anchored, embedding, layout_jobs, projection_controls, restart, seed, set_
     layout_params, layout_runs = {}, {}
     for _name in shown:
         _method = atlas.projections.get(_name)
-        _run = widgets.run_stage(
+        _run = atlas.app.run_stage(
             f"{_method.title} settings",
             lambda _report, n=_name: atlas.plan.projection_params(n, projection_controls[n].value, seed=seed.value),
             spinner=False,
@@ -424,14 +427,14 @@ def _(anchored, embedding, layout_jobs, projection_controls, restart, seed, set_
         if _params is not None and embedding is not None:
             _params, _note = _method.capped(_params, embedding.coords.shape[0])
         layout_params[_name] = _params
-        layout_runs[_name] = widgets.StageRun(_run.stage, _params, _run.error, 0.0, _note)
+        layout_runs[_name] = atlas.app.StageRun(_run.stage, _params, _run.error, 0.0, _note)
     # layouts seen before are shown at once; the others are computed in the background, shown here as they form
     _ready = {name: p for name, p in layout_params.items() if p is not None}
     built = None if anchored is None or not _ready else anchored.with_params(projections=tuple(_ready.values()))
     layouts_now = (
         {}
         if built is None
-        else widgets.start_layouts(built, jobs=layout_jobs, publish=set_layouts, from_pca=restart.value, background=mo.running_in_notebook())
+        else atlas.app.start_layouts(built, jobs=layout_jobs, publish=set_layouts, from_pca=restart.value, background=mo.running_in_notebook())
     )
     return built, layout_params, layout_runs, layouts_now
 
@@ -505,10 +508,10 @@ def _(access, settings):
 
 @app.cell
 def _(align_run, aligned, built, region_defaults, region_form, region_overlay):
-    region_params_run = widgets.run_stage("region settings", lambda _report: atlas.plan.stage_params("regions", region_form.value or region_defaults), spinner=False)
+    region_params_run = atlas.app.run_stage("region settings", lambda _report: atlas.plan.stage_params("regions", region_form.value or region_defaults), spinner=False)
     region_params = region_params_run.value
     _shown = region_overlay.value >= 0  # found only while their names are shown: an export finds its own
-    regions_run = widgets.run_stage(
+    regions_run = atlas.app.run_stage(
         "regions",
         lambda _report: built.with_params(regions=region_params).regions_of(aligned) if _shown else {},
         needs=[region_params, built],
@@ -521,7 +524,7 @@ def _(align_run, aligned, built, region_defaults, region_form, region_overlay):
         if region_overlay.value >= 0 and found.levels
     }
     alignment = built.alignment_of(next(iter(aligned.values())).xy) if built is not None and aligned else None
-    _notes = widgets.stage_messages([align_run, region_params_run, regions_run])
+    _notes = atlas.app.stage_messages([align_run, region_params_run, regions_run])
     if alignment is not None:
         _notes.append(mo.callout(mo.md("  \n".join(atlas.align.report_lines(alignment))), kind="info"))
     mo.vstack(_notes)
@@ -618,7 +621,7 @@ def _(layout_jobs, pipeline_runs, raw_layouts):
     mo.vstack(
         [
             mo.md("**Time per stage** (a stage served from the cache takes almost no time)"),
-            mo.ui.table(widgets.timing_table([*pipeline_runs, *_layout_runs]), selection=None, pagination=False),
+            mo.ui.table(atlas.app.timing_table([*pipeline_runs, *_layout_runs]), selection=None, pagination=False),
         ]
     )
     return
@@ -639,7 +642,7 @@ def _(settings, shown):
 def _(access, data_source, export_layout_choice, settings):
     # Not tied to the layouts themselves, so that a typed folder survives a slider move; named
     # after the data and the layout (atlas-out/movielens-umap), unless --out named one.
-    _name = None if data_source is None else widgets.export_name(data_source, export_layout_choice.value)
+    _name = None if data_source is None else atlas.app.export_name(data_source, export_layout_choice.value)
     if access.reads_paths:
         export_dir = mo.ui.text(value=access.default_export_folder(settings.out, _name), label="folder on the server", full_width=True)
         export_button = mo.ui.run_button(label="Export")
@@ -656,7 +659,7 @@ def _(access, data_source, export_layout_choice, settings):
 def _(aligned, stage_runs):
     # without a layout the export cells below cannot run: say why, instead of doing nothing
     mo.stop(bool(aligned))
-    mo.callout(mo.md(f"**Export** — there is no layout to export yet: {widgets.why_no_layout(stage_runs)}"), kind="warn")
+    mo.callout(mo.md(f"**Export** — there is no layout to export yet: {atlas.app.why_no_layout(stage_runs)}"), kind="warn")
     return
 
 
@@ -686,7 +689,7 @@ def _(
     user_top,
 ):
     # the settings on show: kept in the page's address, and as the command that makes this map
-    _params = widgets.current_build(
+    _params = atlas.app.current_build(
         {"filter": filter_params, "cooccurrence": cooccurrence_params, "graph": graph_params, "embed": embed_params, "regions": region_params},
         {name: projection_controls[name].value for name in shown},
         seed=seed.value,
@@ -697,19 +700,19 @@ def _(
     _view = {
         "colour": colour_by.selected_key,
         "has": (colour_has.value or None) if colour_has is not None else None,
-        "names": widgets.REGION_OVERLAY[region_overlay.selected_key][0],
+        "names": atlas.app.REGION_OVERLAY[region_overlay.selected_key][0],
         "find": search.value.strip(),
         "pick": None if _picked is None else name_table["item_id"].iloc[_picked],
         "user": user_pick.value,
         "top": user_top.value if user_pick.value else None,
         "paste": pasted.value.strip(),
     }
-    widgets.keep_in_address(
+    atlas.app.keep_in_address(
         mo.query_params(), _params, demo=data_source.is_demo, default_compare=atlas.projections.default_names(), view=_view
     )
     _aligned_to = (align_to.value.strip() or None) if align_to is not None else data_source.align_to
-    _source = widgets.shown_source(dataclasses.replace(data_source, align_to=_aligned_to), access=access, upload_dir=upload_dir)
-    _command = widgets.build_command(_params, _source, out=f"atlas-out/{widgets.export_name(data_source, _params.exported)}")
+    _source = atlas.app.shown_source(dataclasses.replace(data_source, align_to=_aligned_to), access=access, upload_dir=upload_dir)
+    _command = atlas.app.build_command(_params, _source, out=f"atlas-out/{atlas.app.export_name(data_source, _params.exported)}")
     mo.md(f"**The same map from the command line** (add `--html` for the web atlas):\n\n```bash\n{_command}\n```")
     return
 
@@ -735,7 +738,7 @@ def _(data, export_layout_choice, export_result):
     # Built only when pressed, in a temporary folder on the server that is removed afterwards.
     _projection = export_layout_choice.value
     export_download = mo.download(
-        data=lambda: widgets.export_zip(export_result(), data, projection=_projection),
+        data=lambda: atlas.app.export_zip(export_result(), data, projection=_projection),
         filename=f"atlas-{_projection}.zip",
         mimetype="application/zip",
         label=f"Download the {export_layout_choice.selected_key} export (.zip with atlas.html)",
@@ -747,11 +750,11 @@ def _(data, export_layout_choice, export_result):
 @app.cell
 def _(access, data, export_button, export_dir, export_layout_choice, export_result, overwrite_button):
     mo.stop(export_dir is None)
-    export_folder_run = widgets.run_stage("export folder", lambda _report: access.resolve_write(export_dir.value), spinner=False)
+    export_folder_run = atlas.app.run_stage("export folder", lambda _report: access.resolve_write(export_dir.value), spinner=False)
     mo.stop(not export_folder_run.ok, mo.callout(mo.md(f"**Export** — {export_folder_run.error}"), kind="danger"))
     mo.stop(not (export_button.value or overwrite_button.value), mo.md(f"_…or press **Export** to write the files into `{export_folder_run.value}` on the server._"))
     # an export of other data in that folder is replaced only when asked; one of this data at once
-    export_other = widgets.export_conflict(export_folder_run.value, data)
+    export_other = atlas.app.export_conflict(export_folder_run.value, data)
     mo.stop(
         export_other is not None and not overwrite_button.value,
         mo.callout(
@@ -759,9 +762,9 @@ def _(access, data, export_button, export_dir, export_layout_choice, export_resu
             kind="warn",
         ),
     )
-    export_run = widgets.run_stage(
+    export_run = atlas.app.run_stage(
         "export",
-        lambda _report: widgets.export_with_page(export_folder_run.value, export_result(), data, projection=export_layout_choice.value),
+        lambda _report: atlas.app.export_with_page(export_folder_run.value, export_result(), data, projection=export_layout_choice.value),
         title="Writing the export…",
     )
     if export_run.ok:

@@ -1,4 +1,4 @@
-"""atlas.widgets.access: what a served app may read and write, and who counts as a visitor
+"""atlas.app.access: what a served app may read and write, and who counts as a visitor
 from another computer."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from atlas import widgets
+import atlas.app
+from atlas.app.access import Access, is_loopback, request_is_remote, visitor_access
 from atlas.errors import AtlasError
-from atlas.widgets.access import Access, is_loopback, request_is_remote, visitor_access
 
 
 def tree_of(folder: Path) -> set[str]:
@@ -67,12 +67,12 @@ def test_bad_policies_are_refused(kwargs, message):
 
 
 def test_settings_choose_the_mode(tmp_path):
-    assert Access.from_settings(widgets.app_settings({})).mode == "local"
-    assert Access.from_settings(widgets.app_settings({"data-root": str(tmp_path)})) == Access("root", tmp_path)
-    uploads = Access.from_settings(widgets.app_settings({"uploads-only": "", "max-upload-mb": 2.5}))
+    assert Access.from_settings(atlas.app.app_settings({})).mode == "local"
+    assert Access.from_settings(atlas.app.app_settings({"data-root": str(tmp_path)})) == Access("root", tmp_path)
+    uploads = Access.from_settings(atlas.app.app_settings({"uploads-only": "", "max-upload-mb": 2.5}))
     assert (uploads.mode, uploads.max_upload_bytes, uploads.reads_paths, uploads.takes_uploads) == ("uploads-only", 2_500_000, False, True)
     with pytest.raises(AtlasError, match="give --data-root or --uploads-only, not both"):
-        Access.from_settings(widgets.app_settings({"data-root": str(tmp_path), "uploads-only": ""}))
+        Access.from_settings(atlas.app.app_settings({"data-root": str(tmp_path), "uploads-only": ""}))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -135,9 +135,9 @@ def test_a_refused_export_writes_nothing_and_an_allowed_one_stays_inside(served,
     before_outside, before_root = tree_of(outside), tree_of(root)
     for folder in ("../outside/atlas-out", "exports/atlas-out", str(outside / "atlas-out"), "."):
         with pytest.raises(AtlasError):
-            widgets.export_with_page(access.resolve_write(folder), built, planted, projection="umap")
+            atlas.app.export_with_page(access.resolve_write(folder), built, planted, projection="umap")
     assert tree_of(outside) == before_outside and tree_of(root) == before_root
-    paths = widgets.export_with_page(access.resolve_write("maps/atlas-out"), built, planted, projection="umap")
+    paths = atlas.app.export_with_page(access.resolve_write("maps/atlas-out"), built, planted, projection="umap")
     assert sorted(paths) == sorted(["layout.csv", "layout.parquet", "regions.parquet", "neighbors.parquet", "manifest.json", "atlas.html"])
     assert all(path.resolve().is_relative_to(root.resolve() / "maps" / "atlas-out") for path in paths.values())
     assert tree_of(root) - before_root == {"maps", "maps/atlas-out", *(f"maps/atlas-out/{name}" for name in paths)}
@@ -167,14 +167,14 @@ def test_without_a_root_no_typed_path_is_read_or_written(mode, served):
 
 def test_uploads_are_capped_and_a_typed_path_is_ignored_without_paths(tmp_path):
     access = Access("uploads-only", max_upload_mb=0.001)  # 1,000 bytes
-    saved = widgets.resolve_upload(None, [Upload("plays.csv", b"x" * 1000)], tmp_path, access=access)
+    saved = atlas.app.resolve_upload(None, [Upload("plays.csv", b"x" * 1000)], tmp_path, access=access)
     assert Path(saved).read_bytes() == b"x" * 1000
     with pytest.raises(AtlasError, match=r"'big.csv' is 0.0 MB, over this app's limit of 0.001 MB; upload a smaller file"):
-        widgets.resolve_upload(None, [Upload("big.csv", b"x" * 1001)], tmp_path / "second", access=access)
+        atlas.app.resolve_upload(None, [Upload("big.csv", b"x" * 1001)], tmp_path / "second", access=access)
     assert not (tmp_path / "second").exists()
     # no upload: the file named when the app was started, never a visitor's text
-    assert widgets.resolve_upload("/etc/passwd", [], tmp_path, access=access, preset="plays.csv") == "plays.csv"
-    assert widgets.resolve_upload(None, [], tmp_path, access=access) is None
+    assert atlas.app.resolve_upload("/etc/passwd", [], tmp_path, access=access, preset="plays.csv") == "plays.csv"
+    assert atlas.app.resolve_upload(None, [], tmp_path, access=access) is None
 
 
 @pytest.mark.parametrize("mode", ["local", "root"])
@@ -188,7 +188,7 @@ def test_a_typed_path_with_a_nul_byte_gets_the_one_line_refusal(mode, typed, ser
     with pytest.raises(AtlasError, match=f"^the export folder {shown} holds a NUL byte"):
         access.resolve_write(typed)
     with pytest.raises(AtlasError, match=f"^the path {shown} holds a NUL byte"):
-        widgets.resolve_upload(typed, [], root, access=access)
+        atlas.app.resolve_upload(typed, [], root, access=access)
     with pytest.raises(AtlasError, match="^--data-root .* holds a NUL byte"):
         Access.from_settings({"data_root": str(root) + "\x00"})
     assert tree_of(root) == {"data", "data/plays.csv", "data/leak.csv", "exports"}
@@ -237,16 +237,16 @@ def test_a_visitor_is_remote_through_a_proxy_or_another_address():
 
 
 def test_a_shared_app_without_a_policy_is_locked(tmp_path):
-    local = widgets.app_settings({})
+    local = atlas.app.app_settings({})
     assert visitor_access(local, request()).mode == "local"
     assert visitor_access(local, request("192.0.2.2:2718")).mode == "locked"
     assert visitor_access(local, None, listening=["0.0.0.0"]).mode == "locked"
     assert visitor_access(local, None, listening=["127.0.0.1", "::1"]).mode == "local"
     assert visitor_access(local, request(), listening=None).mode == "local"  # listening addresses unknown
-    rooted = widgets.app_settings({"data-root": str(tmp_path)})
+    rooted = atlas.app.app_settings({"data-root": str(tmp_path)})
     assert visitor_access(rooted, request("192.0.2.2:2718"), listening=["0.0.0.0"]) == Access("root", tmp_path)
     problems = []
-    broken = widgets.app_settings({"data-root": str(tmp_path / "missing")})
+    broken = atlas.app.app_settings({"data-root": str(tmp_path / "missing")})
     assert visitor_access(broken, None, problems=problems).mode == "locked"
     assert problems and "does not exist" in problems[0]
     with pytest.raises(AtlasError, match="does not exist"):
@@ -259,7 +259,7 @@ def test_this_process_listening_addresses_are_read():
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen()
-        addresses = widgets.listening_addresses()
+        addresses = atlas.app.listening_addresses()
     assert addresses is not None and "127.0.0.1" in addresses
 
 
@@ -273,7 +273,7 @@ def test_the_download_zip_holds_the_export_and_the_page(built, planted, tmp_path
     import tempfile
 
     monkeypatch.setattr(tempfile, "tempdir", None)
-    data = widgets.export_zip(built, planted, projection="tsne")
+    data = atlas.app.export_zip(built, planted, projection="tsne")
     archive = zipfile.ZipFile(io.BytesIO(data))
     names = ["layout.csv", "layout.parquet", "regions.parquet", "neighbors.parquet", "manifest.json", "atlas.html"]
     assert sorted(archive.namelist()) == sorted(f"atlas-tsne/{name}" for name in names)

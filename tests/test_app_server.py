@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from atlas import app_server
+from atlas.app import server as app_server
 from atlas.cli import main
 from atlas.errors import AtlasError
 

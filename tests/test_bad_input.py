@@ -234,7 +234,7 @@ def test_an_unwritable_out_is_refused_before_the_data_is_read(bad, files, previo
         raise AssertionError("the data was read before the output folder was checked")
 
     monkeypatch.setattr("atlas.ingest.load_dataset", must_not_load)
-    monkeypatch.setattr("atlas.plan.Source.load", must_not_load)
+    monkeypatch.setattr("atlas.sources.Source.load", must_not_load)
     args = [a.replace("{d}", str(files)).replace("{tmp}", str(tmp_path)) for a in bad.args]
     assert exit_status(["build", *FAST, *args]) == 2
     assert capsys.readouterr().err.startswith("error: ")

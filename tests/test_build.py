@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import atlas
+import atlas.app
 from atlas.build import Build, stage_order
 
 
@@ -163,7 +164,7 @@ def test_an_app_export_has_the_manifest_of_the_cli_build_of_its_settings(tmp_pat
     assert cli.main(["build", str(tmp_path / "plays.csv"), *words, "--compare", "umap,tsne", "--projection", "tsne", "--out", str(tmp_path / "cli"), "--no-cache", "--quiet"]) == 0
 
     # what notebooks/app.py does with `-- --input plays.csv <words>`, cell by cell
-    settings = widgets.app_settings({w.lstrip("-"): v for w, v in zip(words[::2], words[1::2])} | {"input": str(tmp_path / "plays.csv")})
+    settings = atlas.app.app_settings({w.lstrip("-"): v for w, v in zip(words[::2], words[1::2])} | {"input": str(tmp_path / "plays.csv")})
     fields = atlas.plan.stage_fields()
     defaults = {stage: widgets.form_defaults(fields[stage], settings) for stage in fields}
     graph_values = {**defaults["cooccurrence"], **defaults["graph"]}
@@ -181,7 +182,7 @@ def test_an_app_export_has_the_manifest_of_the_cli_build_of_its_settings(tmp_pat
     built = embedded.with_params(anchor=None).with_params(projections=layouts)
     built.project("tsne", warm_from=built.with_params(projections=(dataclasses.replace(layouts[1], perplexity=20.0),)).layout("tsne"))  # a slider moved and back
     region_params = atlas.plan.stage_params("regions", widgets.form_defaults(fields["regions"], settings))
-    widgets.export_with_page(tmp_path / "app", built.with_params(regions=region_params, export="tsne").reading(None), projection="tsne")
+    atlas.app.export_with_page(tmp_path / "app", built.with_params(regions=region_params, export="tsne").reading(None), projection="tsne")
 
     def manifest(folder):
         plain = json.loads((tmp_path / folder / "manifest.json").read_text())

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from atlas import widgets
+from atlas.widgets.charts import category_colours, highlight_kinds
 
 
 @pytest.fixture
@@ -24,7 +25,7 @@ def films() -> pd.DataFrame:
 
 
 def test_highlight_kinds_rank_the_searched_item_on_top():
-    labels, rank = widgets.highlight_kinds(6, {"searched": [1], "neighbour": [1, 2], "user": [2, 3], "pasted": [3, 4]})
+    labels, rank = highlight_kinds(6, {"searched": [1], "neighbour": [1, 2], "user": [2, 3], "pasted": [3, 4]})
     assert labels.tolist() == [None, "searched item", "its graph neighbours", "the user's items", "pasted list", None]
     assert rank[1] > rank[2] > rank[3] > rank[4] > rank[0] == rank[5] == 0
 
@@ -59,7 +60,7 @@ def test_sets_colour_by_their_most_distinctive_value_or_one_value_with_counted_l
 
 
 def test_category_colours_grey_out_other_and_missing():
-    colours = widgets.category_colours(["A (3)", "B (2)", "other (4)", "no value (1)"])
+    colours = category_colours(["A (3)", "B (2)", "other (4)", "no value (1)"])
     assert colours[2] == widgets.charts.OTHER_COLOUR and colours[3] == widgets.charts.NO_VALUE_COLOUR
     assert len(set(colours[:2])) == 2
 

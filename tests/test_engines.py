@@ -6,21 +6,21 @@ import re
 import pytest
 
 import atlas
-from atlas import plan
+from atlas import cli_args, plan, sources
 from atlas.cli import make_parser
 from atlas.engines import EngineParams
 from atlas.engines.spark_session import check_java, check_master
 
 
 def parsed(*words: str) -> atlas.BuildParams:
-    return plan.params_from_args(make_parser().parse_args(["build", *words]))
+    return cli_args.params_from_args(make_parser().parse_args(["build", *words]))
 
 
 def test_engine_options_come_from_the_command_line_and_round_trip():
     params = parsed("x.csv", "--engine", "spark", "--spark-master", "spark://head:7077", "--spark-conf", "spark.executor.memory=8g",
                     "--spark-conf", "spark.sql.shuffle.partitions=400", "--spark-formulation", "join", "--spark-partitions", "64")
     assert params.engine == EngineParams("spark", "spark://head:7077", ("spark.executor.memory=8g", "spark.sql.shuffle.partitions=400"), "join", 64)
-    words = plan.argv_of(params, plan.Source(input="x.csv"))
+    words = plan.argv_of(params, sources.Source(input="x.csv"))
     assert words.count("--spark-conf") == 2
     assert parsed(*words) == params
     assert atlas.BuildParams.from_dict(params.to_dict()) == params
@@ -31,7 +31,7 @@ def test_secret_settings_are_redacted_in_the_manifest_and_the_rebuild_command():
     params = atlas.BuildParams(engine=engine)
     recorded = params.to_dict()["engine"]["conf"]
     assert recorded == ["spark.hadoop.fs.s3a.secret.key=<redacted>", "spark.hadoop.fs.s3a.access.key=<redacted>", "spark.executor.memory=8g"]
-    words = " ".join(plan.argv_of(params, plan.Source(input="x.csv")))
+    words = " ".join(plan.argv_of(params, sources.Source(input="x.csv")))
     assert "hunter2" not in words and "AKIA" not in words and "spark.executor.memory=8g" in words
 
 
@@ -106,4 +106,4 @@ def test_a_candidates_file_round_trips_and_refuses_what_it_is_not(planted, tmp_p
     with pytest.raises(atlas.AtlasError, match="leave out --engine"):
         parsed("--candidates", str(path), "--n-neighbors", "5", "--engine", "spark")
     with pytest.raises(atlas.AtlasError, match="give either INPUT \\(or --demo\\) or --candidates"):
-        plan.Source(input="x.csv", candidates=str(path))
+        sources.Source(input="x.csv", candidates=str(path))

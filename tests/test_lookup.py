@@ -8,6 +8,7 @@ import pytest
 
 import atlas
 from atlas import widgets
+from atlas.widgets.tables import rows_from_text
 
 
 @pytest.fixture
@@ -106,4 +107,4 @@ def test_plain_and_loose_forms():
 
     assert plain("  Amélie   POULAIN ") == "amelie poulain"
     assert loose("Matrix, The (1999)") == loose("The Matrix") == "matrix"
-    assert np.array_equal(widgets.rows_from_text(widgets.map_table(pd.DataFrame({"item_id": ["x", "y"]}), {}), "y\nx"), [0, 1])
+    assert np.array_equal(rows_from_text(widgets.map_table(pd.DataFrame({"item_id": ["x", "y"]}), {}), "y\nx"), [0, 1])

@@ -186,7 +186,7 @@ def test_the_stages_the_maps_wait_for_show_their_progress_under_the_maps_control
         return index
 
     heading, maps = at("## Maps — brush in one view"), at("widgets.map_views(")
-    stages = [at(s) for s in ("profiles_run = widgets.run_stage(", "graph_run = widgets.run_stage(", "embedding_run = widgets.run_stage(", "cancel_layouts = ", "layouts_now = (")]
+    stages = [at(s) for s in ("profiles_run = atlas.app.run_stage(", "graph_run = atlas.app.run_stage(", "embedding_run = atlas.app.run_stage(", "cancel_layouts = ", "layouts_now = (")]
     assert heading < min(stages) and max(stages) < maps, (heading, stages, maps)
     assert stages == sorted(stages)  # in the order they run
     assert at('"Counting co-occurrences and building the item graph…"') == stages[1]  # says which stage runs

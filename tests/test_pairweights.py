@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import atlas
-from atlas import pairweights, plan
+from atlas import cli_args, pairweights, plan
 from atlas.cli import make_parser
 from atlas.cooccur import CooccurrenceParams, cooccurrence_candidates
 
@@ -43,7 +43,7 @@ def test_a_registered_pair_weight_reaches_the_flag_the_app_and_the_parameters(ma
 
     dropdown = control(plan.all_fields()["pair_weight"], "max")
     assert list(dropdown.options) == ["none", "product", "min", "max"] and dropdown.value == "max"
-    params = plan.params_from_args(make_parser().parse_args(["build", "--demo", "--pair-weight", "max"]))
+    params = cli_args.params_from_args(make_parser().parse_args(["build", "--demo", "--pair-weight", "max"]))
     assert params.cooccurrence.pair_weight == "max"
     assert plan.build_params({"pair_weight": "max"}).cooccurrence == params.cooccurrence
 

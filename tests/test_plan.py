@@ -8,12 +8,12 @@ import pandas as pd
 import pytest
 
 import atlas
-from atlas import plan
+from atlas import cli_args, plan, sources
 from atlas.cli import main, make_parser
 
 
 def parsed(*words: str) -> atlas.BuildParams:
-    return plan.params_from_args(make_parser().parse_args(["build", *words]))
+    return cli_args.params_from_args(make_parser().parse_args(["build", *words]))
 
 
 def test_every_option_has_one_flag_and_the_cli_offers_them_all():
@@ -42,14 +42,14 @@ def test_options_and_parameters_round_trip(values, demo):
     again = plan.build_params(plan.options_of(params, demo=demo), demo=demo)
     assert again == params
     # and through the command line's words
-    words = plan.argv_of(params, plan.Source(demo=True) if demo else plan.Source(input="plays.csv"))
+    words = plan.argv_of(params, sources.Source(demo=True) if demo else sources.Source(input="plays.csv"))
     assert parsed(*words) == params
 
 
 def test_a_demo_build_can_drop_the_demos_weight_threshold():
     params = plan.build_params({"min_weight": None}, demo=True)
     assert params.filter.min_weight is None
-    words = plan.argv_of(params, plan.Source(demo=True))
+    words = plan.argv_of(params, sources.Source(demo=True))
     assert words[words.index("--min-weight") + 1] == "none"
     assert parsed(*words).filter.min_weight is None
 
@@ -101,14 +101,14 @@ def test_parameters_rebuild_from_their_dict():
 def test_a_source_loads_its_file_and_says_how(tmp_path):
     csv = tmp_path / "plays.csv"
     csv.write_text("who,what,stars\nann,x,5\nbob,x,3\nann,y,4\n")
-    source = plan.Source(input=str(csv), user_col="who", item_col=" what ", weight_col="stars")
+    source = sources.Source(input=str(csv), user_col="who", item_col=" what ", weight_col="stars")
     data = source.load()
     assert data.interactions.n_users == 2 and data.interactions.n_items == 2
-    assert plan.source_of(data) == source and source.item_col == "what"
+    assert sources.source_of(data) == source and source.item_col == "what"
     assert source.argv() == [str(csv), "--user-col", "who", "--item-col", "what", "--weight-col", "stars"]
-    assert plan.Source().is_demo and plan.Source().argv() == ["--demo"]
+    assert sources.Source().is_demo and sources.Source().argv() == ["--demo"]
     with pytest.raises(atlas.AtlasError, match="either INPUT or --demo"):
-        plan.Source(input="x.csv", demo=True)
+        sources.Source(input="x.csv", demo=True)
 
 
 SMALL = ["--min-item-users", "3", "--min-user-items", "2", "--n-neighbors", "8", "--max-iter", "100", "--umap-n-neighbors", "15",
@@ -153,14 +153,15 @@ def test_rebuild_explains_a_manifest_without_a_command(tmp_path, capsys):
 
 
 def test_an_alignment_and_region_options_travel_in_the_rebuild_command():
-    from atlas.plan import Source, argv_of
+    from atlas.plan import argv_of
+    from atlas.sources import Source
 
     params = atlas.build_params({"region_levels": 3, "region_columns": "genres", "moved_share": 0.1}, demo=True)
     words = argv_of(params, Source(demo=True, align_to="/maps/old"))
     assert words[:3] == ["--demo", "--align-to", "/maps/old"]
     assert words[words.index("--region-levels") + 1] == "3" and words[words.index("--region-columns") + 1] == "genres"
     args = make_parser().parse_args(["build", *words])
-    assert plan.params_from_args(args) == params and plan.source_from_args(args).align_to == "/maps/old"
+    assert cli_args.params_from_args(args) == params and sources.source_from_args(args).align_to == "/maps/old"
 
 
 def test_a_manifest_from_before_regions_still_rebuilds():

@@ -11,11 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import atlas.app
 from atlas import widgets
 from atlas.columns import MAX_COLOURS, NO_VALUE, OTHER, legend_categories
 from atlas.errors import AtlasError
 from atlas.widgets.charts import HIGHLIGHT_STYLES, NOT_HAS_COLOUR, category_colours
-from atlas.widgets.scatter import MISSING_COLOUR, _rgb
+from atlas.widgets.scatter import MISSING_COLOUR, VIRIDIS, _rgb, map_colours, maps_widget, widget_module
 
 
 def planted_table(n: int = 600, groups: int = 4, seed: int = 0) -> pd.DataFrame:
@@ -53,7 +54,7 @@ def decoded(widget) -> dict[str, np.ndarray]:
 
 def test_every_row_is_sent_in_every_view_most_popular_drawn_last():
     table = planted_table()
-    widget = widgets.maps_widget(table, VIEWS, color="group")
+    widget = maps_widget(table, VIEWS, color="group")
     data = decoded(widget)
     assert widget.count == len(table) and widget.titles == ["UMAP", "t-SNE"]
     assert sorted(data["rows"]) == list(range(len(table)))  # a permutation: no row dropped or repeated
@@ -72,7 +73,7 @@ def test_categories_take_the_altair_legend_with_counts_and_the_rest_share_other(
     table = planted_table(n)
     table["genre"] = values
     table.loc[3, "genre"] = None
-    colours = widgets.map_colours(table, "genre")
+    colours = map_colours(table, "genre")
     labels, order, note = legend_categories(table["genre"], name="genre")
     palette = dict(zip(order, category_colours(order)))
     assert len(order) == MAX_COLOURS + 2 and order[-2].startswith(f"{OTHER} (") and order[-1] == f"{NO_VALUE} (1)"
@@ -89,14 +90,14 @@ def test_sets_of_values_colour_by_their_most_distinctive_value_or_by_one_value(a
     table = planted_table(8, groups=2)  # neighbours: the even rows among themselves, the odd rows too
     tags = ["x|y", "y", "x", "y|x", "z|x", "y", "x", "y"]
     table["tags"] = [t.split("|") for t in tags] if as_lists else tags
-    colours = widgets.map_colours(table, "tags")
+    colours = map_colours(table, "tags")
     # each item takes the value its neighbours hold most (x among the even rows, y among the odd),
     # whatever order it lists them in; the legend counts every item holding a value
     assert list(colours.values) == ["x (5)", "y (5)", "x (5)", "y (5)", "x (5)", "y (5)", "x (5)", "y (5)"]
     assert [label for label, _ in colours.legend["entries"]] == ["x (5)", "y (5)", "z (1)"]
     assert colours.title == "tags (most distinctive value)" and "sets of values" in colours.legend["note"]
     assert [tuple(colours.rgba[row, :3]) for row in (0, 1)] == [_rgb(c) for c in category_colours(["x (5)", "y (5)", "z (1)"])[:2]]
-    held = widgets.map_colours(table, "tags", has="z")
+    held = map_colours(table, "tags", has="z")
     assert list(held.values) == ["not z (7)"] * 4 + ["z (1)"] + ["not z (7)"] * 3
     assert held.title == "tags: has “z”" and [label for label, _ in held.legend["entries"]] == ["z (1)", "not z (7)"]
     assert tuple(held.rgba[4, :3]) != tuple(held.rgba[0, :3]) and tuple(held.rgba[0, :3]) == _rgb(NOT_HAS_COLOUR)
@@ -104,22 +105,22 @@ def test_sets_of_values_colour_by_their_most_distinctive_value_or_by_one_value(a
 
 def test_highlights_are_outlined_in_their_kinds_colour_searched_on_top():
     table = planted_table(20)
-    widget = widgets.maps_widget(table, VIEWS, color="group", highlights={"searched": [4], "neighbour": [4, 5, 6], "pasted": [9]})
+    widget = maps_widget(table, VIEWS, color="group", highlights={"searched": [4], "neighbour": [4, 5, 6], "pasted": [9]})
     colour = {kind: c for kind, (_, c, _) in HIGHLIGHT_STYLES.items()}
     assert widget.highlight == [9, 5, 6, 4]  # drawing order: the searched item last, on top of its neighbours
     assert widget.highlight_colors == [colour["pasted"], colour["neighbour"], colour["neighbour"], colour["searched"]]
     assert [label for label, _ in widget.outlines] == ["pasted list", "its graph neighbours", "searched item"]
-    assert widgets.maps_widget(table, VIEWS, color="group").outlines == []
+    assert maps_widget(table, VIEWS, color="group").outlines == []
 
 
 def test_numbers_run_along_the_ramp_and_missing_ones_are_grey():
     table = planted_table(40)
     table["score"] = np.linspace(-1.0, 3.0, 40)
     table.loc[5, "score"] = np.nan
-    colours = widgets.map_colours(table, "score")
-    assert colours.legend["kind"] == "ramp" and colours.legend["stops"] == list(widgets.VIRIDIS)
-    assert tuple(colours.rgba[0, :3]) == _rgb(widgets.VIRIDIS[0])
-    assert tuple(colours.rgba[39, :3]) == _rgb(widgets.VIRIDIS[-1])
+    colours = map_colours(table, "score")
+    assert colours.legend["kind"] == "ramp" and colours.legend["stops"] == list(VIRIDIS)
+    assert tuple(colours.rgba[0, :3]) == _rgb(VIRIDIS[0])
+    assert tuple(colours.rgba[39, :3]) == _rgb(VIRIDIS[-1])
     assert tuple(colours.rgba[5, :3]) == _rgb(MISSING_COLOUR)
     assert ["missing", MISSING_COLOUR] in colours.legend["entries"]
     # continuous: the midpoint of the values lands mid-ramp, between the two middle stops
@@ -131,7 +132,7 @@ def test_numbers_run_along_the_ramp_and_missing_ones_are_grey():
 def test_popularity_is_coloured_on_a_log_scale():
     table = planted_table(3, groups=1)
     table["n_users"] = [1, 10, 100]
-    colours = widgets.map_colours(table, "n_users")
+    colours = map_colours(table, "n_users")
     assert colours.title == "n_users (log scale)"
     assert tuple(colours.rgba[1, :3]) == tuple(widgets.scatter.ramp(np.array([0.5]))[0])  # 10 is half way from 1 to 100
     assert (colours.legend["low"], colours.legend["high"]) == ("1", "100")
@@ -151,7 +152,7 @@ def test_selection_reads_back_as_table_rows_with_the_colour_value():
 
 def test_tooltip_names_the_item_its_popularity_colour_value_and_neighbours():
     table = planted_table()
-    widget = widgets.maps_widget(table, VIEWS, color="group")
+    widget = maps_widget(table, VIEWS, color="group")
     lines = dict(widget.tooltip(5))
     assert lines["name"] == "item 5"
     assert lines["popularity"] == f"{table['n_users'][5]:,} users"
@@ -162,7 +163,7 @@ def test_tooltip_names_the_item_its_popularity_colour_value_and_neighbours():
     widget._answer(widget, {"type": "tooltip", "row": 5}, [])
     widget._answer(widget, {"type": "tooltip", "row": 10_000}, [])  # a row that does not exist: no answer
     assert sent == [{"type": "tooltip", "row": 5, "lines": widget.tooltip(5)}]
-    assert "popularity" in dict(widgets.maps_widget(table, VIEWS, color="n_users").tooltip(5))
+    assert "popularity" in dict(maps_widget(table, VIEWS, color="n_users").tooltip(5))
 
 
 @pytest.mark.parametrize(
@@ -175,21 +176,21 @@ def test_tooltip_names_the_item_its_popularity_colour_value_and_neighbours():
 )
 def test_bad_views_or_colours_are_named(views, color, message):
     with pytest.raises(ValueError, match=message):
-        widgets.maps_widget(planted_table(), views, color=color)
+        maps_widget(planted_table(), views, color=color)
 
 
 def test_the_module_bundles_the_web_atlas_renderer_once():
-    module = widgets.widget_module()
+    module = widget_module()
     assert module.count("class PointRenderer") == 1 and module.count("class View") == 1
     assert module.rstrip().endswith("export default { render };")
 
 
 def test_the_app_option_sets_where_the_webgl_maps_start():
-    assert widgets.app_settings({"max-chart-points": "500"}).get("max_chart_points") == 500
+    assert atlas.app.app_settings({"max-chart-points": "500"}).get("max_chart_points") == 500
     with pytest.raises(AtlasError, match="--max-chart-points must be a whole number of items, got 'lots'"):
-        widgets.app_settings({"max-chart-points": "lots"})
+        atlas.app.app_settings({"max-chart-points": "lots"})
     with pytest.raises(AtlasError, match="--max-chart-points must be at least 1"):
-        widgets.app_settings({"max-chart-points": "0"})
+        atlas.app.app_settings({"max-chart-points": "0"})
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""atlas.widgets: the Emblaze wrapper, the map tables and charts, and the app plumbing."""
+"""atlas.widgets: the Emblaze wrapper, the map tables and charts, and the controls."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ import pandas as pd
 import pytest
 
 import atlas
-import atlas.web.html
 from atlas import widgets
-from atlas.errors import AtlasError
+from atlas.widgets.charts import linked_maps
+from atlas.widgets.controls import control, slider_steps
+from atlas.widgets.emblaze import _BACKBONE_LISTENER, _PORTABLE_LISTENER, emblaze_view, portable_emblaze_esm, subset_neighbors
+from atlas.widgets.tables import is_quantitative, metadata_columns, rows_from_text, sample_rows
 
 # ---------------------------------------------------------------------------------------------
 # Emblaze
@@ -36,24 +38,24 @@ def two_clusters(n: int = 60, seed: int = 0):
 
 def test_portable_esm_replaces_the_backbone_listener_once():
     source = emblaze_bundle()
-    patched = widgets.portable_emblaze_esm(source)
-    assert widgets._BACKBONE_LISTENER in source
-    assert widgets._BACKBONE_LISTENER not in patched
-    assert patched.count(widgets._PORTABLE_LISTENER) == 1
-    assert widgets.portable_emblaze_esm(patched) == patched  # idempotent
+    patched = portable_emblaze_esm(source)
+    assert _BACKBONE_LISTENER in source
+    assert _BACKBONE_LISTENER not in patched
+    assert patched.count(_PORTABLE_LISTENER) == 1
+    assert portable_emblaze_esm(patched) == patched  # idempotent
 
 
 def test_portable_esm_refuses_an_unknown_bundle():
     with pytest.raises(RuntimeError, match="does not contain the piece atlas adapts for its 'trait listener' fix"):
-        widgets.portable_emblaze_esm("export default { render() {} }")
+        portable_emblaze_esm("export default { render() {} }")
 
 
 def test_emblaze_view_ships_the_patched_module_and_the_frames():
     a, b = two_clusters()
     names = [f"item {i}" for i in range(len(a))]
-    view = widgets.emblaze_view({"UMAP": a, "t-SNE": b}, names=names, colors=np.repeat(["x", "y"], 30))
-    assert widgets._PORTABLE_LISTENER in view._esm
-    assert widgets._BACKBONE_LISTENER not in view._esm
+    view = emblaze_view({"UMAP": a, "t-SNE": b}, names=names, colors=np.repeat(["x", "y"], 30))
+    assert _PORTABLE_LISTENER in view._esm
+    assert _BACKBONE_LISTENER not in view._esm
     assert view.data["frameLabels"] == ["UMAP", "t-SNE"]
     assert view.thumbnailData["items"][3]["name"] == "item 3"
     assert view.colorScheme == "tableau"  # categorical colours
@@ -67,7 +69,7 @@ def test_emblaze_view_lists_the_graph_neighbours_with_pads_filled():
     n = len(a)
     neighbors = np.tile(np.arange(1, 6), (n, 1)) % n
     neighbors[0] = [7, 8, -1, -1, -1]
-    view = widgets.emblaze_view({"A": a, "B": b}, names=[str(i) for i in range(n)], neighbors=neighbors)
+    view = emblaze_view({"A": a, "B": b}, names=[str(i) for i in range(n)], neighbors=neighbors)
     table = view.embeddings[0].get_ancestor_neighbors()
     assert table.metric == "graph"
     assert table[0].tolist() == [7, 8, 8, 8, 8]
@@ -91,7 +93,7 @@ def test_emblaze_view_lists_the_graph_neighbours_with_pads_filled():
 def test_emblaze_view_rejects_bad_input(layouts, kwargs, message):
     kwargs = {"names": [str(i) for i in range(5)], **kwargs}
     with pytest.raises(ValueError, match=message):
-        widgets.emblaze_view(layouts, **kwargs)
+        emblaze_view(layouts, **kwargs)
 
 
 EMBLAZE_NOTEBOOK = '''
@@ -102,7 +104,7 @@ app = marimo.App(width="full")
 with app.setup:
     import numpy as np
 
-    from atlas.widgets import emblaze_view
+    from atlas.widgets.emblaze import emblaze_view
 
 
 @app.cell
@@ -316,7 +318,7 @@ def test_map_table_joins_coordinates_names_and_neighbours(table):
     assert "rating_mean" in table.columns  # Vega cannot use dots in field names
     assert "title" not in table.columns  # it is the name
     assert not table["highlight"].any()
-    assert widgets.metadata_columns(table) == ["genre", "rating_mean"]
+    assert metadata_columns(table) == ["genre", "rating_mean"]
 
 
 def test_map_table_without_metadata_uses_ids(items):
@@ -346,20 +348,20 @@ def test_colour_options_offer_popularity_numbers_categories_and_sets():
 
 @pytest.mark.parametrize(("values", "expected"), [(np.arange(20), True), (np.arange(5), False), (np.array(list("abcdefghijklmno")), False)])
 def test_is_quantitative(values, expected):
-    assert widgets.is_quantitative(pd.Series(values)) is expected
+    assert is_quantitative(pd.Series(values)) is expected
 
 
 def test_sample_rows_keeps_everything_below_the_limit():
-    assert widgets.sample_rows(10, 20).tolist() == list(range(10))
+    assert sample_rows(10, 20).tolist() == list(range(10))
 
 
 def test_sample_rows_draws_a_fixed_sample_that_holds_the_kept_rows():
-    rows = widgets.sample_rows(1000, 100, keep=[5, 999, 5], seed=3)
+    rows = sample_rows(1000, 100, keep=[5, 999, 5], seed=3)
     assert rows.shape == (100,)
     assert np.all(np.diff(rows) > 0)
     assert {5, 999} <= set(rows.tolist())
-    assert np.array_equal(rows, widgets.sample_rows(1000, 100, keep=[5, 999], seed=3))
-    assert not np.array_equal(rows, widgets.sample_rows(1000, 100, keep=[5, 999], seed=4))
+    assert np.array_equal(rows, sample_rows(1000, 100, keep=[5, 999], seed=3))
+    assert not np.array_equal(rows, sample_rows(1000, 100, keep=[5, 999], seed=4))
 
 
 @pytest.mark.parametrize(
@@ -382,8 +384,8 @@ def test_with_neighbours_adds_graph_neighbours(neighbors):
 
 
 def test_rows_from_text_reads_ids_and_names(table):
-    assert widgets.rows_from_text(table, "a\nCasablanca, nothing\n\n").tolist() == [0, 2]
-    assert widgets.rows_from_text(table, "").tolist() == []
+    assert rows_from_text(table, "a\nCasablanca, nothing\n\n").tolist() == [0, 2]
+    assert rows_from_text(table, "").tolist() == []
 
 
 def test_comparison_view_reuses_the_parts_of_settings_seen_before_but_never_a_viewer():
@@ -435,7 +437,7 @@ def test_comparison_view_draws_like_the_maps():
 
 
 def test_subset_neighbors_renumbers_and_drops_outsiders(neighbors):
-    sub = widgets.subset_neighbors(neighbors, np.array([0, 2, 3]))
+    sub = subset_neighbors(neighbors, np.array([0, 2, 3]))
     # row 0 -> [3, 2] -> [2, 1]; row 2 -> [0, 1] -> [0, (1 dropped)]; row 3 -> [0, -1] -> [0, -1]
     assert sub.tolist() == [[2, 1], [0, -1], [0, -1]]
 
@@ -446,7 +448,7 @@ def test_subset_neighbors_renumbers_and_drops_outsiders(neighbors):
 
 
 def test_linked_maps_share_one_brush_across_named_views(table):
-    spec = widgets.linked_maps(table, {"UMAP": "umap", "t-SNE": "tsne"}, color="genre").to_dict()
+    spec = linked_maps(table, {"UMAP": "umap", "t-SNE": "tsne"}, color="genre").to_dict()
     assert [view["name"] for view in spec["hconcat"]] == ["umap_map", "tsne_map"]
     assert [view["encoding"]["x"]["field"] for view in spec["hconcat"]] == ["umap_x", "tsne_x"]
     (brush,) = spec["params"]
@@ -461,12 +463,12 @@ def test_linked_maps_share_one_brush_across_named_views(table):
 
 def test_linked_maps_colour_numbers_continuously_and_fade_unhighlighted(table):
     marked = table.assign(highlight=[True, False, False, False])
-    spec = widgets.linked_maps(marked, {"UMAP": "umap"}, color="n_users").to_dict()
+    spec = linked_maps(marked, {"UMAP": "umap"}, color="n_users").to_dict()
     encoding = spec["hconcat"][0]["encoding"]
     assert encoding["color"]["condition"]["type"] == "quantitative"  # popularity is always a scale
     assert encoding["color"]["condition"]["scale"]["type"] == "log"
     assert encoding["opacity"]["value"] == 0.15
-    plain = widgets.linked_maps(table, {"UMAP": "umap"}, color=None).to_dict()
+    plain = linked_maps(table, {"UMAP": "umap"}, color=None).to_dict()
     assert plain["hconcat"][0]["encoding"]["opacity"]["value"] == 0.75
 
 
@@ -517,104 +519,31 @@ def test_selectable_chart_keeps_global_altair_options(table):
     import altair as alt
 
     before = dict(alt.renderers.options)
-    chart = widgets.selectable_chart(widgets.linked_maps(table, {"UMAP": "umap"}))
+    chart = widgets.selectable_chart(linked_maps(table, {"UMAP": "umap"}))
     assert dict(alt.renderers.options) == before
     assert len(chart.value) == 0  # nothing brushed yet
 
 
 # ---------------------------------------------------------------------------------------------
-# App plumbing
+# Controls, colours, metrics
 # ---------------------------------------------------------------------------------------------
 
 
-def test_app_settings_read_command_line_names():
-    settings = widgets.app_settings(
-        {"input": "plays.csv", "user-col": 7, "min-item-users": 50, "min-weight": 6, "perplexity": 40, "seed": [1, 2], "pair-weight": "min"}
-    )
-    assert settings.source == atlas.Source(input="plays.csv", user_col="7")
-    assert settings.values == {"min_item_users": 50, "min_weight": 6.0, "perplexity": 40.0, "seed": 2, "pair_weight": "min"}  # the last seed wins
-    fields = atlas.plan.all_fields()
-    assert settings.initial(fields["weighting"]) == atlas.CooccurrenceParams().weighting
-    assert settings.initial(fields["umap_n_neighbors"]) == atlas.UmapParams().n_neighbors
-    assert settings.initial(fields["perplexity"]) == 40.0
-
-
-def test_app_settings_and_the_command_line_make_the_same_parameters():
-    from atlas.cli import make_parser
-
-    words = ["x.csv", "--min-weight", "3", "--n-neighbors", "20", "--min-dist", "0.1", "--dof", "0.5", "--seed", "7"]
-    settings = widgets.app_settings({w.lstrip("-"): v for w, v in zip(words[1::2], words[2::2])} | {"input": "x.csv"})
-    from_app = atlas.build_params(settings.values, demo=settings.source.is_demo)
-    from_cli = atlas.plan.params_from_args(make_parser().parse_args(["build", *words]))
-    assert from_app == from_cli
-
-
-def test_the_app_keeps_its_stage_cache_where_atlas_build_does(tmp_path, monkeypatch):
-    from atlas.cli import default_cache_dir
-
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert widgets.app_settings({}).cache_dir == str(default_cache_dir()) == str(tmp_path / "xdg" / "atlas")
-    assert widgets.app_settings({"cache-dir": str(tmp_path / "mine")}).stage_cache().directory == tmp_path / "mine"
-    assert widgets.app_settings({"no-cache": ""}).stage_cache().directory is None  # memory only
-    monkeypatch.setenv("ATLAS_CACHE_MAX_GB", "0.5")
-    assert widgets.app_settings({}).stage_cache().max_bytes == 512 * 1024**2
-
-
-def test_app_settings_use_the_command_lines_demo_filters():
-    demo = widgets.app_settings({})
-    min_weight = atlas.plan.all_fields()["min_weight"]
-    assert demo.source.is_demo
-    assert demo.initial(min_weight) == atlas.plan.demo_filter().min_weight
-    assert widgets.app_settings({"demo": "", "input": "x.csv"}).source.input is None
-    assert widgets.app_settings({"min-weight": 2}).initial(min_weight) == 2.0
-    assert widgets.app_settings({"input": "x.csv"}).initial(min_weight) is None
-
-
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        ({"min-item-users": "many"}, "--min-item-users must be a whole number"),
-        ({"seed": 1.5}, "--seed must be a whole number"),
-        ({"seed": -1}, "seed must be a whole number from 0 to 4294967295"),
-        ({"min-weight": "x"}, "--min-weight must be a number"),
-        ({"weighting": "magic"}, "Unsupported value 'magic' for --weighting"),
-        ({"init": "pca"}, "Unsupported value 'pca' for --init"),
-        ({"projection": "pca"}, "Unsupported projection 'pca'"),
-        ({"colour": "x"}, "unknown option --colour"),
-    ],
-)
-def test_app_settings_name_the_bad_option(args, message):
-    with pytest.raises(AtlasError, match=message):
-        widgets.app_settings(args)
-
-
-def test_app_settings_can_collect_problems_and_keep_going():
-    settings = widgets.app_settings({"input": "x.csv", "min-item-users": "lots", "weighting": "magic", "seed": 4}, collect=True)
-    assert settings.problems == (
-        "--min-item-users must be a whole number, got 'lots'.",
-        "Unsupported value 'magic' for --weighting; the supported values are " + ", ".join(repr(w) for w in atlas.WEIGHTINGS) + ".",
-    )
-    fields = atlas.plan.all_fields()
-    assert settings.initial(fields["min_item_users"]) == atlas.FilterParams().min_item_users
-    assert settings.initial(fields["weighting"]) == atlas.CooccurrenceParams().weighting
-    assert (settings.source.input, settings.seed) == ("x.csv", 4)
-
-
 def test_slider_steps_keep_a_preset_off_the_grid():
-    assert widgets.slider_steps([1, 5, 10], 7) == [1, 5, 7, 10]
+    assert slider_steps([1, 5, 10], 7) == [1, 5, 7, 10]
 
 
 def test_controls_follow_the_declared_options():
     import marimo as mo
 
     fields = atlas.plan.all_fields()
-    slider = widgets.control(fields["min_dist"], 0.33)
+    slider = control(fields["min_dist"], 0.33)
     assert isinstance(slider, mo.ui.slider) and slider.value == 0.33 and 0.33 in slider.steps
-    assert isinstance(widgets.control(fields["weighting"], "pmi"), mo.ui.dropdown)
-    box = widgets.control(fields["min_weight"], None)
+    assert isinstance(control(fields["weighting"], "pmi"), mo.ui.dropdown)
+    box = control(fields["min_weight"], None)
     assert isinstance(box, mo.ui.text) and box.value == ""
-    assert widgets.control(fields["min_weight"], 3.5).value == "3.5"
-    panel = widgets.projection_controls(widgets.app_settings({"perplexity": 45}), atlas.projections.names())
+    assert control(fields["min_weight"], 3.5).value == "3.5"
+    panel = widgets.projection_controls(atlas.app.app_settings({"perplexity": 45}), atlas.projections.names())
     assert isinstance(panel, mo.ui.dictionary)  # one element bound to one name: marimo re-runs its readers
     assert list(panel.value) == list(atlas.projections.names())
     assert panel["tsne"].value["perplexity"] == 45.0 and panel.value["pacmap"]["mn_ratio"] == atlas.PacmapParams().mn_ratio
@@ -628,147 +557,11 @@ def test_default_colour_prefers_the_label_then_a_category(items):
     assert widgets.default_colour(widgets.colour_options(numeric), numeric, None) == "popularity (users)"
 
 
-def test_run_stage_turns_problems_into_messages():
-    ok = widgets.run_stage("double", lambda report: 2 * 21)
-    assert ok.ok and ok.value == 42 and ok.seconds >= 0
-
-    def impossible(report):
-        raise AtlasError("min_item_users must be at least 1, got 0.")
-
-    failed = widgets.run_stage("profiles", impossible)
-    assert failed.value is None and failed.error == "min_item_users must be at least 1, got 0."
-
-    def broken(report):
-        raise KeyError("x")
-
-    crashed = widgets.run_stage("graph", broken)
-    assert crashed.error == "KeyError: 'x'"
-
-    waiting = widgets.run_stage("embedding", lambda report: 1 / 0, needs=[None])
-    assert waiting.value is None and waiting.error is None
-
-
-def test_run_stage_passes_progress_to_the_stage():
-    seen = []
-
-    def compute(report):
-        report("cooccurrence", 5, 10)
-        seen.append(True)
-        return "done"
-
-    assert widgets.run_stage("co-occurrence", compute).value == "done"
-    assert seen == [True]
-
-
-def test_timing_table_marks_cached_stages():
-    class Result:
-        seconds = 4.0
-
-    runs = [
-        widgets.StageRun("embedding", Result(), None, 4.1),
-        widgets.StageRun("UMAP", Result(), None, 0.01),
-        widgets.StageRun("t-SNE", None, "perplexity too large", 0.0),
-        widgets.skipped("PyMDE 2D"),
-    ]
-    table = widgets.timing_table(runs)
-    assert table["stage"].tolist() == ["embedding", "UMAP", "t-SNE"]
-    assert table["status"].tolist() == ["computed", "cached", "failed"]
-
-
-def test_timing_table_says_what_the_stage_cache_served():
-    class Result:
-        seconds = 0.01  # a stage quicker than its read from the cache: its time alone would call it computed
-
-    runs = [
-        widgets.StageRun("data", ("source", "dataset"), None, 0.3, status="loaded"),
-        widgets.StageRun("profiles", Result(), None, 0.02, cached=True),
-        widgets.StageRun("graph", Result(), None, 0.02, cached=False),
-    ]
-    assert widgets.timing_table(runs)["status"].tolist() == ["loaded", "cached", "computed"]
-
-
-def test_a_layout_on_show_says_whether_the_cache_served_it():
-    jobs = widgets.LayoutJobs()
-    xy = np.zeros((3, 2))
-    read = atlas.projections.Layout(xy, "umap", atlas.UmapParams(), key="layout-a", seconds=12.0)
-    made = atlas.projections.Layout(xy, "tsne", atlas.TsneParams(), key="layout-b", seconds=30.0)
-    jobs.read["layout-a"] = 0.05
-    first, second = jobs.run_of("UMAP", read), jobs.run_of("t-SNE", made)
-    assert (first.cached, first.seconds, first.computed_seconds) == (True, 0.05, 12.0)
-    assert (second.cached, second.seconds) == (False, 30.0)
-
-
-@pytest.mark.parametrize(
-    ("source", "projection", "name"),
-    [
-        (atlas.Source(), "umap", "movielens-umap"),
-        (atlas.Source(input="/data/My Plays (2024).csv.gz"), "tsne", "my-plays-2024-tsne"),
-        (atlas.Source(input="/tmp/atlas-upload-x/ratings.csv"), "pacmap", "ratings-pacmap"),
-        (atlas.Source(candidates="pairs.parquet"), "umap", "pairs-umap"),
-        (atlas.Source(input="/data/~~~.csv"), "umap", "data-umap"),
-    ],
-)
-def test_an_export_folder_is_named_after_the_data_and_the_layout(source, projection, name):
-    assert widgets.export_name(source, projection) == name
-
-
-def test_an_export_of_other_data_is_named_and_one_of_the_same_data_is_not(tmp_path, built, planted):
-    out = tmp_path / "atlas-out" / "planted-umap"
-    assert widgets.export_conflict(out, planted) is None  # nothing there yet
-    atlas.export_layout(out, built, planted, projection="umap")
-    assert widgets.export_conflict(out, planted) is None  # the same data: replaced without asking
-    other = atlas.synthetic_profiles(50, 20, seed=9)
-    assert widgets.export_conflict(out, other).startswith("an export of other data (made ")
-
-    def manifest(folder: Path, source: dict) -> Path:
-        folder.mkdir()
-        text = f'{{"created": "2026-12-06T21:00:00+00:00", "input": {{"interactions_fingerprint": "f00", "source": {source}}}}}'
-        (folder / "manifest.json").write_text(text.replace("'", '"'), encoding="utf-8")
-        return folder
-
-    demo = manifest(tmp_path / "demo", {"demo": "movielens"})
-    assert widgets.export_conflict(demo, planted) == "an export of the MovieLens demo (made 2026-12-06T21:00:00+00:00)"
-    plays = manifest(tmp_path / "plays", {"path": "/data/plays.csv"})
-    assert widgets.export_conflict(plays, planted) == "an export of “plays.csv” (made 2026-12-06T21:00:00+00:00)"
-    broken = tmp_path / "broken"
-    broken.mkdir()
-    (broken / "manifest.json").write_text("{not json", encoding="utf-8")
-    assert widgets.export_conflict(broken, planted) == "a manifest.json atlas cannot read"
-
-
 def test_metrics_table_has_one_row_per_layout():
     table = widgets.metrics_table({"umap": {"knn_recall": 0.41234, "trustworthiness": 0.9}, "tsne": {"knn_recall": 0.5}})
     assert table["layout"].tolist() == ["umap", "tsne"]
     assert table.loc[0, "knn_recall"] == 0.412
     assert np.isnan(table.loc[1, "trustworthiness"])
-
-
-def test_resolve_upload_prefers_the_uploaded_file(tmp_path):
-    class Upload:
-        name = "../my plays.csv"
-        contents = b"user,item\n1,2\n"
-
-    path = widgets.resolve_upload("ignored.csv", [Upload()], tmp_path)
-    assert Path(path) == tmp_path / "my_plays.csv"
-    assert Path(path).read_bytes() == Upload.contents
-    assert widgets.resolve_upload(" data.csv ", [], tmp_path) == "data.csv"
-    assert widgets.resolve_upload("", [], tmp_path) is None
-
-
-def test_the_apps_export_writes_the_page_in_the_same_swap(tmp_path, built, planted, monkeypatch):
-    out = tmp_path / "out"
-    widgets.export_with_page(out, built, planted, projection="umap")
-    (out / "mine.txt").write_text("kept", encoding="utf-8")
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
-
-    def broken_page(*args, **kwargs):
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(atlas.web.html, "render_page", broken_page)
-    with pytest.raises(AtlasError, match="cannot write the export"):
-        widgets.export_with_page(out, built, planted, projection="tsne")
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
-    assert sorted(before) == sorted([*atlas.export.OWNED_FILES, "mine.txt"])
 
 
 def test_maps_and_comparisons_take_list_columns(table):
@@ -784,32 +577,6 @@ def test_maps_and_comparisons_take_list_columns(table):
     assert widgets.colour_options(listed.drop(columns=["umap_x", "umap_y"]))["genre"] == "genre"
 
 
-def test_the_forming_layout_is_drawn_inline_from_a_fixed_sample():
-    xy = np.random.default_rng(0).normal(size=(5000, 2))
-    svg = widgets.progress.preview_svg(xy, title="t-SNE <forming>", points=1500)
-    assert svg.count("<circle") == 1500 and "t-SNE &lt;forming&gt;" in svg
-    assert widgets.progress.preview_svg(xy * 3 + 1, title="x", points=1500).count("<circle") == 1500
-    assert widgets.progress.preview_svg(xy[:10], title="x").count("<circle") == 10
-
-
-def test_progress_lines_say_how_long_is_left():
-    line = widgets.progress_line("t-SNE", 250, 750, 12.0, refining=True)
-    assert line == "t-SNE (refining the map on screen): 250 of 750 steps · 12 s · about 24 s left"
-    assert widgets.progress_line("UMAP", 0, 500, 0.4, refining=False) == "UMAP (from PCA): starting · 0 s"
-
-
-def test_layout_jobs_keep_the_map_on_screen_until_its_replacement_is_ready():
-    jobs = widgets.LayoutJobs()
-    shown = []
-    old = atlas.Layout(np.zeros((3, 2), np.float32), "tsne", None, key="t0", embedding_key="e")
-    umap = atlas.Layout(np.ones((3, 2), np.float32), "umap", None, key="u1", embedding_key="e")
-    jobs.publish({"tsne": old}, ("tsne",), "e", shown.append)
-    jobs.publish({"umap": umap}, ("umap", "tsne"), "e", shown.append)  # t-SNE still computing
-    assert shown[-1] == {"umap": umap, "tsne": old} and jobs.start_from("tsne", "e") is old
-    jobs.publish({"umap": umap}, ("umap", "tsne"), "other embedding", shown.append)
-    assert shown[-1] == {"umap": umap} and jobs.start_from("tsne", "other embedding") is None
-
-
 def test_region_names_are_a_text_layer_over_their_view(table):
     from atlas.regions import Regions
 
@@ -819,7 +586,7 @@ def test_region_names_are_a_text_layer_over_their_view(table):
     )
     names = widgets.region_labels(regions, 0)
     assert names["name"].tolist() == ["Space", "Farm"]
-    spec = widgets.linked_maps(table, {"UMAP": "umap", "t-SNE": "tsne"}, color="genre", regions={"umap": names}).to_dict()
+    spec = linked_maps(table, {"UMAP": "umap", "t-SNE": "tsne"}, color="genre", regions={"umap": names}).to_dict()
     umap_view, tsne_view = spec["hconcat"]
     points, halo, text = umap_view["layer"]
     assert points["mark"]["type"] == "circle" and points["encoding"]["x"]["field"] == "umap_x"

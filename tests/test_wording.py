@@ -1,8 +1,10 @@
-"""atlas.widgets.wording: messages that name the app's boxes and sliders, not flags."""
+"""atlas.app.wording: messages that name the app's boxes and sliders, not flags."""
 
 import pytest
 
-from atlas import widgets
+import atlas.app
+from atlas.app.stages import skipped
+from atlas.app.wording import in_app
 
 
 @pytest.mark.parametrize(
@@ -21,7 +23,7 @@ from atlas import widgets
     ],
 )
 def test_in_app_names_the_control(message, expected):
-    assert widgets.in_app(message) == expected
+    assert in_app(message) == expected
 
 
 def test_stage_errors_in_the_app_name_the_box():
@@ -30,8 +32,8 @@ def test_stage_errors_in_the_app_name_the_box():
     def fails(_report):
         raise AtlasError("column 'stars' (weights) is not in the file. Fix --weight-col.")
 
-    run = widgets.run_stage("data", fails, spinner=False)
+    run = atlas.app.run_stage("data", fails, spinner=False)
     assert run.error == "column 'stars' (weights) is not in the file. Fix the “weight” box (Data → Columns)."
     assert "--" not in run.error
-    assert widgets.why_no_layout([run]) == f"**data** failed — {run.error}"
-    assert "earlier stage" in widgets.why_no_layout([widgets.skipped("UMAP")])
+    assert atlas.app.why_no_layout([run]) == f"**data** failed — {run.error}"
+    assert "earlier stage" in atlas.app.why_no_layout([skipped("UMAP")])

@@ -1,109 +1,25 @@
-"""UI glue for the notebooks: an Emblaze comparison that renders in marimo, and Altair charts.
+"""The notebooks' views: maps (Altair charts, the WebGL maps, the Emblaze comparison), item
+tables and lookups, the controls made from the declared options, and how maps are turned.
 
-Nothing here computes a map; these functions only turn results of the pipeline (layouts,
-item tables, neighbour lists) into widgets and chart specifications.
+Nothing here computes a map or keeps the app's state: these functions turn results of a build
+(layouts, item tables, neighbour lists) into widgets and chart specifications. The app itself —
+its settings, address, file policy, stage runs, background layouts and exports — is
+:mod:`atlas.app`. Helpers not listed here are imported from their modules.
 """
 
-from .emblaze import (  # noqa: F401
-    _BACKBONE_LISTENER,
-    _PORTABLE_LISTENER,
-    portable_emblaze_esm,
-    _run_inline,
-    _viewer_class,
-    _fill_padding,
-    _neighbor_source,
-    EmblazeParts,
-    emblaze_parts,
-    emblaze_view,
-    comparison_view,
-    subset_neighbors,
-)
-from .tables import (  # noqa: F401
-    MAX_CHART_POINTS,
-    MAX_EMBLAZE_POINTS,
-    MAP_COLUMNS,
-    safe_column_name,
-    map_table,
-    neighbour_names,
-    metadata_columns,
-    is_quantitative,
-    sample_rows,
-    find_items,
-    with_neighbours,
-    rows_from_text,
-)
-from .lookup import NameIndex, ListMatch, UserItems, match_list, list_report, user_items, user_note, choice_labels  # noqa: F401
-from atlas.columns import set_choices  # noqa: F401
-from .charts import (  # noqa: F401
-    SIDEBAR_WIDTH,
-    _quiet_altair,
-    HIGHLIGHT_STYLES,
-    highlight_kinds,
-    category_colours,
-    colour_note,
-    linked_maps,
-    map_views,
-    region_labels,
-    region_layers,
-    histogram,
-    small_multiple,
-    small_multiples,
-    selectable_chart,
-)
-from .memo import Recent, SessionMemo, content_hash  # noqa: F401
-from .share import VIEW_KEYS, REGION_OVERLAY, region_overlay_label, read_address, address_values, address_changes, shown_source, build_command, current_build, keep_in_address  # noqa: F401
-from .wording import in_app  # noqa: F401
-from .settings import (  # noqa: F401
-    APP_OPTIONS,
-    AppSettings,
-    app_settings,
-    slider_steps,
-    save_upload,
-    resolve_upload,
-    colour_options,
-    default_colour,
-)
-from .controls import (  # noqa: F401
-    control,
-    options_form,
-    form_defaults,
-    projection_controls,
-    controls_panel,
-    view_bar,
-)
-from .access import (  # noqa: F401
-    MODES,
-    DEFAULT_MAX_UPLOAD_MB,
-    Access,
-    access_note,
-    is_loopback,
-    listening_addresses,
-    request_is_remote,
-    visitor_access,
-)
-from . import progress  # noqa: F401
-from .progress import LayoutJobs, progress_line, start_layouts  # noqa: F401
-from .stages import (  # noqa: F401
-    StageRun,
-    run_stage,
-    skipped,
-    stage_messages,
-    timing_table,
-    metrics_table,
-    export_with_page,
-    export_zip,
-    export_name,
-    export_conflict,
-    why_no_layout,
-)
-from .scatter import (  # noqa: F401
-    VIRIDIS,
-    MapColours,
-    map_colours,
-    maps_widget,
-    outlined,
-    popularity_sizes,
-    webgl_maps,
-    widget_module,
-)
-from .turning import TURN_CHOICES, MapTurns, turn_wording  # noqa: F401
+from .charts import SIDEBAR_WIDTH, SWEEP_POINTS, colour_note, histogram, map_views, region_labels, selectable_chart, small_multiples
+from .controls import controls_panel, form_defaults, options_form, projection_controls, view_bar
+from .emblaze import comparison_view
+from .lookup import NameIndex, choice_labels, list_report, match_list, user_items, user_note
+from .memo import SessionMemo
+from .scatter import webgl_maps
+from .tables import MAX_CHART_POINTS, MAX_EMBLAZE_POINTS, colour_options, default_colour, find_items, map_table, metrics_table, with_neighbours
+from .turning import TURN_CHOICES, MapTurns, turn_wording
+
+__all__ = [
+    "MAX_CHART_POINTS", "MAX_EMBLAZE_POINTS", "SIDEBAR_WIDTH", "SWEEP_POINTS", "TURN_CHOICES", "MapTurns", "NameIndex", "SessionMemo",
+    "choice_labels", "colour_note", "colour_options", "comparison_view", "controls_panel", "default_colour", "find_items", "form_defaults",
+    "histogram", "list_report", "map_table", "map_views", "match_list", "metrics_table", "options_form", "projection_controls",
+    "region_labels", "selectable_chart", "small_multiples", "turn_wording", "user_items", "user_note", "view_bar", "webgl_maps",
+    "with_neighbours",
+]

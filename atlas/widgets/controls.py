@@ -7,13 +7,24 @@ A field with slider stops becomes a slider, one with choices a dropdown, any oth
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import Any, Protocol
 
 from atlas import projections
 from atlas.options import Field, fields_of, word
 
-from .settings import AppSettings, slider_steps
+
+
+class Presets(Protocol):
+    """Where controls start: the app's settings (``atlas.app.settings.AppSettings``)."""
+
+    def initial(self, f: Field) -> Any:
+        """The value a control for ``f`` starts at."""
+
+
+def slider_steps(steps: Sequence[float], value: float) -> list[float]:
+    """A slider's stops with ``value`` among them (a preset off the grid stays selectable)."""
+    return sorted({*steps, value})
 
 
 def control(f: Field, value: Any, *, debounce: bool = False, full_width: bool = True):
@@ -30,7 +41,7 @@ def control(f: Field, value: Any, *, debounce: bool = False, full_width: bool = 
     return mo.ui.text(value="" if value is None else word(value), label=label, placeholder="default" if f.default is None else word(f.default))
 
 
-def options_form(fields: Iterable[Field], settings: AppSettings, submit: str):
+def options_form(fields: Iterable[Field], settings: Presets, submit: str):
     """A form of one control per field; its value is {option name: value} once submitted."""
     import marimo as mo
 
@@ -40,12 +51,12 @@ def options_form(fields: Iterable[Field], settings: AppSettings, submit: str):
     return mo.md(template).batch(**controls).form(submit_button_label=submit, bordered=False)
 
 
-def form_defaults(fields: Iterable[Field], settings: AppSettings) -> dict[str, Any]:
+def form_defaults(fields: Iterable[Field], settings: Presets) -> dict[str, Any]:
     """What a form stands for before its first submit: the controls' starting values."""
     return {f.dest: settings.initial(f) for f in fields}
 
 
-def projection_controls(settings: AppSettings, names: Iterable[str]):
+def projection_controls(settings: Presets, names: Iterable[str]):
     """One ``mo.ui.dictionary`` holding, per projection, a dictionary of its options' controls
     (sliders debounced, so a drag recomputes once, when it ends; as wide as their column, so that
     each step of a slider is a few pixels of a drag). Being one UI element bound to one name, any

@@ -1,4 +1,5 @@
-"""The item tables behind the maps: sampling, search, neighbour names, highlights."""
+"""The item tables behind the maps: sampling, search, neighbour names, highlights, the "colour
+by" choices, and the metrics of layouts as a table."""
 
 from __future__ import annotations
 
@@ -153,3 +154,38 @@ def rows_from_text(table, text: str) -> np.ndarray:
     from .lookup import match_list
 
     return np.sort(match_list(table, text).rows)
+
+
+def colour_options(items, *, name_column: str | None = None) -> dict[str, str]:
+    """Choices for "colour by": label -> map-table column. Popularity, then every metadata
+    column that ``atlas.columns`` finds colourable (numbers, categories, sets of values)."""
+    from atlas.columns import colourable
+
+    options = {"popularity (users)": "n_users"}
+    if items is None:
+        return options
+    for column in colourable(items, skip=(name_column, "item_id", "n_users")):
+        options[column] = safe_column_name(column)
+    return options
+
+
+def default_colour(options: Mapping[str, str], items, label_column: str | None) -> str:
+    """The "colour by" choice to start with: the label column, else the first metadata column
+    that is not a number, else popularity."""
+    from atlas.columns import NUMBER, column_kind
+
+    if label_column in options:
+        return label_column
+    for label in options:
+        if label != "popularity (users)" and items is not None and column_kind(items[label]) != NUMBER:
+            return label
+    return "popularity (users)"
+
+
+def metrics_table(metrics: Mapping[str, Mapping[str, float]]):
+    """Layout name -> metrics dict, as a rounded table with one row per layout."""
+    import pandas as pd
+
+    frame = pd.DataFrame.from_dict({name: dict(values) for name, values in metrics.items()}, orient="index")
+    frame.index.name = "layout"
+    return frame.round(3).reset_index()

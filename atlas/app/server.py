@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .errors import AtlasError
+from atlas.errors import AtlasError
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 2718
@@ -34,9 +34,9 @@ def add_app_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def notebook_path(package_dir: Path | None = None) -> Path:
-    """The app's notebook, ``notebooks/app.py`` beside the package in a source checkout
-    (an editable install); a wheel does not carry it."""
-    package_dir = Path(__file__).resolve().parent if package_dir is None else Path(package_dir)
+    """The app's notebook, ``notebooks/app.py`` beside the ``atlas`` package (``package_dir``)
+    in a source checkout (an editable install); a wheel does not carry it."""
+    package_dir = Path(__file__).resolve().parent.parent if package_dir is None else Path(package_dir)
     path = package_dir.parent / "notebooks" / "app.py"
     if not path.is_file():
         raise AtlasError(
@@ -48,7 +48,7 @@ def notebook_path(package_dir: Path | None = None) -> Path:
 
 def startup_problem(host: str, *, data_root: str | None, uploads_only: bool) -> str | None:
     """Why the app must not start on ``host`` with this policy, or None."""
-    from .widgets.access import CHOOSE_A_MODE, is_loopback
+    from .access import CHOOSE_A_MODE, is_loopback
 
     if is_loopback(host) or data_root or uploads_only:
         return None
@@ -57,7 +57,7 @@ def startup_problem(host: str, *, data_root: str | None, uploads_only: bool) -> 
 
 def app_access(args: argparse.Namespace):
     """The ``Access`` policy the flags ask for (checked now, so that a bad root stops the start)."""
-    from .widgets.access import Access
+    from .access import Access
 
     settings = {"data_root": args.data_root, "uploads_only": args.uploads_only, "max_upload_mb": args.max_upload_mb}
     return Access.from_settings(settings)
@@ -65,7 +65,7 @@ def app_access(args: argparse.Namespace):
 
 def marimo_command(args: argparse.Namespace, notebook: Path, access, *, token: bool) -> list[str]:
     """The ``marimo run`` command line; the token itself is passed on stdin, not here."""
-    from .widgets.access import is_loopback
+    from .access import is_loopback
 
     command = [sys.executable, "-m", "marimo", "run", str(notebook), "--host", args.host, "--port", str(args.port)]
     if args.headless or not is_loopback(args.host):

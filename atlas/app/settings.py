@@ -1,4 +1,4 @@
-"""App settings: command-line presets with the names of 'atlas build', uploads, data loading."""
+"""App settings: command-line presets with the names of 'atlas build', and uploads."""
 
 from __future__ import annotations
 
@@ -9,22 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from atlas import projections
-from atlas.errors import AtlasError, check_seed
-from atlas.options import Field, parse
-from atlas.plan import SEED_FIELD, Source, all_fields, demo_filter
+from atlas.errors import AtlasError
+from atlas.options import Field
+from atlas.plan import all_fields, demo_filter, read_options
 from atlas.profiles import FilterParams
-
-from .tables import safe_column_name
+from atlas.sources import Source
 
 log = logging.getLogger(__name__)
-
-#: App options that are not build options: where to export, where the stage cache lives (or
-#: ``--no-cache``: in memory only), who may read and write what when the app is served (see
-#: ``access.Access``), and above how many items the maps switch from Altair to the
-#: full-resolution WebGL views.
-APP_OPTIONS = ("out", "cache_dir", "data_root", "max_upload_mb", "max_chart_points")
-APP_FLAGS = ("uploads_only", "no_cache")
 
 
 @dataclass(frozen=True)
@@ -104,58 +95,33 @@ def app_settings(cli_args: Mapping[str, object], *, collect: bool = False) -> Ap
     the stage cache lives (default ``atlas build``'s; ``--no-cache``: in memory). ``--data-root DIR``,
     ``--uploads-only`` and ``--max-upload-mb N`` set the file policy (see ``access.Access``);
     ``--max-chart-points N`` is where the maps switch from Altair to WebGL (default
-    ``MAX_CHART_POINTS``).
+    ``MAX_CHART_POINTS``). The build options are read as ``atlas build`` reads them
+    (``plan.read_options``), but for the engine's (the app computes on this machine) and
+    ``--compare`` (the app's own checkboxes choose the layouts).
     A value that is not right, or an option atlas does not know, raises ``AtlasError`` naming
     it; with ``collect`` the message goes to ``problems`` instead and the default is kept.
     """
-    fields = all_fields()
-    source_names = {f.name for f in dataclasses.fields(Source)}
-    source: dict[str, Any] = {}
-    values: dict[str, Any] = {}
-    app: dict[str, Any] = {}
-    problems: list[str] = []
-    for raw_key, raw in cli_args.items():
-        key = str(raw_key).replace("-", "_")
-        value = raw[-1] if isinstance(raw, list) else raw
-        try:
-            if key == "demo":
-                source["demo"] = value in ("", True, "true", "True", 1)
-            elif key in source_names:
-                source[key] = None if value in ("", None) else str(value)
-            elif key in APP_FLAGS:
-                app[key] = value in ("", True, "true", "True", 1)
-            elif key == "max_upload_mb":
-                app[key] = _megabytes(value)
-            elif key == "max_chart_points":
-                app[key] = _chart_points(value)
-            elif key in APP_OPTIONS:
-                app[key] = None if value in ("", None) else str(value)
-            elif key == "seed":
-                values["seed"] = check_seed(parse(SEED_FIELD, value))
-            elif key == "projection":
-                values["projection"] = projections.get(str(value)).name
-            elif key in fields:
-                values[key] = _checked(fields[key], parse(fields[key], value))
-            else:
-                raise AtlasError(f"unknown option --{raw_key}; the app takes the options of 'atlas build' (see 'atlas build --help').")
-        except AtlasError as exc:
-            if not collect:
-                raise
-            problems.append(str(exc))
+    given = {str(key).replace("-", "_"): value for key, value in cli_args.items()}
+    flags = {str(key).replace("-", "_"): str(key) for key in cli_args}
+    source_readers = {f.name: _switch if isinstance(f.default, bool) else _text for f in dataclasses.fields(Source)}  # --demo, --drop-missing-weights …
+    read = read_options(given, accept={*all_fields(), "seed", "projection"}, own={**source_readers, **APP_READERS})
+    problems = [p.message or f"unknown option --{flags[p.key]}; the app takes the options of 'atlas build' (see 'atlas build --help')." for p in read.problems]
+    if problems and not collect:
+        raise AtlasError(problems[0])
+    source = {key: value for key, value in read.own.items() if key in source_readers}
     if source.get("demo"):
         source["input"] = None
-    return AppSettings(Source(**source), values, app, tuple(problems))
+    app = {key: value for key, value in read.own.items() if key in APP_READERS}
+    return AppSettings(Source(**source), read.values, app, tuple(problems))
 
 
-def _checked(f: Field, value: Any) -> Any:
-    """``value`` if its parameter class accepts it (with that class's other defaults): a value the
-    build would refuse (``nan``, a negative count) is named where it was given."""
-    if isinstance(value, float) and value != value or value in (float("inf"), float("-inf")):
-        try:
-            dataclasses.replace(f.owner(), **{f.name: value})
-        except TypeError:
-            pass
-    return value
+def _switch(value: object) -> bool:
+    """A flag given without a value (``--no-cache``) or as a word of truth."""
+    return value in ("", True, "true", "True", 1)
+
+
+def _text(value: object) -> str | None:
+    return None if value in ("", None) else str(value)
 
 
 def _megabytes(value: object) -> float:
@@ -176,11 +142,6 @@ def _chart_points(value: object) -> int:
     if number < 1:
         raise AtlasError(f"--max-chart-points must be at least 1, got {value!r}.")
     return number
-
-
-def slider_steps(steps: Sequence[float], value: float) -> list[float]:
-    """A slider's stops with ``value`` among them (a preset off the grid stays selectable)."""
-    return sorted({*steps, value})
 
 
 def save_upload(name: str, contents: bytes, directory) -> Path:
@@ -211,27 +172,16 @@ def resolve_upload(path: str | None, uploads: Sequence, directory, *, access=Non
     return preset or None
 
 
-def colour_options(items, *, name_column: str | None = None) -> dict[str, str]:
-    """Choices for "colour by": label -> map-table column. Popularity, then every metadata
-    column that ``atlas.columns`` finds colourable (numbers, categories, sets of values)."""
-    from atlas.columns import colourable
-
-    options = {"popularity (users)": "n_users"}
-    if items is None:
-        return options
-    for column in colourable(items, skip=(name_column, "item_id", "n_users")):
-        options[column] = safe_column_name(column)
-    return options
-
-
-def default_colour(options: Mapping[str, str], items, label_column: str | None) -> str:
-    """The "colour by" choice to start with: the label column, else the first metadata column
-    that is not a number, else popularity."""
-    from atlas.columns import NUMBER, column_kind
-
-    if label_column in options:
-        return label_column
-    for label in options:
-        if label != "popularity (users)" and items is not None and column_kind(items[label]) != NUMBER:
-            return label
-    return "popularity (users)"
+#: App options that are not build options, each with how it is read: where to export, where the
+#: stage cache lives (or ``--no-cache``: in memory only), who may read and write what when the app
+#: is served (see ``access.Access``), and above how many items the maps switch from Altair to the
+#: full-resolution WebGL views.
+APP_READERS = {
+    "out": _text,
+    "cache_dir": _text,
+    "data_root": _text,
+    "max_upload_mb": _megabytes,
+    "max_chart_points": _chart_points,
+    "uploads_only": _switch,
+    "no_cache": _switch,
+}

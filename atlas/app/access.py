@@ -131,7 +131,7 @@ class Access:
 
     def default_export_folder(self, preset: str | None, name: str | None = None) -> str:
         """What the export folder box starts with: ``--out`` when the app was started with it,
-        else ``atlas-out/<name>`` (``stages.export_name``: the data and the layout), under the
+        else ``atlas-out/<name>`` (``exports.export_name``: the data and the layout), under the
         working folder on one's own computer, relative to the data root when served."""
         if preset:
             return preset

@@ -11,15 +11,15 @@ files are never taken from a link.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from atlas import projections
-from atlas.errors import AtlasError, check_seed
-from atlas.options import parse, word
+from atlas.errors import AtlasError
+from atlas.plan import BuildParams, all_fields, argv_of, command_line, option_words, projection_params, read_options
 from atlas.regions import MAX_LEVELS
-from atlas.plan import SEED_FIELD, BuildParams, Source, all_fields, argv_of, command_line, options_of
+from atlas.sources import Source
 
 #: Keys of the address that set how the maps look, not how they are built: the colour and its
 #: "has" value, the region names shown over the maps, the search (and the match picked among
@@ -34,47 +34,42 @@ REGION_NAMES = tuple(word for word, _ in REGION_OVERLAY.values() if word)
 def region_overlay_label(view: Mapping[str, str]) -> str:
     """The "region names on the maps" choice the address's ``names`` stands for ("off" without it)."""
     return next((label for label, (word, _) in REGION_OVERLAY.items() if word and word == view.get("names")), "off")
-BUILD_KEYS = ("seed", "compare")
+
+
+def address_options() -> set[str]:
+    """The build options an address carries: every option of ``atlas build`` but the engine's (the
+    app computes on this machine) and ``projection`` (the layout to keep is chosen on the page,
+    starting from the command line's)."""
+    return {*all_fields(), "seed", "compare"}
 
 
 def managed_keys() -> set[str]:
     """Every key of the address the app reads and writes."""
-    return {*all_fields(), *BUILD_KEYS, *VIEW_KEYS}
+    return {*address_options(), *VIEW_KEYS}
 
 
 def read_address(query: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str], list[str]]:
     """``(build values, view values, problems)`` from the address's query parameters.
 
-    Build values are parsed as ``atlas build`` parses its flags; a value that cannot be used is
-    left out and described in ``problems`` (in the app's words), as is a key atlas does not know.
+    Build values are read as ``atlas build`` reads its flags (``plan.read_options``); a value that
+    cannot be used is left out and described in ``problems`` (in the app's words), as is a key
+    atlas does not know.
     """
     from .wording import in_app
 
-    fields = all_fields()
-    values: dict[str, Any] = {}
-    view: dict[str, str] = {}
-    problems: list[str] = []
-    for key, raw in query.items():
-        value = raw[-1] if isinstance(raw, list) else raw
-        try:
-            if key in VIEW_KEYS:
-                view[key] = _view_value(key, str(value))
-            elif key == "seed":
-                values["seed"] = check_seed(parse(SEED_FIELD, value))
-            elif key == "compare":
-                names = tuple(n.strip() for n in str(value).split(",") if n.strip())
-                values["compare"] = ",".join(projections.get(n).name for n in names)
-            elif key in fields:
-                values[key] = parse(fields[key], value)
-            else:
-                problems.append(f"the link's setting “{key}” is not one of atlas's options; it was left out.")
-        except AtlasError as exc:
-            problems.append(f"the link's setting “{key}={value}” was left out: {in_app(str(exc))}")
-    return values, view, problems
+    read = read_options(query, accept=address_options(), own={key: functools.partial(_view_value, key) for key in VIEW_KEYS})
+    problems = [
+        f"the link's setting “{p.key}” is not one of atlas's options; it was left out."
+        if p.unknown
+        else f"the link's setting “{p.key}={p.value}” was left out: {in_app(p.message)}"
+        for p in read.problems
+    ]
+    return read.values, read.own, problems
 
 
-def _view_value(key: str, value: str) -> str:
+def _view_value(key: str, value: Any) -> str:
     """A view value of the address as the app takes it; a value no control can show is an error."""
+    value = str(value)
     if key == "names" and value not in REGION_NAMES:
         raise AtlasError(f"region names are {' or '.join(REGION_NAMES)}")
     if key == "top" and not (value.isdigit() and int(value) <= 1_000_000):
@@ -86,7 +81,8 @@ def address_values(params: BuildParams, *, demo: bool, default_compare: tuple[st
     """The query parameters that bring ``params`` (and the view) back: the options that differ
     from their defaults, the projections compared when they are not the app's default ones,
     and the view's values that are set (an empty search, no user, top N 0 are not written)."""
-    out = {key: "none" if value is None else word(value) for key, value in options_of(params, demo=demo).items() if key not in ("projection", "compare")}
+    carried = address_options() - {"compare"}
+    out = {key: words[0] for key, words in option_words(params, demo=demo).items() if key in carried}  # one word each: none repeats
     if tuple(params.names) != tuple(default_compare):
         out["compare"] = ",".join(params.names)
     out.update({key: str(value) for key, value in view.items() if key in VIEW_KEYS and value not in (None, "", 0, "0") and str(value).strip()})
@@ -134,8 +130,6 @@ def current_build(stages: Mapping[str, Any], projection_values: Mapping[str, Map
     """The ``BuildParams`` the app's controls stand for: the stages' parameters (None while one
     of them is not valid) and each shown projection's control values; None when any part of it
     cannot be made (the app shows that problem where the control is)."""
-    from atlas.plan import projection_params
-
     if any(value is None for value in stages.values()):
         return None
     try:
