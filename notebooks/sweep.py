@@ -101,7 +101,7 @@ def _(build, sweep_runs):
         [
             *atlas.app.stage_messages(list(sweep_runs.values())),
             *([mo.md(f"Each map draws the same {widgets.SWEEP_POINTS:,} of the {len(_items):,} items, sampled at random.")] if _sampled else []),
-            _charts,
+            widgets.selectable_chart(_charts),  # its data goes to the page as a file, not inside the output
             mo.md("**Metrics** (all layouts aligned to the first)"),
             mo.ui.table(widgets.metrics_table(sweep_metrics), selection=None, pagination=False),
         ]

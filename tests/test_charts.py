@@ -114,3 +114,21 @@ def test_three_maps_wrap_two_to_a_row_with_one_brush(films):
     assert [[view["name"] for view in row] for row in rows] == [["umap_map", "tsne_map"], ["pacmap_map"]]
     assert {view["width"] for row in rows for view in row} == {widgets.charts.map_grid(3)[1]}
     assert [p["name"] for p in spec["params"]] == ["brush"]
+
+
+def test_small_multiples_send_positions_to_a_ten_thousandth_of_the_map():
+    """Positions travel rounded to about 1/10,000 of each layout's range (far below a pixel of a
+    220-pixel map), whatever the layout's scale; full float digits took three times the text."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(1)
+    n = 500
+    items = pd.DataFrame({"item_id": [f"i{k}" for k in range(n)], "n_users": rng.integers(1, 100, n)})
+    layouts = {"wide": rng.normal(scale=80.0, size=(n, 2)), "narrow": rng.normal(scale=0.02, size=(n, 2))}
+    rows = next(iter(widgets.small_multiples(items, layouts).to_dict()["datasets"].values()))
+    for key, xy in zip(("l0", "l1"), layouts.values()):
+        sent = np.array([[row[f"{key}_x"], row[f"{key}_y"]] for row in rows])
+        span = np.ptp(xy, axis=0)
+        assert np.all(np.abs(sent - xy) <= span / 10_000 + 1e-12)
+        assert np.any(sent != xy)  # rounded, not sent as they were

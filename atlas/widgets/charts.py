@@ -365,11 +365,21 @@ def small_multiple(table, key: str, *, title: str, color: str | None = None, siz
     return (alt.Chart(title=title) if table is None else alt.Chart(table, title=title)).mark_circle(size=8, opacity=0.7).encode(**encoding).properties(width=size, height=size)
 
 
+def _drawn_precision(values: np.ndarray, steps: float = 10_000.0) -> np.ndarray:
+    """``values`` rounded to about a ten-thousandth of their range: far below a pixel of a small
+    map, and a third of the text that full float64 digits take on the way to the page."""
+    finite = values[np.isfinite(values)]
+    span = float(finite.max() - finite.min()) if finite.size else 0.0
+    if span <= 0:
+        return values
+    return np.round(values, max(0, int(np.ceil(-np.log10(span / steps)))))
+
+
 #: Items drawn in each small multiple of a sweep: enough to see a map's shape, light to send.
 SWEEP_POINTS = 3000
 
 
-def small_multiples(items, layouts, *, name_column: str | None = None, color: str | None = None, columns: int = 4, size: int = 220, max_points: int | None = None):
+def small_multiples(items, layouts, *, name_column: str | None = None, color: str | None = None, columns: int = 3, size: int = 220, max_points: int | None = None):
     """Small scatterplots of several layouts of the same items (title -> n × 2 positions) that
     share one data source: the item table is sent to the page once, sampled to ``max_points``
     (default ``SWEEP_POINTS``), however many layouts there are."""
@@ -382,6 +392,8 @@ def small_multiples(items, layouts, *, name_column: str | None = None, color: st
     table = table.iloc[sample_rows(len(table), max_points or SWEEP_POINTS)]
     wanted = [f"{key}_{axis}" for key in keys.values() for axis in "xy"] + ([color] if color else [])
     table = table[list(dict.fromkeys(wanted))].reset_index(drop=True)
+    for column in wanted[: 2 * len(keys)]:
+        table[column] = _drawn_precision(table[column].to_numpy(dtype=np.float64))
     charts = [small_multiple(None, keys[title], title=title, color=color, size=size, kind_of=table) for title in layouts]
     with _quiet_altair():
         return alt.concat(*charts, columns=columns, data=table)
