@@ -361,7 +361,9 @@ def small_multiple(table, key: str, *, title: str, color: str | None = None, siz
     }
     if color:
         kind = "Q" if is_quantitative((table if table is not None else kind_of)[color]) else "N"
-        encoding["color"] = alt.Color(f"{color}:{kind}", legend=None)
+        # popularity is skewed: on a linear ramp nearly every item takes the palest colour
+        scale = alt.Scale(type="log") if color == "n_users" else alt.Undefined
+        encoding["color"] = alt.Color(f"{color}:{kind}", legend=None, scale=scale)
     return (alt.Chart(title=title) if table is None else alt.Chart(table, title=title)).mark_circle(size=8, opacity=0.7).encode(**encoding).properties(width=size, height=size)
 
 
