@@ -99,7 +99,7 @@ def path_note(path: UserPath) -> str:
             return f"{user}: none of their {path.untimed:,} items shown has a time, so there is no path to draw."
         return f"{user}: no items kept by the filters, so there is no path to draw."
     span = when(path.times[0]) if len(path) == 1 or path.times[0] == path.times[-1] else f"{when(path.times[0])} to {when(path.times[-1])}"
-    line = f"{user}'s path: {len(path):,} items in the order they first met them, {span} (start ● and end ■ marked)"
+    line = f"{user}'s path: {len(path):,} items in the order they first met them, {span} (the first ringed, the last boxed)"
     if path.untimed:
         line += f"; {path.untimed:,} items without a time are left out"
     return line + "."
