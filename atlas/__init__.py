@@ -29,7 +29,7 @@ from .sources import Source
 from .profiles import FilterParams, Profiles, build_profiles, item_frame, item_labels, item_names
 from .scan import scan_dataset, scan_profiles
 from .stagefile import ItemTable, read_candidates, write_candidates
-from . import align, regions
+from . import align, paths, regions
 from .align import AlignParams, read_anchor
 from .regions import RegionParams, Regions, find_regions
 from . import embeddings, projections

@@ -31,6 +31,8 @@ SOURCE_HELP = {
     "user_col": "user column (default: the first column)",
     "item_col": "item column (default: the second column)",
     "weight_col": "weight column, e.g. a rating (default: a numeric third column)",
+    "time_col": "when each interaction happened: ISO dates/times or Unix seconds/milliseconds, to draw a user's items "
+    "in time order (default: a column that is obviously a timestamp, e.g. 'timestamp' or 'played_at'; read into memory only)",
     "candidates": "continue from a candidates file written by 'atlas candidates' (instead of INPUT)",
     "drop_missing_weights": "leave out (and report) rows that have ids but no weight, instead of refusing the file",
     "align_anyway": "with --align-to: align even when the earlier map shares under half of either build's items",
@@ -53,7 +55,7 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
     """Every ``atlas build`` option: the data source, every stage's and projection's options."""
     parser.add_argument("input", nargs="?", help=SOURCE_HELP["input"])
     parser.add_argument("--demo", action="store_true", help=SOURCE_HELP["demo"])
-    for name in ("items", "items_id_col", "name_col", "label_col", "user_col", "item_col", "weight_col", "candidates", "align_to"):
+    for name in ("items", "items_id_col", "name_col", "label_col", "user_col", "item_col", "weight_col", "time_col", "candidates", "align_to"):
         parser.add_argument(f"--{name.replace('_', '-')}", help=SOURCE_HELP[name])
     parser.add_argument("--drop-missing-weights", action="store_true", help=SOURCE_HELP["drop_missing_weights"])
     parser.add_argument("--align-anyway", action="store_true", help=SOURCE_HELP["align_anyway"])

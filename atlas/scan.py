@@ -29,7 +29,7 @@ import scipy.sparse as sp
 
 from .errors import AtlasError
 from .formats import INTERACTIONS, LONG_FORMATS, PROFILE_FORMATS, _sniff_header
-from .ingest import Dataset, IngestParams, _as_str_ids, _digest, _pick_column, file_fingerprint, looks_like_time, numeric_weights
+from .ingest import STREAMED_ROUTE, Dataset, IngestParams, _as_str_ids, _digest, _pick_column, file_fingerprint, looks_like_time, numeric_weights, time_col_refused
 from .profiles import FilterParams, Profiles, check_kept, no_weight_left, nothing_left
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,10 @@ class InteractionFiles:
 
 
 def interaction_files(path: str | os.PathLike, params: IngestParams = IngestParams()) -> InteractionFiles:
-    """The files of ``path`` (a file, or a folder of Parquet or delimited text files) to stream."""
+    """The files of ``path`` (a file, or a folder of Parquet or delimited text files) to stream
+    (times are not streamed: ``params.time_col`` is refused)."""
+    if params.time_col is not None:
+        raise time_col_refused(STREAMED_ROUTE)
     p = Path(path)
     if not p.exists():
         raise AtlasError(f"input file {str(p)!r} does not exist; check the path.")

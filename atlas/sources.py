@@ -160,6 +160,7 @@ class Source:
     user_col: str | None = None
     item_col: str | None = None
     weight_col: str | None = None
+    time_col: str | None = None  # when each interaction happened (default: a column that is obviously a time)
     candidates: str | None = None  # a file written by 'atlas candidates', instead of INPUT
     align_to: str | None = None  # an earlier export whose map the build keeps (atlas.align)
     drop_missing_weights: bool = False  # rows with ids but no weight: left out and reported, not refused
@@ -183,7 +184,9 @@ class Source:
     def ingest(self):
         from .ingest import IngestParams
 
-        return IngestParams(user_col=self.user_col, item_col=self.item_col, weight_col=self.weight_col, drop_missing_weights=self.drop_missing_weights)
+        return IngestParams(
+            user_col=self.user_col, item_col=self.item_col, weight_col=self.weight_col, drop_missing_weights=self.drop_missing_weights, time_col=self.time_col
+        )
 
     def load(self, engine: EngineParams | None = None, *, stream: bool = False):
         """The ``Dataset``: the demo; a candidates file's items; or the input with its metadata.
@@ -192,8 +195,11 @@ class Source:
         ``stream``, when the input is a folder or a large file (the profiles stage streams them,
         :mod:`atlas.scan`; the command line streams, the app reads into memory)."""
         from .demo import demo_movielens
-        from .ingest import Dataset, guess_name_column, load_dataset, load_items
+        from .ingest import SPARK_ROUTE, STREAMED_ROUTE, Dataset, guess_name_column, load_dataset, load_items, time_col_refused
 
+        if self.time_col and (self.candidates or self.is_demo):
+            held = "a candidates file holds no interactions" if self.candidates else "the demo reads its own times"
+            raise AtlasError(f"--time-col names a column of INPUT, and {held}; leave out --time-col.")
         if self.candidates:
             from .stagefile import read_candidates
 
@@ -208,11 +214,16 @@ class Source:
             from .engines.spark_input import spark_input
             from .scan import lazy_dataset
 
+            if self.time_col:
+                raise time_col_refused(SPARK_ROUTE)
+
             data = lazy_dataset(spark_input(self.input, self.ingest), items_path=self.items, items_id_col=self.items_id_col, name_column=self.name_col, label_column=self.label_col)
         else:
             from .scan import scan_dataset, should_stream
 
             load = scan_dataset if stream and should_stream(self.input) else load_dataset
+            if self.time_col and load is scan_dataset:
+                raise time_col_refused(STREAMED_ROUTE)
             data = load(self.input, self.ingest, items_path=self.items, items_id_col=self.items_id_col, name_column=self.name_col, label_column=self.label_col)
         return dataclasses.replace(data, source={**data.source, "plan": dataclasses.asdict(self)})
 

@@ -950,3 +950,78 @@ def test_text_falls_back_to_fonts_that_cover_cjk_names(atlas_page):
         assert '"Noto Sans CJK SC"' in family and family.endswith("sans-serif"), (selector, family)
     canvas_font = page.evaluate("document.getElementById('atlas-overlay').getContext('2d').font")
     assert "Noto Sans CJK SC" in canvas_font and canvas_font.endswith("sans-serif"), canvas_font
+
+
+# The colour of the overlay at page point (x, y): the largest alpha in a 7-pixel square, with its RGB.
+OVERLAY_AT = """([x, y]) => {
+  const canvas = document.getElementById('atlas-overlay'), ratio = canvas.width / canvas.clientWidth;
+  const px = canvas.getContext('2d').getImageData(Math.round(x * ratio) - 3, Math.round(y * ratio) - 3, 7, 7).data;
+  let best = [0, 0, 0, 0];
+  for (let i = 0; i < px.length; i += 4) if (px[i + 3] > best[3]) best = [px[i], px[i + 1], px[i + 2], px[i + 3]];
+  return best;
+}"""
+
+
+def path_drawn_between(page, a: int, b: int) -> bool:
+    """Whether the path's gold line runs from item a to item b (read a third and two thirds of the way along)."""
+    (ax, ay), (bx, by) = point_of(page, a), point_of(page, b)
+    for t in (1 / 3, 2 / 3):
+        r, g, bl, alpha = page.evaluate(OVERLAY_AT, [ax + t * (bx - ax), ay + t * (by - ay)])
+        if not (alpha > 150 and r > 200 and 160 < g < 240 and bl < 180):
+            return False
+    return True
+
+
+@pytest.mark.browser
+def test_a_pasted_list_is_drawn_as_a_path_in_its_order(atlas_page):
+    page, _, _ = atlas_page
+    lonely, img, script = (index_of(page, i) for i in ("m_lonely", "m_img", "m_script"))
+    page.locator("#atlas-profile-box summary").click()
+    page.locator("#atlas-profile").fill("m_lonely\nm_img\nnothing by this name\nm_img\nm_script")
+    page.locator("#atlas-profile-go").click()
+    assert page.evaluate("atlasMap.state.profile.path") == [lonely, img, script]  # the list's order; a repeat drawn once
+    assert page.evaluate("atlasMap.state.profile.items") == sorted([lonely, img, script])
+    page.wait_for_timeout(100)
+    assert page.evaluate("atlasMap.state.path") == [] and not path_drawn_between(page, lonely, img)  # off until asked
+
+    page.locator("#atlas-profile-path").check()
+    page.wait_for_timeout(100)
+    assert page.evaluate("atlasMap.state.path") == [lonely, img, script]
+    assert path_drawn_between(page, lonely, img) and path_drawn_between(page, img, script)
+    assert not path_drawn_between(page, script, lonely)  # a path, not a loop
+    marks = page.evaluate("atlasMap.state.pathMarks")
+    assert [(m["index"], m["number"]) for m in marks] == [(lonely, 1), (img, 2), (script, 3)]
+    status = page.locator("#atlas-profile-status").text_content()
+    assert status.startswith("4 of 5 matched (3 items glow). Drawn as a path of 3 stops in the list's order")
+    labels = page.evaluate("atlasMap.state.labels")
+    assert not any(overlaps(m, label) for m in marks for label in labels)  # labels keep clear of the numbers
+    page.screenshot(path="/tmp/web_atlas_path.png")
+
+    page.locator("#atlas-profile").fill("m_script\nm_lonely\nm_img")  # another order, another path
+    page.locator("#atlas-profile-go").click()
+    page.wait_for_timeout(100)
+    assert page.evaluate("atlasMap.state.path") == [script, lonely, img]
+    assert path_drawn_between(page, script, lonely) and path_drawn_between(page, lonely, img)
+    assert not path_drawn_between(page, img, script)
+
+    page.locator("#atlas-profile-path").uncheck()
+    page.wait_for_timeout(100)
+    assert page.evaluate("atlasMap.state.path") == [] and page.evaluate("atlasMap.state.pathMarks") == []
+    assert not path_drawn_between(page, script, lonely) and not path_drawn_between(page, lonely, img)
+    assert page.evaluate("atlasMap.showPath(true).path") == [script, lonely, img]  # the hook does what the box does
+    assert page.locator("#atlas-profile-path").is_checked()
+
+
+@pytest.mark.browser
+def test_a_long_path_numbers_its_ends_only_and_hostile_names_stay_text(atlas_page):
+    page, _, dialogs = atlas_page
+    ids = [f"m{k:04d}" for k in range(0, 300, 6)] + ["m_img", "m_script"]
+    page.evaluate("atlasMap.showPath(true)")
+    report = page.evaluate("t => atlasMap.loadProfile(t)", "\n".join(ids[:-2] + [HOSTILE_IMG, HOSTILE_SCRIPT]))
+    assert len(report["path"]) == len(ids) and report["path"][-2:] == [index_of(page, "m_img"), index_of(page, "m_script")]
+    page.wait_for_timeout(100)
+    numbers = [m["number"] for m in page.evaluate("atlasMap.state.pathMarks")]
+    assert set(numbers) <= {1, len(ids)} and len(ids) in numbers  # more stops than are numbered: the ends only
+    assert page.evaluate("document.querySelectorAll('img, #atlas-root script').length") == 0
+    assert dialogs == [] and page.evaluate("window.__pwned") is None
+    page.screenshot(path="/tmp/web_atlas_long_path.png")

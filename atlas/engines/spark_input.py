@@ -23,7 +23,7 @@ import numpy as np
 
 from ..errors import AtlasError
 from ..formats import LONG_FORMATS
-from ..ingest import IngestParams, _as_str_ids
+from ..ingest import SPARK_ROUTE, IngestParams, _as_str_ids, time_col_refused
 from ..profiles import FilterParams, check_kept, no_weight_left, nothing_left
 from ..stagefile import ItemTable
 from .spark_session import first_line
@@ -55,7 +55,10 @@ class SparkInput:
 
 
 def spark_input(location: str, params: IngestParams = IngestParams()) -> SparkInput:
-    """A ``SparkInput``; a local file or folder is checked now and fingerprinted like ``atlas.scan`` does."""
+    """A ``SparkInput``; a local file or folder is checked now and fingerprinted like ``atlas.scan`` does
+    (times are not carried: ``params.time_col`` is refused)."""
+    if params.time_col is not None:
+        raise time_col_refused(SPARK_ROUTE)
     source = SparkInput(str(location), params)
     path = source.local_path
     if path is not None:

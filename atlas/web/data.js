@@ -192,7 +192,9 @@ class AtlasData {
 
   /* Split a pasted profile into entries (lines; a line that is not itself a name is split on
      commas) and match each one. `suggestions[k]` holds the closest items to `unmatched[k]`
-     (see ClosestNames), for the first SUGGESTED_ENTRIES of them. */
+     (see ClosestNames), for the first SUGGESTED_ENTRIES of them. `items` are the items found,
+     by index; `path` keeps the list's order: one item per entry found (the most popular of an
+     entry's items, when a name is shared), an entry repeating the one before it left out. */
   matchProfile(text) {
     const entries = [];
     for (const line of String(text).split(/\r?\n/)) {
@@ -201,16 +203,19 @@ class AtlasData {
       if (this.lookup(whole).length || !whole.includes(",")) entries.push(whole);
       else for (const part of whole.split(",")) if (part.trim()) entries.push(part.trim());
     }
-    const items = new Set(), unmatched = [];
+    const items = new Set(), unmatched = [], path = [];
     for (const entry of entries) {
       const hits = this.lookup(entry);
-      if (hits.length) hits.forEach((i) => items.add(i));
-      else unmatched.push(entry);
+      if (hits.length) {
+        hits.forEach((i) => items.add(i));
+        const first = hits[0];  // lookup lists an entry's items by index: the most popular first
+        if (path[path.length - 1] !== first) path.push(first);
+      } else unmatched.push(entry);
     }
     if (unmatched.length && !this.closestNames) this.closestNames = new ClosestNames(this.names, new Map(this.looseLookup));
     const suggestions = unmatched.slice(0, SUGGESTED_ENTRIES).map((entry) => this.closestNames.closest(entry));
     return { entries: entries.length, matched: entries.length - unmatched.length,
-             items: Array.from(items).sort((a, b) => a - b), unmatched, suggestions };
+             items: Array.from(items).sort((a, b) => a - b), path, unmatched, suggestions };
   }
 }
 

@@ -13,14 +13,18 @@
      atlasMap.setColor(name, v) colour by that field ("popularity" for the user counts); for a field
                                of sets, v is "" (each item's most distinctive value) or one value
      atlasMap.loadProfile(t)   highlight the items named in text t; returns the match report
-                               {entries, matched, items, unmatched, suggestions}: suggestions[k]
-                               holds the indexes of the names closest to unmatched[k]
+                               {entries, matched, items, path, unmatched, suggestions}: path keeps
+                               the list's order (one item per entry found), suggestions[k] holds
+                               the indexes of the names closest to unmatched[k]
+     atlasMap.showPath(on)     draw the pasted list as a path in its order (the "draw as a path" box)
      atlasMap.pick(x, y)       index of the item under page coordinates (x, y), or -1
      atlasMap.showRegions(on)  show or hide the region names
      atlasMap.regions          [{id, level, name, x, y, count}]: the named regions, coarsest first
      atlasMap.reasons(i)       [{index, name, shared, lift, text, far}]: item i's neighbours and why, graph order
-     atlasMap.state            {hover, selected, neighbors, far, colorField, colorValue, profile, labels, regions, frameMs}
+     atlasMap.state            {hover, selected, neighbors, far, colorField, colorValue, profile, path, pathMarks, labels, regions, frameMs}
                                (far: neighbours the map put away from the selected item, drawn dashed;
+                                path: the items drawn as a path, in order ([] when not drawn);
+                                pathMarks: the stops' numbers on screen {index, number, x, y, width, height};
                                 labels: placed boxes {index, x, y, width, height} in map pixels;
                                 regions: placed names {id, level, name, x, y, width, height};
                                 frameMs: script time of the last frame)
@@ -43,9 +47,11 @@ class AtlasApp {
       onNeighborHover: (j) => this.setHover(j, null),
       onClose: () => this.select(-1),
     });
-    this.state = { hover: -1, selected: -1, neighbors: [], far: [], colorField: null, colorValue: "", profile: null, labels: [], regions: [], frameMs: 0 };
+    this.state = { hover: -1, selected: -1, neighbors: [], far: [], colorField: null, colorValue: "", profile: null,
+                   path: [], pathMarks: [], labels: [], regions: [], frameMs: 0 };
     this.profileSet = new Set();
     this.profileText = "";
+    this.pathShown = false;
     this.hidden = new Set();
     this.pointer = null;
     this.frameRequested = false;
@@ -98,7 +104,9 @@ class AtlasApp {
     if (this.labelsStale) {
       const s = this.state;
       const priority = s.selected >= 0 ? [s.selected, ...s.neighbors] : [];
-      this.overlay.placeLabels(this.view, priority.concat(s.profile ? s.profile.items : []), this.panelBoxes());
+      s.pathMarks = this.overlay.pathMarks(this.view, s.path);  // labels keep clear of the path's numbers
+      const numbers = s.pathMarks.map((m) => ({ left: m.x, top: m.y, right: m.x + m.width, bottom: m.y + m.height }));
+      this.overlay.placeLabels(this.view, priority.concat(s.profile ? s.profile.items : []), this.panelBoxes().concat(numbers));
       s.labels = this.overlay.placed;
       s.regions = this.overlay.regions.placed;
       this.labelsStale = false;
@@ -249,6 +257,15 @@ class AtlasApp {
       text.value = "";
       this.loadProfile("");
     });
+    const asPath = document.getElementById("atlas-profile-path");
+    asPath.addEventListener("change", () => this.showPath(asPath.checked));
+  }
+
+  /* Draw the pasted list as a path in its order, or not: the list last matched is drawn again. */
+  showPath(on) {
+    this.pathShown = Boolean(on);
+    document.getElementById("atlas-profile-path").checked = this.pathShown;
+    return this.loadProfile(this.profileText);
   }
 
   loadProfile(text) {
@@ -256,10 +273,16 @@ class AtlasApp {
     const report = this.data.matchProfile(text);
     this.profileText = String(text);  // what a chosen suggestion edits when the box is empty
     this.state.profile = report.entries ? report : null;
+    this.state.path = this.pathShown ? report.path : [];
     this.profileSet = new Set(report.items);
     status.replaceChildren();
     if (report.entries) {
       status.append(`${report.matched} of ${report.entries} matched (${report.items.length} items glow).`);
+      if (this.pathShown && report.path.length) {
+        const stops = report.path.length;
+        status.append(stops > 1 ? ` Drawn as a path of ${stops} stops in the list's order, from the ringed first to the boxed last.`
+                                : " One item found: no path to draw.");
+      }
       if (report.unmatched.length) status.append(renderMissing(report, this.data.names, (entry, i) => this.useSuggestion(entry, i)));
     }
     this.updateHighlights();
@@ -304,6 +327,7 @@ class AtlasApp {
       select: (i) => app.select(i),
       setColor: (name, value = "") => app.setColor(name, false, value),
       loadProfile: (text) => app.loadProfile(text),
+      showPath: (on) => app.showPath(on),
       pick: (x, y) => app.pickLocal(...local(x, y)),
       reasons: (i) => {
         const why = data.reasonsOf(i), near = new Set(data.nearestOnMap(i, FAITHFUL_K));

@@ -1,5 +1,5 @@
-/* The 2D canvas over the points: lines from the selected item to its neighbours, the hover
-   ring, and labels. Labels are placed greedily, most popular item first, into a coarse
+/* The 2D canvas over the points: a pasted list drawn as a path, lines from the selected item to
+   its neighbours, the hover ring, and labels. Labels are placed greedily, most popular item first, into a coarse
    screen-space occupancy grid, so they never overlap and more appear as the visitor zooms in.
    Only the `maxLabels` most popular items (plus highlighted ones) are candidates, so placing
    costs at most that many cheap checks per frame, whatever the number of points. */
@@ -11,6 +11,15 @@ const LABEL_MAX_CHARS = 34;
    Japanese and Korean names, which the first ones often lack and would draw as empty boxes. */
 const LABEL_FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Noto Sans', 'Noto Sans CJK SC', " +
   "'Noto Sans CJK JP', 'Noto Sans CJK KR', 'PingFang SC', 'Hiragino Sans', 'Microsoft YaHei', 'Malgun Gothic', sans-serif";
+
+/* A pasted list drawn as a path: thin legs between consecutive items in list order, an arrowhead
+   halfway along each leg long enough to hold one, the first item ringed and the last boxed, and
+   the stops numbered (every stop of a path of at most PATH_NUMBERED, else the first and the last). */
+const PATH_NUMBERED = 40;
+const PATH_ARROW_MIN = 28;     // legs shorter than this many CSS pixels carry no arrowhead
+const PATH_COLOR = "rgba(255, 214, 120, 0.92)";
+const PATH_CASING = "rgba(8, 10, 16, 0.7)";
+const PATH_FONT = `600 11px ${LABEL_FONT}`;
 
 function labelText(name) {
   const s = String(name);
@@ -96,11 +105,85 @@ class Overlay {
     this.placed = placed;
   }
 
-  /* far: neighbours the map put away from the selected item; their lines are thin, dashed and amber. */
-  draw(view, { selected, neighbors, far = [], hover, profile }) {
+  /* The numbers of a path's stops on screen, {index, number, x, y, width, height} in map pixels:
+     above and left of the item, where its label never goes (labels sit right or left of it). */
+  pathMarks(view, path) {
+    const marks = [], xy = this.data.xy, last = path.length - 1;
+    if (!path.length) return marks;
+    this.ctx.font = PATH_FONT;
+    path.forEach((i, k) => {
+      if (path.length > PATH_NUMBERED && k !== 0 && k !== last) return;
+      const [sx, sy] = view.toScreen(xy[2 * i], xy[2 * i + 1]);
+      if (sx < 0 || sy < 0 || sx > this.width || sy > this.height) return;
+      const r = this.renderer.radius(view, i) + 3, text = String(k + 1);
+      const width = this.ctx.measureText(text).width + 9, height = 15;
+      marks.push({ index: i, number: k + 1, x: sx - r - width + 3, y: sy - r - height + 3, width, height });
+    });
+    return marks;
+  }
+
+  drawPath(view, path, marks) {
+    const ctx = this.ctx, xy = this.data.xy;
+    const points = path.map((i) => view.toScreen(xy[2 * i], xy[2 * i + 1]));
+    ctx.lineJoin = "round";
+    ctx.lineCap = "round";
+    for (const [width, colour] of [[3.2, PATH_CASING], [1.4, PATH_COLOR]]) {
+      ctx.lineWidth = width;
+      ctx.strokeStyle = colour;
+      ctx.beginPath();
+      points.forEach(([x, y], k) => (k ? ctx.lineTo(x, y) : ctx.moveTo(x, y)));
+      ctx.stroke();
+    }
+    ctx.fillStyle = PATH_COLOR;
+    for (let k = 1; k < points.length; k++) {
+      const [x0, y0] = points[k - 1], [x1, y1] = points[k], length = Math.hypot(x1 - x0, y1 - y0);
+      if (length < PATH_ARROW_MIN) continue;
+      const ux = (x1 - x0) / length, uy = (y1 - y0) / length, mx = (x0 + x1) / 2 + 5 * ux, my = (y0 + y1) / 2 + 5 * uy;
+      ctx.beginPath();
+      ctx.moveTo(mx, my);
+      ctx.lineTo(mx - 10 * ux - 4.5 * uy, my - 10 * uy + 4.5 * ux);
+      ctx.lineTo(mx - 10 * ux + 4.5 * uy, my - 10 * uy - 4.5 * ux);
+      ctx.closePath();
+      ctx.fill();
+    }
+    const ends = [[path[0], "start"], [path[path.length - 1], "end"]];
+    ctx.strokeStyle = PATH_COLOR;
+    ctx.lineWidth = 1.6;
+    for (const [i, which] of ends) {
+      const [x, y] = view.toScreen(xy[2 * i], xy[2 * i + 1]), r = this.renderer.radius(view, i) + 4;
+      ctx.beginPath();
+      if (which === "start") ctx.arc(x, y, r, 0, 2 * Math.PI);
+      else ctx.rect(x - r, y - r, 2 * r, 2 * r);
+      ctx.stroke();
+      if (path.length === 1) break;
+    }
+    ctx.font = PATH_FONT;
+    ctx.textBaseline = "middle";
+    ctx.textAlign = "center";
+    ctx.lineWidth = 1;
+    for (const mark of marks) {  // a dark pill with a gold edge, the number in gold
+      const r = mark.height / 2, left = mark.x + r, right = mark.x + mark.width - r, y = mark.y + r;
+      ctx.beginPath();
+      ctx.arc(left, y, r - 0.5, Math.PI / 2, (3 * Math.PI) / 2);
+      ctx.arc(right, y, r - 0.5, (3 * Math.PI) / 2, Math.PI / 2);
+      ctx.closePath();
+      ctx.fillStyle = "rgba(8, 10, 16, 0.88)";
+      ctx.fill();
+      ctx.strokeStyle = PATH_COLOR;
+      ctx.stroke();
+      ctx.fillStyle = "#ffe3a3";
+      ctx.fillText(String(mark.number), mark.x + mark.width / 2, y + 0.5);
+    }
+    ctx.textAlign = "start";
+  }
+
+  /* far: neighbours the map put away from the selected item; their lines are thin, dashed and amber.
+     path: items drawn as a path in that order (pathMarks: their numbers, from pathMarks). */
+  draw(view, { selected, neighbors, far = [], hover, profile, path = [], pathMarks = [] }) {
     const ctx = this.ctx, xy = this.data.xy;
     ctx.setTransform(this.pixelRatio, 0, 0, this.pixelRatio, 0, 0);
     ctx.clearRect(0, 0, this.width, this.height);
+    if (path.length) this.drawPath(view, path, pathMarks);
     if (selected >= 0) {
       const [sx, sy] = view.toScreen(xy[2 * selected], xy[2 * selected + 1]);
       const away = new Set(far);

@@ -99,6 +99,7 @@ def linked_maps(
     tooltip_columns: int = 6,
     regions: Mapping[str, object] | None = None,
     columns: int | None = None,
+    paths: Mapping[str, object] | None = None,
 ):
     """Side-by-side scatterplots of the same items with one linked brush (in rows of
     ``columns`` views when given, else all in one row).
@@ -116,6 +117,8 @@ def linked_maps(
         tooltip_column: the column the colour stands for, shown in the tooltip (default ``color``).
         regions: layout key -> region names to write over that view (a table with ``name``,
             ``x``, ``y``; see ``region_labels``); views without one get none.
+        paths: layout key -> the stops of a path to draw over that view, under the region names
+            (``widgets.paths.path_frame``: a user's items in time order); views without one get none.
     """
     import altair as alt
 
@@ -174,10 +177,18 @@ def linked_maps(
             )
             .properties(width=width, height=height)
         )
+        over = []
+        stops = None if paths is None else paths.get(key)
+        if stops is not None and len(stops):
+            from .paths import path_layers
+
+            over += path_layers(stops, key)
         names = None if regions is None else regions.get(key)
         if names is not None and len(names):
             names = uncluttered(names, table[f"{key}_x"].to_numpy(), table[f"{key}_y"].to_numpy(), width, height)
-            chart = alt.layer(chart, *region_layers(names, key), title=title)
+            over += region_layers(names, key)
+        if over:
+            chart = alt.layer(chart, *over, title=title)
         charts.append(chart)
     with _quiet_altair():
         # a view with region names is a layer, whose points Altair names "<key>_map_<position>"
@@ -247,9 +258,11 @@ def map_views(
     max_points: int = MAX_CHART_POINTS,
     memo: Recent | None = None,
     regions: Mapping[str, object] | None = None,
+    paths: Mapping[str, object] | None = None,
 ):
     """The app's linked maps: ``linked_maps`` of a sample of ``table`` (highlighted rows always
-    drawn, ``regions`` named over the views), memoised in ``memo`` on what is drawn.
+    drawn, ``regions`` named over the views, ``paths`` drawn over them: layout key ->
+    ``widgets.paths.path_frame``), memoised in ``memo`` on what is drawn.
 
     A column that is not a number is coloured by ``columns.legend_categories`` (its most common
     values with their counts, the rest as "other"; a set by each item's most distinctive value
@@ -281,12 +294,14 @@ def map_views(
         title = f"{color}: has “{has}”" if has else color + (" (most distinctive value)" if "sets of values" in note else "")
     columns, width = map_grid(len(views))
     build = lambda: linked_maps(  # noqa: E731
-        view, views, color=field, color_title=title, color_scale=scale, tooltip_column=color, width=width, height=int(width * 0.9), regions=regions, columns=columns
+        view, views, color=field, color_title=title, color_scale=scale, tooltip_column=color, width=width, height=int(width * 0.9), regions=regions, columns=columns,
+        paths=paths,
     )
     if memo is None:
         return build(), rows, note
     named = tuple(sorted((key, content_hash(frame)) for key, frame in (regions or {}).items()))
-    return memo.get(("map", content_hash(view, tuple(views.items()), color, has), named), build), rows, note
+    drawn = tuple(sorted((key, content_hash(frame)) for key, frame in (paths or {}).items()))
+    return memo.get(("map", content_hash(view, tuple(views.items()), color, has), named, *((drawn,) if drawn else ())), build), rows, note
 
 
 #: The app's sidebar, where every build setting lives.
