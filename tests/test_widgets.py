@@ -536,6 +536,8 @@ def test_slider_steps_keep_a_preset_off_the_grid():
 def test_controls_follow_the_declared_options():
     import marimo as mo
 
+    import atlas.app
+
     fields = atlas.plan.all_fields()
     slider = control(fields["min_dist"], 0.33)
     assert isinstance(slider, mo.ui.slider) and slider.value == 0.33 and 0.33 in slider.steps
