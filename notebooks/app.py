@@ -231,7 +231,7 @@ def _(data, profiles):
 @app.cell
 def _(data, settings):
     mo.stop(data is None)
-    _options = widgets.colour_options(data.items, name_column=data.name_column)
+    _options = widgets.colour_options(data.items, name_column=data.name_column, faithfulness=True)
     _colour = settings.view.get("colour")
     colour_by = mo.ui.dropdown(
         _options, value=_colour if _colour in _options else widgets.default_colour(_options, data.items, data.label_column), label="colour by"
@@ -285,12 +285,18 @@ def _(name_table, search, settings):
 
 
 @app.cell
-def _(aligned, data, graph, item_info):
+def _(aligned, built, data, graph, item_info):
     mo.stop(not aligned or graph is None)
+    # each item's share of its graph neighbours kept near it, per map: once per layout (the stage cache)
+    map_faithfulness = {} if built is None else built.faithfulness_of(aligned)
     map_data = widgets.map_table(
-        item_info, {key: layout.xy for key, layout in aligned.items()}, name_column=data.name_column, neighbors=graph.neighbors
+        item_info,
+        {key: layout.xy for key, layout in aligned.items()},
+        name_column=data.name_column,
+        neighbors=graph.neighbors,
+        per_map={widgets.FAITHFULNESS: map_faithfulness},
     )
-    return (map_data,)
+    return map_data, map_faithfulness
 
 
 @app.cell
@@ -449,7 +455,7 @@ def _(align_match, embedding, get_layouts, layouts_now, map_turns, shown, turn_t
 
 
 @app.cell
-def _(align_match, align_to, aligned, colour_by, colour_has, data, highlight_note, highlights, map_data, memo, region_names, settings, turn_to):
+def _(align_match, align_to, aligned, colour_by, colour_has, data, highlight_note, highlights, map_data, map_faithfulness, memo, region_names, settings, turn_to):
     mo.stop(not aligned)
     _titles, _turn_note = widgets.turn_wording(
         list(aligned),
@@ -457,7 +463,7 @@ def _(align_match, align_to, aligned, colour_by, colour_has, data, highlight_not
         onto=(align_to.value.strip() or None) if align_match is not None and align_to is not None else None,
     )
     _views = {_titles[name]: name for name in aligned}
-    _colour = colour_by.value if colour_by.value in map_data else "n_users"
+    _colour = colour_by.value if widgets.can_colour(map_data, colour_by.value, list(aligned)) else "n_users"
     _has = (colour_has.value or None) if colour_has is not None else None
     _limit = settings.get("max_chart_points", widgets.MAX_CHART_POINTS)
     if len(map_data) > _limit:  # more than Altair draws fluidly: every item, with WebGL
@@ -474,7 +480,8 @@ def _(align_match, align_to, aligned, colour_by, colour_has, data, highlight_not
         maps = widgets.selectable_chart(_chart)
         _sampled = mo.md("")
     _notes = [widgets.colour_note(map_data, _colour, _colour_note, data.items, name_column=data.name_column), _turn_note]
-    mo.vstack([_sampled, maps, mo.md(" ".join(n for n in _notes if n)), highlight_note])
+    _torn = widgets.torn_note({atlas.projections.get(name).title: share for name, share in map_faithfulness.items()})
+    mo.vstack([_sampled, maps, mo.md(" ".join(n for n in _notes if n)), mo.md(_torn), highlight_note])
     return (maps,)
 
 

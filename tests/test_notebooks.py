@@ -87,6 +87,10 @@ def test_app_runs_every_stage_on_small_data(small_files, monkeypatch):
     assert len(defs["maps"].dataframe) == n_items  # small data: nothing sampled
     assert set(defs["layout_metrics"]) == {"umap", "tsne", "pacmap"}
     assert 0 <= defs["layout_metrics"]["umap"]["knn_recall"] <= 1
+    faithful = defs["map_faithfulness"]  # each map's own, measured once and coloured from the table
+    assert set(faithful) == {"umap", "tsne", "pacmap"}
+    np.testing.assert_array_equal(table["tsne_faithfulness"], faithful["tsne"])
+    assert np.nanmin(faithful["umap"]) >= 0 and np.nanmax(faithful["umap"]) <= 1
     assert defs["comparison"].data["frameLabels"] == ["UMAP", "t-SNE", "PaCMAP"]
 
 
