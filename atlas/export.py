@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import AtlasError
-from .explain import faithfulness, neighbor_reasons, torn_summary
+from .explain import faithfulness, graph_pairs, neighbor_reasons, torn_summary
 from .ingest import Dataset, is_nested
 from .result import BuildResult
 from .plan import argv_of, command_line
@@ -160,20 +160,16 @@ def layout_faithfulness(result: BuildResult, projection: str) -> np.ndarray:
 def neighbors_table(result: BuildResult) -> pd.DataFrame:
     graph = result.graph
     ids = result.profiles.item_ids.astype(str)
-    n, k = graph.neighbors.shape
-    rows = np.repeat(np.arange(n), k)
-    cols = graph.neighbors.ravel()
-    valid = cols >= 0
-    ranks = np.tile(np.arange(k), n)[valid]
+    rows, cols, ranks = graph_pairs(graph.neighbors)
     table = pd.DataFrame(
         {
-            "item_id": ids[rows[valid]],
-            "neighbor_id": ids[cols[valid]],
+            "item_id": ids[rows],
+            "neighbor_id": ids[cols],
             "rank": ranks.astype(np.int32),
-            "weight": graph.neighbor_score.ravel()[valid].astype(np.float64),
+            "weight": graph.neighbor_score[rows, ranks].astype(np.float64),
         }
     )
-    reasons = neighbor_reasons(result.profiles, result.candidates, rows[valid], cols[valid], ranks, result.params.cooccurrence.pair_weight)
+    reasons = neighbor_reasons(result.profiles, result.candidates, rows, cols, ranks, result.params.cooccurrence.pair_weight)
     return table if reasons is None else table.assign(**reasons.columns())
 
 
