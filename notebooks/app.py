@@ -300,9 +300,15 @@ def _(aligned, built, data, graph, item_info):
 
 
 @app.cell
-def _(data, graph, name_index, name_table, pasted, profiles, search, search_hits, search_pick, user_pick, user_top):
+def _(cooccurrence_params, data, graph, graphed, name_index, name_table, pasted, profiles, search, search_hits, search_pick, user_pick, user_top):
     _found = search_pick.value if search_pick is not None and search_pick.value is not None else (int(search_hits[0]) if len(search_hits) else None)
-    _near = [int(r) for r in widgets.with_neighbours([_found], graph.neighbors) if r != _found] if _found is not None else []
+    # its graph neighbours in the graph's order, each with the users behind it (counted as the export counts them)
+    _why = (
+        widgets.neighbour_reasons(_found, graph.neighbors, name_table["name"], profiles, graphed.candidates, pair_weight=cooccurrence_params.pair_weight)
+        if _found is not None and graph is not None
+        else []
+    )
+    _near = [n.row for n in _why]
     _user = widgets.user_items(profiles, data.interactions, user_pick.value, top=user_top.value or None) if user_pick.value else None
     _pasted = widgets.match_list(name_table, pasted.value, index=name_index)
     highlights = {
@@ -314,10 +320,10 @@ def _(data, graph, name_index, name_table, pasted, profiles, search, search_hits
     _lines = []
     if search.value.strip():
         if _found is not None:
-            _lines.append(f"**{name_table['name'].iloc[_found]}** (outlined in red) and its {len(_near)} graph neighbours (in black).")
+            _lines.append(widgets.neighbour_list(name_table["name"].iloc[_found], _why))
         else:
             _close = name_index.closest(search.value)
-            _lines.append(f"No item matches “{search.value.strip()}”." + (f" Closest: {', '.join(f'“{c}”' for c in _close)}." if _close else ""))
+            _lines.append(widgets.no_match_note(search.value, _close))
     if _user is not None:
         _lines.append(widgets.user_note(user_pick.value, _user, top=user_top.value or None))
     if _pasted.entries:

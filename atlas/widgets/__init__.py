@@ -10,7 +10,7 @@ its settings, address, file policy, stage runs, background layouts and exports â
 from .charts import SIDEBAR_WIDTH, SWEEP_POINTS, colour_note, histogram, map_views, region_labels, selectable_chart, small_multiples, torn_note
 from .controls import controls_panel, form_defaults, options_form, projection_controls, view_bar
 from .emblaze import comparison_view
-from .lookup import NameIndex, choice_labels, list_report, match_list, user_items, user_note
+from .lookup import NameIndex, choice_labels, list_report, match_list, md_text, neighbour_list, neighbour_reasons, no_match_note, user_items, user_note
 from .memo import SessionMemo
 from .scatter import webgl_maps
 from .tables import (
@@ -21,7 +21,7 @@ from .turning import TURN_CHOICES, MapTurns, turn_wording
 __all__ = [
     "FAITHFULNESS", "MAX_CHART_POINTS", "MAX_EMBLAZE_POINTS", "SIDEBAR_WIDTH", "SWEEP_POINTS", "TURN_CHOICES", "MapTurns", "NameIndex", "SessionMemo",
     "can_colour", "choice_labels", "colour_note", "colour_options", "comparison_view", "controls_panel", "default_colour", "find_items", "form_defaults",
-    "histogram", "list_report", "map_table", "map_views", "match_list", "metrics_table", "options_form", "projection_controls",
+    "histogram", "list_report", "map_table", "map_views", "match_list", "md_text", "metrics_table", "neighbour_list", "neighbour_reasons", "no_match_note", "options_form", "projection_controls",
     "region_labels", "selectable_chart", "small_multiples", "torn_note", "turn_wording", "user_items", "user_note", "view_bar", "webgl_maps",
     "with_neighbours",
 ]
