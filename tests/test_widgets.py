@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import io
+import re
 import textwrap
 import time
 from pathlib import Path
@@ -380,6 +382,48 @@ def test_the_torn_note_says_per_map_how_many_items_keep_fewer_than_two_neighbour
         "t-SNE: 0% of items keep fewer than 2 of their 10 neighbours."
     )
     assert widgets.torn_note({}) == ""
+
+
+def test_items_new_since_an_earlier_export_are_a_colour_with_counts(items, neighbors):
+    xy = np.arange(8, dtype=float).reshape(4, 2)
+    new = np.array([False, True, False, False])
+    table = widgets.map_table(items, {"umap": xy}, name_column="title", neighbors=neighbors, columns={widgets.SINCE: widgets.since_labels(new)})
+    assert table["since_export"].tolist() == ["on its map too", "new since that export", "on its map too", "on its map too"]
+    assert metadata_columns(table) == ["genre", "rating_mean"]
+    chart, _, _ = widgets.map_views(table, {"UMAP": "umap"}, color=widgets.SINCE)
+    colour = chart.to_dict()["hconcat"][0]["encoding"]["color"]["condition"]
+    assert colour["scale"]["domain"] == ["on its map too (3)", "new since that export (1)"]  # each with its count
+    assert colour["legend"]["title"] == "since the export aligned to"
+    assert widgets.colour_or_popularity(table, widgets.SINCE, ["umap"]) == (widgets.SINCE, "")
+    options = widgets.colour_options(items, name_column="title", faithfulness=True, since=True)
+    assert options["new since the export aligned to"] == "since_export"
+    # chosen with no export aligned to: popularity, and how to get the colour
+    plain = widgets.map_table(items, {"umap": xy}, name_column="title")
+    column, why = widgets.colour_or_popularity(plain, widgets.SINCE, ["umap"])
+    assert column == "n_users" and "align to a previous export" in why
+    with pytest.raises(ValueError, match="one value per item"):
+        widgets.map_table(items, {"umap": xy}, columns={widgets.SINCE: ["x"]})
+
+
+def test_the_changes_note_says_what_atlas_diff_says_with_names_as_text():
+    import marimo as mo
+
+    report = {
+        "directory": "/exports/films-umap",
+        "counts": {"kept": 1300, "new": 148, "gone": 20, "old_items": 1320, "new_items": 1448},
+        "median_move": 0.031,
+        "p90_move": 0.08,
+        "biggest_movers": [{"row": 4, "item_id": "i4", "name": "<b>Heat</b> $x$", "moved": 0.25}, {"row": 9, "item_id": "i9", "name": "Alien", "moved": 0.2}],
+    }
+    note = widgets.changes_note(report, "UMAP")
+    page = mo.md(note).text
+    assert "<b>" not in page and "marimo-tex" not in page
+    shown = html.unescape(re.sub(r"<[^>]+>", "", page))
+    assert shown == (
+        "Since films-umap (UMAP): 1,300 items kept, 148 new, 20 gone; median move 3.1% of the map's diameter (90th percentile 8.0%); "
+        "moved most: <b>Heat</b> $x$ (25%), Alien (20%)."
+    )
+    assert widgets.changes_note(None, "UMAP") == ""
 
 
 def test_colour_options_offer_popularity_numbers_categories_and_sets():

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from .memo import Recent, content_hash
-from .tables import FAITHFULNESS, FAITHFULNESS_LABEL, MAX_CHART_POINTS, PER_MAP_COLOURS, colour_context, is_quantitative, metadata_columns, sample_rows, view_colour
+from .tables import COLOUR_TITLES, FAITHFULNESS, FAITHFULNESS_LABEL, MAX_CHART_POINTS, PER_MAP_COLOURS, colour_context, is_quantitative, metadata_columns, sample_rows, view_colour
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +93,22 @@ def torn_note(faithful: Mapping[str, np.ndarray]) -> str:
 
     parts = [f"{title}: {torn_summary(share)['text']}" for title, share in faithful.items()]
     return f"Torn neighbourhoods — {'; '.join(parts)}." if parts else ""
+
+
+def changes_note(report: dict | None, title: str) -> str:
+    """Markdown on what changed since the earlier export the maps are aligned to (a report of
+    ``diff.changes_since`` for the map called ``title``), in ``atlas diff``'s words; "" without one."""
+    from atlas.diff import change_line, movers_line
+
+    from .lookup import md_text
+
+    if not report:
+        return ""
+    folder = md_text(str(report["directory"]).rstrip("/").rsplit("/", 1)[-1] or report["directory"])
+    line = f"**Since {folder}** ({title}): {change_line(report)}"
+    if report["biggest_movers"]:
+        line += f"; {movers_line(report['biggest_movers'], name=md_text)}"
+    return line + "."
 
 
 def linked_maps(
@@ -298,7 +314,7 @@ def map_views(
         labels, order, note = legend_categories(table[color], has=has, name=color, **colour_context(table, color))
         view["colour_value"] = labels[rows]
         field, scale = "colour_value", (order, category_colours(order, has=has))
-        title = f"{color}: has “{has}”" if has else color + (" (most distinctive value)" if "sets of values" in note else "")
+        title = f"{color}: has “{has}”" if has else COLOUR_TITLES.get(color, color) + (" (most distinctive value)" if "sets of values" in note else "")
     columns, width = map_grid(len(views))
     build = lambda: linked_maps(  # noqa: E731
         view, views, color=field, color_title=title, color_scale=scale, tooltip_column=color, width=width, height=int(width * 0.9), regions=regions, columns=columns

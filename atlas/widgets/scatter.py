@@ -28,7 +28,7 @@ import numpy as np
 import traitlets
 
 from .charts import HIGHLIGHT_STYLES, category_colours, highlight_kinds
-from .tables import FAITHFULNESS, FAITHFULNESS_LABEL, PER_MAP_COLOURS, colour_context, is_quantitative, view_colour
+from .tables import COLOUR_TITLES, FAITHFULNESS, FAITHFULNESS_LABEL, PER_MAP_COLOURS, colour_context, is_quantitative, view_colour
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ def map_colours(table, color: str, *, has: str | None = None) -> MapColours:
     codes = np.fromiter((position[label] for label in labels.tolist()), dtype=np.int64, count=n)
     if order:
         rgba[:, :3] = np.array([_rgb(c) for c in colours], dtype=np.uint8)[codes]
-    title = f"{color}: has “{has}”" if has else color + (" (most distinctive value)" if "sets of values" in note else "")
+    title = f"{color}: has “{has}”" if has else COLOUR_TITLES.get(color, color) + (" (most distinctive value)" if "sets of values" in note else "")
     entries = [[label, colour] for label, colour in zip(order, colours)]
     return MapColours(rgba, labels, title, {"kind": "category", "title": title, "entries": entries, "note": note})
 
