@@ -357,7 +357,7 @@ def test_the_maps_are_coloured_each_by_its_own_faithfulness_on_one_scale(items, 
     colours = [view["encoding"]["color"]["condition"] for view in views]
     assert [c["field"] for c in colours] == ["umap_faithfulness", "tsne_faithfulness"]
     assert all(c["scale"]["domain"] == [0.0, 1.0] and c["type"] == "quantitative" for c in colours)  # one legend reads both maps
-    assert colours[0]["legend"]["title"] == "faithfulness (share of its 10 graph neighbours kept near)"
+    assert colours[0]["legend"]["title"] == "faithfulness (share of its 10 graph neighbours kept near)" and colours[0]["legend"]["format"] == ".0%"
     tips = [[t for t in view["encoding"]["tooltip"] if t.get("title") == "faithfulness"] for view in views]
     assert [t[0]["field"] for t in tips] == ["umap_faithfulness", "tsne_faithfulness"] and tips[0][0]["format"] == ".0%"
     assert note == ""

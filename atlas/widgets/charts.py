@@ -161,7 +161,8 @@ def linked_maps(
         else:
             scale, kind = alt.Scale(scheme="tableau20"), "N"
         # under the maps: counted labels are long, and the maps already fill the column's width
-        legend = alt.Legend(title=color_title or color, symbolLimit=40, labelLimit=220, titleLimit=420, orient="bottom", direction="horizontal", columns=4)
+        shares = {"format": ".0%"} if color == FAITHFULNESS else {}
+        legend = alt.Legend(title=color_title or color, symbolLimit=40, labelLimit=220, titleLimit=420, orient="bottom", direction="horizontal", columns=4, **shares)
         colour = alt.Color(f"{field}:{kind}", scale=scale, legend=legend, sort=list(color_scale[0]) if color_scale else "ascending")
         return alt.condition(brush, colour, alt.value("#d0d0d0"))
     any_highlight = bool(table["highlight"].any())
