@@ -202,6 +202,12 @@ class Build(Stages):
         labels = item_labels(self.profiles, self.data)
         return {name: runner.metrics(layout, self.graph, self.embedding, labels) for name, layout in layouts.items()}
 
+    def faithfulness_of(self, layouts: Mapping[str, Layout], *, runner=None) -> dict[str, np.ndarray]:
+        """Per layout, each item's share of its graph neighbours kept near it on that map
+        (:func:`atlas.explain.faithfulness`), computed once per layout through the stage cache."""
+        runner = runner or self._runner()
+        return {name: runner.faithfulness(layout, self.graph) for name, layout in layouts.items()}
+
     def regions_of(self, layouts: Mapping[str, Layout], *, runner=None) -> dict[str, Regions]:
         """The named regions of this build's graph under its region parameters, placed on ``layouts``."""
         runner = runner or self._runner()
@@ -296,7 +302,9 @@ class Build(Stages):
         result = self.result()
         if projection is not None and projection != self.params.export:
             result = dataclasses.replace(result, params=dataclasses.replace(self.params, export=projection))
-        return export_layout(out_dir, result, self.data, projection=projection, extra_manifest=extra_manifest, page=page, title=title)
+        shown = projection or result.params.exported
+        faithful = self.faithfulness_of({shown: result.layouts[shown]})[shown] if shown in result.layouts else None
+        return export_layout(out_dir, result, self.data, projection=projection, extra_manifest=extra_manifest, page=page, title=title, faithful=faithful)
 
 
 def stage_order(params: BuildParams = BuildParams()) -> tuple[str, ...]:

@@ -50,6 +50,7 @@ STAGE_CODE = {
     "neighbors": "atlas.projections.base",
     "layout": "atlas.projections",
     "metrics": "atlas.metrics",
+    "faithfulness": "atlas.explain",
     "regions": "atlas.regions",
 }
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .align import MIN_SHARED, Anchor, align_onto, map_diameter, match
+from .align import MIN_SHARED, Anchor, AnchorMatch, align_onto, map_diameter, match
 from .errors import AtlasError, check_range
 from .explain import item_names
 
@@ -48,6 +48,79 @@ class DiffParams:
     def __post_init__(self) -> None:
         check_range("share", self.share, 0.01, 0.5)
         check_range("movers", self.movers, 0, 10_000)
+
+
+@dataclass(frozen=True, eq=False)
+class Moves:
+    """The current items against an earlier map: ``rows[i]`` is current item i's row on the old
+    map (-1: new), ``moved[i]`` how far it lies from its old place as a share of the old map's
+    ``diameter`` (NaN for a new item), ``gone`` the old rows that no current item holds."""
+
+    rows: np.ndarray
+    moved: np.ndarray
+    gone: np.ndarray
+    diameter: float
+
+    @property
+    def kept(self) -> np.ndarray:
+        return self.rows >= 0
+
+    def counts(self) -> dict[str, int]:
+        """Items kept, new and gone, and how many each map holds."""
+        kept = int(self.kept.sum())
+        return {"kept": kept, "new": int(self.rows.shape[0] - kept), "gone": int(self.gone.shape[0]),
+                "old_items": kept + int(self.gone.shape[0]), "new_items": int(self.rows.shape[0])}
+
+    def summary(self) -> dict:
+        """The counts and the median and 90th-percentile move of the kept items (shares of the diameter)."""
+        moved = self.moved[self.kept]
+        return {
+            "counts": self.counts(),
+            "diameter": self.diameter,
+            "median_move": float(np.median(moved)) if moved.size else 0.0,
+            "p90_move": float(np.quantile(moved, 0.9)) if moved.size else 0.0,
+        }
+
+
+def item_moves(old_xy: np.ndarray, rows: np.ndarray, placed: np.ndarray) -> Moves:
+    """Where the current items (``placed``: their positions already on the old map; ``rows``: each
+    one's row of ``old_xy``, -1 for a new item) lie against the old map (``old_xy``)."""
+    old_xy = np.asarray(old_xy, dtype=np.float64)
+    rows = np.asarray(rows, dtype=np.int64)
+    placed = np.asarray(placed, dtype=np.float64)
+    diameter = map_diameter(old_xy)
+    kept = np.flatnonzero(rows >= 0)
+    moved = np.full(rows.shape[0], np.nan)
+    moved[kept] = np.linalg.norm(placed[kept] - old_xy[rows[kept]], axis=1) / (diameter if diameter > 0 else 1.0)
+    gone = np.setdiff1d(np.arange(old_xy.shape[0]), rows[kept])
+    return Moves(rows, moved, gone, diameter)
+
+
+def mover_order(moved: np.ndarray, ids: np.ndarray, count: int) -> np.ndarray:
+    """Positions of the ``count`` largest finite ``moved``, largest first, ties by item id."""
+    moved = np.asarray(moved, dtype=np.float64)
+    ids = np.asarray(ids).astype(str)
+    known = np.flatnonzero(np.isfinite(moved))
+    order = known[np.lexsort((ids[known], -moved[known]))]
+    return order[: max(0, int(count))]
+
+
+def changes_since(found: AnchorMatch, placed: np.ndarray, ids: np.ndarray, names, movers: int = 5) -> dict:
+    """What changed since the earlier map of ``found`` (an ``align.AnchorMatch``) for the current
+    items at ``placed`` (already turned onto that map), as ``atlas diff`` reports it: counts,
+    median and 90th-percentile move, and the ``movers`` items that moved most (``row``,
+    ``item_id``, ``name``, ``moved``); ``new`` marks each current item new since that map."""
+    moves = item_moves(found.anchor.xy, found.rows, placed)
+    names = np.asarray(names, dtype=object)
+    ids = np.asarray(ids).astype(str)
+    return {
+        "directory": found.anchor.directory,
+        **moves.summary(),
+        "new": ~moves.kept,
+        "biggest_movers": [
+            {"row": int(i), "item_id": str(ids[i]), "name": str(names[i]), "moved": float(moves.moved[i])} for i in mover_order(moves.moved, ids, movers)
+        ],
+    }
 
 
 @dataclass(frozen=True, eq=False)
@@ -88,16 +161,15 @@ def compare(old, new, params: DiffParams = DiffParams()) -> Diff:
     found = match(Anchor(str(old.directory), old_ids, old_xy, old.manifest), new_ids)
     built_onto = _built_onto(old, new)
     placed = new_xy if built_onto else align_onto(new_xy, found)
-    diameter = map_diameter(old_xy)
+    moves = item_moves(old_xy, found.rows, placed)
 
-    old_pos = pd.Index(old_ids)
     rows = found.rows
-    kept_new = np.flatnonzero(rows >= 0)
-    gone_old = np.setdiff1d(np.arange(len(old_ids)), rows[kept_new])
-    new_only = np.flatnonzero(rows < 0)
+    kept_new = np.flatnonzero(moves.kept)
+    gone_old = moves.gone
+    new_only = np.flatnonzero(~moves.kept)
     old_names, new_names = item_names(old.layout, old.manifest.get("name_column")), item_names(new.layout, new.manifest.get("name_column"))
     old_regions, new_regions = _regions(old.layout), _regions(new.layout)
-    moved = np.linalg.norm(placed[kept_new] - old_xy[rows[kept_new]], axis=1) / (diameter if diameter > 0 else 1.0)
+    moved = moves.moved[kept_new]
 
     def part(status, new_rows, old_rows, moves):
         size = len(new_rows) if new_rows is not None else len(old_rows)
@@ -128,10 +200,7 @@ def compare(old, new, params: DiffParams = DiffParams()) -> Diff:
         "old": str(old.directory),
         "new": str(new.directory),
         "aligned": "at build time (--align-to)" if built_onto else "here",
-        "counts": {s: int((table["status"] == s).sum()) for s in STATUSES} | {"old_items": len(old_ids), "new_items": len(new_ids)},
-        "diameter": diameter,
-        "median_move": float(np.median(moved)) if moved.size else 0.0,
-        "p90_move": float(np.quantile(moved, 0.9)) if moved.size else 0.0,
+        **moves.summary(),
         "biggest_movers": _movers(table, params.movers),
         "regions": region_events(table, params.share),
     }
@@ -139,7 +208,8 @@ def compare(old, new, params: DiffParams = DiffParams()) -> Diff:
 
 
 def _movers(table: pd.DataFrame, count: int) -> list[dict]:
-    kept = table[table["status"] == "kept"].sort_values(["moved", "item_id"], ascending=[False, True], kind="stable").head(count)
+    kept = table[table["status"] == "kept"]
+    kept = kept.iloc[mover_order(kept["moved"].to_numpy(), kept["item_id"].to_numpy(), count)]
     return [
         {"item_id": r.item_id, "name": r.name, "moved": float(r.moved), "from": [r.x_old, r.y_old], "to": [r.x_new, r.y_new], "region_old": r.region_old, "region_new": r.region_new}
         for r in kept.itertuples(index=False)
@@ -196,15 +266,31 @@ def _json_safe(value):
     return value
 
 
+def change_line(report: dict) -> str:
+    """"85 items kept, 8 new, 5 gone; median move 1.2% of the map's diameter (90th percentile
+    9.8%)": the counts and moves of a report (``compare``'s, or ``changes_since``'s)."""
+    c = report["counts"]
+    return (
+        f"{c['kept']:,} items kept, {c['new']:,} new, {c['gone']:,} gone; "
+        f"median move {report['median_move']:.1%} of the map's diameter (90th percentile {report['p90_move']:.1%})"
+    )
+
+
+def movers_line(movers: list[dict], shown: int = 5, name=str) -> str:
+    """"moved most: Alien (25%), Heat (20%)": the first ``shown`` movers, each name through ``name``
+    (the app writes them as Markdown that stays text)."""
+    return "moved most: " + ", ".join(f"{name(m['name'])} ({m['moved']:.0%})" for m in movers[:shown])
+
+
 def diff_lines(report: dict) -> list[str]:
     """The report in a few lines, for the command line."""
     c = report["counts"]
     lines = []
     if report["aligned"] == "here":
         lines.append(f"{report['new']} was not built with --align-to {report['old']}: aligned it to the old map here (rotation, scale and shift fitted on the {c['kept']:,} kept items)")
-    lines.append(f"{c['kept']:,} items kept, {c['new']:,} new, {c['gone']:,} gone; median move {report['median_move']:.1%} of the map's diameter (90th percentile {report['p90_move']:.1%})")
+    lines.append(change_line(report))
     if report["biggest_movers"]:
-        lines.append("moved most: " + ", ".join(f"{m['name']} ({m['moved']:.0%})" for m in report["biggest_movers"][:5]))
+        lines.append(movers_line(report["biggest_movers"]))
     r = report["regions"]
     words = {"split": "split", "merged": "merged", "appeared": "appeared", "vanished": "vanished", "renamed": "renamed"}
     counted = [f"{len(r[k])} {w}" for k, w in words.items() if r[k]]

@@ -93,6 +93,20 @@ def _with_lift(shared, users_item, users_neighbor, n_users: int) -> Reasons:
     return Reasons(shared.astype(np.int64), users_item.astype(np.int64), users_neighbor.astype(np.int64), lift, n_users)
 
 
+def graph_pairs(neighbors: np.ndarray, items=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ``(rows, cols, ranks)`` of a graph's neighbour lists (``neighbors``: n × k, -1 pads
+    left out): item ``rows[p]``'s neighbour of rank ``ranks[p]`` is ``cols[p]``, item by item in
+    the graph's order; of the item rows ``items`` only, when given."""
+    neighbors = np.asarray(neighbors)
+    items = np.arange(neighbors.shape[0]) if items is None else np.asarray(items, dtype=np.int64).reshape(-1)
+    k = neighbors.shape[1]
+    rows = np.repeat(items, k)
+    cols = neighbors[items].ravel()
+    ranks = np.tile(np.arange(k), items.shape[0])
+    valid = cols >= 0
+    return rows[valid], cols[valid], ranks[valid]
+
+
 def neighbor_reasons(profiles, candidates, rows: np.ndarray, cols: np.ndarray, ranks: np.ndarray, pair_weight: str = "none") -> Reasons | None:
     """The reasons of the exported pairs (item ``rows[p]``'s neighbour of rank ``ranks[p]`` is
     ``cols[p]``): counted from the profile matrix where this machine holds it; else (a Spark or

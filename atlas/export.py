@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import AtlasError
-from .explain import faithfulness, neighbor_reasons, torn_summary
+from .explain import faithfulness, graph_pairs, neighbor_reasons, torn_summary
 from .ingest import Dataset, is_nested
 from .result import BuildResult
 from .plan import argv_of, command_line
@@ -103,14 +103,17 @@ def _layout(result: BuildResult, projection: str):
     return result.layouts[projection]
 
 
-def layout_table(result: BuildResult, data: Dataset | None, projection: str, regions: Regions | None = None) -> pd.DataFrame:
-    """The layout as a table: item_id, x, y, n_users, region (with ``regions``), then the metadata columns."""
+def layout_table(
+    result: BuildResult, data: Dataset | None, projection: str, regions: Regions | None = None, faithful: np.ndarray | None = None
+) -> pd.DataFrame:
+    """The layout as a table: item_id, x, y, n_users, region (with ``regions``), faithfulness
+    (``faithful`` when the build measured it already), then the metadata columns."""
     items = item_frame(result.profiles, data)
     xy = _layout(result, projection).xy
     parts = [items[["item_id"]], pd.DataFrame({"x": xy[:, 0].astype(np.float64), "y": xy[:, 1].astype(np.float64)}), items[["n_users"]]]
     if regions is not None and regions.levels:
         parts.append(pd.DataFrame({"region": regions.item_region_names()}))
-    parts.append(pd.DataFrame({"faithfulness": layout_faithfulness(result, projection)}))
+    parts.append(pd.DataFrame({"faithfulness": faithful if faithful is not None else layout_faithfulness(result, projection)}))
     parts.append(items.drop(columns=["item_id", "n_users"]))
     return pd.concat(parts, axis=1)
 
@@ -157,20 +160,16 @@ def layout_faithfulness(result: BuildResult, projection: str) -> np.ndarray:
 def neighbors_table(result: BuildResult) -> pd.DataFrame:
     graph = result.graph
     ids = result.profiles.item_ids.astype(str)
-    n, k = graph.neighbors.shape
-    rows = np.repeat(np.arange(n), k)
-    cols = graph.neighbors.ravel()
-    valid = cols >= 0
-    ranks = np.tile(np.arange(k), n)[valid]
+    rows, cols, ranks = graph_pairs(graph.neighbors)
     table = pd.DataFrame(
         {
-            "item_id": ids[rows[valid]],
-            "neighbor_id": ids[cols[valid]],
+            "item_id": ids[rows],
+            "neighbor_id": ids[cols],
             "rank": ranks.astype(np.int32),
-            "weight": graph.neighbor_score.ravel()[valid].astype(np.float64),
+            "weight": graph.neighbor_score[rows, ranks].astype(np.float64),
         }
     )
-    reasons = neighbor_reasons(result.profiles, result.candidates, rows[valid], cols[valid], ranks, result.params.cooccurrence.pair_weight)
+    reasons = neighbor_reasons(result.profiles, result.candidates, rows, cols, ranks, result.params.cooccurrence.pair_weight)
     return table if reasons is None else table.assign(**reasons.columns())
 
 
@@ -259,8 +258,10 @@ def export_layout(
     extra_manifest: dict | None = None,
     page: bool = False,
     title: str | None = None,
+    faithful: np.ndarray | None = None,
 ) -> dict[str, Path]:
-    """Write the layout of ``projection`` (default: the build's exported one) and its companions.
+    """Write the layout of ``projection`` (default: the build's exported one) and its companions
+    (``faithful``: the layout's per-item faithfulness, when the build measured it already).
 
     With ``page`` the web atlas (``atlas.html``, titled ``title``) is made too, from the same
     staged files. Everything is swapped into ``out_dir`` at once: afterwards the folder holds
@@ -270,7 +271,7 @@ def export_layout(
     out = Path(out_dir)
     check_output_folder(out)
     regions = regions_of(result, data, projection)
-    table = layout_table(result, data, projection, regions)
+    table = layout_table(result, data, projection, regions, faithful)
     neighbors = neighbors_table(result)
     manifest = build_manifest(result, data, projection, extra_manifest, regions, table["faithfulness"].to_numpy())
 

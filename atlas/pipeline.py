@@ -29,6 +29,7 @@ from .engines import EngineParams
 from .errors import AtlasError
 from .graph import GraphParams, ItemGraph, graph_from_candidates, recipe_graph
 from .ingest import Dataset
+from .explain import FAITHFUL_K, faithfulness
 from .metrics import layout_metrics
 from .pairweights import get_pair_weight
 from .plan import BuildParams
@@ -259,6 +260,16 @@ class Pipeline:
         coords = None if embedding is None else embedding.space()
         known = None if near is None else near.indices[:, 1:]
         value, _ = self.cache.get_or_compute(key, lambda: layout_metrics(graph, layout.xy, coords, labels, near=known), dict)
+        return value
+
+    def faithfulness(self, layout: Layout, graph: ItemGraph) -> np.ndarray:
+        """Per item, the share of its first ``FAITHFUL_K`` graph neighbours among its nearest
+        points on ``layout`` (:func:`atlas.explain.faithfulness`), once per layout and graph: the
+        app's maps, their colour and the export of the same layout read one result."""
+        if not layout.key or not graph.key:  # a layout of no name (one forming): nothing to share it with
+            return faithfulness(graph.neighbors, layout.xy)
+        key = stage_key("faithfulness", {"k": FAITHFUL_K}, layout.key, graph.key)
+        value, _ = self.cache.get_or_compute(key, lambda: faithfulness(graph.neighbors, layout.xy), np.ndarray)
         return value
 
     # -- whole build ------------------------------------------------------------------------

@@ -12,6 +12,7 @@ with app.setup:
 
     import atlas
     import atlas.app
+    import atlas.diff
     from atlas import widgets
 
 
@@ -229,9 +230,10 @@ def _(data, profiles):
 
 
 @app.cell
-def _(data, settings):
+def _(access, data, settings):
     mo.stop(data is None)
-    _options = widgets.colour_options(data.items, name_column=data.name_column)
+    # each map's faithfulness, and (where an earlier export can be aligned to) the items new since it
+    _options = widgets.colour_options(data.items, name_column=data.name_column, faithfulness=True, since=access.reads_paths)
     _colour = settings.view.get("colour")
     colour_by = mo.ui.dropdown(
         _options, value=_colour if _colour in _options else widgets.default_colour(_options, data.items, data.label_column), label="colour by"
@@ -285,18 +287,37 @@ def _(name_table, search, settings):
 
 
 @app.cell
-def _(aligned, data, graph, item_info):
+def _(align_match, aligned, built, data, graph, item_info, name_table):
     mo.stop(not aligned or graph is None)
-    map_data = widgets.map_table(
-        item_info, {key: layout.xy for key, layout in aligned.items()}, name_column=data.name_column, neighbors=graph.neighbors
+    # each item's share of its graph neighbours kept near it, per map: once per layout (the stage cache)
+    map_faithfulness = {} if built is None else built.faithfulness_of(aligned)
+    # what changed since the export aligned to, on the first map (the one turned onto it), as atlas diff says it
+    map_changes = (
+        None
+        if align_match is None
+        else atlas.diff.changes_since(align_match, next(iter(aligned.values())).xy, name_table["item_id"], name_table["name"])
     )
-    return (map_data,)
+    map_data = widgets.map_table(
+        item_info,
+        {key: layout.xy for key, layout in aligned.items()},
+        name_column=data.name_column,
+        neighbors=graph.neighbors,
+        per_map={widgets.FAITHFULNESS: map_faithfulness},
+        columns={} if map_changes is None else {widgets.SINCE: widgets.since_labels(map_changes["new"])},
+    )
+    return map_changes, map_data, map_faithfulness
 
 
 @app.cell
-def _(data, graph, name_index, name_table, pasted, profiles, search, search_hits, search_pick, user_pick, user_top):
+def _(cooccurrence_params, data, graph, graphed, name_index, name_table, pasted, profiles, search, search_hits, search_pick, user_pick, user_top):
     _found = search_pick.value if search_pick is not None and search_pick.value is not None else (int(search_hits[0]) if len(search_hits) else None)
-    _near = [int(r) for r in widgets.with_neighbours([_found], graph.neighbors) if r != _found] if _found is not None else []
+    # its graph neighbours in the graph's order, each with the users behind it (counted as the export counts them)
+    _why = (
+        widgets.neighbour_reasons(_found, graph.neighbors, name_table["name"], profiles, graphed.candidates, pair_weight=cooccurrence_params.pair_weight)
+        if _found is not None and graph is not None
+        else []
+    )
+    _near = [n.row for n in _why]
     _user = widgets.user_items(profiles, data.interactions, user_pick.value, top=user_top.value or None) if user_pick.value else None
     _pasted = widgets.match_list(name_table, pasted.value, index=name_index)
     highlights = {
@@ -308,10 +329,10 @@ def _(data, graph, name_index, name_table, pasted, profiles, search, search_hits
     _lines = []
     if search.value.strip():
         if _found is not None:
-            _lines.append(f"**{name_table['name'].iloc[_found]}** (outlined in red) and its {len(_near)} graph neighbours (in black).")
+            _lines.append(widgets.neighbour_list(name_table["name"].iloc[_found], _why))
         else:
             _close = name_index.closest(search.value)
-            _lines.append(f"No item matches “{search.value.strip()}”." + (f" Closest: {', '.join(f'“{c}”' for c in _close)}." if _close else ""))
+            _lines.append(widgets.no_match_note(search.value, _close))
     if _user is not None:
         _lines.append(widgets.user_note(user_pick.value, _user, top=user_top.value or None))
     if _pasted.entries:
@@ -449,7 +470,23 @@ def _(align_match, embedding, get_layouts, layouts_now, map_turns, shown, turn_t
 
 
 @app.cell
-def _(align_match, align_to, aligned, colour_by, colour_has, data, highlight_note, highlights, map_data, memo, region_names, settings, turn_to):
+def _(
+    align_match,
+    align_to,
+    aligned,
+    colour_by,
+    colour_has,
+    data,
+    highlight_note,
+    highlights,
+    map_changes,
+    map_data,
+    map_faithfulness,
+    memo,
+    region_names,
+    settings,
+    turn_to,
+):
     mo.stop(not aligned)
     _titles, _turn_note = widgets.turn_wording(
         list(aligned),
@@ -457,7 +494,7 @@ def _(align_match, align_to, aligned, colour_by, colour_has, data, highlight_not
         onto=(align_to.value.strip() or None) if align_match is not None and align_to is not None else None,
     )
     _views = {_titles[name]: name for name in aligned}
-    _colour = colour_by.value if colour_by.value in map_data else "n_users"
+    _colour, _not_shown = widgets.colour_or_popularity(map_data, colour_by.value, list(aligned))
     _has = (colour_has.value or None) if colour_has is not None else None
     _limit = settings.get("max_chart_points", widgets.MAX_CHART_POINTS)
     if len(map_data) > _limit:  # more than Altair draws fluidly: every item, with WebGL
@@ -473,8 +510,11 @@ def _(align_match, align_to, aligned, colour_by, colour_has, data, highlight_not
         )
         maps = widgets.selectable_chart(_chart)
         _sampled = mo.md("")
-    _notes = [widgets.colour_note(map_data, _colour, _colour_note, data.items, name_column=data.name_column), _turn_note]
-    mo.vstack([_sampled, maps, mo.md(" ".join(n for n in _notes if n)), highlight_note])
+    _notes = [_not_shown, widgets.colour_note(map_data, _colour, _colour_note, data.items, name_column=data.name_column), _turn_note]
+    # where each map tears neighbourhoods, and what changed since the export aligned to
+    _torn = widgets.torn_note({atlas.projections.get(name).title: share for name, share in map_faithfulness.items()})
+    _since = widgets.changes_note(map_changes, atlas.projections.get(next(iter(aligned))).title)
+    mo.vstack([_sampled, maps, mo.md(" ".join(n for n in _notes if n)), mo.md(_torn), mo.md(_since), highlight_note])
     return (maps,)
 
 
@@ -523,12 +563,9 @@ def _(align_run, aligned, built, region_defaults, region_form, region_overlay):
         for name, found in layout_regions.items()
         if region_overlay.value >= 0 and found.levels
     }
-    alignment = built.alignment_of(next(iter(aligned.values())).xy) if built is not None and aligned else None
-    _notes = atlas.app.stage_messages([align_run, region_params_run, regions_run])
-    if alignment is not None:
-        _notes.append(mo.callout(mo.md("  \n".join(atlas.align.report_lines(alignment))), kind="info"))
-    mo.vstack(_notes)
-    return alignment, layout_regions, region_names, region_params
+    # what changed since an export aligned to is said under the maps (map_changes), as atlas diff says it
+    mo.vstack(atlas.app.stage_messages([align_run, region_params_run, regions_run]))
+    return layout_regions, region_names, region_params
 
 
 @app.cell

@@ -174,6 +174,72 @@ def test_search_lists_the_choices_and_outlines_the_item_apart_from_its_neighbour
     wait_for(page, lambda: not any(s for _, _, s, _ in styles(page)["umap_map_marks"]), timeout=30, what="the outlines to clear")
 
 
+# Each drawn point of the named symbol marks: row, fill, and the faithfulness of every map.
+FAITHFUL_FILLS_JS = f"""
+() => {{
+  const marks = ({SYMBOL_MARKS_JS})();
+  return Object.fromEntries(Object.entries(marks).map(([name, items]) =>
+    [name, items.map(i => [i.datum.row, i.fill || null, i.datum.umap_faithfulness, i.datum.tsne_faithfulness])]));
+}}
+"""
+
+
+def rgb(fill: str) -> tuple[int, int, int]:
+    """A Vega fill ("#fde725" or "rgb(253, 231, 37)") as red, green, blue."""
+    if fill.startswith("#"):
+        return tuple(int(fill[k : k + 2], 16) for k in (1, 3, 5))
+    return tuple(int(float(v)) for v in re.findall(r"[\d.]+", fill)[:3])
+
+
+def test_faithfulness_colours_each_map_and_a_search_lists_why_each_neighbour_is_one(film_app, tmp_path):
+    page, log, _ = film_app
+    colour = page.locator("marimo-dropdown[data-label*='colour by'] select")
+    colour.select_option(label="faithfulness (share of its 10 graph neighbours kept near)")
+
+    def coloured():
+        marks = page.evaluate(FAITHFUL_FILLS_JS)
+        points = marks.get("umap_map_marks", [])
+        return marks if points and all(p[1] and p[1].startswith(("#", "rgb")) and p[2] is not None for p in points) and "colour=faithfulness" in page.url else None
+
+    marks = wait_for(page, coloured, timeout=60, what="the faithfulness colour")
+    for name, own in (("umap_map_marks", 2), ("tsne_map_marks", 3)):  # each map by its own column, on one viridis ramp
+        points = marks[name]
+        low, high = min(points, key=lambda p: p[own]), max(points, key=lambda p: p[own])
+        assert 0 <= low[own] < high[own] <= 1
+        assert sum(rgb(high[1])) > sum(rgb(low[1])) + 150, (low, high)  # yellow-green over dark purple
+    assert any(p[2] != p[3] for p in marks["umap_map_marks"])  # the two maps keep different neighbourhoods
+    torn = page.get_by_text(re.compile(r"Torn neighbourhoods — UMAP: \d+% of items keep fewer than 2 of their 10 neighbours; t-SNE: \d+%"))
+    assert torn.count() == 1
+
+    box = page.locator("marimo-text[data-label*='find an item'] input")
+    box.fill("matrix")
+    box.press("Enter")
+    choices = page.locator("marimo-dropdown[data-label*='items match'] select")
+    wait_for(page, lambda: choices.count() == 1, timeout=30, what="the choices")
+    reasons = page.get_by_text(re.compile(r"— shared by [\d,]+ of [\d,]+ · \d+\.\d× chance$"))
+    wait_for(page, lambda: reasons.count() > 0, timeout=30, what="the reasons")
+    lines = reasons.all_text_contents()
+    assert 1 <= len(lines) <= 10
+    listed = page.get_by_text(re.compile(r"and its \d+ graph neighbours \(in black\), strongest first"))
+    assert listed.count() == 1
+    searched = listed.first.locator("strong").text_content()
+    users = int(re.search(r"([\d,]+) users", next(o for o in choices.locator("option").all_text_contents() if o.startswith(searched + " ·"))).group(1).replace(",", ""))
+    assert all(f" of {users:,} · " in line for line in lines)  # shared by so many of the searched item's own users
+    page.get_by_role("heading", name=re.compile("^Maps")).evaluate("e => e.scrollIntoView({block: 'start'})")
+    page.mouse.wheel(0, 350)
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(tmp_path / "faithfulness_and_reasons.png"), full_page=False)
+    listed.first.scroll_into_view_if_needed()
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(tmp_path / "reasons.png"), full_page=False)
+    assert log.errors_but_replaced_charts() == []
+    box.fill("")
+    box.press("Enter")
+    colour.select_option(label="genres")
+    wait_for(page, lambda: "colour=faithfulness" not in page.url and listed.count() == 0, timeout=60, what="the colour and search as before")
+    print("screenshots:", tmp_path)
+
+
 def test_a_pasted_list_matches_titles_with_commas_and_names_what_failed(film_app):
     page, _, _ = film_app
     area = page.locator("marimo-text-area textarea")

@@ -10,6 +10,7 @@ import pytest
 import atlas
 import atlas.app
 from atlas.build import Build, stage_order
+from atlas.web.pack import read_export
 
 
 def test_stages_are_computed_only_when_read(planted, small_params):
@@ -198,3 +199,34 @@ def test_an_app_export_has_the_manifest_of_the_cli_build_of_its_settings(tmp_pat
     assert app_manifest == cli_manifest
     for name in ("layout.parquet", "neighbors.parquet", "regions.parquet"):
         assert (tmp_path / "app" / name).read_bytes() == (tmp_path / "cli" / name).read_bytes(), name
+
+
+def brute_force_faithfulness(neighbors: np.ndarray, xy: np.ndarray, k: int = 10) -> np.ndarray:
+    """Per item, how many of its first k graph neighbours are among its k nearest points (by every
+    distance), over how many it has."""
+    distance = np.linalg.norm(xy[:, None, :] - xy[None, :, :], axis=2)
+    np.fill_diagonal(distance, np.inf)
+    out = np.full(len(xy), np.nan)
+    for i in range(len(xy)):
+        own = [j for j in neighbors[i, :k] if j >= 0]
+        near = set(np.argsort(distance[i], kind="stable")[:k].tolist())
+        if own:
+            out[i] = sum(j in near for j in own) / len(own)
+    return out
+
+
+def test_the_maps_faithfulness_is_measured_once_per_layout_and_the_export_reads_it(tmp_path, planted, small_params):
+    build = Build(planted, small_params)
+    layouts = build.layouts
+    first = build.faithfulness_of(layouts)
+    for name, layout in layouts.items():
+        np.testing.assert_allclose(first[name], brute_force_faithfulness(build.graph.neighbors, layout.xy.astype(np.float64)))
+    # a map on screen is measured once: the same layout again, or another build of it, is served
+    other = build.with_params(regions=atlas.RegionParams(levels=1))
+    again = other.faithfulness_of({"umap": layouts["umap"]})
+    assert again["umap"] is first["umap"]
+    misses = build.cache.misses["faithfulness"]
+    build.export(tmp_path / "out", projection="tsne")
+    assert build.cache.misses["faithfulness"] == misses  # the export's column is the maps' own
+    written = read_export(tmp_path / "out").layout["faithfulness"].to_numpy()
+    np.testing.assert_allclose(written, first["tsne"])

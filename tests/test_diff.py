@@ -231,3 +231,60 @@ def test_diff_page_marks_new_items_ghosts_gone_ones_and_animates_kept_ones(plant
         assert page.locator("#atlas-tooltip-name").text_content() == HOSTILE  # shown as text
         page.screenshot(path="/tmp/diff_page_hover.png")
         assert log.errors() == [] and dialogs == [] and page.evaluate("window.__pwned") is None
+
+
+# ---------------------------------------------------------------------------------------------
+# The pieces the app shares: moves against an earlier map, the movers, the lines
+# ---------------------------------------------------------------------------------------------
+
+
+def square_anchor():
+    """An earlier map of four items on a unit square (diameter √2), and today's items b, c, e, a."""
+    from atlas.align import Anchor, match
+
+    old = Anchor("/exports/old", np.array(["a", "b", "c", "d"]), np.array([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0]]), {}, anyway=True)
+    found = match(old, np.array(["b", "c", "e", "a"]))
+    placed = np.array([[1.1, 0.0], [1.0, 1.0], [0.5, 0.5], [0.0, 0.5]])  # b moved 0.1, c stayed, e is new, a moved 0.5
+    return found, placed
+
+
+def test_moves_against_an_earlier_map_are_shares_of_its_diameter_worked_out_by_hand():
+    from atlas.diff import item_moves
+
+    found, placed = square_anchor()
+    moves = item_moves(found.anchor.xy, found.rows, placed)
+    root2 = np.sqrt(2.0)
+    assert moves.diameter == pytest.approx(root2)
+    np.testing.assert_allclose(moves.moved, [0.1 / root2, 0.0, np.nan, 0.5 / root2])
+    assert moves.gone.tolist() == [3] and moves.kept.tolist() == [True, True, False, True]
+    summary = moves.summary()
+    assert summary["counts"] == {"kept": 3, "new": 1, "gone": 1, "old_items": 4, "new_items": 4}
+    assert summary["median_move"] == pytest.approx(0.1 / root2)
+    assert summary["p90_move"] == pytest.approx((0.1 + 0.8 * 0.4) / root2)  # numpy's linear quantile of 0, 0.1, 0.5
+
+
+def test_changes_since_an_earlier_map_name_the_new_items_and_the_biggest_movers():
+    from atlas.diff import change_line, changes_since, mover_order, movers_line
+
+    found, placed = square_anchor()
+    report = changes_since(found, placed, np.array(["b", "c", "e", "a"]), ["Bee", "Sea", "Eel", "**Ay**"], movers=2)
+    assert report["directory"] == "/exports/old" and report["new"].tolist() == [False, False, True, False]
+    assert [(m["row"], m["item_id"], m["name"]) for m in report["biggest_movers"]] == [(3, "a", "**Ay**"), (0, "b", "Bee")]
+    assert report["biggest_movers"][0]["moved"] == pytest.approx(0.5 / np.sqrt(2.0))
+    assert change_line(report) == "3 items kept, 1 new, 1 gone; median move 7.1% of the map's diameter (90th percentile 29.7%)"
+    assert movers_line(report["biggest_movers"]) == "moved most: **Ay** (35%), Bee (7%)"
+    # ties go by item id, and items without a move (new ones) are never movers
+    assert mover_order(np.array([0.2, np.nan, 0.2, 0.3]), np.array(["z", "y", "b", "c"]), 5).tolist() == [3, 2, 0]
+
+
+def test_the_report_of_atlas_diff_is_built_from_the_same_pieces(planted):
+    """compare's counts, moves and movers are those of item_moves/mover_order on its own table."""
+    from atlas.diff import mover_order
+
+    old_dir, new_dir, _, _ = planted
+    result = compare(read_export(old_dir), read_export(new_dir))
+    kept = result.table[result.table["status"] == "kept"]
+    assert result.report["median_move"] == pytest.approx(float(np.median(kept["moved"])))
+    expected = kept["item_id"].to_numpy()[mover_order(kept["moved"].to_numpy(), kept["item_id"].to_numpy(), 20)]
+    assert [m["item_id"] for m in result.report["biggest_movers"]] == expected.tolist()
+    assert all(m["item_id"].startswith("e") for m in result.report["biggest_movers"][:5])  # East moved right by SHIFT_EAST

@@ -11,7 +11,7 @@ import pytest
 from atlas.cli import main
 from atlas.cooccur import CooccurrenceParams, cooccurrence_candidates
 from atlas.errors import AtlasError
-from atlas.explain import faithfulness, find_item, neighbor_reasons, pair_reasons, torn_summary
+from atlas.explain import faithfulness, find_item, graph_pairs, neighbor_reasons, pair_reasons, torn_summary
 from atlas.export import export_layout
 from atlas.graph import GraphParams, graph_from_candidates
 from atlas.ingest import from_arrays
@@ -86,6 +86,15 @@ def test_candidate_counts_give_the_same_reasons_as_the_profiles(planted):
     np.testing.assert_allclose(direct.lift, remote.lift)
     # weighted pair counts are not user counts: no reasons rather than wrong ones
     assert neighbor_reasons(ItemTable.of(profiles), candidates, rows[ok], cols[ok], ranks[ok], pair_weight="product") is None
+
+
+def test_graph_pairs_list_each_items_neighbours_in_rank_order_without_pads():
+    neighbors = np.array([[2, 1, -1], [0, -1, -1], [1, 0, 3], [-1, -1, -1]])
+    rows, cols, ranks = graph_pairs(neighbors)
+    assert list(zip(rows.tolist(), cols.tolist(), ranks.tolist())) == [(0, 2, 0), (0, 1, 1), (1, 0, 0), (2, 1, 0), (2, 0, 1), (2, 3, 2)]
+    rows, cols, ranks = graph_pairs(neighbors, [2])
+    assert (rows.tolist(), cols.tolist(), ranks.tolist()) == ([2, 2, 2], [1, 0, 3], [0, 1, 2])
+    assert all(a.size == 0 for a in graph_pairs(neighbors, [3]))
 
 
 def test_an_interaction_of_weight_zero_still_counts():

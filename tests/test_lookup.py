@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import html
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -61,7 +64,8 @@ def test_failed_lines_come_back_with_the_closest_names(films):
 def test_list_report_lists_the_failed_lines_and_the_suggestions(films):
     report = widgets.list_report(widgets.match_list(films, "Alien (1979)\nAmelie"))
     assert report.startswith("Pasted list: 1 of 2 entries found (1 items on the map).")
-    assert "not found: “Amelie” — did you mean “Amelie (Fabuleux destin d'Amélie Poulain, Le) (2001)”?" in report
+    shown = html.unescape(report)  # names are written as entities, shown as they are
+    assert "not found: “Amelie” — did you mean “Amelie (Fabuleux destin d'Amélie Poulain, Le) (2001)”?" in shown
     assert widgets.list_report(widgets.match_list(films, "  \n")) == ""
 
 
@@ -108,3 +112,51 @@ def test_plain_and_loose_forms():
     assert plain("  Amélie   POULAIN ") == "amelie poulain"
     assert loose("Matrix, The (1999)") == loose("The Matrix") == "matrix"
     assert np.array_equal(rows_from_text(widgets.map_table(pd.DataFrame({"item_id": ["x", "y"]}), {}), "y\nx"), [0, 1])
+
+
+# ---------------------------------------------------------------------------------------------
+# Why a searched item's neighbours are its neighbours
+# ---------------------------------------------------------------------------------------------
+
+
+def test_a_searched_items_neighbours_come_in_the_graphs_order_with_the_users_behind_each(built):
+    profiles, graph = built.profiles, built.graph
+    row = int(np.argmax(profiles.item_users))
+    names = [f"item {i}" for i in range(profiles.n_items)]
+    found = widgets.neighbour_reasons(row, graph.neighbors, names, profiles, built.candidates, pair_weight=built.params.cooccurrence.pair_weight)
+    expected = [int(j) for j in graph.neighbors[row, :10] if j >= 0]
+    assert [n.row for n in found] == expected and [n.rank for n in found] == list(range(len(expected)))
+    assert [n.name for n in found] == [names[j] for j in expected]
+    users = (profiles.matrix.tocsc() != 0).astype(np.int64)  # every kept interaction counts, as the export counts it
+    people = [set(users[:, j].nonzero()[0]) for j in range(profiles.n_items)]
+    for n in found:  # by brute force: users holding both, users of the searched item, lift over independence
+        shared = len(people[row] & people[n.row])
+        lift = shared * profiles.n_users / (len(people[row]) * len(people[n.row]))
+        assert n.reason == f"shared by {shared:,} of {len(people[row]):,} · {lift:.1f}× chance"
+
+
+def test_without_user_counts_the_neighbours_are_listed_and_it_says_why_there_are_no_reasons(built):
+    row = 0
+    names = [f"item {i}" for i in range(built.profiles.n_items)]
+    # a build whose profiles stay elsewhere, with a weighted pair weight: its counts are not of users
+    found = widgets.neighbour_reasons(row, built.graph.neighbors, names, atlas.ItemTable.of(built.profiles), built.candidates, pair_weight="product")
+    assert [n.row for n in found] == [int(j) for j in built.graph.neighbors[row, :10] if j >= 0]
+    assert all(n.reason is None for n in found)
+    assert "No shared-user counts for this graph" in widgets.neighbour_list("item 0", found)
+
+
+def test_hostile_names_in_the_search_results_stay_text():
+    import marimo as mo
+
+    hostile = ["**bold** <b>tag</b>", "<script>alert(1)</script>", "$x^2$ \\(y\\) \\[z\\]", "[link](http://example.com) ![i](x.png)", "`code` # head &amp; _it_"]
+    found = [widgets.lookup.NeighbourReason(k, k + 1, name, "shared by 3 of 9 · 2.0× chance") for k, name in enumerate(hostile[1:])]
+
+    def rendered(markdown: str) -> tuple[list[str], str]:
+        page = mo.md(markdown).text
+        return re.findall(r"<([a-z][\w-]*)", page), html.unescape(re.sub(r"<[^>]+>", "", page))
+
+    tags, shown = rendered(widgets.neighbour_list(hostile[0], found))
+    assert set(tags) <= {"span", "ol", "li", "strong"} and tags.count("strong") == 1 and tags.count("li") == len(found)  # bold: the searched item only
+    assert all(name in shown for name in hostile), shown  # every name as written, no tag, link, image, code or maths made of it
+    tags, shown = rendered(widgets.no_match_note(hostile[2], hostile[3:]))
+    assert set(tags) == {"span"} and all(name in shown for name in hostile[2:])

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 import atlas
+from atlas import widgets
 from browser import SYMBOL_MARKS_JS, umap_min_dist_stops
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,6 +88,10 @@ def test_app_runs_every_stage_on_small_data(small_files, monkeypatch):
     assert len(defs["maps"].dataframe) == n_items  # small data: nothing sampled
     assert set(defs["layout_metrics"]) == {"umap", "tsne", "pacmap"}
     assert 0 <= defs["layout_metrics"]["umap"]["knn_recall"] <= 1
+    faithful = defs["map_faithfulness"]  # each map's own, measured once and coloured from the table
+    assert set(faithful) == {"umap", "tsne", "pacmap"}
+    np.testing.assert_array_equal(table["tsne_faithfulness"], faithful["tsne"])
+    assert np.nanmin(faithful["umap"]) >= 0 and np.nanmax(faithful["umap"]) <= 1
     assert defs["comparison"].data["frameLabels"] == ["UMAP", "t-SNE", "PaCMAP"]
 
 
@@ -603,14 +608,19 @@ def test_app_aligns_to_a_previous_export_and_names_regions(small_files, tmp_path
     defs = run_notebook(APP, app_args(small_files, "--align-to", str(old), "--seed", "1", "--region-levels", "1"), monkeypatch)
     assert [run.error for run in (defs["align_run"], defs["regions_run"])] == [None, None]
     n_items = expected_items(plays)
-    report = defs["alignment"]
-    assert report["directory"] == str(old.resolve()) and report["shared_items"] == n_items
-    assert report["median_displacement"] < 0.15  # the same data with another seed stays where it was
+    changes = defs["map_changes"]  # said under the maps, as atlas diff says it
+    assert changes["directory"] == str(old.resolve()) and changes["counts"] == {"kept": n_items, "new": 0, "gone": 0, "old_items": n_items, "new_items": n_items}
+    assert changes["median_move"] < 0.15  # the same data with another seed stays where it was
+    assert not changes["new"].any() and set(defs["map_data"]["since_export"]) == {"on its map too"}
+    assert "Since old** (UMAP): " in widgets.changes_note(changes, "UMAP")
     assert all(layout.started_from for layout in defs["raw_layouts"].values())  # every layout ran from the old map
     assert defs["aligned"]["umap"].key.endswith(f":onto:{defs['align_match'].anchor.digest}")
     assert defs["region_names"] == {} and defs["layout_regions"] == {}  # the overlay starts off: no regions are looked for
     result = defs["export_result"]()  # what an export writes: the same layouts and report, and the regions of each
-    assert result.alignment == report and result.params.regions.levels == 1
+    report = result.alignment  # the export's record of the same moves
+    assert report["shared_items"] == n_items and report["median_displacement"] == pytest.approx(changes["median_move"])
+    assert [m["item_id"] for m in report["most_moved"][:5]] == [m["item_id"] for m in changes["biggest_movers"]]
+    assert result.params.regions.levels == 1
     assert {name: found.levels for name, found in result.regions.items()} == {"umap": 1, "tsne": 1, "pacmap": 1}
     assert all(len(found.labels) == n_items and (found.labels >= 0).any() for found in result.regions.values())
 

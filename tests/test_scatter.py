@@ -129,6 +129,28 @@ def test_numbers_run_along_the_ramp_and_missing_ones_are_grey():
     assert np.abs(colours.rgba[mid_row, :3].astype(int) - middle.astype(int)).max() <= 8
 
 
+def test_each_view_takes_its_own_faithfulness_along_one_zero_to_one_ramp():
+    table = planted_table(40)
+    table["umap_faithfulness"] = np.linspace(0.0, 1.0, 40)
+    table["tsne_faithfulness"] = 1.0 - table["umap_faithfulness"]
+    table.loc[3, "tsne_faithfulness"] = np.nan  # an item without graph neighbours
+    widget = maps_widget(table, VIEWS, color="faithfulness")
+    n = widget.count
+    rows = np.frombuffer(widget.rows, dtype="<i4")
+    colors = np.frombuffer(widget.colors, dtype=np.uint8).reshape(2, n, 4)  # one block per view, in drawing order
+    at = {int(r): k for k, r in enumerate(rows)}
+    assert tuple(colors[0, at[0], :3]) == _rgb(VIRIDIS[0]) and tuple(colors[1, at[0], :3]) == _rgb(VIRIDIS[-1])
+    assert tuple(colors[0, at[39], :3]) == _rgb(VIRIDIS[-1]) and tuple(colors[1, at[39], :3]) == _rgb(VIRIDIS[0])
+    assert tuple(colors[1, at[3], :3]) == _rgb(MISSING_COLOUR)
+    assert (widget.legend["low"], widget.legend["high"]) == ("0%", "100%")
+    assert widget.legend["title"] == "faithfulness (share of its 10 graph neighbours kept near)"
+    lines = dict(widget.tooltip(0))
+    assert lines["faithfulness on UMAP"] == "0%" and lines["faithfulness on t-SNE"] == "100%"
+    assert dict(widget.tooltip(3))["faithfulness on t-SNE"] == "missing"
+    with pytest.raises(ValueError, match=r"no columns \['tsne_faithfulness'\]"):
+        maps_widget(table.drop(columns=["tsne_faithfulness"]), VIEWS, color="faithfulness")
+
+
 def test_popularity_is_coloured_on_a_log_scale():
     table = planted_table(3, groups=1)
     table["n_users"] = [1, 10, 100]

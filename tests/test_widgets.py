@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import io
+import re
 import textwrap
 import time
 from pathlib import Path
@@ -16,7 +18,7 @@ from atlas import widgets
 from atlas.widgets.charts import linked_maps
 from atlas.widgets.controls import control, slider_steps
 from atlas.widgets.emblaze import _BACKBONE_LISTENER, _PORTABLE_LISTENER, emblaze_view, portable_emblaze_esm, subset_neighbors
-from atlas.widgets.tables import is_quantitative, metadata_columns, rows_from_text, sample_rows
+from atlas.widgets.tables import is_quantitative, metadata_columns, rows_from_text, sample_rows, view_colour
 
 # ---------------------------------------------------------------------------------------------
 # Emblaze
@@ -330,6 +332,98 @@ def test_map_table_without_metadata_uses_ids(items):
 def test_map_table_rejects_a_layout_of_the_wrong_size(items):
     with pytest.raises(ValueError, match=r"layout 'umap' must have shape \(4, 2\)"):
         widgets.map_table(items, {"umap": np.zeros((3, 2))})
+
+
+def test_each_map_gets_its_own_faithfulness_column_kept_out_of_the_metadata(items, neighbors):
+    xy = np.arange(8, dtype=float).reshape(4, 2)
+    share = {"umap": np.array([1.0, 0.5, 0.0, np.nan]), "tsne": np.array([0.0, 0.0, 1.0, 1.0])}
+    table = widgets.map_table(items, {"umap": xy, "tsne": -xy}, name_column="title", neighbors=neighbors, per_map={"faithfulness": share})
+    np.testing.assert_array_equal(table["umap_faithfulness"], share["umap"])
+    np.testing.assert_array_equal(table["tsne_faithfulness"], share["tsne"])
+    assert metadata_columns(table) == ["genre", "rating_mean"]
+    assert view_colour(table, "faithfulness", "tsne") == "tsne_faithfulness" and view_colour(table, "genre", "tsne") == "genre"
+    assert widgets.can_colour(table, "faithfulness", ["umap", "tsne"]) and not widgets.can_colour(table, "faithfulness", ["umap", "pacmap"])
+    assert not widgets.can_colour(widgets.map_table(items, {"umap": xy}), "faithfulness", ["umap"])  # not measured: popularity instead
+    with pytest.raises(ValueError, match=r"faithfulness of layout 'umap' must have one value per item \(4\)"):
+        widgets.map_table(items, {"umap": xy}, per_map={"faithfulness": {"umap": np.ones(3)}})
+
+
+def test_the_maps_are_coloured_each_by_its_own_faithfulness_on_one_scale(items, neighbors):
+    xy = np.arange(8, dtype=float).reshape(4, 2)
+    share = {"umap": np.array([1.0, 0.5, 0.0, 0.5]), "tsne": np.array([0.0, 0.0, 1.0, 1.0])}
+    table = widgets.map_table(items, {"umap": xy, "tsne": -xy}, name_column="title", neighbors=neighbors, per_map={"faithfulness": share})
+    chart, _, note = widgets.map_views(table, {"UMAP": "umap", "t-SNE": "tsne"}, color="faithfulness")
+    views = chart.to_dict()["hconcat"]
+    colours = [view["encoding"]["color"]["condition"] for view in views]
+    assert [c["field"] for c in colours] == ["umap_faithfulness", "tsne_faithfulness"]
+    assert all(c["scale"]["domain"] == [0.0, 1.0] and c["type"] == "quantitative" for c in colours)  # one legend reads both maps
+    assert colours[0]["legend"]["title"] == "faithfulness (share of its 10 graph neighbours kept near)" and colours[0]["legend"]["format"] == ".0%"
+    tips = [[t for t in view["encoding"]["tooltip"] if t.get("title") == "faithfulness"] for view in views]
+    assert [t[0]["field"] for t in tips] == ["umap_faithfulness", "tsne_faithfulness"] and tips[0][0]["format"] == ".0%"
+    assert note == ""
+
+
+def test_colour_options_offer_each_maps_faithfulness_after_popularity(items):
+    options = widgets.colour_options(items, name_column="title", faithfulness=True)
+    assert list(options)[:2] == ["popularity (users)", "faithfulness (share of its 10 graph neighbours kept near)"]
+    assert options["faithfulness (share of its 10 graph neighbours kept near)"] == "faithfulness"
+    assert widgets.default_colour(options, items, None) == "genre"  # still the first category
+    earlier = items.assign(faithfulness=np.linspace(0, 1, 4).tolist())  # an earlier export's column, of its own map
+    assert list(widgets.colour_options(earlier, name_column="title", faithfulness=True).values()).count("faithfulness") == 1
+
+
+def test_the_torn_note_says_per_map_how_many_items_keep_fewer_than_two_neighbours():
+    # 10 items: on UMAP 2 of the 9 with neighbours keep 0 or 1 of their 10 (0.2 keeps 2: not torn); on t-SNE none
+    umap = np.array([0.0, 0.1, 0.2, 0.5, 0.5, 0.9, 1.0, 1.0, 0.7, np.nan])
+    tsne = np.full(10, 0.6)
+    note = widgets.torn_note({"UMAP": umap, "t-SNE": tsne})
+    assert note == (
+        "Torn neighbourhoods — UMAP: 22% of items keep fewer than 2 of their 10 neighbours; "
+        "t-SNE: 0% of items keep fewer than 2 of their 10 neighbours."
+    )
+    assert widgets.torn_note({}) == ""
+
+
+def test_items_new_since_an_earlier_export_are_a_colour_with_counts(items, neighbors):
+    xy = np.arange(8, dtype=float).reshape(4, 2)
+    new = np.array([False, True, False, False])
+    table = widgets.map_table(items, {"umap": xy}, name_column="title", neighbors=neighbors, columns={widgets.SINCE: widgets.since_labels(new)})
+    assert table["since_export"].tolist() == ["on its map too", "new since that export", "on its map too", "on its map too"]
+    assert metadata_columns(table) == ["genre", "rating_mean"]
+    chart, _, _ = widgets.map_views(table, {"UMAP": "umap"}, color=widgets.SINCE)
+    colour = chart.to_dict()["hconcat"][0]["encoding"]["color"]["condition"]
+    assert colour["scale"]["domain"] == ["on its map too (3)", "new since that export (1)"]  # each with its count
+    assert colour["legend"]["title"] == "since the export aligned to"
+    assert widgets.colour_or_popularity(table, widgets.SINCE, ["umap"]) == (widgets.SINCE, "")
+    options = widgets.colour_options(items, name_column="title", faithfulness=True, since=True)
+    assert options["new since the export aligned to"] == "since_export"
+    # chosen with no export aligned to: popularity, and how to get the colour
+    plain = widgets.map_table(items, {"umap": xy}, name_column="title")
+    column, why = widgets.colour_or_popularity(plain, widgets.SINCE, ["umap"])
+    assert column == "n_users" and "align to a previous export" in why
+    with pytest.raises(ValueError, match="one value per item"):
+        widgets.map_table(items, {"umap": xy}, columns={widgets.SINCE: ["x"]})
+
+
+def test_the_changes_note_says_what_atlas_diff_says_with_names_as_text():
+    import marimo as mo
+
+    report = {
+        "directory": "/exports/films-umap",
+        "counts": {"kept": 1300, "new": 148, "gone": 20, "old_items": 1320, "new_items": 1448},
+        "median_move": 0.031,
+        "p90_move": 0.08,
+        "biggest_movers": [{"row": 4, "item_id": "i4", "name": "<b>Heat</b> $x$", "moved": 0.25}, {"row": 9, "item_id": "i9", "name": "Alien", "moved": 0.2}],
+    }
+    note = widgets.changes_note(report, "UMAP")
+    page = mo.md(note).text
+    assert "<b>" not in page and "marimo-tex" not in page
+    shown = html.unescape(re.sub(r"<[^>]+>", "", page))
+    assert shown == (
+        "Since films-umap (UMAP): 1,300 items kept, 148 new, 20 gone; median move 3.1% of the map's diameter (90th percentile 8.0%); "
+        "moved most: <b>Heat</b> $x$ (25%), Alien (20%)."
+    )
+    assert widgets.changes_note(None, "UMAP") == ""
 
 
 def test_colour_options_offer_popularity_numbers_categories_and_sets():

@@ -7,21 +7,26 @@ its settings, address, file policy, stage runs, background layouts and exports â
 :mod:`atlas.app`. Helpers not listed here are imported from their modules.
 """
 
-from .charts import SIDEBAR_WIDTH, SWEEP_POINTS, colour_note, histogram, map_views, region_labels, selectable_chart, small_multiples
+from .charts import SIDEBAR_WIDTH, SWEEP_POINTS, changes_note, colour_note, histogram, map_views, region_labels, selectable_chart, small_multiples, torn_note
 from .controls import controls_panel, form_defaults, options_form, projection_controls, view_bar
 from .emblaze import comparison_view
-from .lookup import NameIndex, choice_labels, list_report, match_list, user_items, user_note
+from .lookup import (
+    NameIndex, choice_labels, list_report, match_list, md_text, neighbour_list, neighbour_reasons, no_match_note, user_items, user_note,
+)
 from .memo import SessionMemo
 from .paths import path_frame, path_frames, path_layer, path_layers
 from .scatter import webgl_maps
-from .tables import MAX_CHART_POINTS, MAX_EMBLAZE_POINTS, colour_options, default_colour, find_items, map_table, metrics_table, with_neighbours
+from .tables import (
+    FAITHFULNESS, MAX_CHART_POINTS, MAX_EMBLAZE_POINTS, SINCE, can_colour, colour_options, colour_or_popularity, default_colour, find_items,
+    map_table, metrics_table, since_labels, with_neighbours,
+)
 from .turning import TURN_CHOICES, MapTurns, turn_wording
 
 __all__ = [
-    "MAX_CHART_POINTS", "MAX_EMBLAZE_POINTS", "SIDEBAR_WIDTH", "SWEEP_POINTS", "TURN_CHOICES", "MapTurns", "NameIndex", "SessionMemo",
-    "choice_labels", "colour_note", "colour_options", "comparison_view", "controls_panel", "default_colour", "find_items", "form_defaults",
-    "histogram", "list_report", "map_table", "map_views", "match_list", "metrics_table", "options_form", "path_frame", "path_frames",
-    "path_layer", "path_layers", "projection_controls",
-    "region_labels", "selectable_chart", "small_multiples", "turn_wording", "user_items", "user_note", "view_bar", "webgl_maps",
+    "FAITHFULNESS", "MAX_CHART_POINTS", "MAX_EMBLAZE_POINTS", "SIDEBAR_WIDTH", "SINCE", "SWEEP_POINTS", "TURN_CHOICES", "MapTurns", "NameIndex",
+    "SessionMemo", "can_colour", "changes_note", "choice_labels", "colour_note", "colour_options", "colour_or_popularity", "comparison_view",
+    "controls_panel", "default_colour", "find_items", "form_defaults", "histogram", "list_report", "map_table", "map_views", "match_list",
+    "md_text", "metrics_table", "neighbour_list", "neighbour_reasons", "no_match_note", "options_form", "path_frame", "path_frames", "path_layer", "path_layers", "projection_controls", "region_labels",
+    "selectable_chart", "since_labels", "small_multiples", "torn_note", "turn_wording", "user_items", "user_note", "view_bar", "webgl_maps",
     "with_neighbours",
 ]

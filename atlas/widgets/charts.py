@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from .memo import Recent, content_hash
-from .tables import MAX_CHART_POINTS, colour_context, is_quantitative, metadata_columns, sample_rows
+from .tables import COLOUR_TITLES, FAITHFULNESS, FAITHFULNESS_LABEL, MAX_CHART_POINTS, PER_MAP_COLOURS, colour_context, is_quantitative, metadata_columns, sample_rows, view_colour
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,31 @@ def colour_note(table, column: str, note: str, items=None, *, name_column: str |
     return " ".join(parts)
 
 
+def torn_note(faithful: Mapping[str, np.ndarray]) -> str:
+    """How much each map tears the neighbourhoods it was made from, in ``explain.torn_summary``'s
+    words: map title -> each item's faithfulness on that map. "" without maps."""
+    from atlas.explain import torn_summary
+
+    parts = [f"{title}: {torn_summary(share)['text']}" for title, share in faithful.items()]
+    return f"Torn neighbourhoods — {'; '.join(parts)}." if parts else ""
+
+
+def changes_note(report: dict | None, title: str) -> str:
+    """Markdown on what changed since the earlier export the maps are aligned to (a report of
+    ``diff.changes_since`` for the map called ``title``), in ``atlas diff``'s words; "" without one."""
+    from atlas.diff import change_line, movers_line
+
+    from .lookup import md_text
+
+    if not report:
+        return ""
+    folder = md_text(str(report["directory"]).rstrip("/").rsplit("/", 1)[-1] or report["directory"])
+    line = f"**Since {folder}** ({title}): {change_line(report)}"
+    if report["biggest_movers"]:
+        line += f"; {movers_line(report['biggest_movers'], name=md_text)}"
+    return line + "."
+
+
 def linked_maps(
     table,
     views: Mapping[str, str],
@@ -123,9 +148,15 @@ def linked_maps(
     import altair as alt
 
     brush = alt.selection_interval(name="brush", encodings=["x", "y"], resolve="global")
-    if color:
+
+    def colour_of(field: str):
+        """The colour encoding of a view coloured by ``field`` (its own column for a colour held per map)."""
+        if not color:
+            return alt.condition(brush, alt.value("#4c78a8"), alt.value("#d0d0d0"))
         if color == "n_users":  # popularity is heavy-tailed: a log scale shows its spread
             scale, kind = alt.Scale(scheme="viridis", type="log"), "Q"
+        elif color in PER_MAP_COLOURS:  # one scale over every map, whatever each map's own values span
+            scale, kind = alt.Scale(scheme="viridis", domain=list(PER_MAP_COLOURS[color])), "Q"
         elif color_scale is not None:
             scale, kind = alt.Scale(domain=list(color_scale[0]), range=list(color_scale[1])), "N"
         elif is_quantitative(table[color]):
@@ -133,11 +164,10 @@ def linked_maps(
         else:
             scale, kind = alt.Scale(scheme="tableau20"), "N"
         # under the maps: counted labels are long, and the maps already fill the column's width
-        legend = alt.Legend(title=color_title or color, symbolLimit=40, labelLimit=220, orient="bottom", direction="horizontal", columns=4)
-        colour = alt.Color(f"{color}:{kind}", scale=scale, legend=legend, sort=list(color_scale[0]) if color_scale else "ascending")
-        colour = alt.condition(brush, colour, alt.value("#d0d0d0"))
-    else:
-        colour = alt.condition(brush, alt.value("#4c78a8"), alt.value("#d0d0d0"))
+        shares = {"format": ".0%"} if color == FAITHFULNESS else {}
+        legend = alt.Legend(title=color_title or color, symbolLimit=40, labelLimit=220, titleLimit=420, orient="bottom", direction="horizontal", columns=4, **shares)
+        colour = alt.Color(f"{field}:{kind}", scale=scale, legend=legend, sort=list(color_scale[0]) if color_scale else "ascending")
+        return alt.condition(brush, colour, alt.value("#d0d0d0"))
     any_highlight = bool(table["highlight"].any())
     opacity = alt.condition("datum.highlight", alt.value(1.0), alt.value(0.15 if any_highlight else 0.75))
     encoding = {}
@@ -154,11 +184,16 @@ def linked_maps(
         encoding["stroke"] = alt.condition("datum.highlight", alt.value("black"), alt.value(None))
     shown_column = tooltip_column or color
     meta = [c for c in metadata_columns(table) if c not in (color, shown_column)][:tooltip_columns]
-    tooltip = ["name:N", "n_users:Q"]
-    if color and color != "n_users":
-        tooltip.append(alt.Tooltip(f"{shown_column}", title=shown_column))
-    tooltip += [alt.Tooltip(c) for c in meta]
-    tooltip.append(alt.Tooltip("neighbours:N", title="top neighbours"))
+
+    def tooltip_of(key: str) -> list:
+        tooltip = ["name:N", "n_users:Q"]
+        if color and color != "n_users":
+            shown = view_colour(table, shown_column, key)
+            tooltip.append(alt.Tooltip(f"{shown}:Q", title=shown_column, format=".0%") if color == FAITHFULNESS else alt.Tooltip(shown, title=shown_column))
+        tooltip += [alt.Tooltip(c) for c in meta]
+        tooltip.append(alt.Tooltip("neighbours:N", title="top neighbours"))
+        return tooltip
+
     order_field = "highlight_rank:Q" if "highlight_rank" in table else "highlight:Q"
     charts = []
     for title, key in views.items():
@@ -168,11 +203,11 @@ def linked_maps(
             .encode(
                 x=alt.X(f"{key}_x:Q", axis=None, scale=alt.Scale(zero=False, nice=False, padding=8)),
                 y=alt.Y(f"{key}_y:Q", axis=None, scale=alt.Scale(zero=False, nice=False, padding=8)),
-                color=colour,
+                color=colour_of(view_colour(table, color, key) if color else color),
                 size=alt.Size("n_users:Q", scale=alt.Scale(type="sqrt", range=[6, 160]), legend=None),
                 opacity=opacity,
                 order=alt.Order(order_field, sort="ascending"),
-                tooltip=tooltip,
+                tooltip=tooltip_of(key),
                 **encoding,
             )
             .properties(width=width, height=height)
@@ -287,11 +322,13 @@ def map_views(
     view["highlight_kind"] = kinds[rows]
     view["highlight_rank"] = rank[rows]
     field, title, scale, note = color, color, None, ""
-    if color != "n_users" and not is_quantitative(table[color]):
+    if color in PER_MAP_COLOURS:  # each map by its own column (``view_colour``)
+        title = FAITHFULNESS_LABEL if color == FAITHFULNESS else color
+    elif color != "n_users" and not is_quantitative(table[color]):
         labels, order, note = legend_categories(table[color], has=has, name=color, **colour_context(table, color))
         view["colour_value"] = labels[rows]
         field, scale = "colour_value", (order, category_colours(order, has=has))
-        title = f"{color}: has “{has}”" if has else color + (" (most distinctive value)" if "sets of values" in note else "")
+        title = f"{color}: has “{has}”" if has else COLOUR_TITLES.get(color, color) + (" (most distinctive value)" if "sets of values" in note else "")
     columns, width = map_grid(len(views))
     build = lambda: linked_maps(  # noqa: E731
         view, views, color=field, color_title=title, color_scale=scale, tooltip_column=color, width=width, height=int(width * 0.9), regions=regions, columns=columns,

@@ -19,6 +19,17 @@ import numpy as np
 
 #: Lines of a pasted list for which closest names are looked up (the rest are only listed).
 MAX_SUGGESTED_LINES = 20
+#: Graph neighbours of a searched item that are outlined and listed with their reasons.
+SEARCH_NEIGHBOURS = 10
+#: Characters written as numeric entities by ``md_text``: every one that Markdown, HTML or
+#: marimo's maths (``$…$``, ``\(…\)``, ``\[…\]``) could read as markup.
+_MARKUP = set("\\`*_{}[]()#+-.!|~<>&\"'$:=")
+
+
+def md_text(text: object) -> str:
+    """``text`` for ``mo.md``, shown exactly as written: an item name such as ``**x** <b>`` or
+    ``$x$`` stays those characters, never bold, a tag, a link or maths."""
+    return "".join(f"&#{ord(ch)};" if ch in _MARKUP else ch for ch in str(text))
 
 
 def plain(text: object) -> str:
@@ -122,13 +133,13 @@ def match_list(table, text: str, *, index: NameIndex | None = None) -> ListMatch
 
 def list_report(match: ListMatch, *, shown: int = 8) -> str:
     """A few lines of Markdown on a pasted list: how many entries matched, which did not, and
-    the closest names for those."""
+    the closest names for those (each shown as written, ``md_text``)."""
     if not match.entries:
         return ""
     lines = [f"Pasted list: {match.matched} of {match.entries} entries found ({len(match.rows)} items on the map)."]
     for entry, suggestions in match.failed[:shown]:
-        hint = f" — did you mean {', '.join(f'“{s}”' for s in suggestions)}?" if suggestions else ""
-        lines.append(f"- not found: “{entry}”{hint}")
+        hint = f" — did you mean {', '.join(f'“{md_text(s)}”' for s in suggestions)}?" if suggestions else ""
+        lines.append(f"- not found: “{md_text(entry)}”{hint}")
     if len(match.failed) > shown:
         lines.append(f"- … and {len(match.failed) - shown} more not found")
     return "\n".join(lines)
@@ -166,9 +177,9 @@ def user_items(profiles, interactions, user_id: str, *, top: int | None = None) 
 def user_note(user_id: str, found: UserItems, *, top: int | None = None) -> str:
     """One line on a placed user: how many of their items the filters kept, how many are shown."""
     if not found.kept:
-        return f"User **{user_id}**: none of their {found.before:,} interactions is kept by the filters."
+        return f"User **{md_text(user_id)}**: none of their {found.before:,} interactions is kept by the filters."
     shown = len(found.rows)
-    line = f"User **{user_id}** (outlined in orange): {found.kept:,} of their {found.before:,} interactions are kept by the filters"
+    line = f"User **{md_text(user_id)}** (outlined in orange): {found.kept:,} of their {found.before:,} interactions are kept by the filters"
     if top and shown < found.kept:
         return line + f"; their top {shown:,} by weight are shown."
     hint = " — set “top N by weight” to show only their heaviest." if found.kept > 200 else ""
@@ -186,3 +197,55 @@ def choice_labels(table, rows: Sequence[int]) -> dict[str, int]:
             label += " "
         labels[label] = int(row)
     return labels
+
+
+@dataclass(frozen=True)
+class NeighbourReason:
+    """One graph neighbour of an item: its rank (0: strongest), map row, name, and why the two
+    are neighbours in ``explain.reason_text``'s words (None where the build holds no user counts)."""
+
+    rank: int
+    row: int
+    name: str
+    reason: str | None
+
+
+def neighbour_reasons(
+    row: int, neighbors: np.ndarray, names: Sequence[str], profiles, candidates=None, *, pair_weight: str = "none", k: int = SEARCH_NEIGHBOURS
+) -> list[NeighbourReason]:
+    """The first ``k`` graph neighbours of item ``row`` in the graph's order, each with the people
+    behind it: shared users and lift counted as the export counts them (``explain.neighbor_reasons``
+    on the build's profiles, or on its candidates' counts where they count users under
+    ``pair_weight``)."""
+    from atlas.explain import graph_pairs, neighbor_reasons, reason_text
+
+    rows, cols, ranks = graph_pairs(np.asarray(neighbors)[:, :k], [row])
+    reasons = neighbor_reasons(profiles, candidates, rows, cols, ranks, pair_weight) if rows.size else None
+    names = np.asarray(names, dtype=object)
+    return [
+        NeighbourReason(
+            int(rank), int(col), str(names[col]),
+            None if reasons is None else reason_text(int(reasons.shared_users[p]), int(reasons.users_item[p]), float(reasons.lift[p])),
+        )
+        for p, (col, rank) in enumerate(zip(cols, ranks))
+    ]
+
+
+def no_match_note(query: str, closest: Sequence[str]) -> str:
+    """Markdown saying that ``query`` names no item, with the closest names (shown as written)."""
+    hint = f" Closest: {', '.join(f'“{md_text(c)}”' for c in closest)}." if closest else ""
+    return f"No item matches “{md_text(query.strip())}”.{hint}"
+
+
+def neighbour_list(name: str, found: Sequence[NeighbourReason]) -> str:
+    """Markdown for a searched item and its graph neighbours, strongest first, each with its reason
+    ("Alien (1979) — shared by 41 of 120 · 6.2× chance"); names are shown as written (``md_text``)."""
+    head = f"**{md_text(name)}** (outlined in red) and its {len(found)} graph neighbours (in black)"
+    if not found:
+        return head + "."
+    lines = [head + ", strongest first, with the users behind each:", ""]
+    for n in found:
+        lines.append(f"{n.rank + 1}. {md_text(n.name)}" + (f" — {n.reason}" if n.reason else ""))
+    if all(n.reason is None for n in found):
+        lines += ["", "_No shared-user counts for this graph: its profiles are not held here, and its pair counts are not of users._"]
+    return "\n".join(lines)

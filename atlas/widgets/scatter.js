@@ -3,7 +3,8 @@
    with one lasso selection shared by every panel and synced to Python as table rows.
 
    Model (see atlas/widgets/scatter.py): `coords` float32 (views × n × 2), `sizes` float32 (n,
-   0..1), `rows` int32 (n, the table row of each point), `colors` RGBA bytes (n) — all in drawing
+   0..1), `rows` int32 (n, the table row of each point), `colors` RGBA bytes (n, or views × n for a colour
+   held per map: each panel its own block) — all in drawing
    order, most popular first; `titles`, `legend`, `highlight` and `selection` (table rows),
    `highlight_colors` (the outline colour of each highlighted row, its kind's) and `outlines`
    ([label, colour] of the kinds outlined, for the legend). */
@@ -430,13 +431,18 @@ class LinkedMaps {
 
   repaint() {
     const base = bytesOf(this.model.get("colors"));
-    const colors = new Uint8Array(4 * this.n);
-    colors.set(base.subarray(0, 4 * this.n));
+    // one block of colours for every panel, or one per panel (a colour held per map)
+    const perPanel = this.panels.length > 1 && base.length >= 4 * this.n * this.panels.length;
+    const blocks = (perPanel ? this.panels : [null]).map((_, p) => {
+      const colors = new Uint8Array(4 * this.n);
+      colors.set(base.subarray(4 * this.n * p, 4 * this.n * (p + 1)));
+      return colors;
+    });
     let count = 0;
     if (this.selected) {
       for (let i = 0; i < this.n; i++) {
         if (this.selected[i]) { count++; continue; }
-        colors.set(BRUSHED_OUT, 4 * i);
+        for (const colors of blocks) colors.set(BRUSHED_OUT, 4 * i);
       }
     }
     const highlighted = [], ringColours = [], given = this.model.get("highlight_colors") || [];
@@ -447,7 +453,7 @@ class LinkedMaps {
       }
     });
     const key = (this.model.get("legend") || {}).title || "";
-    this.panels.forEach((panel) => panel.paint(colors, highlighted, key, ringColours));
+    this.panels.forEach((panel, p) => panel.paint(blocks[perPanel ? p : 0], highlighted, key, ringColours));
     this.status.textContent = this.selected ? `${count.toLocaleString("en")} selected` : `${this.n.toLocaleString("en")} items, all drawn`;
     this.root.dataset.selected = String(count);
   }

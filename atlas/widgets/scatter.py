@@ -28,7 +28,7 @@ import numpy as np
 import traitlets
 
 from .charts import HIGHLIGHT_STYLES, category_colours, highlight_kinds
-from .tables import colour_context, is_quantitative
+from .tables import COLOUR_TITLES, FAITHFULNESS, FAITHFULNESS_LABEL, PER_MAP_COLOURS, colour_context, is_quantitative, view_colour
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +63,30 @@ class MapColours:
     values: np.ndarray
     title: str
     legend: dict
+
+
+def per_map_colours(table, color: str, keys: Sequence[str]) -> MapColours:
+    """Colours of a colour held per map (``PER_MAP_COLOURS``: each item's faithfulness on each
+    map): ``rgba`` and ``values`` hold one block per layout of ``keys`` (views × n), along one
+    ramp over the colour's whole range, so that one legend reads every map."""
+    columns = [f"{key}_{color}" for key in keys]
+    missing = [c for c in columns if c not in table]
+    if missing:
+        raise ValueError(f"the map table has no columns {missing}; give map_table the {color} of every layout shown.")
+    low, high = PER_MAP_COLOURS[color]
+    numbers = np.stack([np.asarray(table[c], dtype=np.float64) for c in columns]) if columns else np.zeros((0, len(table)))
+    present = np.isfinite(numbers)
+    rgba = np.full((*numbers.shape, 4), 255, dtype=np.uint8)
+    rgba[..., :3] = _rgb(MISSING_COLOUR)
+    rgba[present, :3] = ramp((numbers[present] - low) / (high - low))
+    faithful = color == FAITHFULNESS
+    title = FAITHFULNESS_LABEL if faithful else color
+    legend = {
+        "kind": "ramp", "title": title, "stops": list(VIRIDIS), "note": "",
+        "low": f"{low:.0%}" if faithful else _number(low), "high": f"{high:.0%}" if faithful else _number(high),
+        "entries": [] if present.all() else [["missing", MISSING_COLOUR]],
+    }
+    return MapColours(rgba, numbers, title, legend)
 
 
 def map_colours(table, color: str, *, has: str | None = None) -> MapColours:
@@ -104,7 +128,7 @@ def map_colours(table, color: str, *, has: str | None = None) -> MapColours:
     codes = np.fromiter((position[label] for label in labels.tolist()), dtype=np.int64, count=n)
     if order:
         rgba[:, :3] = np.array([_rgb(c) for c in colours], dtype=np.uint8)[codes]
-    title = f"{color}: has “{has}”" if has else color + (" (most distinctive value)" if "sets of values" in note else "")
+    title = f"{color}: has “{has}”" if has else COLOUR_TITLES.get(color, color) + (" (most distinctive value)" if "sets of values" in note else "")
     entries = [[label, colour] for label, colour in zip(order, colours)]
     return MapColours(rgba, labels, title, {"kind": "category", "title": title, "entries": entries, "note": note})
 
@@ -142,7 +166,8 @@ def _widget_class():
 
         Arrays travel in drawing order (most popular first, drawn last): ``coords`` float32
         ``(views, n, 2)``, ``sizes`` float32, ``rows`` int32 (each point's table row) and
-        ``colors`` RGBA bytes. ``highlight`` and ``selection`` hold table rows.
+        ``colors`` RGBA bytes (``(views, n)`` for a colour held per map, one block a view).
+        ``highlight`` and ``selection`` hold table rows.
         """
 
         _esm = widget_module()
@@ -168,8 +193,9 @@ def _widget_class():
             self.frame = None
             #: what the colours stand for, when that needs saying ("" otherwise)
             self.colour_note = ""
-            #: (tooltip label, frame column) of the colour value, or None for popularity
-            self.colour_column: tuple[str, str] | None = None
+            #: (tooltip label, frame column) of each colour value shown (none for popularity; one
+            #: per map for a colour held per map)
+            self.colour_columns: list[tuple[str, str]] = []
             self.on_msg(self._answer)
 
         def selected_frame(self):
@@ -181,10 +207,11 @@ def _widget_class():
             """The tooltip's lines for a table row: name, popularity, colour value, top neighbours."""
             item = self.frame.iloc[int(row)]
             lines = [["name", str(item["name"])], ["popularity", f"{int(item['n_users']):,} users"]]
-            if self.colour_column is not None:
-                title, column = self.colour_column
+            for title, column in self.colour_columns:
                 value = item[column]
-                lines.append([title, "missing" if value is None or value == "" or (isinstance(value, float) and np.isnan(value)) else str(value)])
+                missing = value is None or value == "" or (isinstance(value, float) and np.isnan(value))
+                shown = f"{value:.0%}" if column.endswith(f"_{FAITHFULNESS}") and not missing else str(value)
+                lines.append([title, "missing" if missing else shown])
             if str(item.get("neighbours", "")):
                 lines.append(["top neighbours", str(item["neighbours"])])
             return lines
@@ -235,7 +262,8 @@ def maps_widget(
     missing = [c for c in xy_columns if c not in table]
     if missing:
         raise ValueError(f"the map table has no columns {missing}; views must name layouts of map_table.")
-    colours = map_colours(table, color, has=has)
+    per_map = color in PER_MAP_COLOURS
+    colours = per_map_colours(table, color, list(views.values())) if per_map else map_colours(table, color, has=has)
 
     order = np.argsort(-np.asarray(table["n_users"], dtype=np.float64), kind="stable")
     coords = np.stack([table[[f"{key}_x", f"{key}_y"]].to_numpy(np.float64)[order] for key in views.values()])
@@ -245,17 +273,19 @@ def maps_widget(
     highlight, ring_colours, present = outlined(len(table), kinds)
     frame = table.copy()
     frame["highlight"] = np.isin(np.arange(len(table)), highlight)
-    colour_column = None if color == "n_users" else (colours.title, color)
-    if colours.legend["kind"] == "category":  # as map_views: the tooltip shows the item's own value, a
+    colour_columns = [] if color == "n_users" else [(colours.title, color)]
+    if per_map:  # each map's own value, named after its map
+        colour_columns = [(f"{color} on {title}", view_colour(table, color, key)) for title, key in views.items()]
+    elif colours.legend["kind"] == "category":  # as map_views: the tooltip shows the item's own value, a
         frame["colour_value"] = colours.values  # selection also the legend entry it is coloured by
-        colour_column = (color, color)
+        colour_columns = [(color, color)]
     widget = _widget_class()(
         titles=[str(t) for t in views],
         count=len(table),
         coords=coords.astype("<f4").tobytes(),
         sizes=popularity_sizes(table["n_users"])[order].astype("<f4").tobytes(),
         rows=order.astype("<i4").tobytes(),
-        colors=np.ascontiguousarray(colours.rgba[order]).tobytes(),
+        colors=np.ascontiguousarray(colours.rgba[:, order] if per_map else colours.rgba[order]).tobytes(),
         legend=colours.legend,
         highlight=highlight,
         highlight_colors=ring_colours,
@@ -264,7 +294,7 @@ def maps_widget(
         panel_height=int(height),
     )
     widget.frame = frame
-    widget.colour_column = colour_column
+    widget.colour_columns = colour_columns
     widget.colour_note = colours.legend.get("note", "")
     return widget
 
@@ -301,7 +331,8 @@ def webgl_maps(
         table: a map table (``map_table``): ``name``, ``n_users``, ``neighbours`` and the
             ``<key>_x``/``<key>_y`` columns of each layout.
         views: view title -> layout key, one WebGL view each, side by side.
-        color: column to colour by (as the Altair views: popularity, numbers, categories).
+        color: column to colour by (as the Altair views: popularity, numbers, categories, or
+            a colour held per map such as ``faithfulness``, each view by its own column).
         has: for a column of sets, colour by whether each item holds this value.
         highlights: rows by kind of ``HIGHLIGHT_STYLES``, drawn on top and outlined in the
             kind's colour while the others fade.

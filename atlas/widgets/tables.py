@@ -8,6 +8,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from atlas.explain import FAITHFUL_K
+
 log = logging.getLogger(__name__)
 
 #: Above this many points the Altair views draw a sample (Altair stays fluid to ~20k points).
@@ -15,7 +17,21 @@ MAX_CHART_POINTS = 20_000
 #: Emblaze (WebGL) draws a sample above this many points.
 MAX_EMBLAZE_POINTS = 10_000
 #: Columns of the map table that are not item metadata.
-MAP_COLUMNS = ("row", "item_id", "name", "n_users", "neighbours", "highlight", "highlight_kind", "highlight_rank", "colour_value")
+MAP_COLUMNS = ("row", "item_id", "name", "n_users", "neighbours", "highlight", "highlight_kind", "highlight_rank", "colour_value", "since_export")
+#: The colour that differs from map to map: each item's faithfulness on that map
+#: (:func:`atlas.explain.faithfulness`), a column ``<key>_faithfulness`` per layout.
+FAITHFULNESS = "faithfulness"
+FAITHFULNESS_LABEL = f"faithfulness (share of its {FAITHFUL_K} graph neighbours kept near)"
+#: Colours held per map (``<key>_<colour>``), with the range their scale always spans.
+PER_MAP_COLOURS = {FAITHFULNESS: (0.0, 1.0)}
+#: The colour of the items new since the earlier export the maps are aligned to (``since_labels``).
+SINCE = "since_export"
+SINCE_LABEL = "new since the export aligned to"
+SINCE_VALUES = ("new since that export", "on its map too")
+#: Columns the app makes from a build (not item metadata), by the colour they offer.
+APP_COLUMNS = (SINCE,)
+#: The legend's title of a colour whose column name says too little.
+COLOUR_TITLES = {SINCE: "since the export aligned to"}
 
 
 def safe_column_name(name: object) -> str:
@@ -31,6 +47,8 @@ def map_table(
     name_column: str | None = None,
     neighbors: np.ndarray | None = None,
     n_tooltip_neighbors: int = 5,
+    per_map: Mapping[str, Mapping[str, np.ndarray]] | None = None,
+    columns: Mapping[str, Sequence] | None = None,
 ):
     """One row per item with its coordinates in every layout, ready for the Altair views.
 
@@ -42,6 +60,10 @@ def map_table(
         neighbors: ``(n, k)`` neighbour rows (``-1`` pads); their names fill the tooltip, and
             a column of sets is coloured by each item's most distinctive value among them
             (kept in ``frame.attrs["neighbors"]``, see ``colour_context``).
+        per_map: a colour of ``PER_MAP_COLOURS`` -> layout key -> one value per item; each
+            becomes the column ``<key>_<colour>`` (see ``view_colour``).
+        columns: columns the app made from the build, by name (``APP_COLUMNS``: ``since_export``,
+            see ``since_labels``), one value per item.
     """
     import pandas as pd
 
@@ -61,7 +83,17 @@ def map_table(
     frame["highlight"] = False
     if neighbors is not None:
         frame.attrs["neighbors"] = np.asarray(neighbors)
-    taken = set(frame.columns)
+    for name, values in (columns or {}).items():
+        if name not in APP_COLUMNS:
+            raise ValueError(f"{name!r} is not a column the app makes; choose one of {sorted(APP_COLUMNS)}.")
+        if len(values) != n:
+            raise ValueError(f"column {name!r} must have one value per item ({n}), got {len(values)}.")
+        frame[name] = np.asarray(values, dtype=object)
+    taken = set(frame.columns) | set(PER_MAP_COLOURS) | set(APP_COLUMNS)
+    for colour, values in (per_map or {}).items():
+        for key in layouts:
+            if key in values:
+                taken.add(f"{key}_{colour}")
     for column in items.columns:
         if column in ("item_id", "n_users") or column == name_column:
             continue
@@ -76,7 +108,52 @@ def map_table(
             raise ValueError(f"layout {key!r} must have shape ({n}, 2), got {xy.shape}.")
         frame[f"{key}_x"] = xy[:, 0].astype(np.float64)
         frame[f"{key}_y"] = xy[:, 1].astype(np.float64)
+    for colour, values in (per_map or {}).items():
+        if colour not in PER_MAP_COLOURS:
+            raise ValueError(f"{colour!r} is not a colour held per map; choose one of {sorted(PER_MAP_COLOURS)}.")
+        for key in layouts:
+            if key in values:
+                column = np.asarray(values[key], dtype=np.float64)
+                if column.shape != (n,):
+                    raise ValueError(f"{colour} of layout {key!r} must have one value per item ({n}), got shape {column.shape}.")
+                frame[f"{key}_{colour}"] = column
     return frame
+
+
+def view_colour(table, color: str, key: str) -> str:
+    """The column that colours the map of layout ``key``: its own ``<key>_<color>`` for a
+    colour held per map (``PER_MAP_COLOURS``), else ``color`` itself."""
+    own = f"{key}_{color}"
+    return own if color in PER_MAP_COLOURS and own in table else color
+
+
+def can_colour(table, color: str, keys: Sequence[str]) -> bool:
+    """Whether every map of the layouts ``keys`` can be coloured by ``color``."""
+    return all(view_colour(table, color, key) in table for key in keys) if keys else color in table
+
+
+def colour_or_popularity(table, color: str, keys: Sequence[str]) -> tuple[str, str]:
+    """The column that colours the maps of ``keys``: ``color`` where every map has it, else
+    popularity, with a sentence on why (the items new since an earlier export, with none aligned to)."""
+    if can_colour(table, color, keys):
+        return color, ""
+    if color == SINCE:
+        return "n_users", (
+            "The items new since an earlier export need one to align to: type its folder in “align to a previous export” "
+            "(Regions and stable rebuilds). Coloured by popularity meanwhile."
+        )
+    return "n_users", ""
+
+
+def since_labels(new: np.ndarray) -> np.ndarray:
+    """Each item's value of the ``since_export`` colour: new since the export aligned to, or on its map too."""
+    new = np.asarray(new, dtype=bool)
+    return np.where(new, SINCE_VALUES[0], SINCE_VALUES[1]).astype(object)
+
+
+def per_map_column(column: str) -> bool:
+    """Whether ``column`` of a map table is a per-map colour (``<key>_faithfulness``)."""
+    return any(column.endswith(f"_{colour}") for colour in PER_MAP_COLOURS)
 
 
 def colour_context(table, color: str) -> dict:
@@ -103,7 +180,7 @@ def neighbour_names(names: Sequence[str], neighbors: np.ndarray, limit: int = 5)
 
 def metadata_columns(table) -> list[str]:
     """The item-metadata columns of a map table (everything the app did not add)."""
-    return [c for c in table.columns if c not in MAP_COLUMNS and not c.endswith(("_x", "_y"))]
+    return [c for c in table.columns if c not in MAP_COLUMNS and not c.endswith(("_x", "_y")) and not per_map_column(c)]
 
 
 def is_quantitative(values) -> bool:
@@ -156,15 +233,23 @@ def rows_from_text(table, text: str) -> np.ndarray:
     return np.sort(match_list(table, text).rows)
 
 
-def colour_options(items, *, name_column: str | None = None) -> dict[str, str]:
-    """Choices for "colour by": label -> map-table column. Popularity, then every metadata
-    column that ``atlas.columns`` finds colourable (numbers, categories, sets of values)."""
+def colour_options(items, *, name_column: str | None = None, faithfulness: bool = False, since: bool = False) -> dict[str, str]:
+    """Choices for "colour by": label -> map-table column. Popularity, each map's faithfulness
+    (with ``faithfulness``: a colour held per map, ``PER_MAP_COLOURS``), the items new since the
+    export the maps are aligned to (with ``since``: where the app can align to one), then every
+    metadata column that ``atlas.columns`` finds colourable (numbers, categories, sets of values)."""
     from atlas.columns import colourable
 
     options = {"popularity (users)": "n_users"}
+    if faithfulness:
+        options[FAITHFULNESS_LABEL] = FAITHFULNESS
+    if since:
+        options[SINCE_LABEL] = SINCE
     if items is None:
         return options
     for column in colourable(items, skip=(name_column, "item_id", "n_users")):
+        if safe_column_name(column) in PER_MAP_COLOURS or safe_column_name(column) in APP_COLUMNS:  # an earlier export's own, of its map: not this one's
+            continue
         options[column] = safe_column_name(column)
     return options
 
@@ -177,7 +262,7 @@ def default_colour(options: Mapping[str, str], items, label_column: str | None) 
     if label_column in options:
         return label_column
     for label in options:
-        if label != "popularity (users)" and items is not None and column_kind(items[label]) != NUMBER:
+        if label != "popularity (users)" and items is not None and label in items and column_kind(items[label]) != NUMBER:
             return label
     return "popularity (users)"
 
