@@ -606,7 +606,8 @@ def _(aligned, colour_by, colour_has, graph, map_data, memo, pymde_2d, shown):
     mo.stop(set(aligned) != set(shown), mo.vstack([mo.md("## Compare layouts (Emblaze)"), mo.md("_Waiting for every layout…_"), pymde_2d]))
     _shown = min(len(map_data), widgets.MAX_EMBLAZE_POINTS)
 
-    def _comparison():
+    def comparison():
+        """The Emblaze comparison of the layouts on show (a new viewer each call)."""
         _viewer, _ = widgets.comparison_view(
             {atlas.projections.get(name).title: layout for name, layout in aligned.items()},
             map_data,
@@ -628,10 +629,10 @@ def _(aligned, colour_by, colour_has, graph, map_data, memo, pymde_2d, shown):
             ),
             pymde_2d,
             # built and mounted only once scrolled into view: the maps above come first, and slider moves stay quick
-            mo.lazy(_comparison),
+            mo.lazy(comparison),
         ]
     )
-    return
+    return (comparison,)
 
 
 @app.cell
