@@ -91,9 +91,10 @@ def when(seconds: int) -> str:
     return moment.strftime("%Y-%m-%d") if moment.time() == _dt.time(0) else moment.strftime("%Y-%m-%d %H:%M")
 
 
-def path_note(path: UserPath) -> str:
-    """One line on a user's path: how many items it joins, from when to when, and what it leaves out."""
-    user = f"User **{path.user_id}**"
+def path_note(path: UserPath, *, label: str | None = None) -> str:
+    """One line on a user's path: how many items it joins, from when to when, and what it leaves out.
+    ``label``: the user's id as the page should show it (escaped for markdown), else the id."""
+    user = f"User **{path.user_id if label is None else label}**"
     if not len(path):
         if path.untimed:
             return f"{user}: none of their {path.untimed:,} items shown has a time, so there is no path to draw."

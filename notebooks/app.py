@@ -236,7 +236,8 @@ def _(access, data, settings):
     _options = widgets.colour_options(data.items, name_column=data.name_column, faithfulness=True, since=access.reads_paths)
     _colour = settings.view.get("colour")
     colour_by = mo.ui.dropdown(
-        _options, value=_colour if _colour in _options else widgets.default_colour(_options, data.items, data.label_column), label="colour by"
+        _options, value=_colour if _colour in _options else widgets.default_colour(_options, data.items, data.label_column), label="colour by",
+        full_width=True,  # a long option never pushes the box into the next column of the view bar
     )
     # each starts where the page's address says (a reload, a shared link)
     _view = settings.view
@@ -258,7 +259,7 @@ def _(colour_by, data, settings):
     _has = settings.view.get("has", "")
     colour_has = (
         mo.ui.dropdown(
-            _choices, value=next((k for k, v in _choices.items() if v == _has), next(iter(_choices))), label="colour items by", searchable=len(_choices) > 40
+            _choices, value=next((k for k, v in _choices.items() if v == _has), next(iter(_choices))), label="colour items by", searchable=len(_choices) > 40, full_width=True
         )
         if len(_choices) > 1
         else None
@@ -319,6 +320,12 @@ def _(cooccurrence_params, data, graph, graphed, name_index, name_table, pasted,
     )
     _near = [n.row for n in _why]
     _user = widgets.user_items(profiles, data.interactions, user_pick.value, top=user_top.value or None) if user_pick.value else None
+    # where the interactions carry times, the placed user's items are also drawn as a path in time order
+    user_path = (
+        atlas.paths.user_path(profiles, data.interactions, user_pick.value, top=user_top.value or None)
+        if user_pick.value and atlas.paths.has_times(data.interactions)
+        else None
+    )
     _pasted = widgets.match_list(name_table, pasted.value, index=name_index)
     highlights = {
         "searched": [] if _found is None else [_found],
@@ -335,10 +342,12 @@ def _(cooccurrence_params, data, graph, graphed, name_index, name_table, pasted,
             _lines.append(widgets.no_match_note(search.value, _close))
     if _user is not None:
         _lines.append(widgets.user_note(user_pick.value, _user, top=user_top.value or None))
+    if user_path is not None:
+        _lines.append(atlas.paths.path_note(user_path, label=widgets.md_text(user_pick.value)))
     if _pasted.entries:
         _lines.append(widgets.list_report(_pasted))
     highlight_note = mo.md("\n\n".join(_lines))
-    return highlight_note, highlights
+    return highlight_note, highlights, user_path
 
 
 @app.cell
@@ -486,6 +495,7 @@ def _(
     region_names,
     settings,
     turn_to,
+    user_path,
 ):
     mo.stop(not aligned)
     _titles, _turn_note = widgets.turn_wording(
@@ -506,7 +516,8 @@ def _(
         )
     else:
         _chart, _rows, _colour_note = widgets.map_views(
-            map_data, _views, color=_colour, has=_has, highlights=highlights, max_points=_limit, memo=memo.charts, regions=region_names
+            map_data, _views, color=_colour, has=_has, highlights=highlights, max_points=_limit, memo=memo.charts, regions=region_names,
+            paths=None if user_path is None else widgets.path_frames(map_data, user_path, aligned),
         )
         maps = widgets.selectable_chart(_chart)
         _sampled = mo.md("")

@@ -194,7 +194,7 @@ def rgb(fill: str) -> tuple[int, int, int]:
 def test_faithfulness_colours_each_map_and_a_search_lists_why_each_neighbour_is_one(film_app, tmp_path):
     page, log, _ = film_app
     colour = page.locator("marimo-dropdown[data-label*='colour by'] select")
-    colour.select_option(label="faithfulness (share of its 10 graph neighbours kept near)")
+    colour.select_option(label="faithfulness (neighbours kept near)")
 
     def coloured():
         marks = page.evaluate(FAITHFUL_FILLS_JS)

@@ -143,7 +143,7 @@ def test_each_view_takes_its_own_faithfulness_along_one_zero_to_one_ramp():
     assert tuple(colors[0, at[39], :3]) == _rgb(VIRIDIS[-1]) and tuple(colors[1, at[39], :3]) == _rgb(VIRIDIS[0])
     assert tuple(colors[1, at[3], :3]) == _rgb(MISSING_COLOUR)
     assert (widget.legend["low"], widget.legend["high"]) == ("0%", "100%")
-    assert widget.legend["title"] == "faithfulness (share of its 10 graph neighbours kept near)"
+    assert widget.legend["title"] == "faithfulness (neighbours kept near)"
     lines = dict(widget.tooltip(0))
     assert lines["faithfulness on UMAP"] == "0%" and lines["faithfulness on t-SNE"] == "100%"
     assert dict(widget.tooltip(3))["faithfulness on t-SNE"] == "missing"

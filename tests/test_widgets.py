@@ -357,7 +357,7 @@ def test_the_maps_are_coloured_each_by_its_own_faithfulness_on_one_scale(items, 
     colours = [view["encoding"]["color"]["condition"] for view in views]
     assert [c["field"] for c in colours] == ["umap_faithfulness", "tsne_faithfulness"]
     assert all(c["scale"]["domain"] == [0.0, 1.0] and c["type"] == "quantitative" for c in colours)  # one legend reads both maps
-    assert colours[0]["legend"]["title"] == "faithfulness (share of its 10 graph neighbours kept near)" and colours[0]["legend"]["format"] == ".0%"
+    assert colours[0]["legend"]["title"] == "faithfulness (neighbours kept near)" and colours[0]["legend"]["format"] == ".0%"
     tips = [[t for t in view["encoding"]["tooltip"] if t.get("title") == "faithfulness"] for view in views]
     assert [t[0]["field"] for t in tips] == ["umap_faithfulness", "tsne_faithfulness"] and tips[0][0]["format"] == ".0%"
     assert note == ""
@@ -365,8 +365,8 @@ def test_the_maps_are_coloured_each_by_its_own_faithfulness_on_one_scale(items, 
 
 def test_colour_options_offer_each_maps_faithfulness_after_popularity(items):
     options = widgets.colour_options(items, name_column="title", faithfulness=True)
-    assert list(options)[:2] == ["popularity (users)", "faithfulness (share of its 10 graph neighbours kept near)"]
-    assert options["faithfulness (share of its 10 graph neighbours kept near)"] == "faithfulness"
+    assert list(options)[:2] == ["popularity (users)", "faithfulness (neighbours kept near)"]
+    assert options["faithfulness (neighbours kept near)"] == "faithfulness"
     assert widgets.default_colour(options, items, None) == "genre"  # still the first category
     earlier = items.assign(faithfulness=np.linspace(0, 1, 4).tolist())  # an earlier export's column, of its own map
     assert list(widgets.colour_options(earlier, name_column="title", faithfulness=True).values()).count("faithfulness") == 1

@@ -21,7 +21,7 @@ MAP_COLUMNS = ("row", "item_id", "name", "n_users", "neighbours", "highlight", "
 #: The colour that differs from map to map: each item's faithfulness on that map
 #: (:func:`atlas.explain.faithfulness`), a column ``<key>_faithfulness`` per layout.
 FAITHFULNESS = "faithfulness"
-FAITHFULNESS_LABEL = f"faithfulness (share of its {FAITHFUL_K} graph neighbours kept near)"
+FAITHFULNESS_LABEL = "faithfulness (neighbours kept near)"
 #: Colours held per map (``<key>_<colour>``), with the range their scale always spans.
 PER_MAP_COLOURS = {FAITHFULNESS: (0.0, 1.0)}
 #: The colour of the items new since the earlier export the maps are aligned to (``since_labels``).
