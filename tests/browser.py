@@ -110,18 +110,46 @@ PAGE_LOG_JS = """
     const id = identify(el), k = key(id);
     if (!sent.has(k)) { sent.add(k); report({ kind: "element", ...id }); }
   };
-  const visit = (node) => {
-    if (node.nodeType !== 1) return;
-    note(node);
-    node.querySelectorAll(%(selector)s).forEach(note);
-  };
-  new MutationObserver((records) => {
+  // marimo draws some outputs inside shadow roots (a lazily shown widget): those are followed too
+  const watched = new WeakSet();
+  const observer = new MutationObserver((records) => {
     for (const r of records) {
       if (r.type === "attributes") note(r.target);
       else r.addedNodes.forEach(visit);
     }
-  }).observe(document, { subtree: true, childList: true, attributes: true });
-  window.__atlasPageLogCurrent = () => [...document.querySelectorAll(%(selector)s)].map((el) => key(identify(el)));
+  });
+  const watch = (root) => {
+    if (watched.has(root)) return;
+    watched.add(root);
+    observer.observe(root, { subtree: true, childList: true, attributes: true });
+  };
+  const visit = (node) => {
+    if (node.nodeType !== 1) return;
+    note(node);
+    node.querySelectorAll(%(selector)s).forEach(note);
+    for (const el of [node, ...node.querySelectorAll("*")]) if (el.shadowRoot) { watch(el.shadowRoot); visit(el.shadowRoot.firstElementChild || el.shadowRoot); }
+  };
+  watch(document);
+  const deep = (root) => {
+    const found = [...root.querySelectorAll(%(selector)s)];
+    root.querySelectorAll("*").forEach((el) => { if (el.shadowRoot) found.push(...deep(el.shadowRoot)); });
+    return found;
+  };
+  window.__atlasPageLogCurrent = () => deep(document).map((el) => key(identify(el)));
+  // a widget's module is named by the message that opens its model, not by its element
+  const NativeSocket = window.WebSocket;
+  window.WebSocket = function (...args) {
+    const socket = new NativeSocket(...args);
+    socket.addEventListener("message", (event) => {
+      if (typeof event.data !== "string" || !event.data.startsWith('{"op": "model-lifecycle"')) return;
+      const model = /"model_id":\s*"([^"]+)"/.exec(event.data);
+      const files = [...event.data.matchAll(/"esm_spec":\s*\{"url":\s*"\.?(\/@file\/[^"]+)"/g)].map((m) => m[1]);
+      if (model && files.length) report({ kind: "model", model: model[1], files });
+    });
+    return socket;
+  };
+  window.WebSocket.prototype = NativeSocket.prototype;
+  Object.assign(window.WebSocket, { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 });
   const nativeFetch = window.fetch;
   window.fetch = function (input, init) {
     const url = typeof input === "string" ? input : (input && input.url) || String(input);
@@ -132,6 +160,9 @@ PAGE_LOG_JS = """
   };
 })();
 """
+
+#: How the browser says that a module's script could not be loaded.
+IMPORT_FAILED = "TypeError: Failed to fetch dynamically imported module: "
 
 #: The elements whose replacement the log follows: marimo's charts and widgets.
 REPLACEABLE = ("marimo-vega", "marimo-mime-renderer", "marimo-anywidget")
@@ -171,6 +202,9 @@ def unexplained(console: list[tuple[str, str, str]], page_errors: list[tuple[str
       data file named only by a replaced chart (the server dropped it mid-transfer);
     - ``TypeError: Failed to fetch`` (the browser's words, as the fetch failed) once per failed
       fetch of such a file;
+    - ``TypeError: Failed to fetch dynamically imported module: ADDRESS`` logged by marimo's
+      bundle, once per module file named only by replaced widgets (the file a widget model's
+      opening message names as its module);
     - ``Cannot read properties of null (reading 'clientWidth')`` thrown only through marimo's
       scripts, at most once per replaced chart (its size read after its element is gone);
     - ``Error: [anywidget] binding destroyed`` raised only through marimo's scripts, at most
@@ -184,6 +218,7 @@ def unexplained(console: list[tuple[str, str, str]], page_errors: list[tuple[str
     more than the replacements explain, is returned, formatted as ``PageLog.errors`` formats it.
     """
     left: list[str] = []
+    imports_seen: set[str] = set()
     fetches = list(replaced.failed_fetches)
     budget = {"chart": replaced.charts, "widget": replaced.widgets}
     cut_off = replaced.charts + replaced.widgets - len(replaced.failed_fetches)  # elements whose fetch failed unseen
@@ -201,6 +236,10 @@ def unexplained(console: list[tuple[str, str, str]], page_errors: list[tuple[str
         path = urllib.parse.urlsplit(url).path if url else ""
         if text == "Failed to load resource: net::ERR_INCOMPLETE_CHUNKED_ENCODING" and path in replaced.files:
             continue
+        module = first.removeprefix(IMPORT_FAILED) if first.startswith(IMPORT_FAILED) else None
+        if module is not None and urllib.parse.urlsplit(module).path in replaced.files - imports_seen and _only_marimo_frames(text) and path.startswith("/assets/"):
+            imports_seen.add(urllib.parse.urlsplit(module).path)
+            continue  # a replaced widget's module, cut off with it
         match = next((f for f in fetches if first == f[1] and f[0] in replaced.files), None)
         if match is not None and _only_marimo_frames(text) and "/assets/" in path:
             fetches.remove(match)
@@ -230,6 +269,7 @@ class PageLog:
         self.exceptions: list[tuple[str, str]] = []  # (message, stack)
         self.elements: set[tuple[str, str, tuple[str, ...]]] = set()  # (tag, model, files) ever shown
         self.fetch_failures: list[tuple[str, str]] = []  # (path, error)
+        self.modules: dict[str, set[str]] = {}  # widget model -> the module files its opening message names
         page.on("console", lambda msg: self.entries.append((msg.type, msg.text, msg.location.get("url") or "")))
         page.on("pageerror", lambda exc: self.exceptions.append((exc.message, exc.stack or "")))
         page.expose_function("__atlasPageLogRecord", self._record)
@@ -238,6 +278,8 @@ class PageLog:
     def _record(self, record: dict) -> None:
         if record.get("kind") == "element":
             self.elements.add((record["tag"], record["model"], tuple(record["files"])))
+        elif record.get("kind") == "model":
+            self.modules.setdefault(record["model"], set()).update(record["files"])
         elif record.get("kind") == "fetch":
             self.fetch_failures.append((record["url"], record["error"]))
 
@@ -255,15 +297,22 @@ class PageLog:
         return [text for kind, text in self.console if kind == "error"] + self.page_errors
 
     def replaced(self) -> Replaced:
-        """What was shown on the page and is gone now (needs the page still open)."""
+        """What was shown on the page and is gone now (needs the page still open). A widget model
+        opened and gone before its element was seen (a lazily shown output replaced at once)
+        counts as a replaced widget, with its module."""
         current = set(self.page.evaluate("() => window.__atlasPageLogCurrent ? window.__atlasPageLogCurrent() : []"))
         gone = [e for e in self.elements if f"{e[0]} {e[1]} {','.join(e[2])}" not in current]
-        still = {f for e in self.elements if e not in gone for f in e[2]}
-        files = frozenset(f for e in gone for f in e[2]) - still
-        named = {f for e in self.elements for f in e[2]}
+        model = lambda text: text.strip('"')  # noqa: E731  (an element writes its model id as JSON)
+        shown_models = {model(key.split(" ")[1]) for key in current if key.startswith("marimo-anywidget ")}
+        seen_models = {model(e[1]) for e in self.elements if e[0] == "marimo-anywidget"}
+        unseen_gone = {m for m in self.modules if m not in shown_models and m not in seen_models}
+        files_of = lambda e: set(e[2]) | self.modules.get(model(e[1]), set())  # noqa: E731
+        still = {f for e in self.elements if e not in gone for f in files_of(e)} | {f for m in shown_models for f in self.modules.get(m, ())}
+        files = frozenset({f for e in gone for f in files_of(e)} | {f for m in unseen_gone for f in self.modules[m]}) - still
+        named = {f for e in self.elements for f in files_of(e)} | {f for fs in self.modules.values() for f in fs}
         return Replaced(
             charts=sum(1 for tag, _, _ in gone if tag != "marimo-anywidget"),
-            widgets=len({model for tag, model, _ in gone if tag == "marimo-anywidget" and model}),
+            widgets=len({model(m) for tag, m, _ in gone if tag == "marimo-anywidget" and m} | unseen_gone),
             files=files,
             failed_fetches=tuple(f for f in self.fetch_failures if f[0] in files),
             other_failed_fetches=sum(1 for f in self.fetch_failures if f[0] not in named),

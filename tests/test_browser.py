@@ -125,3 +125,15 @@ def test_an_error_in_the_webgl_maps_is_caught_while_they_are_replaced(tmp_path):
         assert log.replaced().widgets >= 1  # the first maps' widget was replaced
         errors = log.errors_but_replaced_charts()
         assert any("reading 'join'" in e and "drawLegend" in e for e in errors), log.console
+
+
+def test_a_replaced_widgets_module_cut_off_is_let_through_only_for_its_own_file():
+    """A widget replaced while its module loads: the cut transfer and marimo's failed import of
+    that module are its race; the same for a module no replaced widget named is reported."""
+    module = "/@file/2155126-32345-19xLS3DM.js"
+    failed = "TypeError: Failed to fetch dynamically imported module: http://127.0.0.1:2718" + module
+    console = [("error", CHUNKED, "http://127.0.0.1:2718" + module), ("error", failed, MARIMO)]
+    assert unexplained(console, [], Replaced(widgets=1, files=frozenset({module}))) == []
+    assert len(unexplained(console, [], Replaced(widgets=1, files=frozenset({DATA})))) == 2
+    assert len(unexplained([("error", failed, MARIMO)] * 2, [], Replaced(widgets=1, files=frozenset({module})))) == 1
+    assert len(unexplained([("error", failed + ATLAS_FRAME, MARIMO)], [], Replaced(widgets=1, files=frozenset({module})))) == 1
