@@ -639,8 +639,9 @@ def _(aligned, colour_by, colour_has, graph, map_data, memo, pymde_2d, shown):
                 + (f" Showing a sample of {_shown:,} of {len(map_data):,} items." if _shown < len(map_data) else "")
             ),
             pymde_2d,
-            # built and mounted only once scrolled into view: the maps above come first, and slider moves stay quick
-            mo.lazy(comparison),
+            # mounted only once scrolled into view, so that slider moves above stay quick (built here: a
+            # viewer built on first sight arrives while the cells above may be running again, and is cut off)
+            mo.lazy(comparison()),
         ]
     )
     return (comparison,)

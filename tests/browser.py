@@ -269,7 +269,7 @@ class PageLog:
         self.exceptions: list[tuple[str, str]] = []  # (message, stack)
         self.elements: set[tuple[str, str, tuple[str, ...]]] = set()  # (tag, model, files) ever shown
         self.fetch_failures: list[tuple[str, str]] = []  # (path, error)
-        self.modules: dict[str, set[str]] = {}  # widget model -> the module files its opening message names
+        self.modules: dict[str, list[str]] = {}  # widget model -> the module files its opening messages named, in order
         page.on("console", lambda msg: self.entries.append((msg.type, msg.text, msg.location.get("url") or "")))
         page.on("pageerror", lambda exc: self.exceptions.append((exc.message, exc.stack or "")))
         page.expose_function("__atlasPageLogRecord", self._record)
@@ -279,7 +279,8 @@ class PageLog:
         if record.get("kind") == "element":
             self.elements.add((record["tag"], record["model"], tuple(record["files"])))
         elif record.get("kind") == "model":
-            self.modules.setdefault(record["model"], set()).update(record["files"])
+            files = self.modules.setdefault(record["model"], [])
+            files += [f for f in record["files"] if f not in files]
         elif record.get("kind") == "fetch":
             self.fetch_failures.append((record["url"], record["error"]))
 
@@ -306,9 +307,11 @@ class PageLog:
         shown_models = {model(key.split(" ")[1]) for key in current if key.startswith("marimo-anywidget ")}
         seen_models = {model(e[1]) for e in self.elements if e[0] == "marimo-anywidget"}
         unseen_gone = {m for m in self.modules if m not in shown_models and m not in seen_models}
-        files_of = lambda e: set(e[2]) | self.modules.get(model(e[1]), set())  # noqa: E731
-        still = {f for e in self.elements if e not in gone for f in files_of(e)} | {f for m in shown_models for f in self.modules.get(m, ())}
-        files = frozenset({f for e in gone for f in files_of(e)} | {f for m in unseen_gone for f in self.modules[m]}) - still
+        files_of = lambda e: set(e[2]) | set(self.modules.get(model(e[1]), []))  # noqa: E731
+        # a model opened again (drawn anew) loads its latest module; the ones before are gone with their drawing
+        still = {f for e in self.elements if e not in gone for f in e[2]} | {self.modules[m][-1] for m in shown_models if self.modules.get(m)}
+        earlier = {f for m in shown_models for f in self.modules.get(m, [])[:-1]}
+        files = frozenset({f for e in gone for f in files_of(e)} | {f for m in unseen_gone for f in self.modules[m]} | earlier) - still
         named = {f for e in self.elements for f in files_of(e)} | {f for fs in self.modules.values() for f in fs}
         return Replaced(
             charts=sum(1 for tag, _, _ in gone if tag != "marimo-anywidget"),

@@ -194,12 +194,15 @@ def rgb(fill: str) -> tuple[int, int, int]:
 def test_faithfulness_colours_each_map_and_a_search_lists_why_each_neighbour_is_one(film_app, tmp_path):
     page, log, _ = film_app
     colour = page.locator("marimo-dropdown[data-label*='colour by'] select")
+    fills_of = lambda marks, name: {p[1] for p in marks.get(name, [])}  # noqa: E731
+    before = page.evaluate(FAITHFUL_FILLS_JS)
     colour.select_option(label="faithfulness (neighbours kept near)")
 
-    def coloured():
+    def coloured():  # both maps drawn again, in other colours than before
         marks = page.evaluate(FAITHFUL_FILLS_JS)
         points = marks.get("umap_map_marks", [])
-        return marks if points and all(p[1] and p[1].startswith(("#", "rgb")) and p[2] is not None for p in points) and "colour=faithfulness" in page.url else None
+        redrawn = all(fills_of(marks, name) and fills_of(marks, name) != fills_of(before, name) for name in ("umap_map_marks", "tsne_map_marks"))
+        return marks if redrawn and all(p[1] and p[1].startswith(("#", "rgb")) and p[2] is not None for p in points) and "colour=faithfulness" in page.url else None
 
     marks = wait_for(page, coloured, timeout=60, what="the faithfulness colour")
     for name, own in (("umap_map_marks", 2), ("tsne_map_marks", 3)):  # each map by its own column, on one viridis ramp
