@@ -177,7 +177,7 @@ class Replaced:
     widgets: int = 0  # anywidget models
     files: frozenset[str] = frozenset()  # /@file/ data files named only by replaced elements
     failed_fetches: tuple[tuple[str, str], ...] = ()  # (path, error) of fetches that failed, of those files
-    other_failed_fetches: int = 0  # fetches that failed of a file no chart or widget named (atlas's own modules, say)
+    other_failed_fetches: int = 0  # fetches that failed of a served file no chart or widget named (atlas's own modules, say)
 
 
 def _frames(text: str) -> list[str]:
@@ -318,7 +318,7 @@ class PageLog:
             widgets=len({model(m) for tag, m, _ in gone if tag == "marimo-anywidget" and m} | unseen_gone),
             files=files,
             failed_fetches=tuple(f for f in self.fetch_failures if f[0] in files),
-            other_failed_fetches=sum(1 for f in self.fetch_failures if f[0] not in named),
+            other_failed_fetches=sum(1 for f in self.fetch_failures if f[0].startswith("/@file/") and f[0] not in named),
         )
 
     def errors_but_replaced_charts(self) -> list[str]:

@@ -561,7 +561,7 @@ def test_the_whole_view_comes_back_in_a_second_tab_from_the_disk_cache(film_app,
     first.wait_for_load_state("networkidle")
     first.wait_for_timeout(1000)
     address = first.url
-    assert first_log.errors_but_replaced_charts() == []
+    assert first_log.errors_but_replaced_charts() == [], (first_log.replaced(), first_log.fetch_failures)
     first.close()
 
     second = film_app[0].context.new_page()
