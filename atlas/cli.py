@@ -7,6 +7,8 @@ A stable contract for scripts: the flags below keep their names, errors print on
 
 from __future__ import annotations
 
+import json
+
 import argparse
 import logging
 import os
@@ -187,9 +189,8 @@ def summary(result, timings: dict, paths: dict, html: Path | None, notes: tuple[
         if "label_agreement" in m:
             parts.append(f"label agreement {m['label_agreement']:.3f} (chance {m['label_chance']:.3f})")
         lines.append(f"{name:>9}: " + ", ".join(parts))
-    from .explain import faithfulness, torn_summary
-
-    torn = torn_summary(faithfulness(result.graph.neighbors, result.layouts[result.params.exported].xy))
+    # measured once, by the export: its manifest holds the torn share
+    torn = json.loads(paths["manifest.json"].read_text(encoding="utf-8"))["faithfulness"]
     lines.append(f"faithfulness of the {result.params.exported} map: {torn['text']}")
     regions = result.regions.get(result.params.exported)
     if regions is not None and regions.levels:
