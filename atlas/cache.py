@@ -3,9 +3,10 @@ code that computes it). Changing a projection parameter recomputes only the proj
 the same build twice recomputes nothing; editing or upgrading the code a stage runs makes its old
 entries unreachable, so a result is never served by code other than the one that made it.
 
-Two layers: an in-memory LRU (so a value seen before in a notebook comes back at once) and an
-optional folder of entries, written atomically and trimmed to a size bound, least recently used
-first.
+Two layers: an in-memory LRU (so a value seen before in a notebook comes back at once), bounded
+by entries and by the bytes its arrays hold (a user moving many sliders at 100k items makes
+neighbour tables of 100 MB each), and an optional folder of entries, written atomically and
+trimmed to a size bound, least recently used first.
 
 A cache folder may hold other people's files, or files someone planted there. So the folder
 layer stores no pickles: each entry is ``atlas-<key>.npz``, arrays plus a JSON description
@@ -55,6 +56,8 @@ STAGE_CODE = {
 }
 
 DEFAULT_MAX_BYTES = 4 * 1024**3
+#: The memory layer's bound unless ``ATLAS_CACHE_MEMORY_GB`` says otherwise.
+DEFAULT_MEMORY_BYTES = 2 * 1024**3
 
 
 def default_directory() -> Path:
@@ -64,24 +67,73 @@ def default_directory() -> Path:
     return Path(base) / "atlas"
 
 
-def size_limit() -> int:
-    """The disk cache's size bound in bytes: ``ATLAS_CACHE_MAX_GB`` (default 4)."""
+def size_limit(variable: str = "ATLAS_CACHE_MAX_GB", default: int = DEFAULT_MAX_BYTES) -> int:
+    """A cache bound in bytes from an environment variable in gigabytes: ``ATLAS_CACHE_MAX_GB``
+    (the disk store, default 4) or ``ATLAS_CACHE_MEMORY_GB`` (the memory layer, default 2)."""
     from .errors import AtlasError
 
-    raw = os.environ.get("ATLAS_CACHE_MAX_GB", "4")
+    raw = os.environ.get(variable)
+    if raw is None:
+        return default
     try:
         gb = float(raw)
     except ValueError:
-        raise AtlasError(f"ATLAS_CACHE_MAX_GB must be a number of gigabytes, got {raw!r}.") from None
+        raise AtlasError(f"{variable} must be a number of gigabytes, got {raw!r}.") from None
     if not 0 <= gb <= 1e6:  # NaN and infinity too: the bound must be a size
-        raise AtlasError(f"ATLAS_CACHE_MAX_GB must be a number of gigabytes from 0 to 1000000, got {raw!r}.")
+        raise AtlasError(f"{variable} must be a number of gigabytes from 0 to 1000000, got {raw!r}.")
     return int(gb * 1024**3)
+
+
+def memory_limit() -> int:
+    """The memory layer's bound in bytes (``ATLAS_CACHE_MEMORY_GB``, default 2)."""
+    return size_limit("ATLAS_CACHE_MEMORY_GB", DEFAULT_MEMORY_BYTES)
+
+
+def value_bytes(value, _seen: set | None = None) -> int:
+    """The bytes of the arrays a stage result holds (numpy arrays, sparse matrices, tables, in
+    dataclasses, dicts, lists and tuples), each buffer counted once; other objects count 0."""
+    import numpy as np
+
+    seen = set() if _seen is None else _seen
+    if id(value) in seen:
+        return 0
+    seen.add(id(value))
+    if isinstance(value, np.ndarray):
+        base = value
+        while isinstance(base.base, np.ndarray):
+            base = base.base
+        if base is not value and id(base) in seen:
+            return 0
+        seen.add(id(base))
+        return int(base.nbytes)
+    if hasattr(value, "tocsr") and hasattr(value, "nnz"):  # a scipy sparse matrix or array
+        return sum(value_bytes(getattr(value, name), seen) for name in ("data", "indices", "indptr", "row", "col") if hasattr(value, name))
+    if hasattr(value, "memory_usage") and hasattr(value, "columns"):  # a pandas DataFrame
+        return int(value.memory_usage(index=True, deep=False).sum())
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return sum(value_bytes(getattr(value, f.name), seen) for f in dataclasses.fields(value))
+    if isinstance(value, dict):
+        return sum(value_bytes(v, seen) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(value_bytes(v, seen) for v in value)
+    return 0
 
 #: The file that marks a folder as a stage cache (written with the first entry).
 MARKER = ".atlas-stage-cache"
 MARKER_TEXT = "atlas stage cache: files named atlas-<stage>-<key>.npz here are entries atlas may delete; nothing else is touched.\n"
 PREFIX = "atlas-"
 ENTRY = re.compile(r"^atlas-([a-z][a-z0-9_]*)-([0-9a-f]{6,64})\.npz$")
+
+
+def _default_memory_bytes() -> int:
+    """``memory_limit()``, or its default when the variable is unusable (warned once per cache)."""
+    from .errors import AtlasError
+
+    try:
+        return memory_limit()
+    except AtlasError as exc:
+        log.warning("%s Using %d GB.", exc, DEFAULT_MEMORY_BYTES // 1024**3)
+        return DEFAULT_MEMORY_BYTES
 
 
 def stages() -> tuple[str, ...]:
@@ -179,14 +231,20 @@ def stage_key(stage: str, params: object, *upstream: str, code: str | None = Non
 
 
 class StageCache:
-    """Memory LRU of ``memory_items`` entries in front of an optional on-disk store of at most
-    ``max_bytes`` (least recently used entries are deleted first)."""
+    """Memory LRU of at most ``memory_items`` entries and ``memory_bytes`` bytes of arrays
+    (default ``memory_limit()``) in front of an optional on-disk store of at most ``max_bytes``
+    (least recently used entries go first in both). The entry used last always stays, whatever
+    its size: it is the one being shown."""
 
-    def __init__(self, directory: str | os.PathLike | None = None, memory_items: int = 64, max_bytes: int | None = None) -> None:
+    def __init__(
+        self, directory: str | os.PathLike | None = None, memory_items: int = 64, max_bytes: int | None = None, memory_bytes: int | None = None
+    ) -> None:
         self.directory = None if directory is None else Path(directory)
         self.memory_items = memory_items
         self.max_bytes = DEFAULT_MAX_BYTES if max_bytes is None else int(max_bytes)
+        self.memory_bytes = _default_memory_bytes() if memory_bytes is None else int(memory_bytes)
         self._memory: OrderedDict[str, object] = OrderedDict()
+        self._sizes: dict[str, int] = {}
         self._lock = threading.RLock()
         self.hits: Counter = Counter()
         self.misses: Counter = Counter()
@@ -229,11 +287,20 @@ class StageCache:
         return value
 
     def _remember(self, key: str, value) -> None:
+        size = value_bytes(value)
         with self._lock:
             self._memory[key] = value
+            self._sizes[key] = size
             self._memory.move_to_end(key)
-            while len(self._memory) > self.memory_items:
-                self._memory.popitem(last=False)
+            while len(self._memory) > 1 and (len(self._memory) > self.memory_items or self.memory_held > self.memory_bytes):
+                old, _ = self._memory.popitem(last=False)
+                self._sizes.pop(old, None)
+
+    @property
+    def memory_held(self) -> int:
+        """Bytes of arrays the memory layer holds now."""
+        with self._lock:
+            return sum(self._sizes.values())
 
     def put(self, key: str, value) -> None:
         self._remember(key, value)
@@ -286,6 +353,7 @@ class StageCache:
     def clear_memory(self) -> None:
         with self._lock:
             self._memory.clear()
+            self._sizes.clear()
 
     # -- the disk store ---------------------------------------------------------------------------
     def entries(self) -> list[tuple[Path, int, float]]:

@@ -233,9 +233,11 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
 
 
 def cache_limit() -> int:
-    """The disk cache's size bound: ``ATLAS_CACHE_MAX_GB`` (default 4)."""
-    from .cache import size_limit
+    """The disk cache's size bound: ``ATLAS_CACHE_MAX_GB`` (default 4); also checks the memory
+    layer's ``ATLAS_CACHE_MEMORY_GB``, so that a bad value stops with its own error."""
+    from .cache import memory_limit, size_limit
 
+    memory_limit()
     return size_limit()
 
 

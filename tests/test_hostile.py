@@ -275,6 +275,7 @@ CACHES = [
     case("cache", "size negative", CACHED, 2, GB + " from 0 to 1000000, got '-1'", env={"ATLAS_CACHE_MAX_GB": "-1"}),
     case("cache", "size garbage", CACHED, 2, GB + ", got '4GB'", env={"ATLAS_CACHE_MAX_GB": "4GB"}),
     case("cache", "size garbage on clear", CLEAR, 2, GB + ", got 'lots'", env={"ATLAS_CACHE_MAX_GB": "lots"}),
+    case("cache", "memory size garbage", CACHED, 2, "error: ATLAS_CACHE_MEMORY_GB must be a number of gigabytes, got '2GB'", env={"ATLAS_CACHE_MEMORY_GB": "2GB"}),
     case("cache", "size 0 keeps only the user's files", CACHED, 0, "", every_entry(lambda w, p, o: payload(w)), env={"ATLAS_CACHE_MAX_GB": "0"}, changes=["cache"],
          check=emptied),
 ]

@@ -2,6 +2,7 @@ import dataclasses
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import atlas
@@ -63,6 +64,41 @@ def test_memory_cache_is_bounded():
     for i in range(4):
         cache.put(f"x-{i}", i)
     assert cache.get("x-0") is None and cache.get("x-3") == 3
+
+
+def test_memory_cache_is_bounded_by_the_bytes_its_arrays_hold():
+    cache = StageCache(memory_bytes=3_000_000)
+    for i in range(5):
+        cache.put(f"x-{i}", {"a": np.zeros(1_000_000 // 8), "b": (np.ones(125_000),)})  # 2 MB an entry
+    assert cache.memory_held == 2_000_000
+    assert cache.get("x-3") is None and cache.get("x-4") is not None
+    huge = np.zeros(1_000_000)  # 8 MB, above the bound: the entry used last always stays
+    cache.put("x-huge", huge)
+    assert cache.get("x-huge") is huge and cache.get("x-4") is None
+
+
+def test_value_bytes_counts_each_buffer_once():
+    from scipy import sparse
+
+    from atlas.cache import value_bytes
+
+    a = np.zeros(1000)
+    assert value_bytes((a, a[:10], a.reshape(10, 100))) == 8000  # views of one buffer
+    m = sparse.random(50, 50, density=0.1, format="csr", random_state=0)
+    assert value_bytes(m) == m.data.nbytes + m.indices.nbytes + m.indptr.nbytes
+    assert value_bytes(pd.DataFrame({"x": np.arange(100, dtype=np.int64)})) >= 800
+    assert value_bytes("text") == 0
+
+
+def test_memory_bound_from_the_environment(monkeypatch):
+    from atlas.cache import memory_limit
+
+    monkeypatch.setenv("ATLAS_CACHE_MEMORY_GB", "0.5")
+    assert memory_limit() == 512 * 1024**2 and StageCache().memory_bytes == 512 * 1024**2
+    monkeypatch.setenv("ATLAS_CACHE_MEMORY_GB", "lots")
+    with pytest.raises(atlas.AtlasError, match="ATLAS_CACHE_MEMORY_GB must be a number of gigabytes, got 'lots'"):
+        memory_limit()
+    assert StageCache().memory_bytes == 2 * 1024**3  # a cache still works, warned
 
 
 def test_build_params_widen_candidates_for_many_neighbours():
