@@ -25,10 +25,10 @@ LABEL_K = 10
 def _nearest(xy: np.ndarray, k: int) -> np.ndarray:
     """Indices of each point's k nearest other points."""
     k = min(k, xy.shape[0] - 1)
-    if xy.shape[1] > 10:  # many dimensions (an embedding's vectors): a blocked exact search beats a k-d tree
-        from .projections.base import _blocked_neighbors
+    if xy.shape[1] > 10:  # many dimensions (an embedding's vectors): an exact tiled search beats a k-d tree
+        from .projections.knn import exact_neighbors
 
-        return _blocked_neighbors(np.asarray(xy, dtype=np.float32), k, "euclidean").indices[:, 1:]
+        return exact_neighbors(xy, k, "euclidean")[0][:, 1:]
     _, idx = cKDTree(xy.astype(np.float64)).query(xy, k=k + 1, workers=fitted_thread_count())
     is_self = idx == np.arange(xy.shape[0])[:, None]
     # drop the point itself wherever it sits (duplicates may come first); else the farthest

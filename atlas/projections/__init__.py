@@ -1,12 +1,12 @@
 """Stage 6 — projection to 2D, one module per method, and alignment of one layout onto another.
 
 The embedding's nearest neighbours, in its own metric (cosine for SVD and ALS vectors), come
-from a k-d tree when it has a few dimensions and from an exact blocked search (approximate
-above 50,000 items) when it has many; they are computed once (``EmbeddingNeighbors``) and handed to every method that reads
+from a k-d tree when it has a few dimensions and from an exact tiled search (approximate above
+150,000 items, :mod:`.knn`) when it has many; they are computed once (``EmbeddingNeighbors``) and handed to every method that reads
 neighbours (UMAP's ``precomputed_knn``, openTSNE's ``PrecomputedNeighbors``, PaCMAP's near pairs),
 which then skip their own approximate search.
 
-Every module of this package other than ``base`` and ``landmarks`` (large catalogues: a sample
+Every module of this package other than ``base``, ``knn`` (the neighbour search) and ``landmarks`` (large catalogues: a sample
 laid out first, the rest placed from neighbours) holds one projection; it registers itself, and
 ``names()`` lists them all.
 """
@@ -38,7 +38,7 @@ from .base import (
 )
 
 for _module in pkgutil.iter_modules(__path__):
-    if _module.name not in ("base", "landmarks") and not _module.name.startswith("_"):
+    if _module.name not in ("base", "knn", "landmarks") and not _module.name.startswith("_"):
         importlib.import_module(f"{__name__}.{_module.name}")
 
 from .pacmap import PacmapParams  # noqa: E402

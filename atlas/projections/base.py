@@ -17,9 +17,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy.spatial import cKDTree
 
-from ..cores import fitted_thread_count
 from ..embed import Embedding
 from ..errors import AtlasError
 from ..graph import ItemGraph
@@ -29,7 +27,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, eq=False)
 class EmbeddingNeighbors:
-    """Exact k nearest neighbours in embedding space; column 0 is the item itself."""
+    """The k nearest neighbours in embedding space (exact up to ``knn.EXACT_ITEMS`` items); column 0
+    is the item itself."""
 
     indices: np.ndarray  # int64, n × (k+1)
     distances: np.ndarray  # float32
@@ -201,72 +200,16 @@ def sweep_grid(names, chosen=None, *, seed: int = 0) -> dict[str, object]:
     return grid
 
 
-#: Up to this many dimensions a k-d tree finds exact neighbours fastest; above, a blocked search.
-KD_TREE_DIMS = 10
-#: Up to this many items the neighbours of a high-dimensional embedding are exact; above, approximate (pynndescent).
-EXACT_ITEMS = 50_000
-
-
 def embedding_neighbors(embedding: Embedding, k: int) -> EmbeddingNeighbors:
     """The ``k`` nearest neighbours of every item in the embedding's own metric (self first).
 
     Distances are Euclidean, or 1 − cosine similarity for a cosine embedding. A few dimensions:
-    an exact k-d tree; many: an exact blocked search up to ``EXACT_ITEMS`` items, pynndescent above.
+    an exact k-d tree; many: an exact tiled search up to ``knn.EXACT_ITEMS`` items, pynndescent
+    above (:mod:`atlas.projections.knn`).
     """
-    x = embedding.space()
-    k = min(k, x.shape[0] - 1)
-    if x.shape[1] <= KD_TREE_DIMS and embedding.metric != "cosine":
-        return _kd_tree_neighbors(x.astype(np.float64), k)
-    if x.shape[0] > EXACT_ITEMS:
-        return _approximate_neighbors(x, k, embedding.metric)
-    return _blocked_neighbors(x, k, embedding.metric)
+    from .knn import search_neighbors
 
-
-def _kd_tree_neighbors(x: np.ndarray, k: int) -> EmbeddingNeighbors:
-    dist, idx = cKDTree(x).query(x, k=k + 1, workers=fitted_thread_count())
-    # a duplicate point may come before the item itself: put the item first
-    self_pos = idx == np.arange(x.shape[0])[:, None]
-    for i in np.flatnonzero(~self_pos[:, 0]):
-        row = [i] + [j for j in idx[i] if j != i][:k]
-        idx[i] = row
-        dist[i] = np.r_[0.0, np.linalg.norm(x[row[1:]] - x[i], axis=1)]
-    return EmbeddingNeighbors(idx.astype(np.int64), dist.astype(np.float32))
-
-
-def _blocked_neighbors(x: np.ndarray, k: int, metric: str, *, cells: int = 16_000_000) -> EmbeddingNeighbors:
-    """Exact neighbours by blocks of rows against all items (``cells`` similarities at a time).
-    For unit rows (cosine) the score is the dot product; else −‖a − b‖² up to a per-row constant."""
-    n = x.shape[0]
-    squared = (x.astype(np.float64) ** 2).sum(axis=1).astype(np.float32)
-    block = int(max(16, cells // max(n, 1)))
-    indices = np.empty((n, k + 1), dtype=np.int64)
-    distances = np.empty((n, k + 1), dtype=np.float32)
-    for lo in range(0, n, block):
-        hi = min(n, lo + block)
-        score = x[lo:hi] @ x.T
-        if metric != "cosine":
-            score = 2 * score - squared[None, :]
-        rows = np.arange(hi - lo)
-        score[rows, rows + lo] = np.inf  # the item itself comes first
-        top = np.argpartition(-score, k, axis=1)[:, : k + 1]
-        order = np.argsort(-np.take_along_axis(score, top, axis=1), axis=1, kind="stable")
-        top = np.take_along_axis(top, order, axis=1)
-        picked = np.take_along_axis(score, top, axis=1)
-        picked[:, 0] = 1.0 if metric == "cosine" else squared[lo:hi]
-        if metric == "cosine":
-            dist = np.maximum(1.0 - picked, 0.0)
-        else:
-            dist = np.sqrt(np.maximum(squared[lo:hi, None] - picked, 0.0))
-        indices[lo:hi], distances[lo:hi] = top, dist
-    return EmbeddingNeighbors(indices, distances.astype(np.float32))
-
-
-def _approximate_neighbors(x: np.ndarray, k: int, metric: str) -> EmbeddingNeighbors:
-    from pynndescent import NNDescent
-
-    index = NNDescent(x, metric="cosine" if metric == "cosine" else "euclidean", n_neighbors=k + 1, random_state=0, n_jobs=fitted_thread_count())
-    idx, dist = index.neighbor_graph
-    return EmbeddingNeighbors(np.asarray(idx, dtype=np.int64), np.maximum(np.asarray(dist, dtype=np.float32), 0.0))
+    return EmbeddingNeighbors(*search_neighbors(embedding.space(), k, embedding.metric))
 
 
 def project(
