@@ -75,15 +75,38 @@ def pair_reasons(matrix, rows: np.ndarray, cols: np.ndarray) -> Reasons:
 
     Every stored entry counts as the user having the item (a weight of 0 too: the filters kept it).
     """
-    csc = matrix.tocsc()
-    csc.sort_indices()
-    indptr = csc.indptr.astype(np.int64)
-    indices = csc.indices.astype(np.int32)
+    indptr, indices = _users_by_item(matrix)
     rows = np.asarray(rows, dtype=np.int64)
     cols = np.asarray(cols, dtype=np.int64)
     shared = _intersections(indptr, indices, rows, cols)
     item_users = np.diff(indptr)
     return _with_lift(shared, item_users[rows], item_users[cols], int(matrix.shape[0]))
+
+
+#: The users of each item of the profile matrices seen last (by id, while the matrix lives): a
+#: search in the app asks for one item's reasons, and converting tens of millions of interactions
+#: to columns took about a second each time.
+_BY_ITEM: dict[int, tuple] = {}
+
+
+def _users_by_item(matrix) -> tuple[np.ndarray, np.ndarray]:
+    """``matrix``'s column pointers and sorted row indices (its users by item), computed once per
+    matrix object."""
+    import weakref
+
+    key = id(matrix)
+    found = _BY_ITEM.get(key)
+    if found is not None and found[0]() is matrix:
+        return found[1], found[2]
+    csc = matrix.tocsc()
+    csc.sort_indices()
+    columns = csc.indptr.astype(np.int64), csc.indices.astype(np.int32)
+    try:
+        ref = weakref.ref(matrix, lambda _gone, key=key: _BY_ITEM.pop(key, None))
+    except TypeError:  # not weakly referable: not kept
+        return columns
+    _BY_ITEM[key] = (ref, *columns)
+    return columns
 
 
 def _with_lift(shared, users_item, users_neighbor, n_users: int) -> Reasons:

@@ -281,3 +281,27 @@ def test_the_item_panel_says_why_and_dashes_far_neighbours(web_export):
         assert "neighbours near it on the map" in page.locator("#atlas-item-fields").text_content()
         page.screenshot(path="/tmp/explain_faithfulness.png")
         assert log.errors() == []
+
+
+def test_a_matrix_is_turned_into_columns_once_while_it_lives():
+    import gc
+
+    from scipy import sparse
+
+    from atlas import explain
+
+    matrix = sparse.csr_matrix(np.array([[1, 1, 0], [1, 1, 1], [0, 1, 1]], dtype=np.float32))
+    first = explain.pair_reasons(matrix, np.array([0, 1]), np.array([1, 2]))
+    assert first.shared_users.tolist() == [2, 2]
+    calls = []
+    original = type(matrix).tocsc
+    type(matrix).tocsc = lambda self, *a, **k: calls.append(1) or original(self, *a, **k)
+    try:
+        again = explain.pair_reasons(matrix, np.array([0]), np.array([2]))
+    finally:
+        type(matrix).tocsc = original
+    assert again.shared_users.tolist() == [1] and calls == []  # the second search reads the columns kept
+    key = id(matrix)
+    del matrix
+    gc.collect()
+    assert key not in explain._BY_ITEM  # dropped with its matrix
