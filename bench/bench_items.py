@@ -114,8 +114,35 @@ def task_build(args: dict) -> dict:
         import numpy as np
 
         np.savez(folder / f"layouts-{args['landmarks']}.npz", **layouts)
-    return {"total_seconds": total, "stages": stages, "profiles": result.profiles.summary(), "pair_updates": result.profiles.pair_updates,
+    kept = embedding_recall(result.embedding, layouts)
+    return {"embedding_recall": kept, "total_seconds": total, "stages": stages, "profiles": result.profiles.summary(), "pair_updates": result.profiles.pair_updates,
             "metrics": result.metrics, "html_bytes": (folder / "out" / "atlas.html").stat().st_size, **mem}
+
+
+#: Each item's nearest neighbours in the embedding whose share is kept among its nearest in a map.
+RECALL_K = 10
+#: Items sampled for that share (every one of them is a query against all items).
+RECALL_SAMPLE = 5_000
+
+
+def embedding_recall(embedding, layouts: dict) -> dict[str, float]:
+    """Per layout, the share of each sampled item's ``RECALL_K`` nearest neighbours in the embedding
+    (exact, in its own metric) that are among its ``RECALL_K`` nearest on the map: how much of what
+    the map was made from it keeps, comparable between a landmark and a full layout."""
+    import numpy as np
+    from scipy.spatial import cKDTree
+
+    from atlas.projections.knn import exact_neighbors
+
+    space = embedding.space()
+    n = space.shape[0]
+    sample = np.random.default_rng(0).choice(n, size=min(n, RECALL_SAMPLE), replace=False)
+    near = exact_neighbors(space, RECALL_K, embedding.metric, queries=sample)[0][:, 1:]
+    kept = {}
+    for name, xy in layouts.items():
+        _, on_map = cKDTree(np.asarray(xy, dtype=np.float64)).query(xy[sample], RECALL_K + 1)
+        kept[name] = float(np.mean([np.intersect1d(a[1:], b).size / RECALL_K for a, b in zip(on_map, near)]))
+    return kept
 
 
 def growth(sizes: dict[str, float], seconds: dict[str, float]) -> float | None:
@@ -157,9 +184,27 @@ def report(results: dict, plot: Path | None = None) -> list[str]:
                    for s, r in ok.items()]
         if quality:
             lines += ["kNN recall / label agreement: " + "; ".join(f"{q[0]}: umap {q[1]}, t-SNE {q[2]}, PaCMAP {q[3]}" for q in quality if len(q) == 4), ""]
+    lines += landmark_lines(results)
     if plot is not None:
         _plot(results, plot)
     return lines
+
+
+def landmark_lines(results: dict) -> list[str]:
+    """Each landmark layout's embedding recall (``embedding_recall``) as a share of the full
+    layout's at the same size, where both ran."""
+    full = results["runs"].get("off", {})
+    lines = []
+    for setting, runs in results["runs"].items():
+        for size, run in runs.items():
+            base = full.get(size, {}).get("embedding_recall")
+            mine = run.get("embedding_recall")
+            if setting == "off" or not base or not mine:
+                continue
+            shares = ", ".join(f"{m} {mine[m]:.3f} against {base[m]:.3f} ({mine[m] / base[m]:.0%})" for m in mine if base.get(m))
+            lines.append(f"{size}, landmarks={setting}: embedding {RECALL_K}-NN kept on the map — {shares}")
+            say(lines[-1])
+    return lines + ([""] if lines else [])
 
 
 def _plot(results: dict, path: Path) -> None:

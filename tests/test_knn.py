@@ -71,3 +71,12 @@ def test_large_catalogues_get_approximate_neighbours_in_one_thread(monkeypatch):
     assert recall > 0.9
     again, _ = knn.search_neighbors(x, 10, "cosine")
     assert np.array_equal(idx, again)
+
+
+def test_the_neighbours_of_some_queries_are_those_of_the_whole_search():
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(500, 16)).astype(np.float32)
+    every, every_dist = knn.exact_neighbors(x, 7, "euclidean", threads=1)
+    queries = np.array([499, 3, 250, 3])
+    some, some_dist = knn.exact_neighbors(x, 7, "euclidean", queries=queries)
+    assert np.array_equal(some, every[queries]) and np.array_equal(some_dist, every_dist[queries])

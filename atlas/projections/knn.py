@@ -68,37 +68,42 @@ def kd_tree_neighbors(x: np.ndarray, k: int) -> Found:
     return idx.astype(np.int64), dist.astype(np.float32)
 
 
-def exact_neighbors(x: np.ndarray, k: int, metric: str, *, threads: int | None = None) -> Found:
-    """Exact neighbours by tiles (see the module's docstring). For unit rows (cosine) the score is
-    the dot product; else 2·a·b − ‖b‖², which ranks like −‖a − b‖²."""
+def exact_neighbors(x: np.ndarray, k: int, metric: str, *, threads: int | None = None, queries: np.ndarray | None = None) -> Found:
+    """Exact neighbours by tiles (see the module's docstring), of every row or of the rows
+    ``queries`` only (one result row each, in their order). For unit rows (cosine) the score is the
+    dot product; else 2·a·b − ‖b‖², which ranks like −‖a − b‖²."""
     x = np.ascontiguousarray(x, dtype=np.float32)
     n = x.shape[0]
     k = min(k, n - 1)
+    queries = np.arange(n, dtype=np.int64) if queries is None else np.asarray(queries, dtype=np.int64)
+    m = queries.shape[0]
     squared = np.einsum("ij,ij->i", x, x, dtype=np.float64).astype(np.float32)
-    indices = np.empty((n, k + 1), dtype=np.int64)
-    distances = np.empty((n, k + 1), dtype=np.float32)
+    indices = np.empty((m, k + 1), dtype=np.int64)
+    distances = np.empty((m, k + 1), dtype=np.float32)
     cosine = metric == "cosine"
 
     def block(lo: int) -> None:
-        hi = min(n, lo + ROWS)
+        hi = min(m, lo + ROWS)
+        owners = queries[lo:hi]
+        rows = x[owners]
         heap_score = np.full((hi - lo, k + 1), -np.inf, dtype=np.float32)
         heap_index = np.full((hi - lo, k + 1), n, dtype=np.int64)  # n: worse than any item
         for start in range(0, n, COLUMNS):
             stop = min(n, start + COLUMNS)
-            tile = x[lo:hi] @ x[start:stop].T
+            tile = rows @ x[start:stop].T
             if not cosine:
                 tile *= 2
                 tile -= squared[start:stop]
-            _keep_best(tile, lo, start, heap_score, heap_index)
+            _keep_best(tile, owners, start, heap_score, heap_index)
         _sort_heaps(heap_score, heap_index)
-        heap_score[:, 0] = 1.0 if cosine else squared[lo:hi]  # the item itself (scored +inf while searching)
+        heap_score[:, 0] = 1.0 if cosine else squared[owners]  # the item itself (scored +inf while searching)
         indices[lo:hi] = heap_index
         if cosine:
             distances[lo:hi] = np.maximum(1.0 - heap_score, 0.0)
         else:
-            distances[lo:hi] = np.sqrt(np.maximum(squared[lo:hi, None] - heap_score, 0.0))
+            distances[lo:hi] = np.sqrt(np.maximum(squared[owners, None] - heap_score, 0.0))
 
-    starts = range(0, n, ROWS)
+    starts = range(0, m, ROWS)
     workers = max(1, threads or fitted_thread_count())
     with threadpool_limits(1, "blas"):  # the threads share out query blocks, not products
         if workers == 1:
@@ -152,8 +157,8 @@ def _sift_down(score, index, size, pos, value, item):  # pragma: no cover - comp
 
 
 @numba.njit(nogil=True, cache=True)
-def _keep_best(tile, row0, col0, heap_score, heap_index):  # pragma: no cover - compiled
-    """Offer every similarity of ``tile`` (queries ``row0…``, items ``col0…``) to its query's heap
+def _keep_best(tile, owners, col0, heap_score, heap_index):  # pragma: no cover - compiled
+    """Offer every similarity of ``tile`` (queries: the items ``owners``; items ``col0…``) to its query's heap
     of the k + 1 best (full heaps, root the worst, padded with −inf and index n); the query itself
     scores +inf, so it comes first."""
     rows, cols = tile.shape
@@ -161,7 +166,7 @@ def _keep_best(tile, row0, col0, heap_score, heap_index):  # pragma: no cover - 
     for r in range(rows):
         score = heap_score[r]
         index = heap_index[r]
-        own = row0 + r - col0
+        own = owners[r] - col0
         if 0 <= own < cols:
             tile[r, own] = np.inf
         worst, worst_index = score[0], index[0]
