@@ -508,7 +508,7 @@ def _(
     _has = (colour_has.value or None) if colour_has is not None else None
     _limit = settings.get("max_chart_points", widgets.MAX_CHART_POINTS)
     if len(map_data) > _limit:  # more than Altair draws fluidly: every item, with WebGL
-        maps = widgets.webgl_maps(map_data, _views, color=_colour, has=_has, highlights=highlights)
+        maps = widgets.webgl_maps(map_data, _views, color=_colour, has=_has, highlights=highlights, path=() if user_path is None else user_path.rows)
         _colour_note = maps.widget.colour_note
         _sampled = mo.callout(
             mo.md(f"All **{len(map_data):,}** items are drawn, with WebGL (Altair is used up to {_limit:,}). Lasso in one view (or Shift+drag) selects the same items in the others; the wheel zooms."),

@@ -230,7 +230,7 @@ with app.setup:
     import marimo as mo
 
     from atlas import widgets
-    from test_scatter import planted_table
+    from test_scatter import PATH, planted_table
 
 
 @app.cell
@@ -243,7 +243,7 @@ def _():
 
 @app.cell
 def _(colour, table):
-    maps = widgets.webgl_maps(table, {{"UMAP": "umap", "t-SNE": "tsne"}}, color=colour.value)
+    maps = widgets.webgl_maps(table, {{"UMAP": "umap", "t-SNE": "tsne"}}, color=colour.value, path=PATH)
     maps
     return (maps,)
 
@@ -258,6 +258,26 @@ def _(maps):
 if __name__ == "__main__":
     app.run()
 '''
+
+
+#: A path through rows of the browser test's table (every 7th row: across the groups).
+PATH = [0, 7, 14, 21, 28]
+
+
+def orange_pixels(png: bytes) -> int:
+    """Pixels of a screenshot in the path's orange (``widgets.paths.PATH_COLOUR``, #e66101)."""
+    import io
+
+    from PIL import Image
+
+    rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+    return int((np.abs(rgb - [230, 97, 1]).sum(axis=2) < 60).sum())
+
+
+def test_a_path_travels_as_table_rows_in_its_order():
+    widget = maps_widget(planted_table(), VIEWS, color="group", path=[9, 3, 40])
+    assert widget.path == [9, 3, 40]
+    assert maps_widget(planted_table(), VIEWS, color="group").path == []
 
 
 def lasso(page, points: list[tuple[float, float]]) -> None:
@@ -322,6 +342,11 @@ def test_webgl_maps_draw_every_point_and_send_a_lasso_selection_to_python(tmp_pa
         page.wait_for_timeout(500)
         before = [coloured_pixels(canvases.nth(i).screenshot()) for i in range(2)]
         assert min(before) > 5000, before
+        # the user's path is joined over both views, stop after stop, in its orange
+        overlays = page.locator(".atlas-maps-overlay")
+        assert [overlays.nth(i).get_attribute("data-path-stops") for i in range(2)] == [str(len(PATH))] * 2
+        for i in range(2):
+            assert orange_pixels(page.locator(".atlas-maps-surface").nth(i).screenshot()) > 300
         page.screenshot(path=str(tmp_path / "webgl_maps.png"))
 
         table = planted_table(N_BROWSER, groups=5)

@@ -6,8 +6,9 @@
    0..1), `rows` int32 (n, the table row of each point), `colors` RGBA bytes (n, or views × n for a colour
    held per map: each panel its own block) — all in drawing
    order, most popular first; `titles`, `legend`, `highlight` and `selection` (table rows),
-   `highlight_colors` (the outline colour of each highlighted row, its kind's) and `outlines`
-   ([label, colour] of the kinds outlined, for the legend). */
+   `highlight_colors` (the outline colour of each highlighted row, its kind's), `outlines`
+   ([label, colour] of the kinds outlined, for the legend) and `path` (table rows joined in that
+   order: a user's items in time order, drawn as the Altair views draw it, atlas/widgets/paths.py). */
 
 const PAPER = [1, 1, 1];
 const BRUSHED_OUT = [208, 208, 208]; // #d0d0d0, the grey of items outside the Altair brush
@@ -16,6 +17,8 @@ const MAX_OUTLINED = 5000; // highlighted items that get a ring (all are drawn o
 const SEARCHED_COLOUR = "#d7191c"; // the searched item's ring, drawn thicker (HIGHLIGHT_STYLES in charts.py)
 const PANEL_GAP = 16; // px between panels, as .atlas-maps-row's gap
 const MIN_PANEL_WIDTH = 280;
+const PATH_COLOUR = "#e66101"; // PATH_COLOUR in atlas/widgets/paths.py
+const PATH_NUMBERED = 30; // a path of at most this many stops has every stop numbered (NUMBERED there)
 
 function bytesOf(value) {
   if (!value) return new Uint8Array(0);
@@ -184,6 +187,7 @@ class MapPanel {
       ctx.stroke();
       start = end;
     }
+    this.drawPath(ctx);
     if (!this.lasso || this.lasso.path.length < 2) return;
     ctx.beginPath();
     this.lasso.path.forEach(([x, y], k) => (k ? ctx.lineTo(x, y) : ctx.moveTo(x, y)));
@@ -194,6 +198,41 @@ class MapPanel {
     ctx.setLineDash([4, 3]);
     ctx.fill();
     ctx.stroke();
+  }
+
+  /* A user's path: their items joined in time order, the first stop ringed, the last boxed, the
+     stops numbered when there are few enough to read (else the first and the last). */
+  drawPath(ctx) {
+    const stops = (this.pathStops || []).map((i) => this.view.toScreen(this.xy[2 * i], this.xy[2 * i + 1]));
+    this.overlay.dataset.pathStops = String(stops.length);
+    if (!stops.length) return;
+    ctx.setLineDash([]);
+    ctx.lineJoin = "round";
+    ctx.beginPath();
+    stops.forEach(([x, y], k) => (k ? ctx.lineTo(x, y) : ctx.moveTo(x, y)));
+    ctx.strokeStyle = "rgba(255, 255, 255, 0.9)";
+    ctx.lineWidth = 4.5;
+    ctx.stroke();
+    ctx.strokeStyle = PATH_COLOUR;
+    ctx.lineWidth = 2;
+    ctx.stroke();
+    const [x0, y0] = stops[0], [x1, y1] = stops[stops.length - 1];
+    ctx.beginPath();
+    ctx.arc(x0, y0, 7, 0, 2 * Math.PI);
+    ctx.lineWidth = 2.5;
+    ctx.stroke();
+    ctx.strokeRect(x1 - 6.5, y1 - 6.5, 13, 13);
+    ctx.font = "bold 11px sans-serif";
+    ctx.textAlign = "left";
+    ctx.textBaseline = "bottom";
+    stops.forEach(([x, y], k) => {
+      if (stops.length > PATH_NUMBERED && k !== 0 && k !== stops.length - 1) return;
+      ctx.lineWidth = 3;
+      ctx.strokeStyle = "white";
+      ctx.strokeText(String(k + 1), x + 6, y - 5);
+      ctx.fillStyle = PATH_COLOUR;
+      ctx.fillText(String(k + 1), x + 6, y - 5);
+    });
   }
 
   /* Drawing-order indices of the points whose centre lies inside a screen-space path. */
@@ -279,10 +318,11 @@ class MapPanel {
   /* colors: RGBA bytes in drawing order; highlighted: drawing-order indices drawn on top, and
      ringColours their outline colours; key: what the colours show (the legend's title),
      recorded on the canvas when drawn. */
-  paint(colors, highlighted, key, ringColours = []) {
+  paint(colors, highlighted, key, ringColours = [], pathStops = []) {
     this.colourKey = key;
     this.highlighted = highlighted;
     this.ringColours = ringColours;
+    this.pathStops = pathStops;
     this.renderer.setColors(colors);
     this.renderer.setHighlights(highlighted.map((i) => [i, 2]), highlighted.length ? HIGHLIGHT_DIM : 0);
     this.requestDraw();
@@ -453,7 +493,8 @@ class LinkedMaps {
       }
     });
     const key = (this.model.get("legend") || {}).title || "";
-    this.panels.forEach((panel, p) => panel.paint(blocks[perPanel ? p : 0], highlighted, key, ringColours));
+    const pathStops = (this.model.get("path") || []).filter((row) => row >= 0 && row < this.n && this.indexOfRow[row] >= 0).map((row) => this.indexOfRow[row]);
+    this.panels.forEach((panel, p) => panel.paint(blocks[perPanel ? p : 0], highlighted, key, ringColours, pathStops));
     this.status.textContent = this.selected ? `${count.toLocaleString("en")} selected` : `${this.n.toLocaleString("en")} items, all drawn`;
     this.root.dataset.selected = String(count);
   }
@@ -523,7 +564,7 @@ function render({ model, el }) {
   const relegend = () => maps.drawLegend();
   const answer = (message) => maps.received(message);
   const listeners = [
-    ["change:colors", repaint], ["change:highlight", repaint], ["change:highlight_colors", repaint],
+    ["change:colors", repaint], ["change:highlight", repaint], ["change:highlight_colors", repaint], ["change:path", repaint],
     ["change:outlines", relegend], ["change:selection", reselect], ["change:legend", relegend], ["msg:custom", answer],
   ];
   listeners.forEach(([event, listener]) => model.on(event, listener));

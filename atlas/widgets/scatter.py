@@ -185,6 +185,8 @@ def _widget_class():
         #: the kinds outlined now, for the legend: [label, colour] in drawing order
         outlines = traitlets.List(traitlets.List(traitlets.Unicode())).tag(sync=True)
         selection = traitlets.List(traitlets.Int()).tag(sync=True)
+        #: table rows joined in this order over every view (a user's items in time order)
+        path = traitlets.List(traitlets.Int()).tag(sync=True)
         panel_width = traitlets.Int(460).tag(sync=True)
         panel_height = traitlets.Int(420).tag(sync=True)
 
@@ -245,6 +247,7 @@ def maps_widget(
     has: str | None = None,
     highlights: Mapping[str, Sequence[int]] | None = None,
     highlight_rows: Sequence[int] = (),
+    path: Sequence[int] = (),
     width: int = 460,
     height: int = 420,
 ):
@@ -290,6 +293,7 @@ def maps_widget(
         highlight=highlight,
         highlight_colors=ring_colours,
         outlines=present,
+        path=[int(r) for r in path],
         panel_width=int(width),
         panel_height=int(height),
     )
@@ -322,6 +326,7 @@ def webgl_maps(
     has: str | None = None,
     highlights: Mapping[str, Sequence[int]] | None = None,
     highlight_rows: Sequence[int] = (),
+    path: Sequence[int] = (),
     width: int = 460,
     height: int = 420,
 ):
@@ -337,9 +342,11 @@ def webgl_maps(
         highlights: rows by kind of ``HIGHLIGHT_STYLES``, drawn on top and outlined in the
             kind's colour while the others fade.
         highlight_rows: rows outlined without a kind (drawn as a user's items).
+        path: rows joined in this order on every view (``atlas.paths.UserPath.rows``: a user's
+            items in time order), the first ringed and the last boxed, as the Altair views draw it.
 
     Returns a marimo element: show it, and read ``.value`` for the selected rows as a DataFrame
     (``.widget.colour_note`` says what the colours stand for, as ``map_views``' note).
     """
-    widget = maps_widget(table, views, color=color, has=has, highlights=highlights, highlight_rows=highlight_rows, width=width, height=height)
+    widget = maps_widget(table, views, color=color, has=has, highlights=highlights, highlight_rows=highlight_rows, path=path, width=width, height=height)
     return _element_class()(widget)
