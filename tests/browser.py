@@ -142,8 +142,8 @@ PAGE_LOG_JS = """
     const socket = new NativeSocket(...args);
     socket.addEventListener("message", (event) => {
       if (typeof event.data !== "string" || !event.data.startsWith('{"op": "model-lifecycle"')) return;
-      const model = /"model_id":\s*"([^"]+)"/.exec(event.data);
-      const files = [...event.data.matchAll(/"esm_spec":\s*\{"url":\s*"\.?(\/@file\/[^"]+)"/g)].map((m) => m[1]);
+      const model = /"model_id":\\s*"([^"]+)"/.exec(event.data);
+      const files = [...event.data.matchAll(/"esm_spec":\\s*\\{"url":\\s*"\\.?(\\/@file\\/[^"]+)"/g)].map((m) => m[1]);
       if (model && files.length) report({ kind: "model", model: model[1], files });
     });
     return socket;
