@@ -12,6 +12,15 @@ data and neighbour search included), file size, load time until
 (pointer event to tooltip filled, mean and 99th percentile over 2,000 random positions), the frame
 interval while zooming and the script time of those frames (label placement, overlay, draw calls). Chromium draws WebGL with a software renderer here, so frame
 figures are a pessimistic proxy for a real GPU.
+
+Where the load time goes (medians of the repeats, from the page's performance marks, see
+``startAtlas`` in atlas/web/main.js): *file* until the script starts (reading and parsing the
+HTML), *base64*, *gunzip*, *decode* (typed arrays, text columns, label levels), *gl* (WebGL
+buffers), *start* (colours, panels), *frame* (the first frame's script: labels, draw calls), and
+*draw* from the end of the first frame's script until the test sees ``ready``: chiefly the
+software renderer drawing every point while the page waits to read the picture back (about a
+microsecond a point here), plus the test's polling. ``--screenshots DIR`` saves each size's
+first view.
 """
 
 from __future__ import annotations
@@ -28,6 +37,11 @@ import pandas as pd
 from scipy.spatial import cKDTree
 
 from harness import ROOT, banner, machine_info, median, peak_self, results_path, table, write_results
+
+# (label, performance mark that ends the phase); each phase starts where the one before ended
+PHASES = (("file", "atlas:start"), ("base64", "atlas:base64"), ("gunzip", "atlas:inflated"), ("decode", "atlas:data"),
+          ("gl", "atlas:renderer"), ("start", "atlas:started"), ("frame", "atlas:drawn"))
+MARKS_PROBE = """() => Object.fromEntries(performance.getEntriesByType('mark').map((m) => [m.name, m.startTime]))"""
 
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
@@ -110,23 +124,41 @@ def synthetic_export(directory: Path, n: int, k: int, seed: int = 0) -> None:
     (directory / "manifest.json").write_text(json.dumps(manifest))
 
 
-def measure_page(page_path: Path, repeats: int) -> dict:
+def phases(marks: dict, origin_ms: float, seen_ms: float) -> dict:
+    """Milliseconds of each load phase; `draw` runs from the first frame's script's end until the
+    test saw `ready` (seen_ms, on the page's clock)."""
+    out, before = {}, origin_ms
+    for label, mark in PHASES:
+        if mark in marks:
+            out[label] = marks[mark] - before
+            before = marks[mark]
+    out["draw"] = seen_ms - before
+    return out
+
+
+def measure_page(page_path: Path, repeats: int, screenshot: Path | None = None) -> dict:
     from browser import chromium_page
 
-    loads, hover, frame = [], None, None
+    loads, hover, frame, breakdowns = [], None, None, []
     for attempt in range(repeats):
         with chromium_page() as (page, log):
             started = time.perf_counter()
             page.goto(page_path.as_uri(), wait_until="commit", timeout=120000)
             page.wait_for_function("window.atlasMap && window.atlasMap.ready", timeout=120000, polling=20)
             loads.append(time.perf_counter() - started)
+            seen = time.time() * 1000 - page.evaluate("performance.timeOrigin")  # on the page's clock
+            seen_after_goto = seen - loads[-1] * 1000  # the page's clock starts at navigation, a little after goto
+            breakdowns.append(phases(page.evaluate(MARKS_PROBE), seen_after_goto, seen))
             if attempt == 0:
+                if screenshot is not None:
+                    page.screenshot(path=str(screenshot))
                 hover = page.evaluate(HOVER_PROBE, 2000)
                 frame = page.evaluate(FRAME_PROBE, 60)
             errors = log.errors()
             if errors:
                 raise RuntimeError(f"page errors: {errors}")
-    return {"load_s": median(loads), "loads": loads, "hover": hover, "frame": frame}
+    breakdown = {label: median([b[label] for b in breakdowns]) for label in breakdowns[0]}
+    return {"load_s": median(loads), "loads": loads, "hover": hover, "frame": frame, "phases_ms": breakdown}
 
 
 def main() -> None:
@@ -134,11 +166,12 @@ def main() -> None:
     parser.add_argument("--sizes", default="200000", help="comma-separated item counts")
     parser.add_argument("--neighbors", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--screenshots", type=Path, default=None, help="save each size's first view here")
     args = parser.parse_args()
 
     info = machine_info()
     print(banner("atlas web page benchmark", info), flush=True)
-    results: dict = {"machine": info, "options": vars(args), "sizes": []}
+    results: dict = {"machine": info, "options": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}, "sizes": []}
     out = results_path("web")
     for n in (int(s) for s in args.sizes.split(",")):
         with tempfile.TemporaryDirectory(prefix="atlas-bench-web-") as tmp:
@@ -148,7 +181,10 @@ def main() -> None:
             page_path = write_html(directory)
             write_s = time.perf_counter() - started
             row = {"items": n, "write_s": write_s, "peak_rss": peak_self(), "file_bytes": page_path.stat().st_size}
-            row.update(measure_page(page_path, args.repeats))
+            shot = args.screenshots / f"web-{n}.png" if args.screenshots else None
+            if shot:
+                shot.parent.mkdir(parents=True, exist_ok=True)
+            row.update(measure_page(page_path, args.repeats, shot))
             results["sizes"].append(row)
             write_results(out, results)
 
@@ -160,6 +196,7 @@ def main() -> None:
     for r in results["sizes"]:
         loads = ", ".join(f"{t:.2f}" for t in r["loads"])
         print(f"  {r['items']:,} items: loads {loads}; pointer over an item in {r['hover']['hits']} of 2000 hover probes")
+        print("    load phases, ms (medians): " + ", ".join(f"{k} {v:.0f}" for k, v in r["phases_ms"].items()))
     print(f"raw: {out.relative_to(ROOT)}")
 
 if __name__ == "__main__":

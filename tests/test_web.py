@@ -103,6 +103,38 @@ def array(binary: bytes, ref: dict) -> np.ndarray:
     return raw.view(dtype).ravel()
 
 
+def texts(binary: bytes, ref: dict) -> list[str]:
+    """A packed column of text: UTF-8 bytes one value after another, and each value's length."""
+    data, lengths = array(binary, ref["bytes"]).tobytes(), array(binary, ref["lengths"]).astype(int)
+    ends = np.cumsum(lengths)
+    return [data[end - length:end].decode("utf-8") for end, length in zip(ends, lengths)]
+
+
+def neighbour_lists(header: dict, binary: bytes) -> list[list[int]]:
+    """Each item's neighbours (indexes, rank order), undoing the varint steps along the spatial order."""
+    from atlas.web.encode import spatial_order
+
+    packed = header["neighbors"]
+    assert packed["coding"] == "spatial-steps"
+    data, lengths = array(binary, packed["bytes"]), array(binary, packed["lengths"]).astype(int)
+    order = spatial_order(array(binary, header["xy"]).reshape(-1, 2), header["bounds"])
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    lists, at = [], 0
+    for i, length in enumerate(lengths):
+        found, value, shift = [], 0, 0
+        for byte in data[at:at + length]:
+            value |= (int(byte) & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                step = value // 2 if value % 2 == 0 else -(value + 1) // 2  # zigzag back to a signed step
+                found.append(int(order[rank[i] + step]))
+                value, shift = 0, 0
+        lists.append(found)
+        at += length
+    return lists
+
+
 # ---------------------------------------------------------------- packing, without a browser
 
 
@@ -120,8 +152,8 @@ def test_payload_holds_the_layout_in_popularity_order(export_dir, page_path):
     layout = pd.read_parquet(export_dir / "layout.parquet")
     expected = layout.sort_values(["n_users", "item_id"], ascending=[False, True]).reset_index(drop=True)
     assert header["count"] == len(layout)
-    assert header["ids"] == expected["item_id"].tolist()
-    assert header["names"] == expected["title"].tolist()
+    assert texts(binary, header["ids"]) == expected["item_id"].tolist()
+    assert texts(binary, header["names"]) == expected["title"].tolist()
     xy = array(binary, header["xy"]).reshape(-1, 2)
     np.testing.assert_array_equal(xy, expected[["x", "y"]].to_numpy(dtype=np.float32))
     np.testing.assert_array_equal(array(binary, header["users"]), expected["n_users"])
@@ -139,23 +171,25 @@ def test_payload_holds_the_layout_in_popularity_order(export_dir, page_path):
     np.testing.assert_array_equal(year[~np.isnan(year)], expected["year"].dropna())
 
 
-def test_payload_neighbours_follow_rank(page_path):
+def test_payload_neighbours_follow_rank(export_dir, page_path):
     header, binary = read_payload(page_path)
-    ids = header["ids"]
-    offsets = array(binary, header["neighbors"]["offsets"])
-    index = array(binary, header["neighbors"]["index"])
-    assert offsets[0] == 0 and offsets[-1] == len(index) and np.all(np.diff(offsets.astype(int)) >= 0)
+    ids = texts(binary, header["ids"])
+    lists = neighbour_lists(header, binary)
     lonely = ids.index("m_lonely")
-    listed = [ids[j] for j in index[offsets[lonely] : offsets[lonely + 1]]]
-    assert listed == LONELY_NEIGHBORS
+    assert [ids[j] for j in lists[lonely]] == LONELY_NEIGHBORS
+    # every row of the export, in rank order
+    rows = pd.read_parquet(export_dir / "neighbors.parquet").sort_values(["item_id", "rank"])
+    expected = rows.groupby("item_id")["neighbor_id"].apply(list).to_dict()
+    assert {ids[i]: [ids[j] for j in found] for i, found in enumerate(lists) if found} == expected
+    assert sum(map(len, lists)) == len(rows)
 
 
 def test_hostile_text_cannot_end_the_data_block(page_path):
     text = page_path.read_text(encoding="utf-8")
     assert HOSTILE_IMG not in text and HOSTILE_SCRIPT not in text
     assert len(re.findall(r"</script", text, re.IGNORECASE)) == 2  # the data block and the code
-    header, _ = read_payload(page_path)
-    assert HOSTILE_IMG in header["names"] and HOSTILE_SCRIPT in header["names"]
+    header, binary = read_payload(page_path)
+    assert HOSTILE_IMG in texts(binary, header["names"]) and HOSTILE_SCRIPT in texts(binary, header["names"])
 
 
 def test_output_title_and_escaping(export_dir, tmp_path):
@@ -170,9 +204,10 @@ def test_output_title_and_escaping(export_dir, tmp_path):
 def test_csv_layout_and_id_names(tmp_path):
     directory = make_export(tmp_path / "export", n=60, name_column=None)
     (directory / "layout.parquet").unlink()
-    header, _ = read_payload(write_html(directory))
+    header, binary = read_payload(write_html(directory))
     assert header["names"] is None and header["nameField"] == "item_id"
-    assert len(header["ids"]) == 63 and "m_lonely" == header["ids"][0]
+    ids = texts(binary, header["ids"])
+    assert len(ids) == 63 and "m_lonely" == ids[0]
     assert {f["name"] for f in header["fields"]} == {"title", "genres", "year", "score"}
     assert next(f for f in header["fields"] if f["name"] == "title")["kind"] == "text"
 
@@ -189,8 +224,7 @@ def test_unknown_neighbours_are_dropped(tmp_path, caplog):
     ghost = pd.DataFrame({"item_id": ["m0001"], "neighbor_id": ["no_such_item"], "rank": [0], "weight": [1.0]})
     pd.concat([ghost, neighbors]).to_parquet(directory / "neighbors.parquet", index=False)
     header, binary = read_payload(write_html(directory))
-    index = array(binary, header["neighbors"]["index"])
-    assert len(index) == len(neighbors)
+    assert sum(map(len, neighbour_lists(header, binary))) == len(neighbors)
     assert "ignoring 1 neighbour rows" in caplog.text
 
 
@@ -604,6 +638,33 @@ def test_closest_names_agree_with_the_apps_and_stay_quick_on_100k_names(atlas_pa
     }""", big)
     assert timing["first"][0] == timing["again"][0] == "Lonely Lighthouse of the Northern Seas"
     print(f"100k names: indexes and first typo {timing['built']:.0f} ms, then {timing['query']:.1f} ms a typo")
+
+
+# Names on which each of looseName's rules bites, alone and together, and names with nothing
+# left once they have.
+LOOSE_CASES = ["The Matrix (1999)", "Matrix, The", "  A  Tale (of) [two] (cities) ", "An (", "(1999)", "the", "The the",
+               "x (y) (z)", "Amélie, Le", "[bracket]", "a,the", "Émile (Ø) ,an", "foo (bar\nbaz)", "tab\tname , a",
+               "日本 (2001)", "", ",", "!!!", "The\u2028line", "an an (x)", "ÆON  FLUX", "the (1999)", "Se7en [uncut]"]
+
+
+@pytest.mark.browser
+def test_loose_names_of_a_whole_list_at_once_are_each_names_loose_name(atlas_page):
+    """The page matches pasted lists on a million names by running looseName's rules once over
+    all the names joined by line breaks (names.js, looseTable): that must give every name's own
+    looseName."""
+    page, _, _ = atlas_page
+    page.add_script_tag(content=resources.files("atlas.web").joinpath("names.js").read_text(encoding="utf-8"))
+    names = LOOSE_CASES + many_names(3000)
+    mismatches = page.evaluate("""(names) => {
+        const keys = names.map(normaliseName), starts = new Uint32Array(keys.length + 1);
+        keys.forEach((key, i) => { starts[i + 1] = starts[i] + key.length; });
+        const loose = looseTable(new KeyTable(keys.join(""), starts));
+        const wrong = names.flatMap((name, i) => loose.key(i) === looseName(name) ? [] : [[name, loose.key(i), looseName(name)]]);
+        const key = looseName("Matrix, The (1999)"), found = loose.items(key);
+        return {wrong, found, expected: names.flatMap((name, i) => looseName(name) === key ? [i] : [])};
+    }""", names)
+    assert mismatches["wrong"] == []
+    assert mismatches["found"] == mismatches["expected"] and {0, 1} < set(mismatches["found"])
 
 
 @pytest.mark.browser
@@ -1025,3 +1086,137 @@ def test_a_long_path_numbers_its_ends_only_and_hostile_names_stay_text(atlas_pag
     assert page.evaluate("document.querySelectorAll('img, #atlas-root script').length") == 0
     assert dialogs == [] and page.evaluate("window.__pwned") is None
     page.screenshot(path="/tmp/web_atlas_long_path.png")
+
+
+# ---------------------------------------------------------------- same input, same bytes; text beyond ASCII
+
+
+def test_the_same_export_writes_the_same_bytes(export_dir, page_path, tmp_path):
+    again = write_html(export_dir, output=tmp_path / "again.html")
+    assert again.read_bytes() == page_path.read_bytes()
+    # the neighbour rows in another order (ranks and all) pack the same lists
+    shuffled = tmp_path / "shuffled"
+    shuffled.mkdir()
+    for name in ("layout.parquet", "manifest.json"):
+        (shuffled / name).write_bytes((export_dir / name).read_bytes())
+    pd.read_parquet(export_dir / "neighbors.parquet").sample(frac=1.0, random_state=9).to_parquet(shuffled / "neighbors.parquet")
+    assert write_html(shuffled, output=tmp_path / "shuffled.html").read_bytes() == page_path.read_bytes()
+
+
+# Names the page's search must normalise one by one (accents, doubled and edge spaces, capitals
+# outside ASCII) and that take two UTF-16 units a character (emoji), ids beyond ASCII.
+UNICODE_NAMES = {"u_amelie": "Amélie  Poulain", "u_emoji": "🎸 Guitar  Heroes 🎸", "u_edge": "  Édith Piaf ",
+                 "u_kanji": "東京物語", "u_after": "Plain after emoji", "ü_id": "Ünïcode ÎD"}
+
+
+@pytest.mark.browser
+def test_names_beyond_ascii_are_shown_searched_and_found_by_id(tmp_path):
+    from browser import chromium_page
+
+    directory = make_export(tmp_path / "unicode", n=60)
+    layout = pd.read_parquet(directory / "layout.parquet")
+    extra = pd.DataFrame({"item_id": list(UNICODE_NAMES), "x": np.linspace(-5, 5, 6), "y": np.linspace(5, -5, 6),
+                          "n_users": [900, 800, 700, 600, 500, 400], "title": list(UNICODE_NAMES.values())})
+    pd.concat([layout, extra], ignore_index=True).to_parquet(directory / "layout.parquet", index=False)
+    with chromium_page() as (page, log):
+        page.goto(write_html(directory).as_uri())
+        page.wait_for_function("window.atlasMap && window.atlasMap.ready", timeout=30000)
+        for item_id, name in UNICODE_NAMES.items():
+            i = index_of(page, item_id)
+            assert page.evaluate("i => atlasMap.item(i)", i)["name"] == name
+        # search works on the normalised names: no accents, single spaces, any case
+        for query, item_id in (("amelie poulain", "u_amelie"), ("GUITAR HEROES", "u_emoji"), ("edith", "u_edge"),
+                               ("物語", "u_kanji"), ("after emoji", "u_after"), ("UNICODE id", "ü_id"), ("ü_id", "ü_id")):
+            found = page.evaluate("q => atlasMap.search(q)", query)
+            assert found and found[0]["id"] == item_id, (query, found)
+        report = page.evaluate("t => atlasMap.loadProfile(t)", "amélie poulain\nü_id\nEDITH PIAF")
+        assert report["matched"] == 3
+        assert log.errors() == []
+
+
+# ---------------------------------------------------------------- a large map
+
+
+def large_export(directory: Path, n: int, k: int = 8, seed: int = 7) -> Path:
+    """n items in 60 clusters of uneven spread, Zipf-like popularity, names from two words and
+    a number, each item's k nearest points on the map as its neighbours."""
+    from scipy.spatial import cKDTree
+
+    rng = np.random.default_rng(seed)
+    directory.mkdir(parents=True, exist_ok=True)
+    cluster = rng.integers(0, 60, size=n)
+    xy = rng.uniform(-50, 50, size=(60, 2))[cluster] + rng.normal(0, 1, size=(n, 2)) * rng.uniform(0.5, 4, size=60)[cluster, None]
+    ids = [f"L{i}" for i in range(n)]
+    pd.DataFrame({
+        "item_id": ids, "x": xy[:, 0], "y": xy[:, 1],
+        "n_users": np.maximum(1, rng.pareto(1.1, size=n) * 20).astype(np.int64),
+        "title": [f"{WORDS[a].title()} {WORDS[b]} {i}" for i, (a, b) in enumerate(rng.integers(0, 20, size=(n, 2)))],
+        "genre": [f"genre {c % 25}" for c in cluster],
+    }).to_parquet(directory / "layout.parquet", index=False)
+    _, nearest = cKDTree(xy).query(xy, k=k + 1)
+    pd.DataFrame({"item_id": np.repeat(ids, k), "neighbor_id": np.asarray(ids)[nearest[:, 1:].ravel()],
+                  "rank": np.tile(np.arange(k), n)}).to_parquet(directory / "neighbors.parquet", index=False)
+    (directory / "manifest.json").write_text(json.dumps({"name_column": "title", "projection": "umap"}))
+    return directory
+
+
+@pytest.mark.browser
+def test_a_map_of_150k_items_loads_draws_hovers_searches_and_labels_deep_zooms(tmp_path):
+    """The page at a size where decoding, picking, search and labels must not touch every item
+    for every action (the 1,000,000-item timing is bench/bench_web.py's)."""
+    from browser import chromium_page
+
+    n = 150_000
+    directory = large_export(tmp_path / "large", n)
+    page_file = write_html(directory)
+    assert page_file.stat().st_size < 40 * n, "binary packing keeps the page small"
+    layout = pd.read_parquet(directory / "layout.parquet").set_index("item_id")
+    neighbors = pd.read_parquet(directory / "neighbors.parquet")
+    with chromium_page() as (page, log):
+        page.goto(page_file.as_uri())
+        page.wait_for_function("window.atlasMap && window.atlasMap.ready", timeout=60000)
+        assert page.evaluate("atlasMap.count") == n
+        width, height = page.evaluate("[atlasMap.view.width, atlasMap.view.height]")
+        assert page.evaluate(COUNT_LIT_PIXELS, [0, 0, width, height]) > 50000
+        labels = page.evaluate("atlasMap.state.labels")
+        assert len(labels) >= 20 and labels[0]["index"] == 0
+        no_overlaps(labels)
+
+        # hover: the most popular item, under the pointer
+        top = page.evaluate("atlasMap.item(0)")
+        page.mouse.move(*point_of(page, 0))
+        page.locator("#atlas-tooltip").wait_for(state="visible")
+        assert page.locator("#atlas-tooltip-name").text_content() == top["name"]
+        assert page.evaluate("atlasMap.state.hover") == 0
+
+        # search by name, through the box, for one of the least popular items; and by id
+        i = n - 7
+        item = page.evaluate("i => atlasMap.item(i)", i)
+        assert item["name"] == layout.loc[item["id"], "title"]
+        assert page.evaluate("q => atlasMap.search(q)[0].index", item["name"]) == i
+        assert page.evaluate("q => atlasMap.search(q)[0].index", item["id"]) == i
+        page.locator("#atlas-search").fill(item["name"].lower())
+        page.locator("#atlas-results li").first.wait_for()
+        assert page.locator("#atlas-results li .atlas-result-name").first.text_content() == item["name"]
+        page.keyboard.press("Enter")
+        wait_until_centred(page, i)
+
+        # its neighbours, in rank order, from the lists coded by place on the map
+        assert page.evaluate("atlasMap.state.selected") == i
+        expected = neighbors[neighbors["item_id"] == item["id"]].sort_values("rank")["neighbor_id"].tolist()
+        assert [page.evaluate("j => atlasMap.item(j).id", j) for j in page.evaluate("atlasMap.state.neighbors")] == expected
+
+        # zoomed far in, labels still spread over the view: items far down the popularity order
+        page.evaluate("atlasMap.select(-1)")
+        page.evaluate("i => atlasMap.flyTo(i)", i)
+        k = page.evaluate("atlasMap.view.k")
+        page.mouse.move(width / 2 + 200, height / 2)
+        for _ in range(3):
+            page.mouse.wheel(0, -float(np.log(4.0)) / 0.0015)
+        page.wait_for_function("k => atlasMap.view.k > 30 * k", arg=k)
+        page.wait_for_timeout(200)
+        deep = page.evaluate("atlasMap.state.labels")
+        assert len(deep) >= 5 and max(label["index"] for label in deep) > 20000
+        no_overlaps(deep)
+        page.screenshot(path="/tmp/web_atlas_150k_deep.png")
+        assert log.errors() == []

@@ -6,7 +6,8 @@ and no network: open it from disk or put it on any static host.
 
 What the page offers: pan and zoom around the cursor (drag, wheel, pinch); point size by
 popularity; colour by any metadata field, with a legend whose entries fade on click; labels by
-zoom level (most popular first, never overlapping); hover tooltips; click for details and lines
+level of detail (the most popular item of each patch of the map, smaller patches as the visitor
+zooms in; never overlapping); hover tooltips; click for details and lines
 to the item's graph neighbours, listed in a side panel; search with autocomplete and fly-to;
 and a "Your profile" box where visitors paste item names or ids to make their items glow (a name
 that matches nothing offers the closest names, as the app's pasted list does; a click uses one).

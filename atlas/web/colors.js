@@ -26,6 +26,15 @@ function rampColor(t) {
   return [0, 1, 2].map((c) => Math.round(a[c] + (b[c] - a[c]) * f));
 }
 
+/* Write colour c ([r, g, b]) with alpha a as item i's RGBA bytes (no array per item: a million
+   items are coloured at load). */
+function putColor(colors, i, c, a) {
+  colors[4 * i] = c[0];
+  colors[4 * i + 1] = c[1];
+  colors[4 * i + 2] = c[2];
+  colors[4 * i + 3] = a;
+}
+
 function quantile(sorted, q) {
   if (!sorted.length) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.round(q * (sorted.length - 1))))];
@@ -68,13 +77,13 @@ function colorBySet(data, field, hidden, choice) {
   const { offsets, codes, table } = field;
   const has = Number(choice) || 0;
   if (has) {
+    const chosenAlpha = fade(has), otherAlpha = fade("other");
     let count = 0;
     for (let i = 0; i < n; i++) {
       let holds = false;
       for (let k = offsets[i]; k < offsets[i + 1] && !holds; k++) holds = codes[k] === has;
       if (holds) count++;
-      const key = holds ? has : "other", c = holds ? rgb[0] : other;
-      colors.set([c[0], c[1], c[2], fade(key)], 4 * i);
+      putColor(colors, i, holds ? rgb[0] : other, holds ? chosenAlpha : otherAlpha);
     }
     const entries = [{ key: has, label: table[has - 1], color: CATEGORY_PALETTE[0], count },
                      { key: "other", label: `not ${table[has - 1]}`, color: OTHER_COLOR, count: n - count }];
@@ -83,15 +92,14 @@ function colorBySet(data, field, hidden, choice) {
   const top = Math.min(data.maxColours, CATEGORY_PALETTE.length, table.length);  // codes 1..top are the most common
   const counts = new Uint32Array(top + 2);  // coloured items per code; top + 1: other; 0: no value
   const held = setCounts(field);
+  const alphas = Array.from({ length: top + 2 }, (_, slot) => fade(slot === 0 ? "missing" : slot === top + 1 ? "other" : slot));
   for (let i = 0; i < n; i++) {
     let first = field.pick && field.pick[i] <= top ? field.pick[i] : 0;
     if (!field.pick) for (let k = offsets[i]; k < offsets[i + 1]; k++) if (codes[k] <= top && (!first || codes[k] < first)) first = codes[k];
     const empty = offsets[i] === offsets[i + 1];
     const slot = empty ? 0 : first || top + 1;
     counts[slot]++;
-    const key = empty ? "missing" : first || "other";
-    const c = empty ? missing : first ? rgb[first - 1] : other;
-    colors.set([c[0], c[1], c[2], fade(key)], 4 * i);
+    putColor(colors, i, empty ? missing : first ? rgb[first - 1] : other, alphas[slot]);
   }
   const entries = [];
   for (let code = 1; code <= top; code++) {
@@ -118,11 +126,16 @@ function colorBy(data, field, hidden = new Set(), choice = "") {
     const slot = new Int32Array(field.table.length + 1).fill(-1);
     shown.forEach((code, k) => { slot[code] = k; });
     const rgb = CATEGORY_PALETTE.map(hexToRgb), other = hexToRgb(OTHER_COLOR), missing = hexToRgb(MISSING_COLOR);
+    // each code's colour and alpha, worked out once
+    const colorOf = [], alphaOf = new Uint8Array(field.table.length + 1);
+    for (let code = 0; code <= field.table.length; code++) {
+      const s = slot[code];
+      colorOf.push(code === 0 ? missing : s < 0 ? other : rgb[s]);
+      alphaOf[code] = fade(code === 0 ? "missing" : s < 0 ? "other" : code);
+    }
     for (let i = 0; i < n; i++) {
-      const code = field.codes[i], s = slot[code];
-      const key = code === 0 ? "missing" : s < 0 ? "other" : code;
-      const c = code === 0 ? missing : s < 0 ? other : rgb[s];
-      colors.set([c[0], c[1], c[2], fade(key)], 4 * i);
+      const code = field.codes[i];
+      putColor(colors, i, colorOf[code], alphaOf[code]);
     }
     const entries = shown.map((code, k) => ({ key: code, label: field.table[code - 1], color: CATEGORY_PALETTE[k], count: counts[code] }));
     const otherCount = ranked.slice(shown.length).reduce((sum, code) => sum + counts[code], 0);
@@ -143,8 +156,8 @@ function colorBy(data, field, hidden = new Set(), choice = "") {
   let missingCount = 0;
   for (let i = 0; i < n; i++) {
     const v = value(i);
-    if (!Number.isFinite(v)) { missingCount++; colors.set([...missing, fade("missing")], 4 * i); continue; }
-    colors.set([...rampColor((v - lo) / span), 255], 4 * i);
+    if (!Number.isFinite(v)) { missingCount++; putColor(colors, i, missing, fade("missing")); continue; }
+    putColor(colors, i, rampColor((v - lo) / span), 255);
   }
   const label = (v) => {
     if (!Number.isFinite(v)) return "";

@@ -1,65 +1,50 @@
-/* Decoding the embedded payload, and the indexes the page builds from it once at load:
-   a uniform spatial grid for picking, and name lookups for search and profiles. */
-
-const TYPED_ARRAYS = { f32: Float32Array, f64: Float64Array, u8: Uint8Array, u16: Uint16Array, u32: Uint32Array };
-
-async function inflatePayload(base64) {
-  const text = atob(base64.trim());
-  const bytes = new Uint8Array(text.length);
-  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
-  const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
-  return new Response(stream).arrayBuffer();
-}
-
-function decodePayload(buffer) {
-  const headLength = new DataView(buffer).getUint32(0, true);
-  const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, 4, headLength)));
-  const base = 4 + headLength;
-  const array = (ref) => {
-    const Type = TYPED_ARRAYS[ref.type];
-    if (!ref.shuffled) return new Type(buffer, base + ref.offset, ref.length);
-    // Stored as byte planes (every element's byte 0, then every byte 1, ...): interleave them back.
-    const size = Type.BYTES_PER_ELEMENT, count = ref.length;
-    const planes = new Uint8Array(buffer, base + ref.offset, count * size), bytes = new Uint8Array(count * size);
-    for (let b = 0; b < size; b++) {
-      const plane = b * count;
-      for (let i = 0; i < count; i++) bytes[i * size + b] = planes[plane + i];
-    }
-    return new Type(bytes.buffer);
-  };
-  return { header, array };
-}
+/* The map's data, decoded from the payload (payload.js), and what the page asks of it: item
+   fields, neighbour lists, search and the lookups of pasted profiles. Indexes are built on first
+   use, so that loading a map of a million items decodes little more than what the first frame
+   draws. */
 
 class AtlasData {
-  constructor({ header, array }) {
+  constructor({ header, array, column }) {
     const n = header.count;
     this.n = n;
     this.title = header.title;
     this.projection = header.projection;
     this.nameField = header.nameField;
-    this.maxLabels = Math.min(n, header.maxLabels);
-    this.ids = header.ids;
-    this.names = header.names || header.ids;
+    const text = (ref) => new TextColumn(array(ref.bytes), array(ref.lengths));
+    this.ids = text(header.ids);                            // TextColumn: ids.at(i)
+    this.names = header.names ? text(header.names) : this.ids;
     this.xy = array(header.xy);
     this.users = array(header.users);
     this.bounds = header.bounds;
     this.home = header.home || header.bounds;  // the first view: the bulk of the points
     this.colorField = header.colorField;
     this.maxColours = header.maxColours || 12;
+    const nb = header.neighbors;
     this.neighbors = {
-      offsets: array(header.neighbors.offsets),
-      index: array(header.neighbors.index),
+      bytes: array(nb.bytes),      // each item's list: varint steps along the Morton order
+      lengths: array(nb.lengths),  // bytes per item's list
       // why each pair are neighbours (exports since atlas.explain): people who have both, and the lift
-      shared: header.neighbors.shared ? array(header.neighbors.shared) : null,
-      lift: header.neighbors.lift ? array(header.neighbors.lift) : null,
+      shared: nb.shared ? column(nb.shared) : null,
+      lift: nb.lift ? column(nb.lift) : null,
     };
     this.fields = header.fields.map((f) => this.decodeField(f, array));
     this.regions = header.regions || [];  // [{id, level, name, x, y, count}], coarsest level first
     this.popularity = this.popularityScale();
-    this.grid = new SpatialGrid(this.xy, n, this.bounds);
-    this.lowerNames = null;
-    this.nameLookup = null;
+    this.labelLevels = new LabelLevels(array(header.labelLevels), this.home);
+    this.spatialGrid = null;
+    this.listBytes = null;   // where each item's list starts in neighbors.bytes
+    this.listStarts = null;  // where each item's neighbours start among all neighbours (for the reasons)
+    this.spatial = null;     // the Morton order the neighbour lists are coded in
+    this.nameSearch = null;
+    this.exactLookup = null;
+    this.looseLookup = null;
     this.closestNames = null;
+  }
+
+  /* The grid for picking, built on first use (the page builds it right after the first frame). */
+  get grid() {
+    if (!this.spatialGrid) this.spatialGrid = new SpatialGrid(this.xy, this.n, this.bounds);
+    return this.spatialGrid;
   }
 
   decodeField(field, array) {
@@ -68,6 +53,7 @@ class AtlasData {
     if (field.kind === "multi") {
       return { ...field, offsets: array(field.offsets), codes: array(field.codes), pick: field.pick ? array(field.pick) : null };
     }
+    if (field.kind === "text") return { ...field, values: new TextColumn(array(field.values.bytes), array(field.values.lengths)) };
     return field;
   }
 
@@ -100,7 +86,7 @@ class AtlasData {
       const values = this.valuesOf(field, i).map((code) => field.table[code - 1]);
       return values.length ? values.join(", ") : null;
     }
-    return field.values[i];
+    return field.values.at(i) || null;  // free text; a missing value is packed as ""
   }
 
   /* The codes (1-based indexes into field.table) of item i's values in a set field, in the
@@ -109,18 +95,49 @@ class AtlasData {
     return Array.from(field.codes.subarray(field.offsets[i], field.offsets[i + 1]));
   }
 
+  /* Item i's graph neighbours in rank order. The lists are coded as steps along the Morton
+     order from the item (atlas/web/encode.py, pack_neighbors). */
   neighborsOf(i) {
-    const { offsets, index } = this.neighbors;
-    return Array.from(index.subarray(offsets[i], offsets[i + 1]));
+    if (!this.listBytes) {
+      this.listBytes = startsOf(this.neighbors.lengths);
+      this.spatial = spatialOrder(this.xy, this.n, this.bounds);
+    }
+    const { order, rank } = this.spatial, bytes = this.neighbors.bytes, out = [];
+    let z = 0, scale = 1;
+    for (let k = this.listBytes[i]; k < this.listBytes[i + 1]; k++) {
+      z += (bytes[k] & 0x7f) * scale;  // varint: 7 bits a byte, low bits first
+      scale *= 128;
+      if (bytes[k] & 0x80) continue;
+      const step = z % 2 ? -(z + 1) / 2 : z / 2;  // zigzag: 0, -1, 1, -2, ...
+      out.push(order[rank[i] + step]);
+      z = 0;
+      scale = 1;
+    }
+    return out;
+  }
+
+  /* Where each item's neighbours start among all neighbours: a count of the varints' last bytes. */
+  neighbourStarts() {
+    if (!this.listStarts) {
+      if (!this.listBytes) this.neighborsOf(0);
+      const bytes = this.neighbors.bytes, ends = this.listBytes, starts = new Uint32Array(this.n + 1);
+      for (let i = 0; i < this.n; i++) {
+        let count = 0;
+        for (let k = ends[i]; k < ends[i + 1]; k++) if (!(bytes[k] & 0x80)) count++;
+        starts[i + 1] = starts[i] + count;
+      }
+      this.listStarts = starts;
+    }
+    return this.listStarts;
   }
 
   /* Why item i's neighbours are its neighbours, in the order of neighborsOf(i):
      [{shared, lift}] or null where the export has no counts. */
   reasonsOf(i) {
-    const { offsets, shared, lift } = this.neighbors;
+    const { shared, lift } = this.neighbors;
     if (!shared || !lift) return null;
-    const out = [];
-    for (let k = offsets[i]; k < offsets[i + 1]; k++) out.push({ shared: shared[k], lift: lift[k] });
+    const starts = this.neighbourStarts(), out = [];
+    for (let k = starts[i]; k < starts[i + 1]; k++) out.push({ shared: shared.get(k), lift: lift.get(k) });
     return out;
   }
 
@@ -145,26 +162,15 @@ class AtlasData {
   search(query, limit = 10) {
     const q = normaliseName(query);
     if (!q) return [];
-    if (!this.lowerNames) this.lowerNames = this.names.map(normaliseName);
-    const starts = [], contains = [];
+    if (!this.nameSearch) this.nameSearch = new NameSearch(this.names);
     const exactId = this.indexOfId(String(query).trim());
-    for (let i = 0; i < this.n && starts.length < limit; i++) {
-      if (i === exactId) continue;
-      const at = this.lowerNames[i].indexOf(q);
-      if (at === 0) starts.push(i);
-      else if (at > 0 && contains.length < limit) contains.push(i);
-    }
-    const found = exactId >= 0 ? [exactId, ...starts, ...contains] : [...starts, ...contains];
+    const { prefix, inside } = this.nameSearch.find(q, limit, exactId);
+    const found = exactId >= 0 ? [exactId, ...prefix, ...inside] : [...prefix, ...inside];
     return found.slice(0, limit);
   }
 
   indexOfId(id) {
-    if (!this.idLookup) {
-      this.idLookup = new Map();
-      this.ids.forEach((value, i) => this.idLookup.set(value, i));
-    }
-    const i = this.idLookup.get(id);
-    return i === undefined ? -1 : i;
+    return this.ids.indexOf(id);
   }
 
   /* Items a pasted line refers to: an exact id; else every item with that name or id in any
@@ -172,22 +178,25 @@ class AtlasData {
   lookup(text) {
     const byId = this.indexOfId(text);
     if (byId >= 0) return [byId];
-    if (!this.nameLookup) {
-      this.nameLookup = new Map();
-      this.looseLookup = new Map();
-      const add = (map, key, i) => {
-        if (!key) return;
-        const list = map.get(key);
-        if (!list) map.set(key, [i]);
-        else if (list[list.length - 1] !== i) list.push(i);
-      };
-      for (let i = 0; i < this.n; i++) {
-        add(this.nameLookup, normaliseName(this.names[i]), i);
-        add(this.nameLookup, normaliseName(this.ids[i]), i);
-        add(this.looseLookup, looseName(this.names[i]), i);
-      }
+    const key = normaliseName(text), [names, ids] = this.exactKeys();
+    const exact = ids ? Array.from(new Set([...names.items(key), ...ids.items(key)])).sort((a, b) => a - b) : names.items(key);
+    return exact.length ? exact : this.looseKeys().items(looseName(text));
+  }
+
+  /* KeyTables (names.js) of the normalised names and, where they differ from the names, ids. */
+  exactKeys() {
+    if (!this.exactLookup) {
+      if (!this.nameSearch) this.nameSearch = new NameSearch(this.names);
+      const table = (search) => new KeyTable(search.text, search.starts);
+      this.exactLookup = [table(this.nameSearch), this.names === this.ids ? null : table(new NameSearch(this.ids))];
     }
-    return this.nameLookup.get(normaliseName(text)) || this.looseLookup.get(looseName(text)) || [];
+    return this.exactLookup;
+  }
+
+  /* A KeyTable of the names' loose forms. */
+  looseKeys() {
+    if (!this.looseLookup) this.looseLookup = looseTable(this.exactKeys()[0]);
+    return this.looseLookup;
   }
 
   /* Split a pasted profile into entries (lines; a line that is not itself a name is split on
@@ -212,53 +221,9 @@ class AtlasData {
         if (path[path.length - 1] !== first) path.push(first);
       } else unmatched.push(entry);
     }
-    if (unmatched.length && !this.closestNames) this.closestNames = new ClosestNames(this.names, new Map(this.looseLookup));
+    if (unmatched.length && !this.closestNames) this.closestNames = new ClosestNames(this.names, this.looseKeys());
     const suggestions = unmatched.slice(0, SUGGESTED_ENTRIES).map((entry) => this.closestNames.closest(entry));
     return { entries: entries.length, matched: entries.length - unmatched.length,
              items: Array.from(items).sort((a, b) => a - b), path, unmatched, suggestions };
-  }
-}
-
-/* Points bucketed into square cells (counting sort), so a hover looks at a handful of cells
-   instead of every point. */
-class SpatialGrid {
-  constructor(xy, n, bounds) {
-    const [x0, y0, x1, y1] = bounds;
-    const width = Math.max(x1 - x0, 1e-9), height = Math.max(y1 - y0, 1e-9);
-    const side = Math.max(1, Math.min(2048, Math.ceil(Math.sqrt(n / 3))));
-    this.cell = Math.max(width, height) / side;
-    this.x0 = x0;
-    this.y0 = y0;
-    this.cols = Math.max(1, Math.ceil(width / this.cell));
-    this.rows = Math.max(1, Math.ceil(height / this.cell));
-    const cellOf = new Uint32Array(n);
-    const start = new Uint32Array(this.cols * this.rows + 1);
-    for (let i = 0; i < n; i++) {
-      const c = this.cellIndex(this.column(xy[2 * i]), this.row(xy[2 * i + 1]));
-      cellOf[i] = c;
-      start[c + 1]++;
-    }
-    for (let c = 0; c < this.cols * this.rows; c++) start[c + 1] += start[c];
-    const fill = start.slice(0, -1);
-    const items = new Uint32Array(n);
-    for (let i = 0; i < n; i++) items[fill[cellOf[i]]++] = i;
-    this.start = start;
-    this.items = items;
-  }
-
-  column(x) { return Math.min(this.cols - 1, Math.max(0, Math.floor((x - this.x0) / this.cell))); }
-  row(y) { return Math.min(this.rows - 1, Math.max(0, Math.floor((y - this.y0) / this.cell))); }
-  cellIndex(col, row) { return row * this.cols + col; }
-
-  /* Call visit(i) for every point in the cells that touch the square around (x, y). */
-  near(x, y, radius, visit) {
-    const c0 = this.column(x - radius), c1 = this.column(x + radius);
-    const r0 = this.row(y - radius), r1 = this.row(y + radius);
-    for (let r = r0; r <= r1; r++) {
-      for (let c = c0; c <= c1; c++) {
-        const cell = this.cellIndex(c, r);
-        for (let k = this.start[cell]; k < this.start[cell + 1]; k++) visit(this.items[k]);
-      }
-    }
   }
 }

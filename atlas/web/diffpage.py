@@ -20,9 +20,9 @@ import struct
 import numpy as np
 
 from .html import _asset
-from .pack import _Blob  # the same binary layout as the web atlas
+from .encode import Blob as _Blob  # the same binary layout as the web atlas
 
-SCRIPTS = ("names.js", "data.js", "view.js", "render.js", "panels.js", "diff.js")
+SCRIPTS = ("payload.js", "view.js", "render.js", "panels.js", "diff.js")
 STATUS_CODES = {"kept": 0, "new": 1, "gone": 2}
 _SLOT = re.compile(r"\{\{(title|css|js|data)\}\}")
 

@@ -25,7 +25,8 @@ logger = logging.getLogger(__name__)
 
 HTML_NAME = "atlas.html"
 # Concatenated in this order inside one function scope; later files use earlier ones.
-SCRIPTS = ("names.js", "data.js", "view.js", "render.js", "colors.js", "overlay.js", "regions.js", "panels.js", "main.js")
+SCRIPTS = ("names.js", "payload.js", "spatial.js", "data.js", "view.js", "render.js", "colors.js", "overlay.js", "regions.js",
+           "panels.js", "main.js")
 _SLOT = re.compile(r"\{\{(title|css|js|data)\}\}")
 
 
@@ -72,17 +73,20 @@ def write_html(
     *,
     output: str | os.PathLike | None = None,
     title: str | None = None,
-    max_labels: int = 20000,
+    max_labels: int | None = None,
 ) -> Path:
     """Write the interactive web atlas for the export in ``out_dir``; return the file's path.
 
     ``out_dir`` is what ``atlas build --out DIR`` wrote (layout, neighbours, manifest). The page
     goes to ``out_dir/atlas.html`` unless ``output`` names another file. ``title`` overrides the
-    manifest's title. ``max_labels`` caps how many of the most popular items can carry a label.
+    manifest's title. Items are labelled by level of detail (the most popular item of each patch
+    of the map, finer patches as the visitor zooms in: :func:`atlas.web.encode.label_levels`);
+    ``max_labels`` caps how many items can carry a label at all (None: no cap).
     """
-    if isinstance(max_labels, bool) or not isinstance(max_labels, int):
-        raise AtlasError(f"max_labels must be a whole number, got {max_labels!r}.")
-    check_range("max_labels", max_labels, low=0)
+    if max_labels is not None:
+        if isinstance(max_labels, bool) or not isinstance(max_labels, int):
+            raise AtlasError(f"max_labels must be a whole number, got {max_labels!r}.")
+        check_range("max_labels", max_labels, low=0)
     if title is not None and not isinstance(title, str):
         raise AtlasError(f"title must be text, got {type(title).__name__}.")
     export = read_export(out_dir)

@@ -72,20 +72,25 @@ function similarity(a, b) {
 }
 
 class ClosestNames {
-  /* names: the items' names, most popular first (the page's order); byLoose, when the caller
-     has it: loose name -> its items, most popular first. */
+  /* names: the items' names, most popular first (the page's order), as an array or anything
+     else with at(i) and length; byLoose, when the caller has it: loose name -> its items, most
+     popular first, as a Map or as a KeyTable of the loose names. */
   constructor(names, byLoose = null) {
     this.names = names;
     if (!byLoose) {
       byLoose = new Map();
       for (let i = 0; i < names.length; i++) {
-        const key = looseName(names[i]), list = byLoose.get(key);
+        const key = looseName(names.at(i)), list = byLoose.get(key);
         if (list) list.push(i); else byLoose.set(key, [i]);
       }
     }
-    byLoose.delete("");
-    this.keys = Array.from(byLoose.keys());        // distinct loose names
-    this.itemsOf = Array.from(byLoose.values());  // for each key, the items that have it
+    if (byLoose instanceof KeyTable) {
+      ({ keys: this.keys, itemsOf: this.itemsOf } = byLoose.groups());
+    } else {
+      byLoose.delete("");
+      this.keys = Array.from(byLoose.keys());        // distinct loose names
+      this.itemsOf = Array.from(byLoose.values());  // for each key, the items that have it
+    }
     this.sorted = null;    // key numbers in the keys' order, for prefixes
     this.words = null;     // word -> numbers of the keys holding it
     this.trigrams = null;  // letter triple -> numbers of the keys holding it
@@ -103,8 +108,9 @@ class ClosestNames {
     const seen = new Set(), out = [];
     for (const i of items) {
       if (out.length >= limit) break;
-      if (seen.has(this.names[i])) continue;
-      seen.add(this.names[i]);
+      const name = this.names.at(i);
+      if (seen.has(name)) continue;
+      seen.add(name);
       out.push(i);
     }
     return out;
@@ -179,6 +185,137 @@ class ClosestNames {
     scored.sort((p, q) => q[0] - p[0] || this.itemsOf[p[1]][0] - this.itemsOf[q[1]][0]);
     return scored.flatMap(([, k]) => this.itemsOf[k]);
   }
+}
+
+/* Every name of a text column (payload.js, TextColumn) in its normalised form (normaliseName),
+   joined into one string, with where each starts: a query is found with the string's own
+   indexOf instead of a million small searches. */
+class NameSearch {
+  constructor(column) {
+    const { text, starts } = column.decodeAll();
+    if (column.isPlain()) {  // printable ASCII, single spaces: normalised is lower case, same length
+      this.text = text.toLowerCase();
+      this.starts = starts;
+    } else {
+      const parts = new Array(column.length);
+      this.starts = new Uint32Array(column.length + 1);
+      for (let i = 0; i < column.length; i++) {
+        parts[i] = normaliseName(text.slice(starts[i], starts[i + 1]));
+        this.starts[i + 1] = this.starts[i] + parts[i].length;
+      }
+      this.text = parts.join("");
+    }
+  }
+
+  key(i) { return this.text.slice(this.starts[i], this.starts[i + 1]); }
+
+  /* The item whose normalised name holds the position `at` of the joined string. */
+  itemAt(at) {
+    let lo = 0, hi = this.starts.length - 2;  // the last i with starts[i] <= at
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (this.starts[mid] <= at) lo = mid; else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  /* Items whose normalised name starts with the normalised query `q` (prefix) and those that
+     hold it further in (inside), each in index order: up to `limit` of each, stopping once
+     `limit` prefixes are found; item `skip` left out. */
+  find(q, limit, skip = -1) {
+    const text = this.text, starts = this.starts, prefix = [], inside = [];
+    let from = 0;
+    while (prefix.length < limit) {
+      const at = text.indexOf(q, from);
+      if (at < 0) break;
+      const i = this.itemAt(at), end = starts[i + 1];
+      // A match running into the next name is none; a name's first match decides its group.
+      if (at + q.length <= end && i !== skip) {
+        if (at === starts[i]) prefix.push(i);
+        else if (inside.length < limit) inside.push(i);
+      }
+      from = at + q.length <= end ? end : at + 1;
+    }
+    return { prefix, inside };
+  }
+}
+
+/* FNV-1a hash of text's UTF-16 units from..to. */
+function hashText(text, from, to) {
+  let h = 0x811c9dc5;
+  for (let k = from; k < to; k++) h = Math.imul(h ^ text.charCodeAt(k), 0x01000193);
+  return h >>> 0;
+}
+
+/* One key per item, joined in one string (item i's key runs from starts[i] to starts[i + 1],
+   less `gap` separator characters), looked up exactly through an open-addressing hash: no
+   million-entry Map. Empty keys are never found. */
+class KeyTable {
+  constructor(text, starts, gap = 0) {
+    this.text = text;
+    this.starts = starts;
+    this.gap = gap;
+    const n = starts.length - 1;
+    let size = 1;
+    while (size < 2 * n) size *= 2;
+    this.table = new Int32Array(size).fill(-1);
+    this.mask = size - 1;
+    for (let i = 0; i < n; i++) {
+      const from = starts[i], to = starts[i + 1] - gap;
+      if (to <= from) continue;
+      let slot = hashText(text, from, to) & this.mask;
+      while (this.table[slot] >= 0) slot = (slot + 1) & this.mask;
+      this.table[slot] = i;
+    }
+  }
+
+  key(i) { return this.text.slice(this.starts[i], this.starts[i + 1] - this.gap); }
+
+  /* The items whose key is `key`, in index order. */
+  items(key) {
+    const out = [], { text, starts, gap, table, mask } = this;
+    if (!key) return out;
+    for (let slot = hashText(key, 0, key.length) & mask; table[slot] >= 0; slot = (slot + 1) & mask) {
+      const i = table[slot];
+      if (starts[i + 1] - gap - starts[i] === key.length && text.startsWith(key, starts[i])) out.push(i);
+    }
+    return out.sort((a, b) => a - b);
+  }
+
+  /* {keys, itemsOf}: the distinct non-empty keys in the order of their first items, and each
+     one's items in index order. */
+  groups() {
+    const keys = [], itemsOf = [], n = this.starts.length - 1;
+    for (let i = 0; i < n; i++) {
+      const key = this.key(i);
+      if (!key) continue;
+      const items = this.items(key);
+      if (items[0] !== i) continue;
+      keys.push(key);
+      itemsOf.push(items);
+    }
+    return { keys, itemsOf };
+  }
+}
+
+/* The loose form (looseName) of every key of a KeyTable of normalised names at once: looseName's
+   rules run over the names joined by line breaks, which no normalised name holds (its white
+   space is single spaces), each rule anchored at its own line. A KeyTable of the loose names. */
+function looseTable(normalised) {
+  const n = normalised.starts.length - 1, keys = new Array(n);
+  for (let i = 0; i < n; i++) keys[i] = normalised.key(i);
+  const text = (keys.join("\n") + "\n")
+    .replace(/ *[(\[][^()\[\]\n]*[)\]]$/gm, "")
+    .replace(/, *(the|a|an)$/gm, "")
+    .replace(/^(the|a|an) +/gm, "")
+    .replace(/[^\p{L}\p{N}\n]+/gu, " ")
+    .replace(/^ +| +$/gm, "");
+  const starts = new Uint32Array(n + 1);
+  for (let i = 0, at = 0; i < n; i++) {
+    at = text.indexOf("\n", at) + 1;
+    starts[i + 1] = at;
+  }
+  return new KeyTable(text, starts, 1);
 }
 
 /* `text` (a pasted list) with `entry` replaced by `name`: a line that is the entry becomes the

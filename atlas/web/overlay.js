@@ -1,8 +1,10 @@
 /* The 2D canvas over the points: a pasted list drawn as a path, lines from the selected item to
-   its neighbours, the hover ring, and labels. Labels are placed greedily, most popular item first, into a coarse
-   screen-space occupancy grid, so they never overlap and more appear as the visitor zooms in.
-   Only the `maxLabels` most popular items (plus highlighted ones) are candidates, so placing
-   costs at most that many cheap checks per frame, whatever the number of points. */
+   its neighbours, the hover ring, and labels. Labels are placed greedily into a coarse
+   screen-space occupancy grid, so they never overlap, by level of detail (spatial.js,
+   LabelLevels): the most popular item of each patch of the map first, the patches getting
+   smaller as the visitor zooms in, so labels spread over the whole view at every zoom. Only the
+   levels in view are candidates, so placing costs a bounded number of cheap checks per frame,
+   whatever the number of points. */
 
 const LABEL_CELL = 4;          // occupancy grid resolution in CSS pixels
 const LABEL_AREA = 6000;       // at most one label per this many square pixels of screen
@@ -54,7 +56,7 @@ class Overlay {
   labelWidth(i) {
     if (!this.widths[i]) {
       this.ctx.font = `${this.fontSize(i)}px ${LABEL_FONT}`;
-      this.widths[i] = this.ctx.measureText(labelText(this.data.names[i])).width + 1;
+      this.widths[i] = this.ctx.measureText(labelText(this.data.names.at(i))).width + 1;
     }
     return this.widths[i];
   }
@@ -100,8 +102,10 @@ class Overlay {
       tryPlace(i, true);
     }
     if (this.regions) this.regions.place(view, this);
-    const limit = this.data.maxLabels;
-    for (let i = 0; i < limit && placed.length < budget; i++) if (!seen.has(i)) tryPlace(i, false);
+    const candidates = this.data.labelLevels.candidates(view, () => this.data.grid);
+    for (let k = 0; k < candidates.length && placed.length < budget; k++) {
+      if (!seen.has(candidates[k])) tryPlace(candidates[k], false);
+    }
     this.placed = placed;
   }
 
@@ -214,7 +218,7 @@ class Overlay {
     for (const label of this.placed) {
       const i = label.index;
       ctx.font = `${i === selected ? 600 : 400} ${this.fontSize(i)}px ${LABEL_FONT}`;
-      const text = labelText(this.data.names[i]), y = label.y + label.height / 2;
+      const text = labelText(this.data.names.at(i)), y = label.y + label.height / 2;
       ctx.lineWidth = 3;
       ctx.strokeStyle = "rgba(8, 10, 16, 0.85)";
       ctx.strokeText(text, label.x, y);

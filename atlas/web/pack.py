@@ -1,9 +1,11 @@
 """Read an exported layout directory and pack it into the compact payload the web page loads.
 
 The payload is one byte string: a little header (4-byte length + UTF-8 JSON describing every
-array) followed by the binary arrays themselves, each aligned to 8 bytes so the page can view
-them as typed arrays without copying. Items are stored in popularity order (index 0 is the item
-with the most users), which is also the order the page places labels in.
+array) followed by the binary arrays themselves, each aligned to 8 bytes (the forms are in
+:mod:`atlas.web.encode`). Items are stored in popularity order (index 0 is the item with the
+most users). Item ids and names travel as UTF-8 text columns, not JSON lists, so that the page
+decodes only the names it shows; neighbour lists are coded by place on the map; each item
+carries the zoom level from which it may be labelled.
 """
 
 from __future__ import annotations
@@ -17,11 +19,17 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from scipy import sparse
 
 from atlas.columns import MAX_COLOURS, MULTI, NUMBER, TEXT, column_kind, distinctive_choice, value_counts, value_sets
 from atlas.regions import OUTSIDE, REGION_COLUMN
 from atlas.errors import AtlasError
+from atlas.web.encode import Blob, index_dtype, label_levels, pack_neighbors, pack_texts
+
+# The names other modules (the diff page, tests) know these by.
+_Blob, _index_dtype = Blob, index_dtype
 
 logger = logging.getLogger(__name__)
 
@@ -169,44 +177,6 @@ def _pack_regions(regions: pd.DataFrame | None) -> list[dict]:
     ]
 
 
-class _Blob:
-    """Collects typed arrays into one 8-byte-aligned buffer and remembers where each one is.
-
-    Arrays of multi-byte numbers are stored byte-shuffled: all first bytes, then all second
-    bytes, and so on. Neighbouring numbers often share their high bytes, so the shuffled form
-    compresses much better (the page un-shuffles once at load).
-    """
-
-    def __init__(self) -> None:
-        self.parts: list[bytes] = []
-        self.size = 0
-
-    def add(self, values: np.ndarray) -> dict:
-        little = np.ascontiguousarray(values).astype(values.dtype.newbyteorder("<"), copy=False)
-        ref = {"offset": self.size, "length": int(values.size), "type": _JS_TYPES[values.dtype.str[1:]]}
-        if little.itemsize > 1:
-            data = little.view(np.uint8).reshape(-1, little.itemsize).T.tobytes()
-            ref["shuffled"] = True
-        else:
-            data = little.tobytes()
-        pad = -len(data) % 8
-        self.parts.append(data + b"\0" * pad)
-        self.size += len(data) + pad
-        return ref
-
-
-_JS_TYPES = {"f4": "f32", "f8": "f64", "u1": "u8", "u2": "u16", "u4": "u32"}
-
-
-def _index_dtype(count: int) -> type:
-    """The smallest unsigned type that holds the indices ``0 .. count``."""
-    if count < 2**8:
-        return np.uint8
-    if count < 2**16:
-        return np.uint16
-    return np.uint32
-
-
 def _as_text(value: object) -> str | None:
     if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return None
@@ -215,7 +185,7 @@ def _as_text(value: object) -> str | None:
     return str(value)
 
 
-def _pack_field(name: str, column: pd.Series, blob: _Blob, neighbors: sparse.csr_matrix | None = None) -> dict | None:
+def _pack_field(name: str, column: pd.Series, blob: Blob, neighbors: sparse.csr_matrix | None = None) -> dict | None:
     """Describe one metadata column: a number, a category, a set of values (all three
     colourable) or free text, by the rule of :mod:`atlas.columns` that the app follows too.
 
@@ -255,18 +225,18 @@ def _pack_field(name: str, column: pd.Series, blob: _Blob, neighbors: sparse.csr
         chosen = distinctive_choice(sets, [value for value, _ in counts[:MAX_COLOURS]], neighbors)
         pick = np.fromiter((0 if v is None else lookup[v] for v in chosen), dtype=np.int64, count=n)
         return {
-            "pick": blob.add(pick.astype(_index_dtype(len(counts)))),
+            "pick": blob.add(pick.astype(index_dtype(len(counts)))),
             "name": name,
             "kind": "multi",
             "table": [value for value, _ in counts],
             "offsets": blob.add(offsets),
-            "codes": blob.add(codes.astype(_index_dtype(len(counts)))),
+            "codes": blob.add(codes.astype(index_dtype(len(counts)))),
         }
     texts = [_as_text(v) for v in column.tolist()]
     if all(t is None for t in texts):
         return None
-    if kind == TEXT:
-        return {"name": name, "kind": "text", "values": texts}
+    if kind == TEXT:  # a missing value is packed as "" (the page shows neither)
+        return {"name": name, "kind": "text", "values": pack_texts([t or "" for t in texts], blob)}
     present = pd.Series([t for t in texts if t is not None], dtype=object).value_counts()
     distinct = sorted(present.index, key=lambda value: (-present[value], value))
     lookup = {value: code for code, value in enumerate(distinct, start=1)}
@@ -276,42 +246,54 @@ def _pack_field(name: str, column: pd.Series, blob: _Blob, neighbors: sparse.csr
         "kind": "category",
         **({"absent": OUTSIDE} if name == REGION_COLUMN else {}),
         "table": [str(v) for v in distinct],
-        "codes": blob.add(codes.astype(_index_dtype(len(distinct)))),
+        "codes": blob.add(codes.astype(index_dtype(len(distinct)))),
     }
 
 
-def _neighbor_edges(neighbors: pd.DataFrame, ids: pd.Index) -> pd.DataFrame:
-    """The neighbour rows as positions in ``ids``: ``s`` (item), ``t`` (neighbour), ``r`` (rank)."""
-    source = ids.get_indexer(neighbors["item_id"].astype(str))
-    target = ids.get_indexer(neighbors["neighbor_id"].astype(str))
+def _positions(values: pd.Series, ids: pa.Array) -> np.ndarray:
+    """Where each of ``values`` (as text) is in ``ids``, or -1 (Arrow's hash lookup: a tenth of
+    the time pandas takes for millions of rows)."""
+    found = pc.index_in(pa.array(values.astype(str), type=pa.large_string()), value_set=ids)
+    return found.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def _neighbor_edges(neighbors: pd.DataFrame, ids: list[str]) -> dict[str, np.ndarray]:
+    """The neighbour rows as positions in ``ids``: ``s`` (item), ``t`` (neighbour), ``r`` (rank),
+    and ``shared`` and ``lift`` where the export has them; a repeated pair keeps its first row;
+    sorted by item, then rank (stable). Plain arrays: a frame of ten million rows costs seconds."""
+    known_ids = pa.array(ids, type=pa.large_string())
+    source = _positions(neighbors["item_id"], known_ids)
+    target = _positions(neighbors["neighbor_id"], known_ids)
     known = (source >= 0) & (target >= 0) & (source != target)
     if not known.all():
         logger.warning("ignoring %d neighbour rows whose items are not in the layout", int((~known).sum()))
     rank = pd.to_numeric(neighbors["rank"], errors="coerce").to_numpy(dtype=float, na_value=np.inf)
-    edges = pd.DataFrame({"s": source[known], "t": target[known], "r": rank[known]})
+    columns = {"s": source[known], "t": target[known], "r": rank[known]}
     if all(c in neighbors.columns for c in ("shared_users", "lift")):  # why each pair are neighbours (atlas.explain)
-        edges["shared"] = pd.to_numeric(neighbors["shared_users"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)[known]
-        edges["lift"] = pd.to_numeric(neighbors["lift"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)[known]
-    return edges.drop_duplicates(["s", "t"]).sort_values(["s", "r"], kind="stable")
+        columns["shared"] = pd.to_numeric(neighbors["shared_users"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)[known]
+        columns["lift"] = pd.to_numeric(neighbors["lift"], errors="coerce").to_numpy(dtype=float, na_value=np.nan)[known]
+    pairs = columns["s"] * max(len(ids), 1) + columns["t"]
+    first = np.flatnonzero(~pd.Series(pairs).duplicated(keep="first").to_numpy())  # a hash table, not a sort
+    source, rank = columns["s"][first], columns["r"][first]
+    if np.all((rank >= 0) & (rank < 2**20) & (rank == np.floor(rank))):  # whole ranks: one key
+        order = first[np.argsort(source * 2**20 + rank.astype(np.int64), kind="stable")]
+    else:
+        order = first[np.lexsort((rank, source))]  # lexsort is stable
+    return {name: values[order] for name, values in columns.items()}
 
 
-def _neighbor_matrix(edges: pd.DataFrame, n: int) -> sparse.csr_matrix:
+def _neighbor_matrix(edges: dict[str, np.ndarray], n: int) -> sparse.csr_matrix:
     """Each item's neighbours as a sparse n × n 0/1 matrix."""
-    return sparse.csr_matrix((np.ones(len(edges), dtype=np.float32), (edges["s"].to_numpy(), edges["t"].to_numpy())), shape=(n, n))
+    return sparse.csr_matrix((np.ones(len(edges["s"]), dtype=np.float32), (edges["s"], edges["t"])), shape=(n, n))
 
 
-def _pack_neighbors(edges: pd.DataFrame, n: int, blob: _Blob) -> dict:
-    """Neighbour lists in compressed-row form: item i's neighbours are index[offsets[i]:offsets[i+1]]."""
-    reasons = "shared" in edges.columns
-    counts = np.bincount(edges["s"].to_numpy(), minlength=n)
-    offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.uint32)
-    packed = {
-        "offsets": blob.add(offsets),
-        "index": blob.add(edges["t"].to_numpy().astype(_index_dtype(n - 1))),
-    }
-    if reasons:  # NaN where a count is missing: the page then shows no reason for that pair
-        packed["shared"] = blob.add(edges["shared"].to_numpy(dtype=np.float32))
-        packed["lift"] = blob.add(edges["lift"].to_numpy(dtype=np.float32))
+def _pack_neighbors(edges: dict[str, np.ndarray], n: int, xy: np.ndarray, bounds: list[float], blob: Blob) -> dict:
+    """Neighbour lists, each item's in rank order (see :func:`atlas.web.encode.pack_neighbors`),
+    and why each pair are neighbours where the export says."""
+    packed = pack_neighbors(edges["s"], edges["t"], n, xy, bounds, blob)
+    if "shared" in edges:  # NaN where a count is missing: the page then shows no reason for that pair
+        packed["shared"] = blob.add(edges["shared"].astype(np.float32))
+        packed["lift"] = blob.add(edges["lift"].astype(np.float32))
     return packed
 
 
@@ -343,7 +325,7 @@ def home_bounds(x: np.ndarray, y: np.ndarray, quantile: float = HOME_QUANTILE,
     return [float(x0), float(y0), float(x1), float(y1)]
 
 
-def pack_payload(export: Export, *, title: str, max_labels: int) -> bytes:
+def pack_payload(export: Export, *, title: str, max_labels: int | None = None) -> bytes:
     """The page's data as one byte string (header length, JSON header, aligned binary arrays)."""
     order = np.lexsort((export.layout["item_id"].to_numpy(), -export.layout["n_users"].to_numpy()))
     layout = export.layout.iloc[order].reset_index(drop=True)
@@ -356,13 +338,13 @@ def pack_payload(export: Export, *, title: str, max_labels: int) -> bytes:
         names = [_as_text(v) or item for v, item in zip(layout[name_column].tolist(), ids)]
         name_field = str(name_column)
 
-    blob = _Blob()
+    blob = Blob()
     xy = np.empty((n, 2), dtype=np.float32)
     xy[:, 0], xy[:, 1] = layout["x"], layout["y"]
     users = layout["n_users"].to_numpy()
     users_dtype = np.uint32 if users.max() < 2**32 and np.all(users == np.round(users)) else np.float64
     skip = set(LAYOUT_COLUMNS) | {name_column}
-    edges = _neighbor_edges(export.neighbors, pd.Index(ids))
+    edges = _neighbor_edges(export.neighbors, ids)
     around = _neighbor_matrix(edges, n)
     fields = []
     for column in layout.columns:
@@ -371,23 +353,26 @@ def pack_payload(export: Export, *, title: str, max_labels: int) -> bytes:
         field = _pack_field(str(column), layout[column], blob, around)
         if field is not None:
             fields.append(field)
+    bounds = [float(layout["x"].min()), float(layout["y"].min()), float(layout["x"].max()), float(layout["y"].max())]
+    home = home_bounds(layout["x"].to_numpy(), layout["y"].to_numpy())
     header = {
-        "version": 1,
+        "version": 2,
         "title": title,
         "count": n,
         "projection": export.manifest.get("projection"),
         "nameField": name_field,
-        "ids": ids,
-        "names": names,
+        "ids": pack_texts(ids, blob),
+        "names": None if names is None else pack_texts(names, blob),
         "xy": blob.add(xy),
         "users": blob.add(users.astype(users_dtype)),
-        "bounds": [float(layout["x"].min()), float(layout["y"].min()), float(layout["x"].max()), float(layout["y"].max())],
-        "home": home_bounds(layout["x"].to_numpy(), layout["y"].to_numpy()),
+        "bounds": bounds,
+        "home": home,
         "fields": fields,
         "colorField": _default_color(fields, export.manifest.get("label_column")),
-        "neighbors": _pack_neighbors(edges, n, blob),
+        "neighbors": _pack_neighbors(edges, n, xy, bounds, blob),
         "regions": _pack_regions(export.regions),
-        "maxLabels": int(max_labels),
+        # zoom level from which each item may carry a label (atlas.web.encode.label_levels)
+        "labelLevels": blob.add(label_levels(xy[:, 0].astype(np.float64), xy[:, 1].astype(np.float64), home, max_labels)),
         "maxColours": MAX_COLOURS,  # values with a colour of their own, as in the app (atlas.columns)
     }
     head = json.dumps(header, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")

@@ -8,8 +8,12 @@ function element(tag, className, text) {
   return node;
 }
 
+/* 1234567 as "1,234,567", as toLocaleString("en") writes it; whole numbers without it, whose
+   first call costs tens of milliseconds (the locale data is loaded) while the map loads. */
 function formatCount(value) {
-  return Number(value).toLocaleString("en");
+  const number = Number(value);
+  if (!Number.isSafeInteger(number)) return number.toLocaleString("en");
+  return String(number).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
 }
 
 function rgbaCss(colors, i) {
@@ -55,7 +59,7 @@ class Tooltip {
   }
 
   show(data, i, sx, sy, bounds) {
-    this.name.textContent = data.names[i];
+    this.name.textContent = data.names.at(i);
     fillRows(this.fields, itemRows(data, i, 6));
     this.root.hidden = false;
     const w = this.root.offsetWidth, h = this.root.offsetHeight;
@@ -83,8 +87,8 @@ class DetailsPanel {
 
   /* far: the neighbours the map put away from item i (not among its nearest points). */
   show(data, i, neighbors, colors, far = new Set()) {
-    this.name.textContent = data.names[i];
-    this.id.textContent = data.names === data.ids ? "" : `id ${data.ids[i]}`;
+    this.name.textContent = data.names.at(i);
+    this.id.textContent = data.names === data.ids ? "" : `id ${data.ids.at(i)}`;
     fillRows(this.fields, itemRows(data, i));
     this.title.textContent = neighbors.length ? `Neighbours (${neighbors.length})` : "No neighbours";
     const reasons = data.reasonsOf(i);
@@ -95,7 +99,7 @@ class DetailsPanel {
       const swatch = element("span", "atlas-swatch");
       swatch.style.background = rgbaCss(colors, j);
       const label = element("span", "atlas-neighbor-text");
-      label.append(element("span", "atlas-neighbor-name", data.names[j]));
+      label.append(element("span", "atlas-neighbor-name", data.names.at(j)));
       const why = reasons ? reasonText(reasons[k].shared, data.users[i], reasons[k].lift) : "";
       if (why || far.has(j)) {
         const words = [why, far.has(j) ? "far on the map" : ""].filter(Boolean).join(" · ");
@@ -153,7 +157,7 @@ function renderMissing(report, names, onChoose) {
     if (close.length) {
       row.append(" — did you mean ");
       close.forEach((i, c) => {
-        const button = element("button", "atlas-suggestion", names[i]);
+        const button = element("button", "atlas-suggestion", names.at(i));
         button.type = "button";
         button.dataset.index = String(i);
         button.title = "Use this name";
@@ -188,7 +192,7 @@ function attachSearch(input, list, data, onChoose) {
   const choose = (k) => {
     if (k < 0 || k >= results.length) return;
     const i = results[k];
-    input.value = data.names[i];
+    input.value = data.names.at(i);
     close();
     onChoose(i);
   };
@@ -198,7 +202,7 @@ function attachSearch(input, list, data, onChoose) {
       const li = element("li");
       li.setAttribute("role", "option");
       li.dataset.index = String(i);
-      li.append(element("span", "atlas-result-name", data.names[i]),
+      li.append(element("span", "atlas-result-name", data.names.at(i)),
                 element("span", "atlas-result-meta", `${formatCount(data.users[i])} users`));
       li.addEventListener("mousedown", (event) => { event.preventDefault(); choose(k); });
       return li;
