@@ -216,9 +216,10 @@ def _plot(results: dict, path: Path) -> None:
     settings = list(results["runs"])
     fig, axes = plt.subplots(1, len(settings), figsize=(6.5 * len(settings), 5), squeeze=False)
     for ax, setting in zip(axes[0], settings):
-        ok = {s: r for s, r in results["runs"][setting].items() if r.get("status") == "ok"}
+        # a build stopped part way still shows the stages it finished (its items: the size asked for)
+        ok = {s: r for s, r in results["runs"][setting].items() if r.get("status") == "ok" or r.get("stages")}
         for stage in STAGE_ORDER:
-            pts = [(r["profiles"]["items"], r["stages"][stage]["seconds"]) for r in ok.values() if stage in r["stages"]]
+            pts = [(r.get("profiles", {}).get("items", SIZES.get(size)), r["stages"][stage]["seconds"]) for size, r in ok.items() if stage in r["stages"]]
             if len(pts) >= 2:
                 k = growth({str(x): x for x, _ in pts}, {str(x): t for x, t in pts})
                 ax.plot(*zip(*pts), marker="o", label=f"{stage} (k={k:.2f})")
