@@ -218,11 +218,12 @@ def _plot(results: dict, path: Path) -> None:
     for ax, setting in zip(axes[0], settings):
         # a build stopped part way still shows the stages it finished (its items: the size asked for)
         ok = {s: r for s, r in results["runs"][setting].items() if r.get("status") == "ok" or r.get("stages")}
-        for stage in STAGE_ORDER:
+        for number, stage in enumerate(STAGE_ORDER):
             pts = [(r.get("profiles", {}).get("items", SIZES.get(size)), r["stages"][stage]["seconds"]) for size, r in ok.items() if stage in r["stages"]]
             if len(pts) >= 2:
                 k = growth({str(x): x for x, _ in pts}, {str(x): t for x, t in pts})
-                ax.plot(*zip(*pts), marker="o", label=f"{stage} (k={k:.2f})")
+                late = number >= 10  # the colour cycle has 10 colours: the stages after them dashed, square
+                ax.plot(*zip(*pts), marker="s" if late else "o", linestyle="--" if late else "-", label=f"{stage} (k={k:.2f})")
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("items")
