@@ -181,7 +181,9 @@ class Replaced:
 
 
 def _frames(text: str) -> list[str]:
-    return [line.strip() for line in text.splitlines()[1:] if line.strip().startswith("at ")]
+    """The stack's frames that name a script (``at f (http://…)``); the engine's own frames
+    (``at async Promise.all (index 0)``) name none and run no one's code."""
+    return [line.strip() for line in text.splitlines()[1:] if line.strip().startswith("at ") and "://" in line]
 
 
 def _only_marimo_frames(stack: str) -> bool:

@@ -65,6 +65,10 @@ def test_a_bundle_fetch_cut_off_with_its_chart_is_let_through_only_through_marim
     assert len(unexplained([("error", cut + ATLAS_FRAME, MARIMO)], [], Replaced(charts=1))) == 1
     assert len(unexplained([("error", cut, MARIMO)], [], Replaced())) == 1
     assert len(unexplained([("error", cut, MARIMO)] * 2, [], Replaced(charts=1))) == 1
+    # the engine's frames between marimo's (a Promise.all the fetch ran inside) name no script
+    nested = cut + "\n    at async Promise.all (index 1)\n    at async r (http://h/assets/vega-component-CnadTgoE.js:1:9319)"
+    assert unexplained([("error", nested, MARIMO)], [], Replaced(charts=1)) == []
+    assert len(unexplained([("error", nested + ATLAS_FRAME, MARIMO)], [], Replaced(charts=1))) == 1
 
 
 def test_an_error_in_atlas_is_reported_beside_the_race():
