@@ -307,6 +307,13 @@ def scratch(n_items: int, weighted: bool, max_item_users: int, threads: int):
     return acc, mark, touched, summing
 
 
+def narrow_items(user_items: np.ndarray, n_items: int) -> np.ndarray:
+    """The profiles' item numbers as ``uint16`` where every item number fits (65,536 items or
+    fewer): the kernel streams them from memory once per row that reads the profile, and half
+    the bytes are a quarter less time (2 bytes an interaction more memory while it runs)."""
+    return user_items.astype(np.uint16) if n_items <= 1 << 16 else user_items
+
+
 def candidate_rows(
     blocks: Iterable[np.ndarray], arrays: dict[str, np.ndarray], pair: PairWeight, terms: KeyTerms, min_count: float,
     out_index: np.ndarray, out_key: np.ndarray, *, n_threads: int | None = None, after_block: Callable[[int], None] | None = None,
@@ -317,11 +324,12 @@ def candidate_rows(
     threads = numba.get_num_threads()
     item_ptr = arrays["item_ptr"]
     acc, mark, touched, summing = scratch(out_index.shape[0], pair.weighted, int(np.diff(item_ptr).max(initial=0)), threads)
+    user_items = narrow_items(arrays["user_items"], out_index.shape[0])
     for items in blocks:
         if numba.get_num_threads() != threads:  # the scratch rows are indexed by thread id
             raise RuntimeError("numba's thread count changed while the co-occurrence kernel ran")
         topk_rows(
-            items, min(n_threads or threads, threads), arrays["user_ptr"], arrays["user_items"], arrays["user_w"], item_ptr,
+            items, min(n_threads or threads, threads), arrays["user_ptr"], user_items, arrays["user_w"], item_ptr,
             arrays["item_users"], arrays["item_w"], pair.kernel_key, summing, terms.scale, terms.half, terms.threshold,
             float(min_count), acc, mark, touched, out_index, out_key,
         )
