@@ -6,8 +6,10 @@ of that user, adding the pair's weight (:mod:`atlas.pairweights`: 1, ``w_ui · w
 ranked by the weighting's rank key (:mod:`atlas.weightings`) and only its ``n_candidates`` best
 entries are kept in a small heap. Memory is O(items × n_candidates) plus one accumulator per
 thread, instead of the O(nnz(XᵀX)) that a sparse matrix product materialises. The items go to the
-kernel heaviest row first, in ``N_BLOCKS`` blocks of equal work (``work_blocks``); the threads
-take the rows of a block one at a time as they get free.
+kernel heaviest row first, in blocks of equal work (``work_blocks``: up to ``N_BLOCKS``, none
+smaller than ``BLOCK_WORK`` pair updates); the threads take the rows of a block one at a time as
+they get free. Each block ends with the threads waiting for each other, which on a busy machine
+can cost a scheduler time slice: a small stage runs as one block.
 
 Pairs that a weighting rejects (PMI ≤ 0, fewer than ``min_count`` shared users) are not lost:
 they are kept behind every accepted pair with a negative score ordered by count, so that an
@@ -32,7 +34,8 @@ from .weightings import WEIGHTINGS, ItemSums, Weighting, get_weighting
 
 log = logging.getLogger(__name__)
 
-N_BLOCKS = 50  # kernel calls per stage: the progress ticks
+N_BLOCKS = 50  # at most this many kernel calls per stage: the progress ticks
+BLOCK_WORK = 500_000_000  # pair updates a block holds at least (a second or so of work)
 
 
 
@@ -192,6 +195,7 @@ def cooccurrence_candidates(
     out_index = np.full((n_items, m), -1, dtype=np.int32)
     out_key = np.full((n_items, m), -np.inf, dtype=np.float32)
     work = _row_work(arrays["user_ptr"], arrays["item_ptr"], arrays["item_users"])
+    blocks = work_blocks(work, int(np.clip(np.ceil(work.sum() / BLOCK_WORK), 1, N_BLOCKS)))
     done = 0
 
     def tick(n: int) -> None:
@@ -200,7 +204,7 @@ def cooccurrence_candidates(
         progress(done, n_items)
 
     candidate_rows(
-        work_blocks(work, N_BLOCKS), arrays, pair, terms, params.min_count, out_index, out_key,
+        blocks, arrays, pair, terms, params.min_count, out_index, out_key,
         n_threads=n_threads, after_block=tick if progress is not None else None,
     )
     integral = not pair.weighted or pair.integral(bool(np.all(arrays["user_w"] == np.rint(arrays["user_w"]))))
