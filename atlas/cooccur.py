@@ -1,10 +1,15 @@
 """Stage 3 — co-occurrence: each item's strongest partners, without the item × item matrix.
 
-For item i the kernel walks the users of i and, for each, the items of that user, adding the
-pair's weight (:mod:`atlas.pairweights`: 1, ``w_ui · w_uj``, ``min(w_ui, w_uj)`` …) into a dense per-thread accumulator —
-one row of XᵀX at a time. The row is ranked by the weighting's rank key (:mod:`atlas.weightings`)
-and only its ``n_candidates`` best entries are kept in a small heap. Memory is O(items × n_candidates) plus one accumulator per thread,
-instead of the O(nnz(XᵀX)) that a sparse matrix product materialises.
+For item i the kernel (:mod:`atlas.cooccur_kernel`) walks the users of i and, for each, the items
+of that user, adding the pair's weight (:mod:`atlas.pairweights`: 1, ``w_ui · w_uj``,
+``min(w_ui, w_uj)`` …) into a dense per-thread accumulator — one row of XᵀX at a time. The row is
+ranked by the weighting's rank key (:mod:`atlas.weightings`) and only its ``n_candidates`` best
+entries are kept in a small heap. Memory is O(items × n_candidates) plus one accumulator per
+thread, instead of the O(nnz(XᵀX)) that a sparse matrix product materialises. The items go to the
+kernel heaviest row first, in blocks of equal work (``work_blocks``: up to ``N_BLOCKS``, none
+smaller than ``BLOCK_WORK`` pair updates); the threads take the rows of a block one at a time as
+they get free. Each block ends with the threads waiting for each other, which on a busy machine
+can cost a scheduler time slice: a small stage runs as one block.
 
 Pairs that a weighting rejects (PMI ≤ 0, fewer than ``min_count`` shared users) are not lost:
 they are kept behind every accepted pair with a negative score ordered by count, so that an
@@ -23,10 +28,14 @@ import numpy as np
 from .errors import AtlasError, check_choice, check_range
 from .options import option
 from .profiles import Profiles
-from .pairweights import get_pair_weight, pair_contribution, pair_weight_names
+from .cooccur_kernel import candidate_rows
+from .pairweights import get_pair_weight, pair_weight_names
 from .weightings import WEIGHTINGS, ItemSums, Weighting, get_weighting
 
 log = logging.getLogger(__name__)
+
+N_BLOCKS = 50  # at most this many kernel calls per stage: the progress ticks
+BLOCK_WORK = 500_000_000  # pair updates a block holds at least (a second or so of work)
 
 
 
@@ -76,112 +85,6 @@ class Candidates:
         return self.index.shape[0]
 
 
-@numba.njit(cache=True, inline="always")
-def _worse(key_a, idx_a, key_b, idx_b):
-    """Whether candidate a ranks below b: a smaller key, or the same key and a larger index."""
-    return key_a < key_b or (key_a == key_b and idx_a > idx_b)
-
-
-@numba.njit(cache=True, inline="always")
-def _sift_down(keys, idx, size, pos):
-    while True:
-        left = 2 * pos + 1
-        if left >= size:
-            return
-        child = left
-        if left + 1 < size and _worse(keys[left + 1], idx[left + 1], keys[left], idx[left]):
-            child = left + 1
-        if _worse(keys[child], idx[child], keys[pos], idx[pos]):
-            keys[child], keys[pos] = keys[pos], keys[child]
-            idx[child], idx[pos] = idx[pos], idx[child]
-            pos = child
-        else:
-            return
-
-
-@numba.njit(cache=True, inline="always")
-def _sift_up(keys, idx, pos):
-    while pos > 0:
-        parent = (pos - 1) // 2
-        if _worse(keys[pos], idx[pos], keys[parent], idx[parent]):
-            keys[pos], keys[parent] = keys[parent], keys[pos]
-            idx[pos], idx[parent] = idx[parent], idx[pos]
-            pos = parent
-        else:
-            return
-
-
-@numba.njit(parallel=True, cache=True)
-def _topk_block(
-    items, n_chunks, user_ptr, user_items, user_w, item_ptr, item_users, item_w, pair_key,
-    scale, half, threshold, min_count, out_index, out_key,
-):  # pragma: no cover - compiled
-    """Top candidates of ``items`` by the rank key ``s · scale[j] / (half[i] + half[j])``.
-
-    ``s`` accumulates, per shared user, the contribution of the pair weight whose ``kernel_key``
-    is ``pair_key`` (a compile-time constant: one specialisation per pair weight).
-    The exact scores are derived for the winners only (``Weighting.score_from_key``). Rejected
-    pairs get the key −1/(1+s) — behind every accepted pair, ordered by ``s`` — and are skipped
-    outright once the heap holds only accepted partners.
-    """
-    n_items = half.shape[0]
-    m = out_index.shape[1]
-    n = items.shape[0]
-    for chunk in numba.prange(n_chunks):
-        acc = np.zeros(n_items, dtype=np.float32)
-        touched = np.empty(n_items, dtype=np.int32)
-        seen = np.full(n_items, -1, dtype=np.int64)  # last item whose row listed j
-        heap_key = np.empty(m, dtype=np.float32)
-        heap_idx = np.empty(m, dtype=np.int32)
-        for t in range(chunk, n, n_chunks):
-            i = items[t]
-            n_touched = 0
-            for p in range(item_ptr[i], item_ptr[i + 1]):
-                u = item_users[p]
-                wi = item_w[p]
-                for q in range(user_ptr[u], user_ptr[u + 1]):
-                    j = user_items[q]
-                    weight = pair_contribution(pair_key, wi, user_w[q])
-                    if seen[j] != i:
-                        seen[j] = i
-                        touched[n_touched] = j
-                        n_touched += 1
-                    acc[j] += weight
-            size = 0
-            hi = half[i]
-            thr = threshold[i]
-            for r in range(n_touched):
-                j = touched[r]
-                s = acc[j]
-                acc[j] = 0.0
-                if j == i:
-                    continue
-                key = s * scale[j] / (hi + half[j])
-                if s < min_count or key <= thr:
-                    if size == m and heap_key[0] >= 0.0:
-                        continue
-                    key = -1.0 / (1.0 + s)
-                if size < m:
-                    heap_key[size] = key
-                    heap_idx[size] = j
-                    _sift_up(heap_key, heap_idx, size)
-                    size += 1
-                elif _worse(heap_key[0], heap_idx[0], np.float32(key), j):
-                    heap_key[0] = key
-                    heap_idx[0] = j
-                    _sift_down(heap_key, heap_idx, size, 0)
-            # pop the heap (worst first) into the row from the back: best ends up first
-            for r in range(size - 1, -1, -1):
-                out_key[i, r] = heap_key[0]
-                out_index[i, r] = heap_idx[0]
-                heap_key[0] = heap_key[r]
-                heap_idx[0] = heap_idx[r]
-                _sift_down(heap_key, heap_idx, r, 0)
-            for r in range(size, m):
-                out_index[i, r] = -1
-                out_key[i, r] = -np.inf
-
-
 @numba.njit(cache=True)
 def _column_sums(ptr, w):  # pragma: no cover - compiled
     """Per column: the sum of weights and the sum of squared weights."""
@@ -194,6 +97,27 @@ def _column_sums(ptr, w):  # pragma: no cover - compiled
             sums[j] += v
             squares[j] += v * v
     return sums, squares
+
+
+@numba.njit(cache=True)
+def _row_work(user_ptr, item_ptr, item_users):  # pragma: no cover - compiled
+    """Per item i: the pair updates of its row, Σ over the users of i of their profile length."""
+    n = item_ptr.shape[0] - 1
+    work = np.zeros(n, dtype=np.int64)
+    for i in range(n):
+        for p in range(item_ptr[i], item_ptr[i + 1]):
+            u = item_users[p]
+            work[i] += user_ptr[u + 1] - user_ptr[u]
+    return work
+
+
+def work_blocks(work: np.ndarray, n_blocks: int) -> list[np.ndarray]:
+    """The items, heaviest row first (ties by index), cut into about ``n_blocks`` blocks of
+    equal work: one kernel call each, and a progress tick between them that moves with time."""
+    order = np.lexsort((np.arange(work.shape[0]), -work)).astype(np.int64)
+    cum = np.cumsum(work[order])
+    cuts = np.searchsorted(cum, cum[-1] * np.arange(1, n_blocks) / n_blocks, side="right")
+    return [b for b in np.split(order, np.unique(cuts)) if b.shape[0]]
 
 
 def _keys_to_counts(weighting: Weighting, key: np.ndarray, index: np.ndarray, sums: ItemSums, integral: bool) -> np.ndarray:
@@ -252,7 +176,9 @@ def cooccurrence_candidates(
 ) -> Candidates:
     """Each item's ``n_candidates`` best partners under ``params.weighting``.
 
-    ``progress(done, total)`` is called between blocks of items.
+    ``progress(done, total)`` is called between blocks of items (blocks of equal work, so the
+    ticks move with time). ``n_threads`` threads share the rows (default, and at most, numba's
+    thread count); the result is the same whatever their number.
     """
     n_users, n_items = profiles.matrix.shape
     if n_items < 2:
@@ -268,23 +194,19 @@ def cooccurrence_candidates(
 
     out_index = np.full((n_items, m), -1, dtype=np.int32)
     out_key = np.full((n_items, m), -np.inf, dtype=np.float32)
-    threads = n_threads or numba.get_num_threads()
-    # interleave popular and rare items so that every block and chunk costs about the same
-    order = np.random.default_rng(0).permutation(n_items).astype(np.int64)
-    block = max(256, n_items // 50)
-    n_chunks = max(4 * threads, 1)
+    work = _row_work(arrays["user_ptr"], arrays["item_ptr"], arrays["item_users"])
+    blocks = work_blocks(work, int(np.clip(np.ceil(work.sum() / BLOCK_WORK), 1, N_BLOCKS)))
     done = 0
-    pair_key = pair.kernel_key
-    for lo in range(0, n_items, block):
-        items = order[lo : lo + block]
-        _topk_block(
-            items, min(n_chunks, items.shape[0]), arrays["user_ptr"], arrays["user_items"], arrays["user_w"],
-            arrays["item_ptr"], arrays["item_users"], arrays["item_w"], pair_key,
-            terms.scale, terms.half, terms.threshold, float(params.min_count), out_index, out_key,
-        )
-        done += items.shape[0]
-        if progress is not None:
-            progress(done, n_items)
+
+    def tick(n: int) -> None:
+        nonlocal done
+        done += n
+        progress(done, n_items)
+
+    candidate_rows(
+        blocks, arrays, pair, terms, params.min_count, out_index, out_key,
+        n_threads=n_threads, after_block=tick if progress is not None else None,
+    )
     integral = not pair.weighted or pair.integral(bool(np.all(arrays["user_w"] == np.rint(arrays["user_w"]))))
     return candidates_from_keys(params.weighting, out_index, out_key, sums, integral, profiles.pair_updates)
 

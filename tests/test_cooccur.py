@@ -109,20 +109,71 @@ def test_rejected_pairs_become_ranked_fallbacks(profiles):
     assert (np.diff(counts) <= 0).all() and counts[0] > 0
 
 
-@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="numba runs a single thread here")
-def test_results_do_not_depend_on_thread_count(profiles):
+def weighted(profiles, seed=5):
+    """The same profiles with weights that are not whole numbers (float32 sums that round)."""
+    rng = np.random.default_rng(seed)
+    values = np.array([0.3, 1.0, 1.7, 2.5, 4.1], dtype=np.float32)
+    data = atlas.from_arrays(*_triples(profiles, rng.choice(values, profiles.matrix.nnz)))
+    return atlas.build_profiles(data, atlas.FilterParams(min_item_users=1, min_user_items=1))
+
+
+def _triples(profiles, weights):
+    coo = profiles.matrix.tocoo()
+    return coo.row, coo.col, weights
+
+
+def dense_catalogue():
+    """30 items, 400 users of 12 items each: every row touches every item."""
+    rng = np.random.default_rng(8)
+    users = np.repeat(np.arange(400), 12)
+    items = np.concatenate([rng.choice(30, 12, replace=False) for _ in range(400)])
+    return atlas.build_profiles(atlas.from_arrays(users, items), atlas.FilterParams(min_item_users=1, min_user_items=1))
+
+
+def candidates_at(threads, profiles, params):
     before = numba.get_num_threads()
-    runs = []
     try:
-        for threads in (1, 2):
-            numba.set_num_threads(threads)  # the kernel's threads, and with them its chunks
-            runs.append(cooccurrence_candidates(profiles, CooccurrenceParams(weighting="cosine")))
+        numba.set_num_threads(threads)  # the kernel's threads: which rows each one takes
+        return cooccurrence_candidates(profiles, params)
     finally:
         numba.set_num_threads(before)
-    one, two = runs
-    np.testing.assert_array_equal(one.index, two.index)
-    np.testing.assert_array_equal(one.score, two.score)
-    np.testing.assert_array_equal(one.count, two.count)
+
+
+def same_candidates(a, b):
+    return all(np.array_equal(getattr(a, f), getattr(b, f)) for f in ("index", "score", "count"))
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="numba runs a single thread here")
+@pytest.mark.parametrize("data", ["planted", "weighted", "dense", "dense weighted"])
+@pytest.mark.parametrize("weighting", ["cosine", "pmi"])
+def test_results_do_not_depend_on_thread_count(profiles, data, weighting):
+    chosen = {
+        "planted": lambda: profiles, "weighted": lambda: weighted(profiles), "dense": dense_catalogue,
+        "dense weighted": lambda: weighted(dense_catalogue()),
+    }[data]()
+    params = CooccurrenceParams(weighting=weighting, pair_weight="product" if "weighted" in data else "none", n_candidates=8)
+    one, two = candidates_at(1, chosen, params), candidates_at(2, chosen, params)
+    assert same_candidates(one, two)
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.int32, np.float32])
+def test_every_accumulator_gives_the_same_candidates(profiles, monkeypatch, dtype):
+    # uint16 counts where no item has 65,536 users, int32 above, float32 sums of ones above 2^24
+    expected = cooccurrence_candidates(profiles, CooccurrenceParams(weighting="jaccard", n_candidates=10))
+    monkeypatch.setattr(atlas.cooccur_kernel, "accumulator_dtype", lambda weighted, users: np.float32 if weighted else dtype)
+    assert same_candidates(cooccurrence_candidates(profiles, CooccurrenceParams(weighting="jaccard", n_candidates=10)), expected)
+
+
+def test_a_row_that_touches_every_item():
+    # the dense path (a row with more pair updates than items) against the dense reference
+    p = dense_catalogue()
+    c = cooccurrence_candidates(p, CooccurrenceParams(weighting="count", n_candidates=29))
+    g = dense_cooccurrence(p)
+    np.fill_diagonal(g, -1)
+    for i in range(p.n_items):
+        expected = np.lexsort((np.arange(p.n_items), -g[i]))[:29]
+        np.testing.assert_array_equal(c.index[i], expected)
+        np.testing.assert_array_equal(c.count[i], g[i, expected])
 
 
 def test_bad_weighting_lists_the_choices():

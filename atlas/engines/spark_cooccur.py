@@ -59,7 +59,8 @@ def _block_kernel(terms_bc, n_blocks: int, m: int, pair: PairWeight, min_count: 
         import numba
         import pyarrow as pa
 
-        from atlas.cooccur import _topk_block
+        from atlas.cooccur_kernel import candidate_rows
+        from atlas.weightings import KeyTerms
 
         numba.set_num_threads(1)  # Spark runs one task per core
         scale_all, half_all, thr_all = terms_bc.value
@@ -76,11 +77,12 @@ def _block_kernel(terms_bc, n_blocks: int, m: int, pair: PairWeight, min_count: 
         targets = np.flatnonzero(items % n_blocks == block).astype(np.int64)
         out_index = np.full((items.shape[0], m), -1, dtype=np.int32)
         out_key = np.full((items.shape[0], m), -np.inf, dtype=np.float32)
-        _topk_block(
-            targets, max(1, min(4, targets.shape[0])), user_ptr, col[by_row].astype(np.int32), w[by_row], item_ptr,
-            row[by_col].astype(np.int32), w[by_col], pair.kernel_key, scale_all[items], half_all[items], thr_all[items],
-            min_count, out_index, out_key,
-        )
+        arrays = {
+            "user_ptr": user_ptr, "user_items": col[by_row].astype(np.int32), "user_w": w[by_row],
+            "item_ptr": item_ptr, "item_users": row[by_col].astype(np.int32), "item_w": w[by_col],
+        }
+        terms = KeyTerms(scale_all[items], half_all[items], thr_all[items])
+        candidate_rows([targets], arrays, pair, terms, min_count, out_index, out_key)
         local = out_index[targets]
         ok = local >= 0
         rows, ranks = np.nonzero(ok)
