@@ -97,6 +97,8 @@ class Build(Stages):
 
     def _compute(self, name: str) -> StageValue:
         spec, arg = self._spec(name)
+        if name == "layouts":
+            self._lay_out_side_by_side()
         for up in spec.upstream(self.params):  # upstream first, so that this stage's time is its own
             self.get(up)
         runner = self._runner()
@@ -110,6 +112,19 @@ class Build(Stages):
             if self.progress:
                 self.progress(name, 1, 1)
         return done
+
+    def _lay_out_side_by_side(self) -> None:
+        """Every projection's layout, side by side on the idle cores (``compute_side_by_side``):
+        once the neighbours are found the layouts are independent, and UMAP's optimiser runs one
+        thread whatever the machine has, so t-SNE or PaCMAP use the other core meanwhile
+        (bench/README.md, "Layouts side by side")."""
+        from .cores import fitted_thread_count
+
+        wanted = [f"layout:{name}" for name in self.params.names]
+        if sum(not self.has(one) for one in wanted) < 2:
+            return
+        self.get("neighbors")  # first, on every idle core
+        self.compute_side_by_side(wanted, fitted_thread_count())
 
     # -- the stages ----------------------------------------------------------------------------
     @stage("data")

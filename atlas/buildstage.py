@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,6 +111,50 @@ class Stages:
                 done = self._compute(name)
                 self._done[name] = done
         return done.value
+
+    def compute_side_by_side(self, names: Sequence[str], cores: int) -> None:
+        """Compute the stages ``names`` (independent of each other, their upstream computed here
+        first) in as many threads at once as there are ``cores`` to run them, each thread with an
+        equal share of them (``cores.sharing``); with one core, here, one after the other. Stages in
+        threads of their own must give what they give alone: every stage with a thread rule
+        (``cores.STAGE_RULES``) does. The first failure, in the order of ``names``, is raised
+        once all have stopped; Ctrl-C stops waiting at once (the threads are daemons)."""
+        names = [name for name in names if not self.has(name)]
+        for name in names:
+            for up in self.upstream(name):
+                self.get(up)
+        workers = min(cores, len(names))
+        if workers <= 1:
+            for name in names:
+                self.get(name)
+            return
+        from .cores import sharing
+
+        share = max(1, cores // workers)
+        queue = list(reversed(names))
+        failed: dict[str, BaseException] = {}
+
+        def work() -> None:
+            with sharing(share):
+                while True:
+                    with self._lock:
+                        if not queue or failed:
+                            return
+                        name = queue.pop()
+                    try:
+                        self.get(name)
+                    except BaseException as exc:  # noqa: BLE001 — raised again in the caller's thread
+                        failed[name] = exc
+
+        threads = [threading.Thread(target=work, name=f"atlas-stage-{i}", daemon=True) for i in range(workers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(0.2)  # a timed wait, so that Ctrl-C reaches this thread at once
+        for name in names:
+            if name in failed:
+                raise failed[name]
 
     def has(self, name: str) -> bool:
         """Whether stage ``name`` is computed (here, or shared from the build this one came from)."""

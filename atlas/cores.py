@@ -30,7 +30,11 @@ exception. Libraries that take a thread count as an argument (openTSNE's ``n_job
 ``fitted_thread_count()``. The pipeline records each stage's count in the manifest.
 
 torch's and the OpenMP pools' counts are process-wide: fit them from one thread at a time (the
-pipeline runs its stages in one thread). numba's count is per thread.
+pipeline runs its stages in one thread). numba's count is per thread. The one exception is the
+layouts, which run side by side once the neighbours are found (``Stages.compute_side_by_side``):
+each in a thread of its own with its share of the cores (``sharing``), none of them using torch,
+each taking its count as an argument or from numba's per-thread count, the BLAS pools at one
+thread throughout. ``ATLAS_THREADS`` then forces the count of them all together.
 """
 
 from __future__ import annotations
@@ -181,13 +185,31 @@ def fit_threads(idle: float | None, cores: int, limit: int | None = None) -> int
     return max(1, min(threads, cores))
 
 
+_share: ContextVar[int | None] = ContextVar("atlas_core_share", default=None)
+
+
+@contextlib.contextmanager
+def sharing(threads: int) -> Iterator[None]:
+    """Stages planned inside run with at most ``threads`` threads: the share of the cores of one
+    of several stages computed side by side (``Stages.compute_side_by_side``). A stage whose
+    result depends on its count keeps its fixed count."""
+    token = _share.set(max(1, threads))
+    try:
+        yield
+    finally:
+        _share.reset(token)
+
+
 def plan_threads(*, read_load: LoadReader | None = None, limit: int | None = None) -> ThreadPlan:
     """The thread plan for a stage starting now: ``ATLAS_THREADS`` when set, else one fitted to the
-    current load of this process's CPUs."""
+    current load of this process's CPUs; either at most the share of ``sharing``."""
     cpus = allowed_cores()
+    share = _share.get()
+    if share is not None:
+        limit = share if limit is None else min(limit, share)
     forced = forced_threads()
     if forced is not None:
-        return ThreadPlan(forced, len(cpus), None, forced=True)
+        return ThreadPlan(forced if limit is None else min(forced, limit), len(cpus), None, forced=True)
     idle = idle_cores(cpus, read_load or sample_cpu_load)
     return ThreadPlan(fit_threads(idle, len(cpus), limit), len(cpus), idle)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
 
 import numpy as np
 import pytest
@@ -71,7 +72,8 @@ def test_a_build_says_which_stages_the_stage_cache_served(tmp_path, planted, sma
 def test_the_result_records_the_threads_of_the_stages_it_computed(planted, small_params, monkeypatch):
     monkeypatch.setenv("ATLAS_THREADS", "2")
     result = Build(planted, small_params).result()
-    assert result.threads["cooccurrence"] == 2 and result.threads["tsne"] == 2
+    assert result.threads["cooccurrence"] == 2
+    assert result.threads["tsne"] == 1  # beside UMAP, on the other of the two cores
     assert result.threads["embedding"] == 1 and result.threads["umap"] == 1  # fixed by their rule in atlas.cores
     again = Build(planted, small_params, cache=atlas.StageCache())
     assert set(again.result().threads) == set(result.threads)
@@ -230,3 +232,45 @@ def test_the_maps_faithfulness_is_measured_once_per_layout_and_the_export_reads_
     assert build.cache.misses["faithfulness"] == misses  # the export's column is the maps' own
     written = read_export(tmp_path / "out").layout["faithfulness"].to_numpy()
     np.testing.assert_allclose(written, first["tsne"])
+
+
+def test_the_layouts_run_side_by_side_on_the_idle_cores_and_give_what_they_give_alone(planted, small_params, monkeypatch):
+    """UMAP runs one thread whatever the machine has, so t-SNE runs beside it on the other core:
+    each layout in a thread of its own, with its share of the cores, the same bytes as one by one."""
+    original = atlas.projections.project
+    seen = {}
+    meet = threading.Barrier(2, timeout=60)
+
+    def project(embedding, params, *args, **kwargs):
+        name = atlas.projections.of(params).name
+        seen[name] = (threading.current_thread().name, atlas.cores.fitted_thread_count())
+        meet.wait()  # passed only by two layouts running at the same time
+        return original(embedding, params, *args, **kwargs)
+
+    monkeypatch.setattr(atlas.projections, "project", project)
+    monkeypatch.setenv("ATLAS_THREADS", "2")
+    side_by_side = Build(planted, small_params).layouts
+    assert seen["umap"][0] != seen["tsne"][0] and threading.main_thread().name not in (seen["umap"][0], seen["tsne"][0])
+    assert seen["umap"][1] == 1 and seen["tsne"][1] == 1  # two cores shared by two layouts
+
+    monkeypatch.setattr(atlas.projections, "project", original)
+    monkeypatch.setenv("ATLAS_THREADS", "1")
+    one_by_one = Build(planted, small_params).layouts
+    for name in ("umap", "tsne"):
+        assert side_by_side[name].xy.tobytes() == one_by_one[name].xy.tobytes()
+
+
+def test_a_layout_that_fails_beside_another_stops_the_build_with_its_own_error(planted, small_params, monkeypatch):
+    original = atlas.projections.project
+
+    def project(embedding, params, *args, **kwargs):
+        if atlas.projections.of(params).name == "tsne":
+            raise atlas.AtlasError("t-SNE perplexity too large for 3 items; use at most 1.")
+        return original(embedding, params, *args, **kwargs)
+
+    monkeypatch.setattr(atlas.projections, "project", project)
+    monkeypatch.setenv("ATLAS_THREADS", "2")
+    build = Build(planted, small_params)
+    with pytest.raises(atlas.AtlasError, match="perplexity too large"):
+        build.layouts
+    assert build.has("layout:umap") and not build.has("layout:tsne")  # what finished is kept

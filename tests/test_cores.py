@@ -238,3 +238,14 @@ def test_tsne_takes_its_n_jobs_from_the_fitted_count(two_cores, monkeypatch, bui
     with cores.fitted_threads("tsne", read_load=load(0, 0)):
         atlas.project(built.embedding, params)
     assert seen == [1, 2]
+
+
+def test_a_share_of_the_cores_caps_the_threads_of_the_stages_planned_inside(four_cores, monkeypatch):
+    """Two stages side by side on four idle cores get two threads each; a stage with a fixed count keeps it."""
+    with cores.sharing(2):
+        assert cores.plan_threads(read_load=load(0, 0, 0, 0)).threads == 2
+        assert cores.plan_threads(read_load=load(100, 100, 100, 0)).threads == 1  # fewer idle than the share
+        assert cores.plan_stage("umap", read_load=load(0, 0, 0, 0)).threads == 1
+        monkeypatch.setenv("ATLAS_THREADS", "4")
+        assert cores.plan_threads().threads == 2
+    assert cores.plan_threads().threads == 4  # outside, the forced count again

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import warnings
 from dataclasses import dataclass
 
@@ -68,19 +67,68 @@ START_ALPHA = 0.05
 START_WIDTH = 30.0
 
 
-class _EpochFile:
-    """A stand-in for the terminal that UMAP's progress bar writes to: reads the epoch from it."""
+_EPOCH_PARAMETERS = (
+    "head_embedding", "tail_embedding", "head", "tail", "n_vertices", "epochs_per_sample", "a", "b", "rng_state_per_sample",
+    "gamma", "dim", "move_other", "alpha", "epochs_per_negative_sample", "epoch_of_next_negative_sample",
+    "epoch_of_next_sample", "n", "densmap_flag", "dens_phi_sum", "dens_re_sum", "dens_re_cov", "dens_re_std",
+    "dens_re_mean", "dens_lambda", "dens_R", "dens_mu", "dens_mu_tot",
+)  # fmt: skip
+_epoch_kernel = None
 
-    def __init__(self, report: Throttle, layout: np.ndarray, total: int) -> None:
-        self.report, self.layout, self.total = report, layout, total
 
-    def write(self, text: str) -> None:
-        found = re.search(r"(\d+)/(\d+)", text)
-        if found:
-            self.report(int(found.group(1)), self.total, lambda: self.layout)
+def _released_epoch():
+    """UMAP's own single-epoch step compiled as UMAP compiles it (``fastmath``, one thread), but
+    releasing the interpreter lock while it runs; None where this umap-learn's step has another
+    signature (its own ``optimize_layout_euclidean`` is used then).
 
-    def flush(self) -> None:
-        pass
+    UMAP's compiled epoch holds the lock for its whole length (0.2 s an epoch at 100,000 items), so
+    a layout computed beside it in another thread (t-SNE, whose steps need the lock between its
+    compiled calls) would wait for every epoch. Without the lock the two run side by side on two
+    cores, and the arithmetic is the same code's: the layouts are byte-identical
+    (tests/test_umap_epochs.py)."""
+    global _epoch_kernel
+    if _epoch_kernel is None:
+        import inspect
+
+        import numba
+        from umap import layouts
+
+        step = getattr(layouts, "_optimize_layout_euclidean_single_epoch", None)
+        if step is None or tuple(inspect.signature(step).parameters) != _EPOCH_PARAMETERS:
+            _epoch_kernel = False
+        else:
+            _epoch_kernel = numba.njit(step, fastmath=True, parallel=False, nogil=True)
+    return _epoch_kernel or None
+
+
+def optimize_layout(layout, head, tail, epochs, epochs_per_sample, a, b, rng_state, *, alpha, report) -> None:
+    """UMAP's layout optimisation of ``layout`` in place (``umap.layouts.optimize_layout_euclidean``
+    with one thread, no densMAP, the tail moving with the head), epoch by epoch through
+    ``_released_epoch``; ``report(epoch, epochs, xy)`` after each epoch."""
+    kernel = _released_epoch()
+    if kernel is None:
+        from umap.layouts import optimize_layout_euclidean
+
+        optimize_layout_euclidean(
+            layout, layout, head, tail, epochs, layout.shape[0], epochs_per_sample, a, b, rng_state,
+            gamma=1.0, initial_alpha=alpha, negative_sample_rate=5, parallel=False, tqdm_kwds={"disable": True}, move_other=True,
+        )  # fmt: skip
+        report(epochs, epochs, lambda: layout)
+        return
+    # the same state and the same arguments, in the same types, as optimize_layout_euclidean's
+    per_negative = epochs_per_sample / 5
+    next_negative = per_negative.copy()
+    next_sample = epochs_per_sample.copy()
+    unused = np.zeros(1, dtype=np.float32)
+    rng_per_item = np.full((layout.shape[0], len(rng_state)), rng_state, dtype=np.int64) + layout[:, 0].astype(np.float64).view(np.int64).reshape(-1, 1)
+    rate = alpha
+    for epoch in range(epochs):
+        kernel(
+            layout, layout, head, tail, layout.shape[0], epochs_per_sample, a, b, rng_per_item, 1.0, layout.shape[1], True, rate,
+            per_negative, next_negative, next_sample, epoch, False, unused, unused.copy(), 0, 0, 0, 0, unused.copy(), unused.copy(), 0,
+        )  # fmt: skip
+        rate = alpha * (1.0 - (float(epoch) / float(epochs)))
+        report(epoch + 1, epochs, lambda: layout)
 
 
 @register
@@ -106,7 +154,6 @@ class Umap(Projection):
         called one by one so that the layout can be shown while it is optimised."""
         import umap.umap_ as core
         from sklearn.utils import check_random_state
-        from umap.layouts import optimize_layout_euclidean
 
         x = inputs.embedding.space()
         n, k = x.shape[0], params.n_neighbors
@@ -134,10 +181,5 @@ class Umap(Projection):
         epochs_per_sample = core.make_epochs_per_sample(graph.data, epochs)
         rng_state = rng.randint(core.INT32_MIN, core.INT32_MAX, 3).astype(np.int64)
         report = Throttle(progress)
-        optimize_layout_euclidean(
-            layout, layout, graph.row, graph.col, epochs, graph.shape[1], epochs_per_sample, a, b, rng_state,
-            gamma=1.0, initial_alpha=alpha, negative_sample_rate=5, parallel=False,
-            tqdm_kwds={"disable": progress is None, "file": _EpochFile(report, layout, epochs), "mininterval": 0.25}, move_other=True,
-        )  # fmt: skip
-        report(epochs, epochs, layout)
+        optimize_layout(layout, graph.row, graph.col, epochs, epochs_per_sample, a, b, rng_state, alpha=alpha, report=report)
         return layout
