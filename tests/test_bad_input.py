@@ -396,6 +396,37 @@ def test_sigint_during_a_real_build_exits_130_and_writes_nothing(tmp_path, previ
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "out", "plays.csv"]
 
 
+
+def test_sigint_while_the_layouts_run_side_by_side_stops_at_once(tmp_path):
+    """Ctrl-C reaches the build while UMAP and t-SNE run in threads of their own: it exits with 130
+    at once, without waiting for the layouts (long ones here) to finish."""
+    data = atlas.synthetic_profiles(3000, 800, n_communities=8, seed=5)
+    inter = data.interactions
+    pd.DataFrame({"user": inter.user_ids[inter.user], "item": inter.item_ids[inter.item]}).to_csv(tmp_path / "plays.csv", index=False)
+    cache = tmp_path / "cache"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "ATLAS_THREADS": "2"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "atlas.cli", "build", str(tmp_path / "plays.csv"), "--out", str(tmp_path / "out"),
+         "--cache-dir", str(cache), "--quiet", "--compare", "umap,tsne", "--umap-epochs", "100000", "--tsne-iter", "100000"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 300
+        while not list(cache.glob("atlas-neighbors-*.npz")) and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)  # the neighbours are found: the layouts start
+        time.sleep(3)
+        assert proc.poll() is None, proc.communicate()
+        proc.send_signal(signal.SIGINT)
+        sent = time.monotonic()
+        stdout, stderr = proc.communicate(timeout=300)
+        waited = time.monotonic() - sent
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, stderr
+    assert stderr == "error: interrupted; nothing was written.\n"
+    assert waited < 30, f"the build took {waited:.0f} s to stop after Ctrl-C"  # each layout alone runs for minutes
+    assert not (tmp_path / "out").exists()
+
 # -- the Python API and the app make the same parameter objects, so they get the same checks --
 
 NAN, INF = float("nan"), float("inf")
