@@ -88,7 +88,7 @@ MARKS_JS = f"window.__atlasMarks = {SYMBOL_MARKS_JS};" + """
 // Above --max-chart-points the maps are one WebGL widget (atlas/widgets/scatter.js): its views
 // are in the order umap, t-SNE, PaCMAP; a view's signature is where sampled items are drawn.
 // The newest WebGL maps widget's state on the page (through shadow roots), or null.
-window.__atlasWebglMaps = () => {
+window.__atlasWebglRoot = () => {
   const roots = [];
   const visit = (node) => {
     if (!node) return;
@@ -97,13 +97,18 @@ window.__atlasWebglMaps = () => {
     for (const child of node.children || []) visit(child);
   };
   visit(document.body);
-  return roots.length ? roots[roots.length - 1].atlasMaps : null;
+  return roots.length ? roots[roots.length - 1] : null;
+};
+window.__atlasWebglMaps = () => {
+  const root = window.__atlasWebglRoot();
+  return root ? root.atlasMaps : null;
 };
 window.__atlasWebgl = (name) => {
-  const maps = window.__atlasWebglMaps();
+  const root = window.__atlasWebglRoot();
+  const maps = root ? root.atlasMaps : null;
   const v = ['umap', 'tsne', 'pacmap'].indexOf(name.split('_')[0]);
   if (!maps || v < 0 || !maps.count) return null;
-  const canvases = roots[roots.length - 1].querySelectorAll('canvas[data-drawn]');
+  const canvases = root.querySelectorAll('canvas[data-drawn]');
   if (!canvases[v] || !canvases[v].dataset.drawn) return null;
   const step = Math.max(1, Math.floor(maps.count / 40)), picks = [];
   const box = canvases[v].getBoundingClientRect();  // positions in the view, wherever the page is scrolled

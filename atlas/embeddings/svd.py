@@ -10,7 +10,8 @@ Two kinds of matrix:
   document (BM25 or tf-idf over users), whose right singular vectors V·S^power are the items.
 
 Vectors are compared by cosine. The SVD is scikit-learn's ``randomized_svd`` (Halko et al.),
-seeded, so the same input gives the same vectors.
+seeded, so the same input gives the same vectors; its sparse products are shared among the idle
+cores (:mod:`atlas.embeddings.rsvd`, the same bytes).
 """
 
 from __future__ import annotations
@@ -92,8 +93,12 @@ def document_weighted(x: sp.csr_matrix, weighting: str) -> sp.csr_matrix:
 def svd_vectors(profiles, params: SvdParams) -> np.ndarray:
     """The item vectors (n_items × dim, float32) of ``params``' matrix; ``dim`` is lowered to
     n_items − 1 on a catalogue smaller than it (a warning says so)."""
-    from sklearn.utils.extmath import randomized_svd
+    from ..cores import plan_threads
+    from .rsvd import randomized_svd
 
+    # the products give the same bytes at any thread count (atlas/embeddings/rsvd.py), so they take
+    # the idle cores, although the embedding stage runs one thread for PyMDE's sake
+    threads = plan_threads().threads
     x = interaction_matrix(profiles, params.use_weights)
     n = x.shape[1]
     if n < 3:
@@ -105,10 +110,10 @@ def svd_vectors(profiles, params: SvdParams) -> np.ndarray:
         matrix = ppmi_matrix(x, cds=params.cds, shift=params.shift if params.weighting == "sppmi" else 1.0)
         if matrix.nnz == 0:
             raise AtlasError(f"no pair of items has a positive {params.weighting.upper()}; lower --svd-shift or the filters.")
-        u, s, _ = randomized_svd(matrix, dim, n_iter=params.n_iter, random_state=params.seed)
+        u, s, _ = randomized_svd(matrix, dim, n_iter=params.n_iter, seed=params.seed, threads=threads)
         vectors = u * s**params.power
     else:
-        _, s, vt = randomized_svd(document_weighted(x, params.weighting), dim, n_iter=params.n_iter, random_state=params.seed)
+        _, s, vt = randomized_svd(document_weighted(x, params.weighting), dim, n_iter=params.n_iter, seed=params.seed, threads=threads)
         vectors = vt.T * s**params.power
     # one sign per component, so that the same matrix gives the same vectors whatever the solver's start
     signs = np.sign(vectors[np.argmax(np.abs(vectors), axis=0), np.arange(vectors.shape[1])])
