@@ -23,6 +23,15 @@ def test_a_projection_change_recomputes_only_the_projection(planted, small_param
     assert np.array_equal(before.labels, after.labels) and not before.table[["x", "y"]].equals(after.table[["x", "y"]])
 
 
+
+@pytest.mark.parametrize("perplexity", [25.0, 30.0, 32.0])
+def test_a_perplexity_move_up_to_32_reads_the_neighbours_found_for_20(planted, small_params, perplexity):
+    """t-SNE reads 3 × perplexity neighbours; the search for 20 keeps 96, enough up to 32."""
+    pipe = atlas.Pipeline()
+    pipe.build(planted, small_params.with_projection(dataclasses.replace(small_params.projection("tsne"), perplexity=20.0)))
+    result = pipe.build(planted, small_params.with_projection(dataclasses.replace(small_params.projection("tsne"), perplexity=perplexity)))
+    assert result.cached["neighbors"] and not result.cached["tsne"]
+
 def test_a_graph_change_recomputes_downstream_but_not_upstream(planted, small_params):
     pipe = atlas.Pipeline()
     pipe.build(planted, small_params)
