@@ -128,11 +128,9 @@ def build_profiles(data: Interactions | Dataset, params: FilterParams = FilterPa
     if n_kept == 0:
         raise nothing_left(params)
     u, i, w = user[keep], item[keep], weight[keep]
-    user_codes = np.unique(u)
-    item_codes = np.unique(i)
+    user_codes, row = _renumber(u, inter.n_users)
+    item_codes, col = _renumber(i, inter.n_items)
     check_kept(user_codes.shape[0], item_codes.shape[0])
-    row = np.searchsorted(user_codes, u)
-    col = np.searchsorted(item_codes, i)
     matrix = sp.csr_matrix((w, (row, col)), shape=(user_codes.shape[0], item_codes.shape[0]), dtype=np.float32)
     matrix.sum_duplicates()  # an interaction of weight 0 stays: the user did touch the item
     matrix.sort_indices()
@@ -146,6 +144,16 @@ def build_profiles(data: Interactions | Dataset, params: FilterParams = FilterPa
         item_users=item_users,
         n_input_interactions=len(inter),
     )
+
+
+def _renumber(codes: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """The codes (0 … n − 1) that occur, sorted, and each code's position among them: what
+    ``np.unique`` and ``np.searchsorted`` give, in two linear passes (at 1M items and 49M
+    interactions the sort and the binary searches took 23 s of the profiles' 35 s)."""
+    present = np.zeros(n, dtype=bool)
+    present[codes] = True
+    position = np.cumsum(present, dtype=np.int64) - 1
+    return np.flatnonzero(present), position[codes]
 
 
 def no_weight_left(params: FilterParams, largest: float) -> AtlasError:

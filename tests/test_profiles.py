@@ -75,3 +75,12 @@ def test_item_frame_joins_metadata_in_profile_order(planted):
     assert list(frame["item_id"]) == list(p.item_ids)
     assert frame["community"].notna().all()
     assert (frame["n_users"].to_numpy() == p.item_users).all()
+
+
+def test_the_kept_codes_are_renumbered_as_unique_and_searchsorted_would():
+    from atlas.profiles import _renumber
+
+    rng = np.random.default_rng(4)
+    codes = rng.choice(np.r_[0:40, 70:90, 199], size=500)  # gaps, a code at the very end
+    kept, position = _renumber(codes.astype(np.int32), 200)
+    assert np.array_equal(kept, np.unique(codes)) and np.array_equal(position, np.searchsorted(np.unique(codes), codes))
