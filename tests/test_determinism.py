@@ -135,7 +135,9 @@ def test_one_and_two_threads_export_the_same_bytes(one_and_two, two_threads_poss
     (out1, digests1), (out2, digests2) = one_and_two[1], one_and_two[2]
     # the two builds did run their load-following stages at different counts ...
     assert digests1["threads"]["cooccurrence"] == 1 and digests2["threads"]["cooccurrence"] == 2
-    assert digests2["threads"]["tsne"] == 2 and digests2["threads"]["embedding"] == 1
+    assert digests2["threads"]["embedding"] == 1  # its rule; the SVD's products took the two threads
+    # the layouts ran one by one in the first build, side by side on the two threads in the second
+    assert digests2["threads"]["tsne"] == 1 and digests2["threads"]["pacmap"] == 1
     # ... and gave the same files and the same layouts of every projection
     assert differing(out1, out2) == []
     assert {k: v for k, v in digests1.items() if k != "threads"} == {k: v for k, v in digests2.items() if k != "threads"}

@@ -4,7 +4,9 @@ A slider move must not freeze the page for the minute a t-SNE of 25,000 items ta
 computes missing layouts in a ``mo.Thread``: the page stays live (another move, or Cancel, is
 handled at once), the panel above the maps shows the layout as it forms with a progress line
 (step, elapsed time, time left), and each finished layout is published to the maps through a
-``mo.state`` setter. A layout seen before is published at once, without a thread.
+``mo.state`` setter. A layout seen before is published at once, without a thread. With two idle
+cores the missing layouts are computed side by side, as ``atlas build`` computes them: UMAP's
+optimiser runs one thread, so t-SNE and PaCMAP take the other core meanwhile.
 """
 
 from __future__ import annotations
@@ -24,13 +26,47 @@ log = logging.getLogger(__name__)
 PREVIEW_POINTS = 1500
 
 
-class _Report:
-    """The progress callback of one background layout: shows it, and stops it when asked."""
+class _Board:
+    """The panel above the maps while layouts are computed: a progress line for each layout
+    running (two at once where two cores are idle), the Cancel button, and the layout forming of
+    the first of them that has one to show."""
 
-    def __init__(self, title: str, refining: bool, jobs: LayoutJobs, cancel_button) -> None:
-        self.title, self.refining, self.jobs = title, refining, jobs
+    def __init__(self, cancel_button) -> None:
         self.cancel_button = cancel_button
+        self.running: list[_Report] = []
+        self._lock = threading.Lock()
+
+    def add(self, report: _Report) -> None:
+        with self._lock:
+            self.running.append(report)
+
+    def remove(self, report: _Report) -> None:
+        with self._lock:
+            if report in self.running:
+                self.running.remove(report)
+
+    def show(self) -> None:
+        import marimo as mo
+
+        with self._lock:
+            now = time.perf_counter()
+            parts = [mo.md(progress_line(r.title, r.step, r.total, now - r.began, refining=r.refining)) for r in self.running]
+            if self.cancel_button is not None:
+                parts.append(self.cancel_button)
+            forming = next((r for r in self.running if r.xy is not None), None)
+            if forming is not None:
+                parts.append(mo.Html(preview_svg(forming.xy, title=f"{forming.title}, as it forms")))
+            mo.output.replace(mo.vstack(parts))
+
+
+class _Report:
+    """The progress callback of one background layout: shows it on the board, and stops it when asked."""
+
+    def __init__(self, title: str, refining: bool, jobs: LayoutJobs, board: _Board) -> None:
+        self.title, self.refining, self.jobs, self.board = title, refining, jobs, board
         self.began = time.perf_counter()
+        self.step, self.total, self.xy = 0, 1, None
+        board.add(self)
 
     def poll(self) -> None:
         import marimo as mo
@@ -39,15 +75,24 @@ class _Report:
             raise Cancelled
 
     def __call__(self, step: int, total: int, xy: np.ndarray | None) -> None:
-        import marimo as mo
-
         self.poll()
-        parts = [mo.md(progress_line(self.title, step, total, time.perf_counter() - self.began, refining=self.refining))]
-        if self.cancel_button is not None:
-            parts.append(self.cancel_button)
+        self.step, self.total = step, total
         if xy is not None:
-            parts.append(mo.Html(preview_svg(xy, title=f"{self.title}, as it forms")))
-        mo.output.replace(mo.vstack(parts))
+            self.xy = xy
+        self.board.show()
+
+
+def lanes(names: list[str], cores: int) -> list[list[str]]:
+    """The layouts to compute, shared among at most ``cores`` threads: the first (the map the
+    export and the Emblaze comparison follow) alone in the first thread, the others in turn in the
+    rest, so that with two idle cores UMAP's one-thread optimiser runs beside t-SNE and PaCMAP."""
+    count = max(1, min(cores, len(names)))
+    if count == 1:
+        return [list(names)]
+    out: list[list[str]] = [[names[0]]] + [[] for _ in range(count - 1)]
+    for i, name in enumerate(names[1:]):
+        out[1 + i % (count - 1)].append(name)
+    return out
 
 
 class Cancelled(Exception):
@@ -145,8 +190,9 @@ def start_layouts(
     background: bool = True,
 ) -> dict:
     """Publish the layouts of ``build`` (an ``atlas.Build``): at once for those computed before,
-    from a background thread for the others, one by one, each refining the method's latest
-    layout unless ``from_pca`` or the build starts from an earlier map (its anchor). Without
+    from background threads for the others (side by side where cores are idle: ``lanes``), each
+    refining the method's latest layout unless ``from_pca`` or the build starts from an earlier
+    map (its anchor). Without
     ``background`` (a notebook run as a script) everything is computed here. Returns the
     layouts ready now."""
     import marimo as mo
@@ -174,30 +220,62 @@ def start_layouts(
         return ready
     jobs._cancel.clear()
 
-    def work() -> None:
+    def compute(names: list[str], board: _Board, done: dict, stopped: list, lock: threading.Lock) -> None:
+        """Compute ``names`` one after the other in this thread, publishing each as it is ready."""
         thread = mo.current_thread()
-        done = dict(ready)
-        for name in missing:
+        for name in names:
             method = projections.get(name)
             start = warm(name)
-            report = _Report(method.title, start is not None, jobs, cancel_button)
-
+            report = _Report(method.title, start is not None, jobs, board)
             try:
                 report(0, 1, None)
                 layout = build.project(name, warm_from=start, progress=report)
             except Cancelled:
-                if not thread.should_exit:
-                    mo.output.replace(mo.callout(mo.md(f"**{method.title}** cancelled: the maps show the layouts computed before. Move a slider or press *restart from PCA* to compute again."), kind="warn"))
+                stopped.append(("cancelled", method.title, None))
                 return
             except Exception as exc:  # noqa: BLE001 - shown in the panel, logged with its traceback
                 log.exception("layout %s failed", name)
-                mo.output.replace(mo.callout(mo.md(f"**{method.title}** — {exc}"), kind="danger"))
+                stopped.append(("failed", method.title, exc))
                 return
-            done[name] = layout
+            finally:
+                board.remove(report)
             if thread.should_exit:
                 return
-            jobs.publish(done, wanted, embedding_key, publish)
-        mo.output.replace(mo.md(""))
+            with lock:
+                done[name] = layout
+                jobs.publish(done, wanted, embedding_key, publish)
+
+    def work() -> None:
+        from atlas.cores import fitted_thread_count, sharing
+
+        thread = mo.current_thread()
+        done, stopped, lock = dict(ready), [], threading.Lock()
+        board = _Board(cancel_button)
+        cores = fitted_thread_count()
+        shared = lanes(missing, cores)
+        share = max(1, cores // len(shared))
+
+        def lane(names: list[str]) -> None:
+            with sharing(share):
+                compute(names, board, done, stopped, lock)
+
+        others = [mo.Thread(target=lane, args=(names,), daemon=True) for names in shared[1:]]
+        for other in others:
+            other.start()
+        lane(shared[0])
+        for other in others:
+            other.join()
+        if thread.should_exit:
+            return
+        failed = next((exc for kind, _, exc in stopped if kind == "failed"), None)
+        title = next((title for kind, title, _ in stopped if kind == "failed"), None)
+        if failed is not None:
+            mo.output.replace(mo.callout(mo.md(f"**{title}** — {failed}"), kind="danger"))
+        elif stopped:
+            titles = " and ".join(title for _, title, _ in stopped)
+            mo.output.replace(mo.callout(mo.md(f"**{titles}** cancelled: the maps show the layouts computed before. Move a slider or press *restart from PCA* to compute again."), kind="warn"))
+        else:
+            mo.output.replace(mo.md(""))
 
     mo.Thread(target=work, daemon=True).start()
     titles = ", ".join(projections.get(name).title for name in missing)
