@@ -14,8 +14,8 @@ Three routes, chosen by size (``embedding_neighbors``):
   seeded sample place about √n centroids; each item belongs to its nearest. The queries of one
   cluster are searched together, against the items of the clusters nearest to any of them
   (``PROBES`` each), with the tiles and heaps of the exact search. On the planted catalogues'
-  48-D embeddings the candidates are about 2% of the items and 99.9% of the exact neighbours are
-  found (bench/README.md). The partition is computed in one thread and each query block by one
+  48-D embeddings the candidates are about 2% of the items and 99.85–99.99% of the exact
+  neighbours are found, from 50k to 1M items (bench/README.md). The partition is computed in one thread and each query block by one
   thread, in a fixed order, so the result does not depend on the thread count either — unlike
   pynndescent, used here before, whose parallel descent applies the threads' updates in an order
   that depends on their count (0.3% of the neighbours of 20,000 items changed between one and two
@@ -38,9 +38,10 @@ from ..cores import fitted_thread_count
 #: Up to this many dimensions a k-d tree finds exact neighbours fastest; above, a tiled search.
 KD_TREE_DIMS = 10
 #: Up to this many items the neighbours of a high-dimensional embedding are exact; above,
-#: approximate (the partition search). The exact search grows with items², the partition search
-#: about with items^1.3 (bench/README.md).
-EXACT_ITEMS = 150_000
+#: approximate (the partition search). The exact search grows with items²: in 48-D at k = 90 it
+#: took 6 s of CPU at 50,000 items and 19 s at 95,000, the partition search 1.5 s and 3.4 s with
+#: 99.99% of the same neighbours (bench/README.md).
+EXACT_ITEMS = 50_000
 #: Queries and items of one tile of the exact search (ROWS × COLUMNS float32: 1 MB).
 ROWS = 128
 COLUMNS = 2048
@@ -48,8 +49,8 @@ COLUMNS = 2048
 SPAN = 64
 #: The partition search: each query's candidates are the items of its ``PROBES`` nearest clusters
 #: (and of those its block's other queries probe). On the planted catalogues' 48-D embeddings 8
-#: found 99.9% of the exact 15 and 90 nearest at 300k items and 99.85% at 1M, 5 99.8%, 12
-#: 99.95% at 30% more time (bench/README.md).
+#: found 99.86% (k = 15) and 99.88% (k = 90) of the exact neighbours at 300k items, 99.92% and
+#: 99.85% at 1M; 5 found 99.8% at 300k, 12 99.95% in 20–40% more time (bench/README.md).
 PROBES = 8
 #: k-means rounds that place the centroids, on a seeded sample of ``SAMPLE_PER_CENTROID`` rows a
 #: centroid: the partition only has to keep neighbours together, not be converged.
