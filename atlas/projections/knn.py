@@ -1,4 +1,5 @@
-"""Nearest neighbours of every item in an embedding: exact, and the same whatever the thread count.
+"""Nearest neighbours of every item in an embedding: exact up to ``EXACT_ITEMS`` items, and the
+same whatever the thread count.
 
 Three routes, chosen by size (``embedding_neighbors``):
 
@@ -15,11 +16,12 @@ Three routes, chosen by size (``embedding_neighbors``):
   cluster are searched together, against the items of the clusters nearest to any of them
   (``PROBES`` each), with the tiles and heaps of the exact search. On the planted catalogues'
   48-D embeddings the candidates are about 2% of the items and 99.85–99.99% of the exact
-  neighbours are found, from 50k to 1M items (bench/README.md). The partition is computed in one thread and each query block by one
-  thread, in a fixed order, so the result does not depend on the thread count either — unlike
-  pynndescent, used here before, whose parallel descent applies the threads' updates in an order
-  that depends on their count (0.3% of the neighbours of 20,000 items changed between one and two
-  threads), which would make the same command draw another map on a busier machine.
+  neighbours are found, from 50k to 1M items (bench/README.md). The partition is computed in one
+  thread and each query block by one thread, in a fixed order, so the result does not depend on
+  the thread count either — unlike pynndescent, used here before, whose parallel descent applies
+  the threads' updates in an order that depends on their count (0.3% of the neighbours of 20,000
+  items changed between one and two threads), which would make the same command draw another map
+  on a busier machine.
 
 Ties are broken by the smaller item index, the item itself comes first.
 """
