@@ -96,7 +96,7 @@ STAGE_RULES: dict[str, StageRule] = {
     "profiles": StageRule(None, "numpy and scipy in one thread"),
     "cooccurrence": StageRule(None, "each item's row is summed by one thread in a fixed order; threads only share out the items"),
     "graph": StageRule(None, "numpy and scipy in one thread"),
-    "neighbors": StageRule(None, "each k-NN query is answered whole by one thread (pynndescent, above 150,000 items, runs one thread)"),
+    "neighbors": StageRule(None, "each k-NN query is answered whole by one thread (also in the partition search above 50,000 items, whose centroids are fitted in one thread)"),
     "tsne": StageRule(None, "openTSNE's threads share out the points of each gradient; its FFT and normaliser run in one thread"),
     "pacmap": StageRule(None, "PaCMAP sums its gradient in one thread and samples each item's pairs from a seed of its own"),
     "regions": StageRule(None, "HDBSCAN and its k-NN queries give each item's answer whole"),

@@ -54,23 +54,76 @@ def test_the_exact_search_gives_the_same_bytes_with_one_and_two_threads(monkeypa
     assert all(np.array_equal(a, b) for a, b in zip(one, two))
 
 
-def test_large_catalogues_get_approximate_neighbours_in_one_thread(monkeypatch):
-    import numba
+def clustered(n: int, dims: int, seed: int) -> np.ndarray:
+    """Unit rows around a few dozen centres, as embeddings are."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(40, dims))
+    x = (centres[rng.integers(0, 40, n)] + 0.7 * rng.normal(size=(n, dims))).astype(np.float32)
+    return x / np.linalg.norm(x, axis=1, keepdims=True)
 
+
+def recall(found: np.ndarray, exact: np.ndarray) -> float:
+    return float(np.mean([len(np.intersect1d(a, b)) / len(b) for a, b in zip(found, exact)]))
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_large_catalogues_get_the_partition_search_which_finds_almost_all_neighbours(monkeypatch, metric):
+    partition_neighbors = knn.partition_neighbors
     monkeypatch.setattr(knn, "EXACT_ITEMS", 500)
-    rng = np.random.default_rng(1)
-    centres = rng.normal(size=(12, 20))
-    x = (centres[rng.integers(0, 12, 1200)] + 0.3 * rng.normal(size=(1200, 20))).astype(np.float32)  # clustered, as embeddings are
-    x /= np.linalg.norm(x, axis=1, keepdims=True)
-    before = numba.get_num_threads()
-    idx, dist = knn.search_neighbors(x, 10, "cosine")
-    assert numba.get_num_threads() == before  # restored
-    exact, _ = knn.exact_neighbors(x, 10, "cosine")
-    assert np.array_equal(idx[:, 0], np.arange(1200))
-    recall = np.mean([len(np.intersect1d(a[1:], b[1:])) / 10 for a, b in zip(idx, exact)])
-    assert recall > 0.9
-    again, _ = knn.search_neighbors(x, 10, "cosine")
-    assert np.array_equal(idx, again)
+    monkeypatch.setattr(knn, "ROWS", 32)  # several query blocks a cluster
+    x = clustered(4000, 24, 1)
+    if metric == "euclidean":
+        x *= np.random.default_rng(2).uniform(0.5, 2.0, size=(4000, 1)).astype(np.float32)
+    calls = []
+    monkeypatch.setattr(knn, "partition_neighbors", lambda *a: calls.append(a) or partition_neighbors(*a))
+    idx, dist = knn.search_neighbors(x, 30, metric)
+    assert len(calls) == 1
+    exact, exact_dist = knn.exact_neighbors(x, 30, metric)
+    assert idx.shape == dist.shape == (4000, 31) and idx.dtype == np.int64 and dist.dtype == np.float32
+    assert np.array_equal(idx[:, 0], np.arange(4000)) and np.all(dist[:, 0] == 0)
+    assert recall(idx, exact) >= 0.99
+    assert np.all(np.diff(dist, axis=1) >= 0)
+    expected = 1 - np.einsum("ij,ij->i", x[idx[:, 7]], x) if metric == "cosine" else np.linalg.norm(x[idx[:, 7]] - x, axis=1)
+    np.testing.assert_allclose(dist[:, 7], expected, atol=2e-3)
+    found_exactly = np.all(idx == exact, axis=1)
+    assert found_exactly.mean() > 0.7
+    np.testing.assert_allclose(dist[found_exactly], exact_dist[found_exactly], atol=1e-5)
+
+
+def test_the_partition_search_breaks_ties_by_index_and_puts_the_item_first():
+    rng = np.random.default_rng(5)
+    x = np.repeat(rng.normal(size=(60, 16)), 25, axis=0).astype(np.float32)  # 60 groups of 25 identical points
+    x = x[rng.permutation(len(x))]
+    idx, dist = knn.partition_neighbors(x, 6, "euclidean", threads=1)
+    for i in range(0, len(x), 37):
+        same = np.flatnonzero(np.all(x == x[i], axis=1))
+        assert idx[i].tolist() == [i] + [j for j in same if j != i][:6]
+    assert np.all(dist[:, 0] == 0) and dist.max() < 1e-2  # equal points: 0 up to float32 rounding
+
+
+def test_the_partition_search_gives_the_same_bytes_with_one_and_two_threads_and_every_time(monkeypatch):
+    monkeypatch.setattr(knn, "ROWS", 16)
+    x = np.round(clustered(3000, 20, 7), 1)  # many equal distances
+    one = knn.partition_neighbors(x, 25, "cosine", threads=1)
+    two = knn.partition_neighbors(x, 25, "cosine", threads=2)
+    again = knn.partition_neighbors(x, 25, "cosine", threads=2)
+    assert all(np.array_equal(a, b) and np.array_equal(a, c) for a, b, c in zip(one, two, again))
+
+
+def test_the_partition_centroids_do_not_depend_on_the_thread_count():
+    x = clustered(3000, 20, 8)
+    assert np.array_equal(knn.nearest_centroids(x, x[:50], 1), knn.nearest_centroids(x, x[:50], 3))
+    assert np.array_equal(knn.fit_centroids(x, 55), knn.fit_centroids(x, 55))
+
+
+def test_neighbours_among_other_points_are_those_of_a_full_sort():
+    x = clustered(3700, 16, 9) * 3.0
+    base, points = x[:3000], x[3000:]  # landmarks and the other items, from one catalogue
+    idx, dist = knn.neighbors_among(base, points, 8, threads=2)
+    true = np.argsort(((points[:, None, :] - base[None, :, :]) ** 2).sum(axis=2), axis=1, kind="stable")[:, :8]
+    assert idx.shape == dist.shape == (700, 8)
+    assert recall(idx, true) >= 0.99
+    np.testing.assert_allclose(dist[:, 0], np.linalg.norm(points - base[idx[:, 0]], axis=1), atol=2e-3)
 
 
 def test_the_neighbours_of_some_queries_are_those_of_the_whole_search():

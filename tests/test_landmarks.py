@@ -44,6 +44,22 @@ def test_placed_items_sit_among_their_nearest_landmarks():
     assert error < 0.25 * shuffled, (error, shuffled)
 
 
+def test_placement_in_many_dimensions_uses_the_nearest_landmarks():
+    from scipy.spatial import cKDTree
+
+    rng = np.random.default_rng(2)
+    coords = rng.normal(size=(3000, 24))
+    chosen = choose_landmarks(3000, 1000, seed=3)
+    landmark_xy = rng.normal(size=(1000, 2))
+    others = np.setdiff1d(np.arange(3000), chosen)
+    dist, idx = cKDTree(coords[chosen]).query(coords[others], k=8)
+    weight = 1.0 / dist
+    expected = np.einsum("ij,ijk->ik", weight / weight.sum(axis=1, keepdims=True), landmark_xy[idx])
+    xy = place_from_landmarks(coords, chosen, landmark_xy)
+    close = np.all(np.isclose(xy[others], expected, atol=1e-3), axis=1)
+    assert close.mean() > 0.97  # the same 8 landmarks (the search is approximate), weighted alike
+
+
 @pytest.mark.parametrize(
     "params",
     [UmapParams(n_neighbors=15, n_epochs=200), TsneParams(perplexity=15, n_iter=300), PacmapParams(n_neighbors=8, n_iter=300)],

@@ -204,8 +204,8 @@ def embedding_neighbors(embedding: Embedding, k: int) -> EmbeddingNeighbors:
     """The ``k`` nearest neighbours of every item in the embedding's own metric (self first).
 
     Distances are Euclidean, or 1 − cosine similarity for a cosine embedding. A few dimensions:
-    an exact k-d tree; many: an exact tiled search up to ``knn.EXACT_ITEMS`` items, pynndescent
-    above (:mod:`atlas.projections.knn`).
+    an exact k-d tree; many: an exact tiled search up to ``knn.EXACT_ITEMS`` items, an approximate
+    partition search above (:mod:`atlas.projections.knn`).
     """
     from .knn import search_neighbors
 
