@@ -117,7 +117,7 @@ class Build(Stages):
         """Every projection's layout, side by side on the idle cores (``compute_side_by_side``):
         once the neighbours are found the layouts are independent, and UMAP's optimiser runs one
         thread whatever the machine has, so t-SNE or PaCMAP use the other core meanwhile
-        (bench/README.md, "Layouts side by side")."""
+        (bench/README.md, "100k, layouts side by side")."""
         from .cores import fitted_thread_count
 
         wanted = [f"layout:{name}" for name in self.params.names]
