@@ -185,8 +185,11 @@ def report(results: dict, plot: Path | None = None) -> list[str]:
         if quality:
             lines += ["kNN recall / label agreement: " + "; ".join(f"{q[0]}: umap {q[1]}, t-SNE {q[2]}, PaCMAP {q[3]}" for q in quality if len(q) == 4), ""]
     lines += landmark_lines(results)
-    if plot is not None:
+    sizes = {size for runs in results["runs"].values() for size in runs}
+    if plot is not None and len(sizes) >= 2:
         _plot(results, plot)
+    elif plot is not None:  # one point per stage draws no line: the picture of earlier runs stays
+        print(f"{plot.name} not redrawn: a growth plot needs two sizes (merge results files, then --report)")
     return lines
 
 
