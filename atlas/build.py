@@ -118,13 +118,13 @@ class Build(Stages):
         once the neighbours are found the layouts are independent, and UMAP's optimiser runs one
         thread whatever the machine has, so t-SNE or PaCMAP use the other core meanwhile
         (bench/README.md, "100k, layouts side by side")."""
-        from .cores import fitted_thread_count
+        from .cores import side_by_side_cores
 
         wanted = [f"layout:{name}" for name in self.params.names]
         if sum(not self.has(one) for one in wanted) < 2:
             return
         self.get("neighbors")  # first, on every idle core
-        self.compute_side_by_side(wanted, fitted_thread_count())
+        self.compute_side_by_side(wanted, side_by_side_cores())
 
     # -- the stages ----------------------------------------------------------------------------
     @stage("data")

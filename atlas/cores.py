@@ -185,6 +185,43 @@ def fit_threads(idle: float | None, cores: int, limit: int | None = None) -> int
     return max(1, min(threads, cores))
 
 
+def side_by_side_cores() -> int:
+    """The idle cores that stages computed side by side may share (``Stages.compute_side_by_side``):
+    ``fitted_thread_count()``, or 1 where numba's thread pool is its ``workqueue`` layer, which
+    aborts the process when two threads launch parallel kernels at once (the ``omp`` and ``tbb``
+    layers, used wherever they are installed, are safe)."""
+    threads = fitted_thread_count()
+    if threads > 1 and _numba_layer() == "workqueue":
+        log.debug("numba's workqueue threading layer cannot run two parallel kernels at once: the layouts run one after the other")
+        return 1
+    return threads
+
+
+def _numba_layer() -> str:
+    """numba's threading layer, its pool started with a tiny kernel where none has run yet."""
+    import numba
+    import numpy as np
+
+    try:
+        return numba.threading_layer()
+    except ValueError:
+        _start_numba_pool(np.ones(2))
+        return numba.threading_layer()
+
+
+def _start_numba_pool(values) -> float:
+    import numba
+
+    @numba.njit(parallel=True)
+    def total(x):  # pragma: no cover - compiled
+        s = 0.0
+        for i in numba.prange(x.shape[0]):
+            s += x[i]
+        return s
+
+    return total(values)
+
+
 _share: ContextVar[int | None] = ContextVar("atlas_core_share", default=None)
 
 

@@ -249,3 +249,14 @@ def test_a_share_of_the_cores_caps_the_threads_of_the_stages_planned_inside(four
         monkeypatch.setenv("ATLAS_THREADS", "4")
         assert cores.plan_threads().threads == 2
     assert cores.plan_threads().threads == 4  # outside, the forced count again
+
+
+def test_layouts_run_one_after_the_other_where_numbas_pool_cannot_take_two_threads(monkeypatch):
+    """numba's workqueue layer aborts the process when two threads launch parallel kernels at once."""
+    monkeypatch.setenv("ATLAS_THREADS", "2")
+    monkeypatch.setattr(cores, "_numba_layer", lambda: "workqueue")
+    assert cores.side_by_side_cores() == 1
+    monkeypatch.setattr(cores, "_numba_layer", lambda: "omp")
+    assert cores.side_by_side_cores() == 2
+    monkeypatch.undo()
+    assert cores._numba_layer() in ("omp", "tbb", "workqueue")  # the real one, the pool started if need be

@@ -246,12 +246,12 @@ def start_layouts(
                 jobs.publish(done, wanted, embedding_key, publish)
 
     def work() -> None:
-        from atlas.cores import fitted_thread_count, sharing
+        from atlas.cores import sharing, side_by_side_cores
 
         thread = mo.current_thread()
         done, stopped, lock = dict(ready), [], threading.Lock()
         board = _Board(cancel_button)
-        cores = fitted_thread_count()
+        cores = side_by_side_cores()
         shared = lanes(missing, cores)
         share = max(1, cores // len(shared))
 
