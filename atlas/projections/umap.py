@@ -97,7 +97,7 @@ def _released_epoch():
         if step is None or tuple(inspect.signature(step).parameters) != _EPOCH_PARAMETERS:
             _epoch_kernel = False
         else:
-            _epoch_kernel = numba.njit(step, fastmath=True, parallel=False, nogil=True)
+            _epoch_kernel = numba.njit(step, fastmath=True, parallel=False, nogil=True, cache=True)
     return _epoch_kernel or None
 
 
