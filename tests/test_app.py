@@ -275,19 +275,3 @@ def test_layout_jobs_keep_the_map_on_screen_until_its_replacement_is_ready():
     assert shown[-1] == {"umap": umap, "tsne": old} and jobs.start_from("tsne", "e") is old
     jobs.publish({"umap": umap}, ("umap", "tsne"), "other embedding", shown.append)
     assert shown[-1] == {"umap": umap} and jobs.start_from("tsne", "other embedding") is None
-
-
-@pytest.mark.parametrize(
-    ("names", "cores", "expected"),
-    [
-        (["umap", "tsne", "pacmap"], 1, [["umap", "tsne", "pacmap"]]),
-        (["umap", "tsne", "pacmap"], 2, [["umap"], ["tsne", "pacmap"]]),
-        (["umap", "tsne", "pacmap"], 8, [["umap"], ["tsne"], ["pacmap"]]),
-        (["tsne"], 2, [["tsne"]]),
-        (["umap", "pacmap"], 2, [["umap"], ["pacmap"]]),
-    ],
-)
-def test_missing_layouts_are_shared_among_the_idle_cores_the_first_alone(names, cores, expected):
-    from atlas.app.jobs import lanes
-
-    assert lanes(names, cores) == expected

@@ -82,19 +82,6 @@ class _Report:
         self.board.show()
 
 
-def lanes(names: list[str], cores: int) -> list[list[str]]:
-    """The layouts to compute, shared among at most ``cores`` threads: the first (the map the
-    export and the Emblaze comparison follow) alone in the first thread, the others in turn in the
-    rest, so that with two idle cores UMAP's one-thread optimiser runs beside t-SNE and PaCMAP."""
-    count = max(1, min(cores, len(names)))
-    if count == 1:
-        return [list(names)]
-    out: list[list[str]] = [[names[0]]] + [[] for _ in range(count - 1)]
-    for i, name in enumerate(names[1:]):
-        out[1 + i % (count - 1)].append(name)
-    return out
-
-
 class Cancelled(Exception):
     """Raised inside an optimisation to stop it (the Cancel button, or a newer request)."""
 
@@ -190,7 +177,7 @@ def start_layouts(
     background: bool = True,
 ) -> dict:
     """Publish the layouts of ``build`` (an ``atlas.Build``): at once for those computed before,
-    from background threads for the others (side by side where cores are idle: ``lanes``), each
+    from background threads for the others (side by side where cores are idle), each
     refining the method's latest layout unless ``from_pca`` or the build starts from an earlier
     map (its anchor). Without
     ``background`` (a notebook run as a script) everything is computed here. Returns the
@@ -220,10 +207,15 @@ def start_layouts(
         return ready
     jobs._cancel.clear()
 
-    def compute(names: list[str], board: _Board, done: dict, stopped: list, lock: threading.Lock) -> None:
-        """Compute ``names`` one after the other in this thread, publishing each as it is ready."""
+    def compute(queue: list[str], board: _Board, done: dict, stopped: list, lock: threading.Lock) -> None:
+        """Compute the layouts of ``queue`` in this thread, taking the next one as each is done (the
+        other threads take from the same queue), publishing each as it is ready."""
         thread = mo.current_thread()
-        for name in names:
+        while True:
+            with lock:
+                if not queue or any(kind == "cancelled" for kind, _, _ in stopped):
+                    return
+                name = queue.pop(0)
             method = projections.get(name)
             start = warm(name)
             report = _Report(method.title, start is not None, jobs, board)
@@ -251,18 +243,21 @@ def start_layouts(
         thread = mo.current_thread()
         done, stopped, lock = dict(ready), [], threading.Lock()
         board = _Board(cancel_button)
+        # as ``atlas build`` does: one thread a core, each taking the next layout as it is free, so
+        # on two cores UMAP (one thread whatever the machine has) runs beside t-SNE, then PaCMAP
         cores = side_by_side_cores()
-        shared = lanes(missing, cores)
-        share = max(1, cores // len(shared))
+        lanes = max(1, min(cores, len(missing)))
+        share = max(1, cores // lanes)
+        queue = list(missing)
 
-        def lane(names: list[str]) -> None:
+        def lane() -> None:
             with sharing(share):
-                compute(names, board, done, stopped, lock)
+                compute(queue, board, done, stopped, lock)
 
-        others = [mo.Thread(target=lane, args=(names,), daemon=True) for names in shared[1:]]
+        others = [mo.Thread(target=lane, daemon=True) for _ in range(lanes - 1)]
         for other in others:
             other.start()
-        lane(shared[0])
+        lane()
         for other in others:
             other.join()
         if thread.should_exit:
