@@ -771,7 +771,9 @@ def _(
 def _(aligned, built, export_layout_choice, region_params):
     mo.stop(
         export_layout_choice.value not in aligned or built is None,
-        mo.callout(mo.md(f"**Export** — there is no **{export_layout_choice.selected_key}** layout to write yet (see the messages above); wait for it or choose another."), kind="danger"),
+        # a wait, not an error: the layouts may still be forming (side by side, in any order); a
+        # layout that failed says so in red in the panel above the maps
+        mo.callout(mo.md(f"**Export** — there is no **{export_layout_choice.selected_key}** layout to write yet (see the messages above); wait for it or choose another."), kind="warn"),
     )
 
     def export_result():

@@ -248,7 +248,8 @@ def test_app_renders_without_errors(served_app, tmp_path):
     page, log, _ = served_app
     page.screenshot(path=str(tmp_path / "app.png"))
     assert log.errors_but_replaced_charts() == []
-    assert page.locator("marimo-callout-output[data-kind*='danger']").count() == 0
+    danger = page.locator("marimo-callout-output[data-kind*='danger']")
+    assert danger.count() == 0, [danger.nth(i).evaluate("e => e.outerHTML.slice(0, 600)") for i in range(danger.count())]
     assert page.locator(".text-error").count() == 0
     for heading in ("Diagnostics", "Maps", "Compare layouts (Emblaze)", "Quality at a glance", "Export"):
         assert page.get_by_text(heading, exact=False).count() > 0, heading
