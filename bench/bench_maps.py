@@ -93,7 +93,7 @@ def _():
 
 @app.cell
 def _(view):
-    memo = widgets.SessionMemo()  # a fresh one for each view shown, as for a new session
+    memo = widgets.Memo()  # a fresh one for each view shown, as on a server that has drawn nothing yet
     return (memo,)
 
 

@@ -42,7 +42,7 @@ def _():
     access = atlas.app.visitor_access(settings, mo.app_meta().request, listening=atlas.app.listening_addresses(), problems=_problems)
     settings_run = atlas.app.StageRun("command line", settings, " ".join(_problems) or None, 0.0)
     stage_cache = settings.stage_cache()  # shared by every build of this session
-    memo = widgets.SessionMemo()  # this browser session's charts and comparisons
+    memo = widgets.shared_memo()  # charts and comparison parts, shared by the server's sessions (widgets are not)
     upload_dir = Path(tempfile.mkdtemp(prefix="atlas-upload-"))
     return access, memo, settings, settings_run, stage_cache, upload_dir
 
@@ -659,7 +659,7 @@ def _(aligned, built):
                 "*trustworthiness*: are map neighbours true embedding neighbours; "
                 "*label_agreement*: share of map neighbours with the same label (vs. *label_chance*)."
             ),
-            mo.ui.table(widgets.metrics_table(layout_metrics), selection=None, pagination=False),
+            widgets.static_table(widgets.metrics_table(layout_metrics)),
         ]
     )
     return (layout_metrics,)
@@ -671,7 +671,7 @@ def _(layout_jobs, pipeline_runs, raw_layouts):
     mo.vstack(
         [
             mo.md("**Time per stage** (a stage served from the cache takes almost no time)"),
-            mo.ui.table(atlas.app.timing_table([*pipeline_runs, *_layout_runs]), selection=None, pagination=False),
+            widgets.static_table(atlas.app.timing_table([*pipeline_runs, *_layout_runs])),
         ]
     )
     return

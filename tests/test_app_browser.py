@@ -583,7 +583,7 @@ def test_the_whole_view_comes_back_in_a_second_tab_from_the_disk_cache(film_app,
     wait_for(second, lambda: second.get_by_text("Pasted list: 1 of 2 entries found").count() > 0, timeout=60, what="the pasted list")
     wait_for(second, lambda: second.get_by_text("their top 2 by weight are shown").count() > 0, timeout=60, what="the placed user")
     wait_for(second, lambda: {label.rsplit(" (", 1)[0] for _, label, _, _ in map_styles(second)} == {"Sci-Fi", "not Sci-Fi"}, timeout=60, what="the has-Sci-Fi colours")
-    rows = lambda: {text.split("\t")[0].strip(): text for text in second.locator("marimo-table tr").all_inner_texts()}  # noqa: E731
+    rows = lambda: {text.split("\t")[0].strip(): text for text in second.locator("table.atlas-table tr").all_inner_texts()}  # noqa: E731
     stages = ("profiles", "graph", "embedding", "UMAP", "t-SNE", "PaCMAP")
     wait_for(second, lambda: all(s in rows() for s in stages), timeout=120, what="the table of stage times")
     table = rows()

@@ -715,7 +715,7 @@ def test_a_reload_of_the_demo_draws_its_maps_from_the_disk_cache(served_app, tmp
                 tab.goto(url)
             wait_for(tab, lambda: every <= set(drawn_marks(tab)), timeout=300, what=f"the maps after a {kind}")
             times[kind] = time.monotonic() - began
-            rows = lambda: {text.split("\t")[0].strip(): text for text in tab.locator("marimo-table tr").all_inner_texts()}  # noqa: E731
+            rows = lambda: {text.split("\t")[0].strip(): text for text in tab.locator("table.atlas-table tr").all_inner_texts()}  # noqa: E731
             stages = ("profiles", "graph", "embedding", "UMAP", "t-SNE", "PaCMAP")
             wait_for(tab, lambda: all(s in rows() for s in stages), timeout=120, what="the table of stage times")
             table = rows()

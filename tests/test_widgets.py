@@ -491,7 +491,7 @@ def test_comparison_view_reuses_the_parts_of_settings_seen_before_but_never_a_vi
     def layout(key):
         return atlas.Layout(rng.normal(size=(n, 2)).astype(np.float32), "umap", None, key=key)
 
-    memo = widgets.SessionMemo().comparisons
+    memo = widgets.Memo().comparisons
     view_of = lambda layouts, table=table, color="genre", memo=memo: widgets.comparison_view(  # noqa: E731
         layouts, table, neighbors, color=color, max_points=30, graph_key="g", memo=memo
     )[0]
@@ -508,8 +508,8 @@ def test_comparison_view_reuses_the_parts_of_settings_seen_before_but_never_a_vi
         assert other.embeddings is not view.embeddings
     unkeyed = {"UMAP": layout(""), "t-SNE": layout("")}
     assert view_of(unkeyed).embeddings is not view_of(unkeyed).embeddings  # layouts without a cache key are never taken for each other
-    # another browser session has its own memo
-    assert view_of(dict(first), memo=widgets.SessionMemo().comparisons).embeddings is not view.embeddings
+    # another memo builds its own
+    assert view_of(dict(first), memo=widgets.Memo().comparisons).embeddings is not view.embeddings
 
 
 def test_comparison_view_draws_like_the_maps():
@@ -568,14 +568,14 @@ def test_linked_maps_colour_numbers_continuously_and_fade_unhighlighted(table):
 
 def test_map_views_reuses_a_chart_only_for_the_same_drawing(table):
     views = {"UMAP": "umap", "t-SNE": "tsne"}
-    memo = widgets.SessionMemo().charts
+    memo = widgets.Memo().charts
     lit = {"searched": [2]}
     chart, rows, _ = widgets.map_views(table, views, color="genre", highlights=lit, memo=memo)
     assert rows.tolist() == [0, 1, 2, 3]
     drawn = next(iter(chart.to_dict()["datasets"].values()))
     assert [row["highlight"] for row in drawn] == [False, False, True, False]
     assert widgets.map_views(table.copy(), views, color="genre", highlights=lit, memo=memo)[0] is chart  # same drawing
-    assert widgets.map_views(table.copy(), views, color="genre", highlights=lit, memo=widgets.SessionMemo().charts)[0] is not chart
+    assert widgets.map_views(table.copy(), views, color="genre", highlights=lit, memo=widgets.Memo().charts)[0] is not chart
     renamed = table.assign(name=["Alien", "Babe", "Casablanca", "Aliens"])  # other metadata, same layouts
     moved = table.assign(umap_x=table["umap_x"] + 1.0)
     for other in (
@@ -598,7 +598,7 @@ def test_map_views_samples_large_tables_but_keeps_highlights(table):
 
 def test_histogram_counts_every_value():
     values = np.r_[np.ones(5), np.full(3, 10.0), 100.0]
-    memo = widgets.SessionMemo().charts
+    memo = widgets.Memo().charts
     chart = widgets.histogram(values, title="t", x_title="x", log_x=True, bins=10, memo=memo)
     spec = chart.to_dict()
     counts = [row["count"] for row in next(iter(spec["datasets"].values()))]
@@ -664,7 +664,7 @@ def test_maps_and_comparisons_take_list_columns(table):
     """Genres as a Parquet list column: coloured by single values, hashed for the memo."""
     genres = [["Sci-Fi", "Horror"], ["Children"], ["Drama", "Romance"], ["Sci-Fi"]]
     listed = table.assign(genre=genres)
-    memo = widgets.SessionMemo()
+    memo = widgets.Memo()
     chart, _, note = widgets.map_views(listed, {"UMAP": "umap"}, color="genre", memo=memo.charts)
     drawn = next(iter(chart.to_dict()["datasets"].values()))
     assert [row["colour_value"] for row in drawn] == ["Sci-Fi (2)", "Children (1)", "Drama (1)", "Sci-Fi (2)"]
@@ -692,7 +692,7 @@ def test_region_names_are_a_text_layer_over_their_view(table):
     assert "layer" not in tsne_view  # no names given for t-SNE: points only
     (brush,) = spec["params"]
     assert brush["views"] == [points["name"], "tsne_map"]  # the brush still spans both views
-    memo = widgets.SessionMemo().charts
+    memo = widgets.Memo().charts
     plain, _, _ = widgets.map_views(table, {"UMAP": "umap"}, color="genre", memo=memo)
     named, _, _ = widgets.map_views(table, {"UMAP": "umap"}, color="genre", memo=memo, regions={"umap": names})
     assert named is not plain and widgets.map_views(table, {"UMAP": "umap"}, color="genre", memo=memo, regions={"umap": names.copy()})[0] is named
@@ -707,3 +707,38 @@ def test_region_names_that_would_overlap_or_leave_the_view_are_left_out():
     kept = widgets.charts.uncluttered(names.sample(frac=1.0, random_state=1), points, points, 460, 420)
     # the bigger region wins a place; a name whose box would leave the view is left out
     assert sorted(kept["name"]) == ["Big", "Far away"]
+
+
+def test_static_table_escapes_cells_and_keeps_rows_in_order():
+    frame = pd.DataFrame({"stage": ["profiles", "<b>graph</b>"], "status": ["cached", "computed"], "this run (s)": [0.012, 1.5], "n": [1200, 3]})
+    text = widgets.static_table(frame).text
+    assert "<b>graph</b>" not in text and "&lt;b&gt;graph&lt;/b&gt;" in text
+    assert text.index("profiles") < text.index("graph")
+    assert ">1,200</td>" in text and ">0.012</td>" in text
+    assert text.count("<tr>") == 3  # the header and one row each
+
+
+def test_the_server_keeps_one_memo_so_a_second_session_reuses_the_parts_but_makes_its_own_viewer():
+    import threading
+
+    shared = widgets.shared_memo()
+    assert widgets.shared_memo() is shared  # every session of the process gets the same one
+    n = 30
+    rng = np.random.default_rng(8)
+    table = pd.DataFrame({"name": [f"item {i}" for i in range(n)], "n_users": rng.integers(1, 50, n)})
+    neighbors = np.stack([(np.arange(n) + 1) % n, (np.arange(n) + 2) % n], axis=1)
+    layouts = {"UMAP": atlas.Layout(rng.normal(size=(n, 2)).astype(np.float32), "umap", None, key="shared-u"),
+               "t-SNE": atlas.Layout(rng.normal(size=(n, 2)).astype(np.float32), "tsne", None, key="shared-t")}
+    views = []
+
+    def session():  # two sessions run in threads of one server
+        views.append(widgets.comparison_view(layouts, table, neighbors, color="n_users", max_points=n, graph_key="shared-g", memo=widgets.shared_memo().comparisons)[0])
+
+    first = threading.Thread(target=session)
+    first.start()
+    first.join()
+    second = threading.Thread(target=session)
+    second.start()
+    second.join()
+    assert views[0] is not views[1]  # each session's own widget
+    assert views[0].embeddings is views[1].embeddings  # the same parts, built once

@@ -1,12 +1,15 @@
-"""Widgets and charts kept for settings seen before, keyed by what they show.
+"""Charts and comparison parts kept for settings seen before, keyed by what they show.
 
-The app makes its memos in a cell, so each browser session has its own: two people on one app
-server are never handed the same widget object.
+What is kept is data — Altair charts (``mo.ui.altair_chart`` draws a copy) and the parts an
+Emblaze viewer is made of — never a widget: every session makes its own widgets from them. So
+the app server keeps one memo for all its sessions (``shared_memo``), and a reload or a second
+tab on a map already drawn skips building its charts and comparison again.
 """
 
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
@@ -20,17 +23,23 @@ class Recent(Generic[T]):
     def __init__(self, size: int) -> None:
         self.size = size
         self._values: OrderedDict[Hashable, T] = OrderedDict()
+        self._lock = threading.Lock()  # sessions run in threads of one server
 
     def get(self, key: Hashable | None, build: Callable[[], T]) -> T:
-        """The value kept under ``key``, or ``build()`` (then kept)."""
-        if key is not None and key in self._values:
-            self._values.move_to_end(key)
-            return self._values[key]
+        """The value kept under ``key``, or ``build()`` (then kept). Two sessions asking for the
+        same new key at once may both build it; the values are equal, the last one is kept."""
+        if key is not None:
+            with self._lock:
+                if key in self._values:
+                    self._values.move_to_end(key)
+                    return self._values[key]
         value = build()
         if key is not None:
-            self._values[key] = value
-            while len(self._values) > self.size:
-                self._values.popitem(last=False)
+            with self._lock:
+                self._values[key] = value
+                self._values.move_to_end(key)
+                while len(self._values) > self.size:
+                    self._values.popitem(last=False)
         return value
 
 
@@ -65,9 +74,22 @@ def _hashable(part):
     return frame.iloc[:, 0] if isinstance(part, pd.Series) else frame
 
 
-class SessionMemo:
-    """The memos of one app session: charts (maps, histograms) and Emblaze comparisons."""
+class Memo:
+    """Charts (maps, histograms) and the parts of Emblaze comparisons, the most recent kept."""
 
     def __init__(self, charts: int = 32, comparisons: int = 8) -> None:
         self.charts: Recent = Recent(charts)
         self.comparisons: Recent = Recent(comparisons)
+
+
+_SHARED: Memo | None = None
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_memo() -> Memo:
+    """The memo every session of this process uses (made on first use)."""
+    global _SHARED
+    with _SHARED_LOCK:
+        if _SHARED is None:
+            _SHARED = Memo()
+        return _SHARED

@@ -274,3 +274,31 @@ def metrics_table(metrics: Mapping[str, Mapping[str, float]]):
     frame = pd.DataFrame.from_dict({name: dict(values) for name, values in metrics.items()}, orient="index")
     frame.index.name = "layout"
     return frame.round(3).reset_index()
+
+
+def static_table(frame, *, class_name: str = "atlas-table"):
+    """A small read-only table (a few rows: metrics, stage times) as plain HTML.
+
+    ``mo.ui.table`` is an interactive widget that fetches its rows from the kernel after it is
+    drawn; for tables without selection or paging a plain table draws at once and costs the page
+    nothing while it loads. Cells are escaped; numbers are right-aligned; NaN shows as blank.
+    """
+    import html
+
+    import marimo as mo
+    import pandas as pd
+
+    def cell(value) -> str:
+        if value is None or (isinstance(value, float) and value != value):
+            return "<td></td>"
+        text = html.escape(f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else str(value))
+        numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return f'<td style="text-align:right">{text}</td>' if numeric else f"<td>{text}</td>"
+
+    head = "".join(f'<th style="text-align:left">{html.escape(str(c))}</th>' for c in frame.columns)
+    rows = "".join("<tr>" + "".join(cell(v.item() if hasattr(v, "item") else v) for v in row) + "</tr>" for row in frame.itertuples(index=False))
+    style = "border-collapse:collapse;font-size:0.875rem"
+    return mo.Html(
+        f'<table class="{class_name}" style="{style}"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
+        '<style>.atlas-table th,.atlas-table td{padding:0.25rem 0.75rem;border-bottom:1px solid #e5e7eb}</style>'
+    )
