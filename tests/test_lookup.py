@@ -11,6 +11,7 @@ import pytest
 
 import atlas
 from atlas import widgets
+from atlas.widgets.lookup import plain
 from atlas.widgets.tables import rows_from_text
 
 
@@ -160,3 +161,24 @@ def test_hostile_names_in_the_search_results_stay_text():
     assert all(name in shown for name in hostile), shown  # every name as written, no tag, link, image, code or maths made of it
     tags, shown = rendered(widgets.no_match_note(hostile[2], hostile[3:]))
     assert set(tags) == {"span"} and all(name in shown for name in hostile[2:])
+
+
+def test_plain_reads_ascii_and_other_scripts_alike():
+    import unicodedata
+
+    def slow(text):  # the general rule, without the ASCII shortcut
+        folded = unicodedata.normalize("NFKD", str(text).casefold())
+        return " ".join("".join(ch for ch in folded if not unicodedata.combining(ch)).split())
+
+    samples = ["The  Matrix (1999)", "  AMELIE\t", "x\x1fy", "Ünïcödé Straße", "東京物語", "", "a\u00a0b", "ﬁlm"]
+    rng = np.random.default_rng(5)
+    samples += ["".join(chr(c) for c in rng.integers(0, 128, 20)) for _ in range(200)]
+    for text in samples:
+        assert plain(text) == slow(text), repr(text)
+
+
+def test_the_name_index_makes_its_keys_on_the_first_lookup(films):
+    index = widgets.NameIndex(films)
+    assert index._keys is None  # made for every session; most are never searched
+    assert index.lookup("matrix, the (1999)") == index.lookup("The Matrix")
+    assert index._keys is not None

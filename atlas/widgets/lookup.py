@@ -34,7 +34,10 @@ def md_text(text: object) -> str:
 
 def plain(text: object) -> str:
     """``text`` for comparison: case-folded, accents removed, runs of spaces made one."""
-    folded = unicodedata.normalize("NFKD", str(text).casefold())
+    text = str(text)
+    if text.isascii():  # most names: nothing to decompose, and casefold is lower
+        return " ".join(text.lower().split())
+    folded = unicodedata.normalize("NFKD", text.casefold())
     folded = "".join(ch for ch in folded if not unicodedata.combining(ch))
     return " ".join(folded.split())
 
@@ -50,19 +53,40 @@ def loose(text: object) -> str:
 
 
 class NameIndex:
-    """Rows of a map table by id, by name and by the loose form of the name."""
+    """Rows of a map table by id, by name and by the loose form of the name.
+
+    The keys are made on the first lookup, not when the index is made: the app makes one for
+    every session and every set of kept items, and most are never searched (at 100k items the
+    keys take about 2 s)."""
 
     def __init__(self, table) -> None:
         self.rows = table["row"].to_numpy()
         self.names = table["name"].astype(str).to_numpy()
         self.popularity = table["n_users"].to_numpy() if "n_users" in table else np.zeros(len(table))
-        self.exact: dict[str, list[int]] = {}
-        self.looser: dict[str, list[int]] = {}
-        for position, (item_id, name) in enumerate(zip(table["item_id"].astype(str), self.names)):
-            for key in (plain(item_id), plain(name)):
-                self.exact.setdefault(key, []).append(position)
-            self.looser.setdefault(loose(name), []).append(position)
+        self._ids = table["item_id"].astype(str).to_numpy()
+        self._keys: tuple[dict[str, list[int]], dict[str, list[int]]] | None = None
         self._loose_names: list[str] | None = None
+
+    def _made(self) -> tuple[dict[str, list[int]], dict[str, list[int]]]:
+        if self._keys is None:
+            exact: dict[str, list[int]] = {}
+            looser: dict[str, list[int]] = {}
+            for position, (item_id, name) in enumerate(zip(self._ids, self.names)):
+                for key in (plain(item_id), plain(name)):
+                    exact.setdefault(key, []).append(position)
+                looser.setdefault(loose(name), []).append(position)
+            self._keys = exact, looser
+        return self._keys
+
+    @property
+    def exact(self) -> dict[str, list[int]]:
+        """Positions by the plain form of an id or a name."""
+        return self._made()[0]
+
+    @property
+    def looser(self) -> dict[str, list[int]]:
+        """Positions by the loose form of a name."""
+        return self._made()[1]
 
     def lookup(self, text: str) -> list[int]:
         """Map rows that ``text`` names exactly (any case), else in the loose form; [] if none."""
