@@ -179,7 +179,7 @@ def _(access, data_defaults, data_form, settings, stage_cache, upload_dir):
             drop_missing_weights=settings.source.drop_missing_weights,
             align_anyway=settings.source.align_anyway,
         )
-        return _source, _source.load()
+        return _source, atlas.app.shared_load(_source, _source.load)  # a reload or a second tab reads it once
 
     data_run = atlas.app.run_stage("data", _load, title="Loading data…")
     data_run = dataclasses.replace(data_run, status="loaded") if data_run.ok else data_run
