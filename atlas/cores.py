@@ -186,11 +186,19 @@ def fit_threads(idle: float | None, cores: int, limit: int | None = None) -> int
 
 
 def side_by_side_cores() -> int:
-    """The idle cores that stages computed side by side may share (``Stages.compute_side_by_side``):
-    ``fitted_thread_count()``, or 1 where numba's thread pool is its ``workqueue`` layer, which
-    aborts the process when two threads launch parallel kernels at once (the ``omp`` and ``tbb``
-    layers, used wherever they are installed, are safe)."""
-    threads = fitted_thread_count()
+    """The cores that stages computed side by side share (``Stages.compute_side_by_side``, the
+    app's layout threads): those this process may run on, or ``ATLAS_THREADS`` where it is set;
+    1 where numba's thread pool is its ``workqueue`` layer, which aborts the process when two
+    threads launch parallel kernels at once (the ``omp`` and ``tbb`` layers, used wherever they
+    are installed, are safe).
+
+    Not the idle cores of the moment: the stages side by side are independent, so one on a busy
+    core is slowed, not made to wait for the others as the threads of one stage are. In the app
+    the browser drawing the stages before kept a core busy just as the layouts started, and they
+    then ran one after the other for minutes (at 100k items t-SNE began only once UMAP was done).
+    The threads inside each stage still follow the idle cores (``sharing`` caps them)."""
+    forced = forced_threads()
+    threads = forced if forced is not None else len(allowed_cores())
     if threads > 1 and _numba_layer() == "workqueue":
         log.debug("numba's workqueue threading layer cannot run two parallel kernels at once: the layouts run one after the other")
         return 1

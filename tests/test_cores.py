@@ -260,3 +260,17 @@ def test_layouts_run_one_after_the_other_where_numbas_pool_cannot_take_two_threa
     assert cores.side_by_side_cores() == 2
     monkeypatch.undo()
     assert cores._numba_layer() in ("omp", "tbb", "workqueue")  # the real one, the pool started if need be
+
+
+def test_stages_side_by_side_take_every_core_even_when_one_is_busy_at_the_start(four_cores, monkeypatch):
+    """Independent stages on a core that is busy now are slowed, not held up: the browser drawing
+    the app's page must not make the layouts run one after the other for minutes."""
+    monkeypatch.delenv("ATLAS_THREADS", raising=False)
+    monkeypatch.setattr(cores, "_numba_layer", lambda: "omp")
+    monkeypatch.setattr(cores, "sample_cpu_load", lambda: [100.0, 100.0, 100.0, 0.0])  # one idle core of four
+    assert cores.plan_threads().threads == 1  # one stage alone: the idle core
+    assert cores.side_by_side_cores() == 4  # stages side by side: every core
+    with cores.sharing(4 // 3):  # three layouts on four cores: one thread each, whatever the load
+        assert cores.plan_threads(read_load=load(0, 0, 0, 0)).threads == 1
+    monkeypatch.setenv("ATLAS_THREADS", "1")
+    assert cores.side_by_side_cores() == 1  # a forced single thread: one after the other
