@@ -103,7 +103,7 @@ STAGE_RULES: dict[str, StageRule] = {
     "metrics": StageRule(None, "each k-NN query is answered whole by one thread"),
     "embedding": StageRule(1, _TORCH_SUMS, ("torch",)),
     "pymde": StageRule(1, _TORCH_SUMS, ("torch",)),
-    "umap": StageRule(1, "UMAP's fuzzy set averages the neighbour distances in a numba parallel sum; its seeded optimiser runs one thread anyway"),
+    "umap": StageRule(None, "UMAP's fuzzy set runs in one thread (its numba sum of the neighbour distances depends on the count); each item's moves in an epoch are computed whole by one thread from the epoch's start"),
 }
 
 UNKNOWN_STAGE = StageRule(1, "not shown to give the same result at any thread count")

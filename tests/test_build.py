@@ -235,8 +235,8 @@ def test_the_maps_faithfulness_is_measured_once_per_layout_and_the_export_reads_
 
 
 def test_the_layouts_run_side_by_side_on_the_idle_cores_and_give_what_they_give_alone(planted, small_params, monkeypatch):
-    """UMAP runs one thread whatever the machine has, so t-SNE runs beside it on the other core:
-    each layout in a thread of its own, with its share of the cores, the same bytes as one by one."""
+    """On two cores UMAP runs on one while t-SNE takes the other: each layout in a thread of its
+    own, with its share of the cores, the same bytes as one by one."""
     original = atlas.projections.project
     seen = {}
     meet = threading.Barrier(2, timeout=60)

@@ -80,7 +80,7 @@ def test_neighbours_and_regions_do_not_depend_on_the_thread_count(monkeypatch, t
     assert digests[1] == digests[2]
 
 
-@pytest.mark.parametrize("stage", ["embedding", "pymde", "umap"])
+@pytest.mark.parametrize("stage", ["embedding", "pymde"])
 def test_stages_whose_sums_depend_on_the_count_keep_one_thread_when_more_are_forced(monkeypatch, stage):
     _, plan = at_threads(monkeypatch, stage, 2, lambda: None)
     assert (plan.threads, plan.forced) == (1, False)
@@ -143,7 +143,7 @@ def test_one_and_two_threads_export_the_same_bytes(one_and_two, two_threads_poss
     assert {k: v for k, v in digests1.items() if k != "threads"} == {k: v for k, v in digests2.items() if k != "threads"}
     manifest = json.loads((out2 / "manifest.json").read_text())
     assert manifest["threads"]["forced"] == 2 and manifest["threads"]["stages"]["embedding"] == 1
-    assert set(manifest["threads"]["fixed"]) == {"embedding", "pymde", "umap"}
+    assert set(manifest["threads"]["fixed"]) == {"embedding", "pymde"}
 
 
 @pytest.mark.slow

@@ -244,7 +244,7 @@ def start_layouts(
         done, stopped, lock = dict(ready), [], threading.Lock()
         board = _Board(cancel_button)
         # as ``atlas build`` does: one thread a core, each taking the next layout as it is free, so
-        # on two cores UMAP (one thread whatever the machine has) runs beside t-SNE, then PaCMAP
+        # on two cores UMAP runs beside t-SNE, then PaCMAP; a layout alone takes every core
         cores = side_by_side_cores()
         lanes = max(1, min(cores, len(missing)))
         share = max(1, cores // lanes)

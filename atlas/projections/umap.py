@@ -67,68 +67,28 @@ START_ALPHA = 0.05
 START_WIDTH = 30.0
 
 
-_EPOCH_PARAMETERS = (
-    "head_embedding", "tail_embedding", "head", "tail", "n_vertices", "epochs_per_sample", "a", "b", "rng_state_per_sample",
-    "gamma", "dim", "move_other", "alpha", "epochs_per_negative_sample", "epoch_of_next_negative_sample",
-    "epoch_of_next_sample", "n", "densmap_flag", "dens_phi_sum", "dens_re_sum", "dens_re_cov", "dens_re_std",
-    "dens_re_mean", "dens_lambda", "dens_R", "dens_mu", "dens_mu_tot",
-)  # fmt: skip
-_epoch_kernel = None
-
-
-def _released_epoch():
-    """UMAP's own single-epoch step compiled as UMAP compiles it (``fastmath``, one thread), but
-    releasing the interpreter lock while it runs; None where this umap-learn's step has another
-    signature (its own ``optimize_layout_euclidean`` is used then).
-
-    UMAP's compiled epoch holds the lock for its whole length (0.2 s an epoch at 100,000 items), so
-    a layout computed beside it in another thread (t-SNE, whose steps need the lock between its
-    compiled calls) would wait for every epoch. Without the lock the two run side by side on two
-    cores, and the arithmetic is the same code's: the layouts are byte-identical
-    (tests/test_umap_epochs.py)."""
-    global _epoch_kernel
-    if _epoch_kernel is None:
-        import inspect
-
-        import numba
-        from umap import layouts
-
-        step = getattr(layouts, "_optimize_layout_euclidean_single_epoch", None)
-        if step is None or tuple(inspect.signature(step).parameters) != _EPOCH_PARAMETERS:
-            _epoch_kernel = False
-        else:
-            _epoch_kernel = numba.njit(step, fastmath=True, parallel=False, nogil=True, cache=True)
-    return _epoch_kernel or None
-
-
 def optimize_layout(layout, head, tail, epochs, epochs_per_sample, a, b, rng_state, *, alpha, report) -> None:
-    """UMAP's layout optimisation of ``layout`` in place (``umap.layouts.optimize_layout_euclidean``
-    with one thread, no densMAP, the tail moving with the head), epoch by epoch through
-    ``_released_epoch``; ``report(epoch, epochs, xy)`` after each epoch."""
-    kernel = _released_epoch()
-    if kernel is None:
-        from umap.layouts import optimize_layout_euclidean
+    """UMAP's layout optimisation of ``layout`` in place, every epoch in numba's threads and the
+    same at any count of them (``umap_epochs``); ``report(epoch, epochs, xy)`` after each epoch."""
+    from . import umap_epochs
 
-        optimize_layout_euclidean(
-            layout, layout, head, tail, epochs, layout.shape[0], epochs_per_sample, a, b, rng_state,
-            gamma=1.0, initial_alpha=alpha, negative_sample_rate=5, parallel=False, tqdm_kwds={"disable": True}, move_other=True,
-        )  # fmt: skip
-        report(epochs, epochs, lambda: layout)
-        return
-    # the same state and the same arguments, in the same types, as optimize_layout_euclidean's
-    per_negative = epochs_per_sample / 5
-    next_negative = per_negative.copy()
-    next_sample = epochs_per_sample.copy()
-    unused = np.zeros(1, dtype=np.float32)
-    rng_per_item = np.full((layout.shape[0], len(rng_state)), rng_state, dtype=np.int64) + layout[:, 0].astype(np.float64).view(np.int64).reshape(-1, 1)
-    rate = alpha
-    for epoch in range(epochs):
-        kernel(
-            layout, layout, head, tail, layout.shape[0], epochs_per_sample, a, b, rng_per_item, 1.0, layout.shape[1], True, rate,
-            per_negative, next_negative, next_sample, epoch, False, unused, unused.copy(), 0, 0, 0, 0, unused.copy(), unused.copy(), 0,
-        )  # fmt: skip
-        rate = alpha * (1.0 - (float(epoch) / float(epochs)))
-        report(epoch + 1, epochs, lambda: layout)
+    umap_epochs.optimize(layout, head, tail, epochs, epochs_per_sample, a, b, rng_state, alpha=alpha, report=report)
+
+
+def one_thread_fuzzy_set(core, x, k, rng, knn_indices, knn_dists):
+    """UMAP's fuzzy graph, its numba kernels in one thread: their sum of the neighbour distances
+    is split by thread, so its last digits would follow the count. numba's count is this thread's."""
+    import numba
+
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            graph, _, _ = core.fuzzy_simplicial_set(x, k, rng, "euclidean", knn_indices=knn_indices, knn_dists=knn_dists)
+    finally:
+        numba.set_num_threads(before)
+    return graph
 
 
 @register
@@ -160,9 +120,7 @@ class Umap(Projection):
         rng = check_random_state(params.seed)
         knn_indices = inputs.neighbors.indices[:, :k].astype(np.int32)
         knn_dists = inputs.neighbors.distances[:, :k].astype(np.float32)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            graph, _, _ = core.fuzzy_simplicial_set(x, k, rng, "euclidean", knn_indices=knn_indices, knn_dists=knn_dists)
+        graph = one_thread_fuzzy_set(core, x, k, rng, knn_indices, knn_dists)
         epochs = params.refine_epochs(n) if inputs.refine else params.epochs(n)
         graph = graph.tocoo()
         graph.sum_duplicates()
