@@ -16,7 +16,7 @@ sixteenth of the items (every sixteenth one) side by side:
   linearly to zero, each item's random state seeded as UMAP seeds it.
 
 Without the tail's pull (the head taking both ends' share) or with one round an epoch, the maps
-lost up to 7% of their trustworthiness at 100k items; with both, they keep UMAP's own figures
+lost 7–15% of their trustworthiness at 100k items; with both, they keep UMAP's own figures
 (bench/README "UMAP's epochs on every core").
 """
 
