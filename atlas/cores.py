@@ -103,7 +103,7 @@ STAGE_RULES: dict[str, StageRule] = {
     "metrics": StageRule(None, "each k-NN query is answered whole by one thread"),
     "embedding": StageRule(1, _TORCH_SUMS, ("torch",)),
     "pymde": StageRule(1, _TORCH_SUMS, ("torch",)),
-    "umap": StageRule(None, "UMAP's fuzzy set runs in one thread (its numba sum of the neighbour distances depends on the count); each item's moves in an epoch are computed whole by one thread from the epoch's start"),
+    "umap": StageRule(None, "UMAP's fuzzy set runs in one thread (its numba sum of the neighbour distances depends on the count); its epochs move each item in one thread and sum the pulls on the others in integers (umap_epochs)"),
 }
 
 UNKNOWN_STAGE = StageRule(1, "not shown to give the same result at any thread count")

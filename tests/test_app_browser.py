@@ -516,7 +516,8 @@ def test_the_maps_lead_the_page_at_450_px_or_more_and_the_controls_stay_put(film
     wait_for(page, lambda: EVERY_MAP <= set(map_boxes(page)), timeout=30, what="the maps redrawn")
     page.wait_for_timeout(500)
     assert boxes_of(page, controls) == before  # nothing moved to make room for the choices...
-    assert {k: round(v[1]) for k, v in map_boxes(page).items() if k in EVERY_MAP} == {k: round(v[1]) for k, v in maps_before.items()}  # ...nor the maps
+    after = {k: v[1] for k, v in map_boxes(page).items() if k in EVERY_MAP}
+    assert set(after) == set(maps_before) and all(abs(after[k] - maps_before[k][1]) <= 1.5 for k in after), (after, maps_before)  # ...nor the maps (sub-pixel rounding aside)
     page.screenshot(path=str(tmp_path / "maps_1500_search.png"))
     box.fill("")
     box.press("Enter")
