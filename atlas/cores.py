@@ -343,3 +343,45 @@ def _fit_pools(threads: int, stack: contextlib.ExitStack) -> None:
     # the OpenMP pool, so a later OpenMP limit would undo its single thread
     stack.enter_context(threadpool_limits(limits={"openmp": threads}))
     stack.enter_context(threadpool_limits(limits={"blas": 1}))
+
+
+class FreeCores:
+    """Threads for the next steps of a long stage whose result does not depend on its count (UMAP's
+    epochs): the cores the other processes left free over the last ``window`` seconds, at most the
+    stage's share (``sharing``) of the cores this process may use; ``ATLAS_THREADS``, where set,
+    fixes it. Read without sleeping: the machine's busy time less this process's own CPU time, so
+    the stage's own threads never count as a neighbour. A stage planned while the browser drew a
+    change (one core busy for a second) thus takes the second core back once it is free."""
+
+    def __init__(self, window: float = 0.5, *, read_busy: Callable[[], float] | None = None, read_own: Callable[[], float] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+        self.cores = len(allowed_cores())
+        share = _share.get()
+        self.cap = self.cores if share is None else min(share, self.cores)
+        self.forced = forced_threads()
+        self.window, self.clock = window, clock
+        self.read_busy, self.read_own = read_busy or _busy_seconds, read_own or time.process_time
+        self._mark = (clock(), self.read_busy(), self.read_own())
+        self._threads: int | None = None
+
+    def threads(self, now: int) -> int:
+        """The count for the next step, ``now`` being the current one (kept until a window has passed)."""
+        if self.forced is not None:
+            return min(self.forced, self.cap)
+        at = self.clock()
+        if at - self._mark[0] < self.window:
+            return self._threads or now
+        busy, own = self.read_busy(), self.read_own()
+        others = max(0.0, (busy - self._mark[1]) - (own - self._mark[2])) / max(at - self._mark[0], 1e-9)
+        self._mark = (at, busy, own)
+        self._threads = fit_threads(self.cores - others, self.cores, self.cap)
+        return self._threads
+
+
+def _busy_seconds() -> float:
+    """CPU seconds spent by every process on this process's cores since boot (not idle, not waiting on I/O)."""
+    import psutil
+
+    cpus = set(allowed_cores())
+    times = psutil.cpu_times(percpu=True)
+    return sum(t.user + t.nice + t.system + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0) + getattr(t, "steal", 0.0) for c, t in enumerate(times) if c in cpus)

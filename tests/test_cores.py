@@ -275,3 +275,34 @@ def test_stages_side_by_side_take_every_core_even_when_one_is_busy_at_the_start(
         assert cores.plan_threads(read_load=load(0, 0, 0, 0)).threads == 1
     monkeypatch.setenv("ATLAS_THREADS", "1")
     assert cores.side_by_side_cores() == 1  # a forced single thread: one after the other
+
+
+def test_free_cores_follow_what_the_other_processes_leave(two_cores, monkeypatch):
+    """A long stage planned while a neighbour was busy takes the second core once it is free; its
+    own threads never count as a neighbour; the share of ``sharing`` and ATLAS_THREADS bound it."""
+    monkeypatch.delenv(cores.THREADS_ENV, raising=False)
+    clock, busy, own = [0.0], [0.0], [0.0]
+
+    def free_cores():
+        return cores.FreeCores(0.5, read_busy=lambda: busy[0], read_own=lambda: own[0], clock=lambda: clock[0])
+
+    def tick(seconds, busy_cores, own_cores):
+        clock[0] += seconds
+        busy[0] += seconds * busy_cores
+        own[0] += seconds * own_cores
+
+    free = free_cores()
+    tick(1.0, 2.0, 1.0)  # this stage on one core, a neighbour on the other
+    assert free.threads(1) == 1
+    tick(1.0, 1.0, 1.0)  # the neighbour is gone: only this stage's own thread is busy
+    assert free.threads(1) == 2
+    tick(0.2, 2.0, 2.0)  # within the window the count stays
+    assert free.threads(2) == 2
+    tick(1.0, 2.0, 2.0)  # both cores busy with this stage's own threads: still no neighbour
+    assert free.threads(2) == 2
+    with cores.sharing(1):
+        capped = free_cores()
+    tick(1.0, 0.0, 0.0)
+    assert capped.threads(1) == 1
+    monkeypatch.setenv(cores.THREADS_ENV, "1")
+    assert free_cores().threads(2) == 1

@@ -87,3 +87,19 @@ def test_edges_must_come_grouped_by_their_head():
     assert umap_epochs.head_starts(np.array([0, 0, 1, 3]), 4).tolist() == [0, 2, 3, 3, 4]
     with pytest.raises(ValueError, match="sorted by their head"):
         umap_epochs.head_starts(np.array([1, 0]), 2)
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="numba has one thread here")
+def test_the_thread_count_may_change_from_epoch_to_epoch():
+    graph, epochs, weights, start, a, b, state, _ = _problem()
+    one, mixed = start.copy(), start.copy()
+    seen = set()
+
+    def alternate(epoch, count):
+        seen.add(numba.get_num_threads())
+        return 1 + epoch % 2
+
+    umap_epochs.optimize(one, graph.row, graph.col, epochs, weights, a, b, state.copy(), alpha=1.0, report=lambda *_: None, threads=lambda epoch, count: 1)
+    umap_epochs.optimize(mixed, graph.row, graph.col, epochs, weights, a, b, state.copy(), alpha=1.0, report=lambda *_: None, threads=alternate)
+    assert one.tobytes() == mixed.tobytes()
+    assert seen >= {1, 2}

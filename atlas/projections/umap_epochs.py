@@ -118,10 +118,11 @@ def rounds(n_items: int, blocks: int = BLOCKS) -> np.ndarray:
     return np.argsort(np.arange(n_items) % blocks, kind="stable")
 
 
-def optimize(layout, head, tail, epochs, epochs_per_sample, a, b, rng_state, *, alpha, report) -> None:
+def optimize(layout, head, tail, epochs, epochs_per_sample, a, b, rng_state, *, alpha, report, threads=None) -> None:
     """UMAP's optimisation of ``layout`` (float32, items × 2) in place over the symmetric graph
     ``head → tail`` with UMAP's per-edge schedule ``epochs_per_sample``, in numba's threads (the
-    running stage's count); ``report(epoch, epochs, xy)`` after each epoch.
+    running stage's count, then as many as the other processes leave free: ``cores.FreeCores``,
+    or ``threads(epoch, count)``); ``report(epoch, epochs, xy)`` after each epoch.
 
     The items are stored round by round (``rounds``) while it runs, so that a round reads its
     heads' edges in order rather than one item in ``BLOCKS``."""
@@ -145,8 +146,19 @@ def optimize(layout, head, tail, epochs, epochs_per_sample, a, b, rng_state, *, 
     moving = np.ascontiguousarray(layout[order])
     start = np.empty_like(moving)
     pending = np.zeros((numba.config.NUMBA_NUM_THREADS, n_items, layout.shape[1]), dtype=np.int64)
-    for epoch in range(epochs):
-        rate = alpha if epoch == 0 else alpha * (1.0 - float(epoch - 1) / float(epochs))  # UMAP's schedule
-        _epoch(moving, start, pending, bounds, starts, tail, per_sample, per_negative, next_sample, next_negative, rng, float(a), float(b), rate, epoch)
-        report(epoch + 1, epochs, lambda: moving[place])
+    if threads is None:
+        from ..cores import FreeCores
+
+        free = FreeCores()
+        threads = lambda epoch, count: free.threads(count)  # noqa: E731
+    before = numba.get_num_threads()
+    try:
+        for epoch in range(epochs):
+            # the count may change from epoch to epoch: no sum depends on it
+            numba.set_num_threads(max(1, min(threads(epoch, numba.get_num_threads()), numba.config.NUMBA_NUM_THREADS)))
+            rate = alpha if epoch == 0 else alpha * (1.0 - float(epoch - 1) / float(epochs))  # UMAP's schedule
+            _epoch(moving, start, pending, bounds, starts, tail, per_sample, per_negative, next_sample, next_negative, rng, float(a), float(b), rate, epoch)
+            report(epoch + 1, epochs, lambda: moving[place])
+    finally:
+        numba.set_num_threads(before)
     layout[order] = moving
