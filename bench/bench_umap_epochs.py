@@ -64,7 +64,7 @@ def run(kind: str, threads: int, inputs: dict) -> tuple[np.ndarray, float]:
 
             umap_epochs.optimize(
                 layout, inputs["head"], inputs["tail"], inputs["epochs"], inputs["per_sample"], inputs["a"], inputs["b"], inputs["rng"].copy(),
-                alpha=inputs["alpha"], report=lambda *_: None,
+                alpha=inputs["alpha"], report=lambda *_: None, threads=lambda epoch, count: threads,
             )  # fmt: skip
     finally:
         numba.set_num_threads(before)

@@ -35,12 +35,8 @@ def _problem(n: int = 600, seed: int = 3, groups: int = 6):
 def _ours(threads: int, problem) -> np.ndarray:
     graph, epochs, weights, start, a, b, state, _ = problem
     layout = start.copy()
-    before = numba.get_num_threads()
-    numba.set_num_threads(threads)
-    try:
-        atlas_umap.optimize_layout(layout, graph.row, graph.col, epochs, weights, a, b, state.copy(), alpha=1.0, report=lambda *_: None)
-    finally:
-        numba.set_num_threads(before)
+    # the count held for every epoch (left alone, the epochs would re-count the free cores)
+    umap_epochs.optimize(layout, graph.row, graph.col, epochs, weights, a, b, state.copy(), alpha=1.0, report=lambda *_: None, threads=lambda epoch, count: threads)
     return layout
 
 
