@@ -28,7 +28,8 @@ def file_state(path: str | None) -> tuple:
     where = Path(path).expanduser()
     try:
         if where.is_dir():
-            return tuple(sorted((str(f.relative_to(where)), f.stat().st_size, f.stat().st_mtime_ns) for f in where.rglob("*") if f.is_file()))
+            files = ((f, f.stat()) for f in where.rglob("*") if f.is_file())
+            return tuple(sorted((str(f.relative_to(where)), st.st_size, st.st_mtime_ns) for f, st in files))
         stat = where.stat()
     except OSError:
         return ("missing",)
