@@ -115,7 +115,8 @@ class Stages:
     def compute_side_by_side(self, names: Sequence[str], cores: int) -> None:
         """Compute the stages ``names`` (independent of each other, their upstream computed here
         first) in as many threads at once as there are ``cores`` to run them, each thread with an
-        equal share of them (``cores.sharing``); with one core, here, one after the other. Stages in
+        equal share of them (``cores.Lanes``: a thread that runs out of stages leaves its share to
+        the others); with one core, here, one after the other. Stages in
         threads of their own must give what they give alone: every stage with a thread rule
         (``cores.STAGE_RULES``) does. The first failure, in the order of ``names``, is raised
         once all have stopped; Ctrl-C stops waiting at once (the threads are daemons)."""
@@ -128,14 +129,14 @@ class Stages:
             for name in names:
                 self.get(name)
             return
-        from .cores import sharing
+        from .cores import Lanes
 
-        share = max(1, cores // workers)
+        lanes = Lanes(cores, workers)
         queue = list(reversed(names))
         failed: dict[str, BaseException] = {}
 
         def work() -> None:
-            with sharing(share):
+            with lanes.lane():
                 while True:
                     with self._lock:
                         if not queue or failed:

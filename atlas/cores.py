@@ -32,7 +32,7 @@ exception. Libraries that take a thread count as an argument (openTSNE's ``n_job
 torch's and the OpenMP pools' counts are process-wide: fit them from one thread at a time (the
 pipeline runs its stages in one thread). numba's count is per thread. The one exception is the
 layouts, which run side by side once the neighbours are found (``Stages.compute_side_by_side``):
-each in a thread of its own with its share of the cores (``sharing``), none of them using torch,
+each in a thread of its own with its share of the cores (``Lanes``), none of them using torch,
 each taking its count as an argument or from numba's per-thread count, the BLAS pools at one
 thread throughout. ``ATLAS_THREADS`` then forces the count of them all together.
 """
@@ -44,6 +44,7 @@ import importlib
 import logging
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextvars import ContextVar
@@ -230,14 +231,48 @@ def _start_numba_pool(values) -> float:
     return total(values)
 
 
-_share: ContextVar[int | None] = ContextVar("atlas_core_share", default=None)
+class Lanes:
+    """Threads computing stages side by side (``Stages.compute_side_by_side``, the app's layout
+    threads), ``lanes`` of them on ``cores``: a stage inside one (``lane``) has an equal share of
+    the cores among the lanes still running. When a lane runs out of stages its share passes to
+    the others: a stage that re-counts its threads as it runs (``FreeCores``: UMAP's epochs,
+    t-SNE's final phase) takes it up; a stage's plan at its start keeps its count."""
+
+    def __init__(self, cores: int, lanes: int) -> None:
+        self.cores = max(1, cores)
+        self.running = max(1, lanes)
+        self._lock = threading.Lock()
+
+    def share(self) -> int:
+        """Threads for a stage of a running lane now."""
+        with self._lock:
+            return max(1, self.cores // self.running)
+
+    @contextlib.contextmanager
+    def lane(self) -> Iterator[None]:
+        """The body of one lane's thread; its share goes to the others when it ends."""
+        token = _share.set(self)
+        try:
+            yield
+        finally:
+            _share.reset(token)
+            with self._lock:
+                self.running = max(1, self.running - 1)
+
+
+_share: ContextVar[int | Lanes | None] = ContextVar("atlas_core_share", default=None)
+
+
+def current_share() -> int | None:
+    """The most threads a stage planned now may take (``sharing``, ``Lanes``); None: every core."""
+    share = _share.get()
+    return share.share() if isinstance(share, Lanes) else share
 
 
 @contextlib.contextmanager
 def sharing(threads: int) -> Iterator[None]:
-    """Stages planned inside run with at most ``threads`` threads: the share of the cores of one
-    of several stages computed side by side (``Stages.compute_side_by_side``). A stage whose
-    result depends on its count keeps its fixed count."""
+    """Stages planned inside run with at most ``threads`` threads. A stage whose result depends on
+    its count keeps its fixed count."""
     token = _share.set(max(1, threads))
     try:
         yield
@@ -249,7 +284,7 @@ def plan_threads(*, read_load: LoadReader | None = None, limit: int | None = Non
     """The thread plan for a stage starting now: ``ATLAS_THREADS`` when set, else one fitted to the
     current load of this process's CPUs; either at most the share of ``sharing``."""
     cpus = allowed_cores()
-    share = _share.get()
+    share = current_share()
     if share is not None:
         limit = share if limit is None else min(limit, share)
     forced = forced_threads()
@@ -347,17 +382,16 @@ def _fit_pools(threads: int, stack: contextlib.ExitStack) -> None:
 
 class FreeCores:
     """Threads for the next steps of a long stage whose result does not depend on its count (UMAP's
-    epochs): the cores the other processes left free over the last ``window`` seconds, at most the
-    stage's share (``sharing``) of the cores this process may use; ``ATLAS_THREADS``, where set,
-    fixes it. Read without sleeping: the machine's busy time less this process's own CPU time, so
+    epochs, t-SNE's final phase): the cores the other processes left free over the last ``window``
+    seconds, at most the stage's share (``sharing``, ``Lanes``) of the cores this process may use;
+    ``ATLAS_THREADS``, where set, fixes it. Read without sleeping: the machine's busy time less this process's own CPU time, so
     the stage's own threads never count as a neighbour. A stage planned while the browser drew a
     change (one core busy for a second) thus takes the second core back once it is free."""
 
     def __init__(self, window: float = 0.5, *, read_busy: Callable[[], float] | None = None, read_own: Callable[[], float] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
         self.cores = len(allowed_cores())
-        share = _share.get()
-        self.cap = self.cores if share is None else min(share, self.cores)
+        self.share = _share.get()
         self.forced = forced_threads()
         self.window, self.clock = window, clock
         self.read_busy, self.read_own = read_busy or _busy_seconds, read_own or time.process_time
@@ -376,6 +410,12 @@ class FreeCores:
         self._mark = (at, busy, own)
         self._threads = fit_threads(self.cores - others, self.cores, self.cap)
         return self._threads
+
+    @property
+    def cap(self) -> int:
+        """The stage's share of the cores now (it grows when a lane beside it ends)."""
+        share = self.share.share() if isinstance(self.share, Lanes) else self.share
+        return self.cores if share is None else min(share, self.cores)
 
 
 def _busy_seconds() -> float:

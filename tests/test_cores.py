@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 
 import numba
 import numpy as np
@@ -306,3 +307,30 @@ def test_free_cores_follow_what_the_other_processes_leave(two_cores, monkeypatch
     assert capped.threads(1) == 1
     monkeypatch.setenv(cores.THREADS_ENV, "1")
     assert free_cores().threads(2) == 1
+
+
+def test_a_lane_that_runs_out_of_stages_leaves_its_share_to_the_others(two_cores, monkeypatch):
+    """Two layouts side by side on two cores: one thread each while both run; when one lane has
+    nothing left, a stage still running in the other (UMAP's epochs, t-SNE's final phase) may take
+    both cores at its next re-count."""
+    monkeypatch.delenv(cores.THREADS_ENV, raising=False)
+    lanes = cores.Lanes(2, 2)
+    seen = {}
+
+    def first_lane(started, first_done):
+        with lanes.lane():
+            free = cores.FreeCores(0.0, read_busy=lambda: 0.0, read_own=lambda: 0.0, clock=iter(range(100)).__next__)
+            seen["both running"] = (cores.plan_threads(read_load=load(0, 0)).threads, free.threads(1))
+            started.set()
+            first_done.wait(5)
+            seen["alone"] = (cores.plan_threads(read_load=load(0, 0)).threads, free.threads(1))
+
+    started, first_done = threading.Event(), threading.Event()
+    thread = threading.Thread(target=first_lane, args=(started, first_done))
+    thread.start()
+    started.wait(5)
+    with lanes.lane():  # the other lane: its one stage, then nothing left
+        assert cores.plan_threads(read_load=load(0, 0)).threads == 1
+    first_done.set()
+    thread.join(5)
+    assert seen == {"both running": (1, 1), "alone": (2, 2)}

@@ -185,3 +185,35 @@ def test_umap_refines_in_fewer_epochs_on_large_maps():
     assert UmapParams(warm_epochs=150).refine_epochs(25_000) == 150  # a given number wins
     with pytest.raises(atlas.AtlasError, match="warm_epochs"):
         UmapParams(warm_epochs=0)
+
+
+def test_tsne_runs_its_final_phase_in_pieces_only_where_that_keeps_the_bytes():
+    from atlas.projections.tsne import PIECE_ITERATIONS, phase_pieces
+
+    assert phase_pieces(500, 1.0) == [PIECE_ITERATIONS] * (500 // PIECE_ITERATIONS)
+    assert phase_pieces(PIECE_ITERATIONS * 2 + 5, 1.0) == [PIECE_ITERATIONS, PIECE_ITERATIONS, 5]
+    assert phase_pieces(250, 12.0) == [250]  # the exaggerated phase: one call
+    assert phase_pieces(0, 1.0) == []
+
+
+def test_tsne_gives_the_same_bytes_in_one_call_or_in_pieces_on_changing_thread_counts(built, monkeypatch):
+    """openTSNE keeps its momentum and gains between calls, and its result does not depend on its
+    thread count: the pieces, each on the count of free cores at the time, draw the same map."""
+    from atlas.projections import tsne
+
+    params = TsneParams(perplexity=12, n_iter=90, exaggeration_iter=30)
+    monkeypatch.setattr(tsne, "PIECE_ITERATIONS", 10_000)
+    whole = atlas.project(built.embedding, params).xy
+    counts = []
+
+    class Alternating:  # 2, 1, 2, 1, … threads, piece after piece
+        def threads(self, now):
+            counts.append(3 - now)
+            return 3 - now
+
+    monkeypatch.setattr(tsne, "PIECE_ITERATIONS", 20)
+    monkeypatch.setattr(tsne, "FreeCores", Alternating)
+    pieces = atlas.project(built.embedding, params).xy
+    assert len(counts) == 5  # 30 exaggerated in one call, then 90 in 5 pieces: re-counted before each of those
+    assert set(counts) == {1, 2}
+    assert pieces.tobytes() == whole.tobytes()

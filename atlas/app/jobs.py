@@ -4,9 +4,10 @@ A slider move must not freeze the page for the minute a t-SNE of 25,000 items ta
 computes missing layouts in a ``mo.Thread``: the page stays live (another move, or Cancel, is
 handled at once), the panel above the maps shows the layout as it forms with a progress line
 (step, elapsed time, time left), and each finished layout is published to the maps through a
-``mo.state`` setter. A layout seen before is published at once, without a thread. With two idle
-cores the missing layouts are computed side by side, as ``atlas build`` computes them: UMAP's
-optimiser runs one thread, so t-SNE and PaCMAP take the other core meanwhile.
+``mo.state`` setter. A layout seen before is published at once, without a thread. On two cores
+the missing layouts are computed side by side, as ``atlas build`` computes them: UMAP, then
+PaCMAP, on one core while t-SNE takes the other; the layout still running when the other lane has
+nothing left takes both (``cores.Lanes``).
 """
 
 from __future__ import annotations
@@ -238,7 +239,7 @@ def start_layouts(
                 jobs.publish(done, wanted, embedding_key, publish)
 
     def work() -> None:
-        from atlas.cores import sharing, side_by_side_cores
+        from atlas.cores import Lanes, side_by_side_cores
 
         thread = mo.current_thread()
         done, stopped, lock = dict(ready), [], threading.Lock()
@@ -247,11 +248,11 @@ def start_layouts(
         # on two cores UMAP runs beside t-SNE, then PaCMAP; a layout alone takes every core
         cores = side_by_side_cores()
         lanes = max(1, min(cores, len(missing)))
-        share = max(1, cores // lanes)
+        shares = Lanes(cores, lanes)
         queue = list(missing)
 
         def lane() -> None:
-            with sharing(share):
+            with shares.lane():
                 compute(queue, board, done, stopped, lock)
 
         others = [mo.Thread(target=lane, daemon=True) for _ in range(lanes - 1)]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..cores import fitted_thread_count
+from ..cores import FreeCores, fitted_thread_count
 from ..errors import AtlasError, check_range, check_seed
 from ..options import grid, option
 from .base import Projection, ProjectionInputs, Throttle, pca_init, quiet_logger, register
@@ -56,6 +56,24 @@ SPREAD_PER_ROOT_N = 0.65
 
 #: ... and its extent (width of the bounding box) to about this times √n (1.36 on gowalla's 24,639).
 EXTENT_PER_ROOT_N = 1.4
+
+
+PIECE_ITERATIONS = 20
+"""The final phase runs in pieces of this many iterations, its thread count re-counted between them
+(``cores.FreeCores``): openTSNE keeps its momentum and gains from one call to the next, so the pieces
+give the same bytes as one call (``tests/test_tsne.py``), and the count does not change them."""
+
+
+def phase_pieces(n_iter: int, exaggeration: float) -> list[int]:
+    """The calls of one phase of ``n_iter`` iterations: pieces of ``PIECE_ITERATIONS``, or one call
+    for an exaggerated phase (openTSNE scales the affinities up and back down around each call,
+    which need not give the same bits)."""
+    if n_iter <= 0:
+        return []
+    if exaggeration != 1:
+        return [n_iter]
+    whole, rest = divmod(n_iter, PIECE_ITERATIONS)
+    return [PIECE_ITERATIONS] * whole + ([rest] if rest else [])
 
 
 def fft_interval_width(extent: float, max_intervals: int) -> float:
@@ -114,7 +132,7 @@ class Tsne(Projection):
         k = self.k_needed(params)
         # Threads for the idle cores only: openTSNE's threads wait on each other at every step, so
         # on a busy machine extra threads slow it down several times. The result does not depend on
-        # the number of threads.
+        # the number of threads, so the final phase re-counts them as it runs (``phase_pieces``).
         n_jobs = fitted_thread_count()
         neighbors = inputs.neighbors
         knn = PrecomputedNeighbors(neighbors.indices[:, 1 : k + 1].copy(), neighbors.distances[:, 1 : k + 1].astype(np.float64))
@@ -143,20 +161,22 @@ class Tsne(Projection):
             embedding = tsne.prepare_initial(affinities=affinities, initialization=start.astype(np.float64))
         total = sum(n for n, _, _ in phases)
         report = Throttle(progress)
+        free = FreeCores()
         done = 0
         for n_iter, exaggeration, momentum in phases:
-            if n_iter == 0:
-                continue
+            for steps in phase_pieces(n_iter, exaggeration):
 
-            def callback(iteration, error, current, offset=done):
-                report(offset + iteration, total, current)
-                return False
+                def callback(iteration, error, current, offset=done):
+                    report(offset + iteration, total, current)
+                    return False
 
-            embedding.optimize(
-                n_iter=n_iter, exaggeration=exaggeration, momentum=momentum, inplace=True, propagate_exception=True, ints_in_interval=width,
-                callbacks=[callback] if progress is not None else None, callbacks_every_iters=10,
-            )  # fmt: skip
-            done += n_iter
+                if done:  # the cores left free, re-counted between pieces
+                    n_jobs = free.threads(n_jobs)
+                embedding.optimize(
+                    n_iter=steps, exaggeration=exaggeration, momentum=momentum, inplace=True, propagate_exception=True, ints_in_interval=width,
+                    callbacks=[callback] if progress is not None else None, callbacks_every_iters=10, n_jobs=n_jobs,
+                )  # fmt: skip
+                done += steps
         result = np.asarray(embedding)
         report(total, total, result)
         return result
