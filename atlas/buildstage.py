@@ -17,6 +17,9 @@ from .cache import _plain
 from .errors import AtlasError
 from .plan import BuildParams
 
+STAGE_THREAD_PREFIX = "atlas-stage-"
+"""The name of each thread computing stages side by side, before its number."""
+
 Progress = Callable[[str, float, float], None]
 """``progress(stage, done, total)``: called when a stage starts (done=0), as it advances, and
 when it ends (done=total)."""
@@ -147,7 +150,7 @@ class Stages:
                     except BaseException as exc:  # noqa: BLE001 — raised again in the caller's thread
                         failed[name] = exc
 
-        threads = [threading.Thread(target=work, name=f"atlas-stage-{i}", daemon=True) for i in range(workers)]
+        threads = [threading.Thread(target=work, name=f"{STAGE_THREAD_PREFIX}{i}", daemon=True) for i in range(workers)]
         for thread in threads:
             thread.start()
         for thread in threads:

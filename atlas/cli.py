@@ -18,6 +18,7 @@ import threading
 import time
 from pathlib import Path
 
+from .buildstage import STAGE_THREAD_PREFIX
 from .cache import StageCache
 from .errors import AtlasError
 from .cli_args import add_build_arguments
@@ -356,6 +357,19 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _leave_if_stages_run(code: int) -> None:
+    """Exit at once, with ``code``, when stages computed side by side still run in their threads.
+
+    A Ctrl-C does not wait for the layouts (each may run for minutes), but their threads are then
+    inside numba's or openTSNE's compiled code, and the interpreter's shutdown tears down the thread
+    pools under them: the process could abort ("terminate called without an active exception")
+    instead of exiting with ``code``. Nothing is left to write by then; the output is flushed."""
+    if any(t.is_alive() and t.name.startswith(STAGE_THREAD_PREFIX) for t in threading.enumerate()):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
@@ -367,6 +381,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         print("error: interrupted; nothing was written.", file=sys.stderr)
+        _leave_if_stages_run(130)
         return 130
     except MemoryError:
         print("error: out of memory; raise --min-item-users or set --max-user-items to shrink the problem.", file=sys.stderr)

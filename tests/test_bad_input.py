@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from dataclasses import dataclass
@@ -426,6 +427,28 @@ def test_sigint_while_the_layouts_run_side_by_side_stops_at_once(tmp_path):
     assert stderr == "error: interrupted; nothing was written.\n"
     assert waited < 30, f"the build took {waited:.0f} s to stop after Ctrl-C"  # each layout alone runs for minutes
     assert not (tmp_path / "out").exists()
+
+def test_an_interrupted_build_leaves_at_once_while_its_layouts_still_run(monkeypatch):
+    """With layouts still running in their threads after a Ctrl-C, the CLI exits with 130 at once
+    (the interpreter's shutdown could tear their compiled code's thread pools down under them and
+    abort the process); with none running it returns as usual."""
+    from atlas import cli
+    from atlas.buildstage import STAGE_THREAD_PREFIX
+
+    left = []
+    monkeypatch.setattr(cli.os, "_exit", left.append)
+    cli._leave_if_stages_run(130)
+    assert left == []
+    release = threading.Event()
+    lane = threading.Thread(target=release.wait, name=f"{STAGE_THREAD_PREFIX}0", daemon=True)
+    lane.start()
+    try:
+        cli._leave_if_stages_run(130)
+    finally:
+        release.set()
+        lane.join(5)
+    assert left == [130]
+
 
 # -- the Python API and the app make the same parameter objects, so they get the same checks --
 
