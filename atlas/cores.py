@@ -263,9 +263,10 @@ class Lanes:
 _share: ContextVar[int | Lanes | None] = ContextVar("atlas_core_share", default=None)
 
 
-def current_share() -> int | None:
-    """The most threads a stage planned now may take (``sharing``, ``Lanes``); None: every core."""
-    share = _share.get()
+def current_share(share: int | Lanes | None = None) -> int | None:
+    """The most threads a stage may take now (``sharing``, ``Lanes``; by default this context's);
+    None: every core."""
+    share = _share.get() if share is None else share
     return share.share() if isinstance(share, Lanes) else share
 
 
@@ -384,8 +385,8 @@ class FreeCores:
     """Threads for the next steps of a long stage whose result does not depend on its count (UMAP's
     epochs, t-SNE's final phase): the cores the other processes left free over the last ``window``
     seconds, at most the stage's share (``sharing``, ``Lanes``) of the cores this process may use;
-    ``ATLAS_THREADS``, where set, fixes it. Read without sleeping: the machine's busy time less this process's own CPU time, so
-    the stage's own threads never count as a neighbour. A stage planned while the browser drew a
+    ``ATLAS_THREADS``, where set, fixes it. Read without sleeping: the machine's busy time less this
+    process's own CPU time, so the stage's own threads never count as a neighbour. A stage planned while the browser drew a
     change (one core busy for a second) thus takes the second core back once it is free."""
 
     def __init__(self, window: float = 0.5, *, read_busy: Callable[[], float] | None = None, read_own: Callable[[], float] | None = None,
@@ -414,7 +415,7 @@ class FreeCores:
     @property
     def cap(self) -> int:
         """The stage's share of the cores now (it grows when a lane beside it ends)."""
-        share = self.share.share() if isinstance(self.share, Lanes) else self.share
+        share = current_share(self.share) if self.share is not None else None
         return self.cores if share is None else min(share, self.cores)
 
 

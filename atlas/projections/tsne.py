@@ -61,7 +61,7 @@ EXTENT_PER_ROOT_N = 1.4
 PIECE_ITERATIONS = 20
 """The final phase runs in pieces of this many iterations, its thread count re-counted between them
 (``cores.FreeCores``): openTSNE keeps its momentum and gains from one call to the next, so the pieces
-give the same bytes as one call (``tests/test_tsne.py``), and the count does not change them."""
+give the same bytes as one call (``tests/test_projections.py``), and the count does not change them."""
 
 
 def phase_pieces(n_iter: int, exaggeration: float) -> list[int]:
