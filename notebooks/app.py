@@ -288,10 +288,10 @@ def _(name_table, search, settings):
 
 
 @app.cell
-def _(align_match, aligned, built, data, graph, item_info, name_table):
+def _(align_match, aligned, anchored, data, graph, item_info, name_table):
     mo.stop(not aligned or graph is None)
     # each item's share of its graph neighbours kept near it, per map: once per layout (the stage cache)
-    map_faithfulness = {} if built is None else built.faithfulness_of(aligned)
+    map_faithfulness = {} if anchored is None else anchored.faithfulness_of(aligned)
     # what changed since the export aligned to, on the first map (the one turned onto it), as atlas diff says it
     map_changes = (
         None
@@ -470,8 +470,10 @@ def _(anchored, embedding, layout_jobs, projection_controls, restart, seed, set_
 
 
 @app.cell
-def _(align_match, embedding, get_layouts, layouts_now, map_turns, shown, turn_to):
-    _published = {**get_layouts(), **layouts_now}
+def _(align_match, embedding, get_layouts, map_turns, shown, turn_to):
+    # the maps follow what is published (``LayoutJobs.publish``), not each run of the cell above: a
+    # move whose layout is still being computed leaves them, and the cells below, as they are
+    _published = get_layouts()
     raw_layouts = {name: _published[name] for name in shown if name in _published and embedding is not None and _published[name].embedding_key == embedding.key}
     # each map turned to match the first (UMAP), or its own previous map; an earlier export aligned to comes first
     aligned = map_turns.show(raw_layouts, atlas.pipeline.aligned(raw_layouts, onto=align_match), previous=turn_to.value == "previous" and align_match is None)
@@ -558,14 +560,14 @@ def _(access, settings):
 
 
 @app.cell
-def _(align_run, aligned, built, region_defaults, region_form, region_overlay):
+def _(align_run, aligned, anchored, region_defaults, region_form, region_overlay):
     region_params_run = atlas.app.run_stage("region settings", lambda _report: atlas.plan.stage_params("regions", region_form.value or region_defaults), spinner=False)
     region_params = region_params_run.value
     _shown = region_overlay.value >= 0  # found only while their names are shown: an export finds its own
     regions_run = atlas.app.run_stage(
         "regions",
-        lambda _report: built.with_params(regions=region_params).regions_of(aligned) if _shown else {},
-        needs=[region_params, built],
+        lambda _report: anchored.with_params(regions=region_params).regions_of(aligned) if _shown else {},
+        needs=[region_params, anchored],
         title="Finding and naming regions…",
     )
     layout_regions = regions_run.value or {}
@@ -648,9 +650,9 @@ def _(aligned, colour_by, colour_has, graph, map_data, memo, pymde_2d, shown):
 
 
 @app.cell
-def _(aligned, built):
-    mo.stop(not aligned or built is None)
-    layout_metrics = built.metrics_of(aligned)
+def _(aligned, anchored):
+    mo.stop(not aligned or anchored is None)
+    layout_metrics = anchored.metrics_of(aligned)
     mo.vstack(
         [
             mo.md("## Quality at a glance"),

@@ -275,3 +275,29 @@ def test_layout_jobs_keep_the_map_on_screen_until_its_replacement_is_ready():
     assert shown[-1] == {"umap": umap, "tsne": old} and jobs.start_from("tsne", "e") is old
     jobs.publish({"umap": umap}, ("umap", "tsne"), "other embedding", shown.append)
     assert shown[-1] == {"umap": umap} and jobs.start_from("tsne", "other embedding") is None
+
+
+def test_the_maps_are_not_told_again_while_a_new_layout_forms():
+    """A slider move whose layout is still computing publishes what is already on screen: the maps
+    (and every cell after them) must not be rebuilt for it; a new layout, or the same one read
+    again under another key, is published."""
+    jobs = atlas.app.LayoutJobs()
+    told = []
+    umap = atlas.Layout(np.ones((3, 2), np.float32), "umap", None, key="u1", embedding_key="e")
+    tsne = atlas.Layout(np.zeros((3, 2), np.float32), "tsne", None, key="t0", embedding_key="e")
+    jobs.publish({"umap": umap, "tsne": tsne}, ("umap", "tsne"), "e", told.append)
+    assert len(told) == 1
+    jobs.publish({"tsne": tsne}, ("umap", "tsne"), "e", told.append)  # UMAP refining: the old one stays
+    jobs.publish({}, ("umap", "tsne"), "e", told.append)  # both refining
+    same = atlas.Layout(np.zeros((3, 2), np.float32), "tsne", None, key="t0", embedding_key="e")  # read again from the cache
+    jobs.publish({"tsne": same}, ("umap", "tsne"), "e", told.append)
+    assert len(told) == 1
+    refined = atlas.Layout(np.full((3, 2), 2, np.float32), "umap", None, key="u2", embedding_key="e")
+    jobs.publish({"umap": refined}, ("umap", "tsne"), "e", told.append)
+    assert {name: layout.key for name, layout in told[-1].items()} == {"umap": "u2", "tsne": "t0"} and len(told) == 2
+    jobs.publish({}, ("tsne",), "e", told.append)  # UMAP no longer shown
+    assert list(told[-1]) == ["tsne"]
+    unnamed = atlas.Layout(np.zeros((3, 2), np.float32), "tsne", None, embedding_key="e")  # no key: compared as an object
+    jobs.publish({"tsne": unnamed}, ("tsne",), "e", told.append)
+    jobs.publish({"tsne": unnamed}, ("tsne",), "e", told.append)
+    assert len(told) == 4 and told[-1]["tsne"] is unnamed

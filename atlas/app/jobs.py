@@ -121,7 +121,11 @@ class LayoutJobs:
 
     def publish(self, ready: Mapping[str, projections.Layout], wanted: tuple[str, ...], embedding_key: str, setter: Callable) -> None:
         """Show ``ready`` layouts, keeping the previous layout of the same embedding for methods
-        still being computed (the map on screen stays until its replacement is ready)."""
+        still being computed (the map on screen stays until its replacement is ready).
+
+        The maps are told (``setter``) only when what they show changes: a slider move whose
+        layout is still being computed leaves them as they are, so that they are not rebuilt and
+        sent again (at 100,000 items 2 s of the kernel and the browser) while the layout forms."""
         with self._lock:
             for layout in ready.values():
                 self.latest[layout.method] = layout
@@ -133,8 +137,15 @@ class LayoutJobs:
                     layout = previous if previous is not None and previous.embedding_key == embedding_key else None
                 if layout is not None:
                     shown[name] = layout
+            changed = _identity(shown) != _identity(self.shown)
             self.shown = shown
-        setter(dict(shown))
+        if changed:
+            setter(dict(shown))
+
+
+def _identity(layouts: Mapping[str, projections.Layout]) -> list[tuple]:
+    """What a set of maps shows: each method's layout by its key (the object where it has none)."""
+    return [(name, layout.key or id(layout), layout.embedding_key) for name, layout in layouts.items()]
 
 
 def progress_line(title: str, step: int, total: int, elapsed: float, *, refining: bool) -> str:
