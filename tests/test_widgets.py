@@ -323,6 +323,15 @@ def test_map_table_joins_coordinates_names_and_neighbours(table):
     assert metadata_columns(table) == ["genre", "rating_mean"]
 
 
+def test_tooltip_neighbours_skip_pads_anywhere_and_stop_at_the_limit():
+    from atlas.widgets.tables import neighbour_names
+
+    names = np.array([10, 11, 12, 13], dtype=object)  # ids that are numbers
+    rows = np.array([[1, -1, 2, 3], [-1, -1, -1, -1], [3, 2, 1, 0], [0, 1, -1, 2]])
+    assert neighbour_names(names, rows, limit=3) == ["11, 12", "", "13, 12, 11", "10, 11"]
+    assert neighbour_names(names, rows[:, :0]) == ["", "", "", ""]
+
+
 def test_map_table_without_metadata_uses_ids(items):
     table = widgets.map_table(items[["item_id", "n_users"]], {"umap": np.zeros((4, 2))})
     assert table["name"].tolist() == ["a", "b", "c", "d"]
