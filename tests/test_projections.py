@@ -217,3 +217,22 @@ def test_tsne_gives_the_same_bytes_in_one_call_or_in_pieces_on_changing_thread_c
     assert len(counts) == 5  # 30 exaggerated in one call, then 90 in 5 pieces: re-counted before each of those
     assert set(counts) == {1, 2}
     assert pieces.tobytes() == whole.tobytes()
+
+
+def test_umap_reuses_its_graph_for_the_same_neighbours_with_the_same_bytes(built, monkeypatch):
+    """A new min_dist refines on the graph built last for the same neighbours: the layout is the
+    one a graph built afresh gives, and the graph is built once."""
+    from atlas.projections import umap as umap_module
+
+    shown = atlas.Pipeline().project(built.embedding, UmapParams(n_neighbors=15, n_epochs=200))
+    after = UmapParams(n_neighbors=15, min_dist=0.2, n_epochs=200)
+    made = []
+    real = umap_module.one_thread_fuzzy_set
+    monkeypatch.setattr(umap_module, "one_thread_fuzzy_set", lambda *args: made.append(1) or real(*args))
+    umap_module._kept_graph.clear()
+    fresh = atlas.Pipeline().project(built.embedding, after, warm_from=shown)
+    kept = atlas.Pipeline().project(built.embedding, after, warm_from=shown)
+    assert len(made) == 1
+    assert fresh.xy.tobytes() == kept.xy.tobytes()
+    other = atlas.Pipeline().project(built.embedding, UmapParams(n_neighbors=10, min_dist=0.2, n_epochs=200), warm_from=shown)
+    assert len(made) == 2 and other.xy.shape == fresh.xy.shape  # other neighbours: a graph of their own

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import threading
 import warnings
 from dataclasses import dataclass
 
@@ -91,6 +93,35 @@ def one_thread_fuzzy_set(core, x, k, rng, knn_indices, knn_dists):
     return graph
 
 
+#: Graphs kept for the next layout of the same embedding: the last one, up to this many edges
+#: (about 60 MB; 100,000 items at UMAP's default 15 neighbours hold 2.3 million).
+GRAPH_KEPT_EDGES = 5_000_000
+_kept_graph: dict[str, object] = {}
+_kept_lock = threading.Lock()
+
+
+def fuzzy_graph(knn_indices: np.ndarray, knn_dists: np.ndarray, make):
+    """UMAP's fuzzy graph of these neighbours as a COO matrix (``make()`` builds it), a copy of the
+    one built last when the neighbours are the same: a new ``min_dist`` or ``spread`` in the app
+    refines the map on the same graph (0.3 s saved at 100,000 items before the first epoch). Kept
+    by a digest of the neighbours themselves, the graph's only input."""
+    digest = hashlib.sha1()
+    for part in (knn_indices, knn_dists):
+        digest.update(repr((part.dtype.str, part.shape)).encode())
+        digest.update(np.ascontiguousarray(part).tobytes())
+    key = digest.hexdigest()
+    with _kept_lock:
+        kept = _kept_graph.get(key)
+    if kept is None:
+        kept = make().tocoo()
+        kept.sum_duplicates()
+        if kept.nnz <= GRAPH_KEPT_EDGES:
+            with _kept_lock:
+                _kept_graph.clear()
+                _kept_graph[key] = kept
+    return kept.copy()
+
+
 @register
 class Umap(Projection):
     name = "umap"
@@ -120,10 +151,8 @@ class Umap(Projection):
         rng = check_random_state(params.seed)
         knn_indices = inputs.neighbors.indices[:, :k].astype(np.int32)
         knn_dists = inputs.neighbors.distances[:, :k].astype(np.float32)
-        graph = one_thread_fuzzy_set(core, x, k, rng, knn_indices, knn_dists)
+        graph = fuzzy_graph(knn_indices, knn_dists, lambda: one_thread_fuzzy_set(core, x, k, rng, knn_indices, knn_dists))
         epochs = params.refine_epochs(n) if inputs.refine else params.epochs(n)
-        graph = graph.tocoo()
-        graph.sum_duplicates()
         graph.data[graph.data < graph.data.max() / float(max(epochs, 10))] = 0.0
         graph.eliminate_zeros()
         a, b = core.find_ab_params(params.spread, params.min_dist)
