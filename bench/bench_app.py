@@ -87,8 +87,13 @@ SOCKET_LOG = """
 MARKS_JS = f"window.__atlasMarks = {SYMBOL_MARKS_JS};" + """
 // Above --max-chart-points the maps are one WebGL widget (atlas/widgets/scatter.js): its views
 // are in the order umap, t-SNE, PaCMAP; a view's signature is where sampled items are drawn.
-// The newest WebGL maps widget's state on the page (through shadow roots), or null.
+// The newest WebGL maps widget's state on the page (through shadow roots), or null. The walk
+// through the whole page is kept for a tenth of a second while the widget it found stays on the
+// page: run on every animation frame while a change is timed, it took a share of a core that the
+// app's own threads then lacked.
 window.__atlasWebglRoot = () => {
+  const known = window.__atlasWebglKnown;
+  if (known && known.root.isConnected && performance.now() - known.at < 100) return known.root;
   const roots = [];
   const visit = (node) => {
     if (!node) return;
@@ -97,7 +102,9 @@ window.__atlasWebglRoot = () => {
     for (const child of node.children || []) visit(child);
   };
   visit(document.body);
-  return roots.length ? roots[roots.length - 1] : null;
+  const root = roots.length ? roots[roots.length - 1] : null;
+  window.__atlasWebglKnown = root ? {root, at: performance.now()} : null;
+  return root;
 };
 window.__atlasWebglMaps = () => {
   const root = window.__atlasWebglRoot();
@@ -164,7 +171,9 @@ window.__atlasWatch = (name, before, timeout) => new Promise((resolve) => {
   const mark = (event) => { t0 = event.timeStamp || performance.now(); };
   kinds.forEach(kind => window.addEventListener(kind, mark, true));
   const finish = (result) => { kinds.forEach(kind => window.removeEventListener(kind, mark, true)); resolve(result); };
+  let ticks = 0, tickMs = 0;  // what the watching itself costs the page
   const tick = () => {
+    const began = performance.now();
     const now = window.__atlasSignature(name);
     const forming = window.__atlasPreview();
     if (first === null && forming !== null && forming !== preview) first = performance.now() - t0;
@@ -175,9 +184,11 @@ window.__atlasWatch = (name, before, timeout) => new Promise((resolve) => {
     if (now !== null && now !== before) {
       const ms = performance.now() - t0;
       frames.forEach(f => { f.ms = f.t - t0; });
-      finish({start: t0, ms, first_ms: first === null ? ms : first, signature: now, frames});
+      finish({start: t0, ms, first_ms: first === null ? ms : first, signature: now, frames, tick_ms: ticks ? tickMs / ticks : null, ticks});
       return;
     }
+    ticks += 1;
+    tickMs += performance.now() - began;
     if (performance.now() - armed > timeout) { finish({start: t0, ms: null, first_ms: first, signature: null, frames: []}); return; }
     requestAnimationFrame(tick);
   };
