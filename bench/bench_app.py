@@ -117,13 +117,19 @@ window.__atlasWebgl = (name) => {
   if (!maps || v < 0 || !maps.count) return null;
   const canvases = root.querySelectorAll('canvas[data-drawn]');
   if (!canvases[v] || !canvases[v].dataset.drawn) return null;
+  // a view's points move only when it draws (a frame counted on its canvas): until then, the last signature
+  const known = root.__atlasSignatures || (root.__atlasSignatures = {});
+  const frames = canvases[v].dataset.frames;
+  if (known[v] && known[v].frames === frames) return known[v].signature;
   const step = Math.max(1, Math.floor(maps.count / 40)), picks = [];
   const box = canvases[v].getBoundingClientRect();  // positions in the view, wherever the page is scrolled
   for (let row = 0; row < maps.count; row += step) {
     const [x, y] = maps.project(v, row);
     picks.push((x - box.left).toFixed(1) + ',' + (y - box.top).toFixed(1));
   }
-  return 'webgl:' + maps.count + ':' + canvases[v].dataset.colour + ':' + picks.join(';');
+  const signature = 'webgl:' + maps.count + ':' + canvases[v].dataset.colour + ':' + picks.join(';');
+  known[v] = {frames, signature};
+  return signature;
 };
 window.__atlasSignature = (name) => {
   const items = window.__atlasMarks()[name];
@@ -133,8 +139,10 @@ window.__atlasSignature = (name) => {
   return items.length + ':' + pick.map(i => [i.x.toFixed(1), i.y.toFixed(1), i.fill, i.opacity].join(',')).join(';');
 };
 window.__atlasPreview = () => {
-  const dots = [...document.querySelectorAll('svg[data-atlas-preview] circle')];
-  return dots.length ? dots.slice(0, 40).map(c => c.getAttribute('cx') + ',' + c.getAttribute('cy')).join(';') : null;
+  // the first 40 dots, read from their group (matching every dot of the page each frame cost more)
+  const group = document.querySelector('svg[data-atlas-preview] g');
+  const dots = group ? Array.prototype.slice.call(group.children, 0, 40) : [];
+  return dots.length ? dots.map(c => c.getAttribute('cx') + ',' + c.getAttribute('cy')).join(';') : null;
 };
 // Every dot of the layout forming above the maps, and the preview's size.
 window.__atlasPreviewDots = () => {
