@@ -47,6 +47,8 @@ EXACT_ITEMS = 50_000
 #: Queries and items of one tile of the exact search (ROWS × COLUMNS float32: 1 MB).
 ROWS = 128
 COLUMNS = 2048
+#: Queries whose found neighbours' distances are worked again at once (``exact_pairs``).
+PAIR_ROWS = 1024
 #: Similarities checked at once for any candidate before they are offered one by one.
 SPAN = 64
 #: The partition search: each query's candidates are the items of its ``PROBES`` nearest clusters
@@ -116,8 +118,7 @@ def exact_neighbors(x: np.ndarray, k: int, metric: str, *, threads: int | None =
             _keep_best(tile, owners, start, heap_score, heap_index)
         _sort_heaps(heap_score, heap_index)
         heap_score[:, 0] = 1.0 if cosine else squared[owners]  # the item itself (scored +inf while searching)
-        indices[lo:hi] = heap_index
-        distances[lo:hi] = _distances(heap_score, squared[owners], cosine)
+        indices[lo:hi], distances[lo:hi] = exact_pairs(rows, x, heap_index, cosine)
 
     starts = range(0, m, ROWS)
     workers = max(1, threads or fitted_thread_count())
@@ -180,6 +181,7 @@ class Partition:
         Points are searched in blocks of one cluster's points; a block's answer is computed whole
         by one thread, so it does not depend on ``workers``."""
         m = points.shape[0]
+        twins = self.twins() if np.any(owners >= 0) else None
         squared = np.einsum("ij,ij->i", self.base, self.base, dtype=np.float64).astype(np.float32)
         point_squared = np.einsum("ij,ij->i", points, points, dtype=np.float64).astype(np.float32)
         half_norms = 0.5 * np.einsum("ij,ij->i", self.centroids, self.centroids)
@@ -200,11 +202,13 @@ class Partition:
                 if not cosine:
                     tile *= 2
                     tile -= squared[columns]
+                if twins is not None:  # a row equal to the query's own scores as the query itself
+                    same = (twins[columns][None, :] == np.where(own >= 0, twins[np.maximum(own, 0)], -1)[:, None]).nonzero()
+                    tile[same] = 1.0 if cosine else point_squared[rows][same[0]]
                 _keep_best_among(tile, own, columns, heap_score, heap_index)
             _sort_heaps(heap_score, heap_index)
             heap_score[own >= 0, 0] = 1.0 if cosine else point_squared[rows][own >= 0]
-            indices[rows] = heap_index
-            distances[rows] = _distances(heap_score, point_squared[rows], cosine)
+            indices[rows], distances[rows] = exact_pairs(queries, self.base, heap_index, cosine, first=int(np.all(own >= 0)))
 
         blocks = query_blocks(labels)
         if workers == 1:
@@ -215,6 +219,16 @@ class Partition:
                 for _ in pool.map(block, blocks):
                     pass
         return indices, distances
+
+    def twins(self) -> np.ndarray | None:
+        """Each row's group of rows equal to it (items with the same embedding), or None where
+        every row is distinct. The tiles' products of equal rows can differ in their last bit with
+        their column in the tile (as this machine's BLAS kernel does), which would rank equal rows
+        by rounding instead of by index: such rows are given the query's own exact score."""
+        rows = np.ascontiguousarray(self.base)
+        keys = rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).ravel()
+        _, group, counts = np.unique(keys, return_inverse=True, return_counts=True)
+        return group.astype(np.int64) if np.any(counts > 1) else None
 
     def candidates(self, scores: np.ndarray, size: int) -> np.ndarray:
         """The rows a block of queries searches, from their ``scores`` against the centroids
@@ -279,11 +293,27 @@ def query_blocks(labels: np.ndarray) -> list[np.ndarray]:
     return [block for group in np.split(order, ends) for block in np.array_split(group, -(-group.size // ROWS))]
 
 
-def _distances(heap_score: np.ndarray, squared: np.ndarray, cosine: bool) -> np.ndarray:
-    """Distances from the sorted heaps' scores (queries' squared norms ``squared``)."""
-    if cosine:
-        return np.maximum(1.0 - heap_score, 0.0)
-    return np.sqrt(np.maximum(squared[:, None] - heap_score, 0.0))
+def exact_pairs(points: np.ndarray, base: np.ndarray, indices: np.ndarray, cosine: bool, first: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """The found neighbours' distances worked again pair by pair, each in the same order of sums
+    wherever its query and its neighbour sat in their tiles, and columns ``first:`` sorted by
+    them (ties by index). A tile's products can differ in their last bit with a row's place in
+    it (as this machine's BLAS kernel does), so a query searched alone or among others, or equal
+    rows, would otherwise rank and measure by rounding."""
+    m, size = indices.shape
+    distances = np.zeros((m, size), dtype=np.float32)
+    for lo in range(0, m, PAIR_ROWS):
+        hi = min(m, lo + PAIR_ROWS)
+        near = base[indices[lo:hi]].astype(np.float64)
+        here = points[lo:hi].astype(np.float64)[:, None, :]
+        if cosine:
+            distances[lo:hi] = np.maximum(1.0 - np.einsum("ijk,ijk->ij", near, np.broadcast_to(here, near.shape)), 0.0)
+        else:
+            gap = near - here
+            distances[lo:hi] = np.sqrt(np.einsum("ijk,ijk->ij", gap, gap))
+    rest = np.lexsort((indices[:, first:], distances[:, first:]), axis=-1)
+    indices = np.concatenate([indices[:, :first], np.take_along_axis(indices[:, first:], rest, axis=1)], axis=1)
+    distances = np.concatenate([np.zeros((m, first), dtype=np.float32), np.take_along_axis(distances[:, first:], rest, axis=1)], axis=1)
+    return indices, distances
 
 
 @numba.njit(cache=True, inline="always")
