@@ -196,6 +196,7 @@ class Partition:
             own = owners[rows]
             heap_score[own >= 0, -1] = np.inf  # the point itself, first (a leaf: the heap stays a heap)
             heap_index[own >= 0, -1] = own[own >= 0]
+            mine = None if twins is None else np.where(own >= 0, twins[np.maximum(own, 0)], -1)[:, None]  # each query's group
             for start in range(0, items.size, COLUMNS):
                 columns = items[start:start + COLUMNS]
                 tile = queries @ self.base[columns].T
@@ -203,7 +204,7 @@ class Partition:
                     tile *= 2
                     tile -= squared[columns]
                 if twins is not None:  # a row equal to the query's own scores as the query itself
-                    same = (twins[columns][None, :] == np.where(own >= 0, twins[np.maximum(own, 0)], -1)[:, None]).nonzero()
+                    same = (twins[columns][None, :] == mine).nonzero()
                     tile[same] = 1.0 if cosine else point_squared[rows][same[0]]
                 _keep_best_among(tile, own, columns, heap_score, heap_index)
             _sort_heaps(heap_score, heap_index)
