@@ -94,3 +94,22 @@ def test_landmarks_are_seeded(stages):
 def test_a_negative_landmark_count_is_refused():
     with pytest.raises(atlas.AtlasError, match="landmarks"):
         UmapParams(landmarks=-1)
+
+
+def test_tsne_refines_placed_items_longer_than_a_finished_map(stages):
+    """Items placed among landmarks are a rougher start than a map at another perplexity: t-SNE
+    gives them the 100 steps measured against a full run, a finished map its ``warm_iter``."""
+    from atlas.projections import tsne
+    from atlas.projections.base import ProjectionInputs, embedding_neighbors
+
+    _, _, embedding, _ = stages
+    params = TsneParams(perplexity=10, warm_iter=30)
+    neighbors = embedding_neighbors(embedding, 31)
+    start = atlas.project(embedding, dataclasses.replace(params, n_iter=50, exaggeration_iter=20)).xy
+    totals = {}
+    for placed in (False, True):
+        seen = []
+        inputs = ProjectionInputs(embedding, neighbors, None, start, True, placed=placed)
+        tsne.Tsne().fit(inputs, params, progress=lambda step, total, xy, seen=seen: seen.append(total))
+        totals[placed] = seen[-1]
+    assert totals == {False: 30, True: tsne.PLACED_ITERATIONS}

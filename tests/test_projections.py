@@ -236,3 +236,26 @@ def test_umap_reuses_its_graph_for_the_same_neighbours_with_the_same_bytes(built
     assert fresh.xy.tobytes() == kept.xy.tobytes()
     other = atlas.Pipeline().project(built.embedding, UmapParams(n_neighbors=10, min_dist=0.2, n_epochs=200), warm_from=shown)
     assert len(made) == 2 and other.xy.shape == fresh.xy.shape  # other neighbours: a graph of their own
+
+
+def test_umaps_fuzzy_graph_from_the_cached_kernels_is_umaps_own_bit_for_bit():
+    """atlas compiles umap-learn's fuzzy-graph kernels with numba's disk cache and sums the fuzzy
+    union itself: the graph is the one ``umap.umap_.fuzzy_simplicial_set`` gives."""
+    import umap.umap_ as core
+
+    from atlas.projections import umap as umap_module
+
+    rng = np.random.default_rng(3)
+    x = np.concatenate([rng.normal(loc, 1.0, size=(150, 6)) for loc in (0.0, 5.0, 9.0)]).astype(np.float32)
+    d = np.sqrt(((x[:, None, :] - x[None, :, :]) ** 2).sum(-1))
+    idx = np.argsort(d, axis=1, kind="stable")[:, :12].astype(np.int32)
+    dist = np.take_along_axis(d, idx, axis=1).astype(np.float32)
+    ours = umap_module.one_thread_fuzzy_set(core, x, 12, idx, dist).tocoo()
+    theirs = core.fuzzy_simplicial_set(x, 12, np.random.RandomState(0), "euclidean", knn_indices=idx, knn_dists=dist)[0].tocoo()
+    ours.sum_duplicates()
+    theirs.sum_duplicates()
+    assert ours.nnz == theirs.nnz > 450 * 12
+    assert np.array_equal(ours.row, theirs.row) and np.array_equal(ours.col, theirs.col)
+    assert ours.data.tobytes() == theirs.data.tobytes()
+    for name in ("smooth_knn_dist", "compute_membership_strengths"):  # compiled once per machine, not per process
+        assert umap_module._kernel(core, name)._cache.__class__.__name__ != "NullCache"

@@ -22,7 +22,7 @@ def _problem(n: int = 600, seed: int = 3, groups: int = 6):
     d = ((x[:, None, :] - x[None, :, :]) ** 2).sum(-1)
     idx = np.argsort(d, axis=1)[:, :10].astype(np.int32)
     dist = np.sqrt(np.take_along_axis(d, idx, axis=1)).astype(np.float32)
-    graph = atlas_umap.one_thread_fuzzy_set(core, x, 10, np.random.RandomState(0), idx, dist).tocoo()
+    graph = atlas_umap.one_thread_fuzzy_set(core, x, 10, idx, dist).tocoo()
     graph.sum_duplicates()
     epochs = 120
     weights = core.make_epochs_per_sample(graph.data, epochs)

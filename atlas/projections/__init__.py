@@ -3,7 +3,7 @@
 The embedding's nearest neighbours, in its own metric (cosine for SVD and ALS vectors), come
 from a k-d tree when it has a few dimensions and from an exact tiled search (approximate above
 50,000 items, :mod:`.knn`) when it has many; they are computed once (``EmbeddingNeighbors``) and handed to every method that reads
-neighbours (UMAP's ``precomputed_knn``, openTSNE's ``PrecomputedNeighbors``, PaCMAP's near pairs),
+neighbours (UMAP's ``precomputed_knn``, t-SNE's affinities, PaCMAP's near pairs),
 which then skip their own approximate search.
 
 Every module of this package other than ``base``, ``knn`` (the neighbour search) and ``landmarks`` (large catalogues: a sample

@@ -68,13 +68,16 @@ class ProjectionInputs:
     """What a projection may start from: the embedding, its shared neighbours, the item graph,
     and optionally a start layout (``init``, one row per item). With ``refine`` the start is
     already a finished layout of nearly the same problem (the one on screen before a parameter
-    changed): the method runs its short refinement schedule instead of its full one."""
+    changed): the method runs its short refinement schedule instead of its full one. ``placed``
+    says the start is items placed among landmarks (``landmarks``), rougher than a finished map:
+    a method may refine such a start longer."""
 
     embedding: Embedding
     neighbors: EmbeddingNeighbors | None = None
     graph: ItemGraph | None = None
     init: np.ndarray | None = None
     refine: bool = False
+    placed: bool = False
 
     @property
     def n_items(self) -> int:

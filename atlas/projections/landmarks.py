@@ -10,8 +10,9 @@ time in proportion to the items. Above ``LANDMARKS_FROM`` items a projection ins
    partition search of :mod:`atlas.projections.knn`: in 48-D a k-d tree visits most of its
    points, 6 ms a query against 200,000 landmarks, which made the placement of 1M items cost
    80 minutes per projection against 18 s);
-3. runs its short refinement schedule (the one a parameter change on screen runs) on all items
-   from there, which untangles the placed items among their real neighbours.
+3. runs its short refinement schedule on all items from there (the one a parameter change on
+   screen runs; t-SNE's is longer here, ``tsne.PLACED_ITERATIONS``), which untangles the placed
+   items among their real neighbours.
 
 Each projection's ``landmarks`` parameter chooses: ``None`` follows ``landmark_count``'s rule,
 ``0`` always lays out every item, a number lays out that many landmarks (when fewer than the
@@ -116,5 +117,5 @@ def fit_with_landmarks(method, inputs: ProjectionInputs, params, count: int, *, 
     log.info("%s: laying out %d landmarks of %d items, then refining all", method.title, count, n)
     landmark_xy = method.fit(sub_inputs, sub_params, progress=_Phase(progress, 0, first * 100, (first + second) * 100, False) if progress else None)
     placed = place_from_landmarks(coords, chosen, method.rescale(np.asarray(landmark_xy, dtype=np.float64), count, n))
-    whole = ProjectionInputs(inputs.embedding, inputs.neighbors, inputs.graph, placed, True)
+    whole = ProjectionInputs(inputs.embedding, inputs.neighbors, inputs.graph, placed, True, placed=True)
     return method.fit(whole, params, progress=_Phase(progress, first * 100, second * 100, (first + second) * 100, True) if progress else None)

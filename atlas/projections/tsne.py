@@ -69,6 +69,11 @@ PIECE_ITERATIONS = 20
 give the same bytes as one call (``tests/test_projections.py``), and the count does not change them."""
 
 
+PLACED_ITERATIONS = 100
+"""The final phase over every item placed among landmarks: the 100 steps whose recall was measured
+against a full run (bench/README "Landmark layouts"); a finished map at another perplexity needs
+``warm_iter``."""
+
 CALLBACK_ITERATIONS = 5
 """Iterations between two looks at the forming layout (each may stop it, or show it at most once a
 second): the first frame of a refinement comes after this many."""
@@ -158,7 +163,7 @@ class Tsne(Projection):
             start = pca_init(x, scale=1e-4 * 2)
             phases = [(params.exaggeration_iter, params.early_exaggeration, 0.5), (params.n_iter, 1.0, 0.8)]
         elif inputs.refine:  # a finished layout of nearly the same problem: a short final phase
-            start, phases = inputs.init, [(params.warm_iter, 1.0, 0.8)]
+            start, phases = inputs.init, [(PLACED_ITERATIONS if inputs.placed else params.warm_iter, 1.0, 0.8)]
         else:  # an earlier map's positions: spread to t-SNE's own scale, the final phase only
             start, phases = spread_start(inputs.init), [(params.n_iter, 1.0, 0.8)]
         # the grid is sized for the map's extent: the start's, or what a run from PCA reaches

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import threading
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -77,20 +76,50 @@ def optimize_layout(layout, head, tail, epochs, epochs_per_sample, a, b, rng_sta
     umap_epochs.optimize(layout, head, tail, epochs, epochs_per_sample, a, b, rng_state, alpha=alpha, report=report)
 
 
-def one_thread_fuzzy_set(core, x, k, rng, knn_indices, knn_dists):
-    """UMAP's fuzzy graph, its numba kernels in one thread: their sum of the neighbour distances
-    is split by thread, so its last digits would follow the count. numba's count is this thread's."""
+def _with_disk_cache(kernel):
+    """umap-learn's numba ``kernel`` compiled with the same options and numba's disk cache: umap
+    compiles its fuzzy-graph kernels afresh in every process (8.1 s of the first UMAP layout's
+    8.7 s fuzzy graph at 100,000 items here, the first map of every app session and build)."""
     import numba
 
+    options = {name: value for name, value in kernel.targetoptions.items() if name != "nopython"}
+    return numba.njit(cache=True, locals=dict(kernel.locals), **options)(kernel.py_func)
+
+
+_cached_kernels: dict[str, object] = {}
+
+
+def _kernel(core, name: str):
+    if name not in _cached_kernels:
+        _cached_kernels[name] = _with_disk_cache(getattr(core, name))
+    return _cached_kernels[name]
+
+
+def one_thread_fuzzy_set(core, x, k, knn_indices, knn_dists):
+    """UMAP's fuzzy graph (``fuzzy_simplicial_set`` with its defaults, from the neighbours given),
+    its numba kernels in one thread: their sum of the neighbour distances is split by thread, so
+    its last digits would follow the count. numba's count is this thread's.
+
+    Each item's distances become memberships (umap's own kernels, compiled once per machine:
+    ``_with_disk_cache``), and the graph is their fuzzy union, A + Aᵀ − A∘Aᵀ."""
+    import numba
+    import scipy.sparse
+
+    n = x.shape[0]
     before = numba.get_num_threads()
     numba.set_num_threads(1)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            graph, _, _ = core.fuzzy_simplicial_set(x, k, rng, "euclidean", knn_indices=knn_indices, knn_dists=knn_dists)
+        dists = np.ascontiguousarray(knn_dists, dtype=np.float32)
+        sigmas, rhos = _kernel(core, "smooth_knn_dist")(dists, float(k), local_connectivity=1.0)
+        rows, cols, vals, _ = _kernel(core, "compute_membership_strengths")(knn_indices, dists, sigmas, rhos, None)
     finally:
         numba.set_num_threads(before)
-    return graph
+    members = scipy.sparse.coo_matrix((vals, (rows, cols)), shape=(n, n))
+    members.eliminate_zeros()
+    mirrored = members.transpose()
+    union = members + mirrored - members.multiply(mirrored)
+    union.eliminate_zeros()
+    return union
 
 
 #: Graphs kept for the next layout of the same embedding: the last one, up to this many edges
@@ -151,7 +180,7 @@ class Umap(Projection):
         rng = check_random_state(params.seed)
         knn_indices = inputs.neighbors.indices[:, :k].astype(np.int32)
         knn_dists = inputs.neighbors.distances[:, :k].astype(np.float32)
-        graph = fuzzy_graph(knn_indices, knn_dists, lambda: one_thread_fuzzy_set(core, x, k, rng, knn_indices, knn_dists))
+        graph = fuzzy_graph(knn_indices, knn_dists, lambda: one_thread_fuzzy_set(core, x, k, knn_indices, knn_dists))
         epochs = params.refine_epochs(n) if inputs.refine else params.epochs(n)
         graph.data[graph.data < graph.data.max() / float(max(epochs, 10))] = 0.0
         graph.eliminate_zeros()
