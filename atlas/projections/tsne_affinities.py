@@ -4,8 +4,8 @@ openTSNE's ``PerplexityBasedNN`` finds each item's bandwidth by halving an inter
 times, then symmetrises the conditional probabilities as ``(P + Pᵀ) / 2`` with scipy: at 100,000
 items and 75 neighbours an item (perplexity 25, 13 million pairs) that took 1.8–2.5 s before a
 new perplexity's first step. Here the bandwidth comes from Newton's steps inside the same kind of
-bracket (a handful per item, each item's entropy within 1e-10 of log(perplexity) where openTSNE
-stops at 1e-8, and some items at small perplexities 0.4 away), and the sum is one pass over each
+bracket (a handful per item, each item's entropy within 1e-10 of log(perplexity); openTSNE stops
+at 1e-8, and at perplexity 5 left some items 0.4 away), and the sum is one pass over each
 item's neighbours and the items that name it: the same pairs, each ``(p_j|i + p_i|j) / 2``, in
 0.6 s on one thread; rows are independent, so the bytes do not depend on any thread count.
 
@@ -144,7 +144,8 @@ def _conditional(distances: np.ndarray, perplexity: float, tolerance: float, max
 def joint_affinities(neighbors: np.ndarray, distances: np.ndarray, perplexity: float) -> sp.csr_matrix:
     """t-SNE's joint probabilities P (symmetric, summing to 1) from each item's ``neighbors`` and
     ``distances`` (n × k, the item itself left out) at ``perplexity``: openTSNE's
-    ``joint_probabilities_nn`` with pair-wise normalisation, in sorted rows."""
+    ``joint_probabilities_nn`` with pair-wise normalisation, its rows ordered as ``_symmetrise``
+    orders them."""
     n = neighbors.shape[0]
     conditional = _conditional(np.ascontiguousarray(distances, dtype=np.float64), float(perplexity), TOLERANCE, MAX_STEPS)
     indptr, indices, data = _symmetrise(np.ascontiguousarray(neighbors, dtype=np.int64), conditional)
