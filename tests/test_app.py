@@ -301,3 +301,76 @@ def test_the_maps_are_not_told_again_while_a_new_layout_forms():
     jobs.publish({"tsne": unnamed}, ("tsne",), "e", told.append)
     jobs.publish({"tsne": unnamed}, ("tsne",), "e", told.append)
     assert len(told) == 4 and told[-1]["tsne"] is unnamed
+
+
+class _TimedBuild:
+    """A stand-in for ``atlas.Build`` whose layouts record, as they run, their share of the cores
+    and which other layouts ran beside them."""
+
+    def __init__(self, names: tuple[str, ...], seconds: float = 0.15) -> None:
+        import threading
+        from types import SimpleNamespace
+
+        self.params = SimpleNamespace(names=names)
+        self.embedding = SimpleNamespace(key="e")
+        self.start = None
+        self.seconds = seconds
+        self.running: set[str] = set()
+        self.beside: dict[str, set[str]] = {}
+        self.share: dict[str, int | None] = {}
+        self._lock = threading.Lock()
+
+    def known_layout(self, name, *, from_pca=False):
+        return None
+
+    def project(self, name, *, warm_from=None, progress=None):
+        import time
+
+        from atlas import cores
+
+        with self._lock:
+            self.share[name] = cores.current_share()
+            self.beside[name] = set(self.running)
+            for other in self.running:
+                self.beside[other].add(name)
+            self.running.add(name)
+        time.sleep(self.seconds)
+        progress(1, 1, None)
+        with self._lock:
+            self.running.discard(name)
+        return atlas.Layout(np.zeros((3, 2), np.float32), name, None, key=f"{name}-key", embedding_key="e")
+
+
+def _published(build, monkeypatch, cores: int) -> list[dict]:
+    import time
+
+    import atlas.cores
+
+    monkeypatch.setattr(atlas.cores, "side_by_side_cores", lambda: cores)
+    shown = []
+    jobs = atlas.app.LayoutJobs()
+    atlas.app.start_layouts(build, jobs=jobs, publish=shown.append)
+    deadline = time.monotonic() + 30
+    while (not shown or len(shown[-1]) < len(build.params.names)) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return shown
+
+
+def test_the_first_map_is_computed_alone_on_every_core_then_the_others_side_by_side(monkeypatch):
+    """The page's first map (the one the others are turned onto) comes first, with both cores; then
+    t-SNE and PaCMAP share them, one each, and each map is published as it is ready."""
+    build = _TimedBuild(("umap", "tsne", "pacmap"))
+    shown = _published(build, monkeypatch, cores=2)
+    assert [list(maps) for maps in shown] == [["umap"], ["umap", "tsne"], ["umap", "tsne", "pacmap"]] or [list(maps) for maps in shown] == [
+        ["umap"], ["umap", "pacmap"], ["umap", "tsne", "pacmap"]]  # fmt: skip
+    assert build.share == {"umap": 2, "tsne": 1, "pacmap": 1}
+    assert build.beside == {"umap": set(), "tsne": {"pacmap"}, "pacmap": {"tsne"}}
+
+
+def test_a_single_missing_map_or_a_single_core_keeps_one_lane(monkeypatch):
+    one_core = _TimedBuild(("umap", "tsne"), seconds=0.05)
+    assert list(_published(one_core, monkeypatch, cores=1)[-1]) == ["umap", "tsne"]
+    assert one_core.beside == {"umap": set(), "tsne": set()} and one_core.share == {"umap": 1, "tsne": 1}
+    alone = _TimedBuild(("tsne",), seconds=0.05)
+    assert list(_published(alone, monkeypatch, cores=2)[-1]) == ["tsne"]
+    assert alone.share == {"tsne": 2}
