@@ -288,7 +288,15 @@ def _(name_table, search, settings):
 
 
 @app.cell
-def _(align_match, aligned, anchored, data, graph, item_info, name_table):
+def _(graph, name_table):
+    mo.stop(graph is None)
+    # the tooltip's neighbour names, once per graph rather than after every layout change
+    neighbour_text = widgets.neighbour_names(name_table["name"].to_numpy(), graph.neighbors)
+    return (neighbour_text,)
+
+
+@app.cell
+def _(align_match, aligned, anchored, data, graph, item_info, name_table, neighbour_text):
     mo.stop(not aligned or graph is None)
     # each item's share of its graph neighbours kept near it, per map: once per layout (the stage cache)
     map_faithfulness = {} if anchored is None else anchored.faithfulness_of(aligned)
@@ -303,6 +311,7 @@ def _(align_match, aligned, anchored, data, graph, item_info, name_table):
         {key: layout.xy for key, layout in aligned.items()},
         name_column=data.name_column,
         neighbors=graph.neighbors,
+        neighbour_text=neighbour_text,
         per_map={widgets.FAITHFULNESS: map_faithfulness},
         columns={} if map_changes is None else {widgets.SINCE: widgets.since_labels(map_changes["new"])},
     )

@@ -27,6 +27,21 @@ def test_column_kind(values, kind):
     assert column_kind(pd.Series(values)) == kind
 
 
+@pytest.mark.parametrize("storage", ["python", "pyarrow"])
+def test_text_read_as_pandas_strings_has_the_kind_of_the_same_text_as_objects(storage):
+    """CSV and Parquet readers may give pandas' string type; it holds no lists, and each kind of
+    text column keeps its kind (the list check is skipped for it)."""
+    for values, kind in [
+        (["Action|Comedy", "Drama", "Comedy|Drama|Romance", "Action"] * 50, MULTI),
+        (["US", "FR", "DE", None] * 30, CATEGORY),
+        ([f"Title {i}" for i in range(300)], TEXT),
+    ]:
+        text = pd.Series(values, dtype=pd.StringDtype(storage))
+        assert column_kind(text) == column_kind(pd.Series(values, dtype=object)) == kind
+    tags = pd.Series(["a|b", "b", None, "a|c"] * 10, dtype=pd.StringDtype(storage))
+    assert columns.value_sets(tags)[:4] == columns.value_sets(pd.Series(tags.tolist(), dtype=object))[:4] == [["a", "b"], ["b"], [], ["a", "c"]]
+
+
 def test_sets_are_counted_by_single_value():
     values = pd.Series(["Action|Comedy", "Drama", "Comedy|Drama|Romance", "Comedy", None])
     assert value_counts(values) == [("Comedy", 3), ("Drama", 2), ("Action", 1), ("Romance", 1)]

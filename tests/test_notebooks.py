@@ -556,26 +556,30 @@ def test_a_projection_change_shows_the_layout_as_it_forms(served_app, small_file
 
 @pytest.mark.browser
 @pytest.mark.slow
-def test_on_two_cores_the_first_layouts_form_side_by_side_in_one_panel(served_app, small_files, tmp_path):
-    """With two cores the app computes UMAP and t-SNE at once, as ``atlas build`` does: the panel
-    above the maps shows a progress line for each at the same time, and the layout forming.
-    (A second app, in a new tab of the browser; long schedules, so that both are seen running.)"""
+def test_on_two_cores_the_first_map_forms_alone_then_the_others_side_by_side(served_app, small_files, tmp_path):
+    """With two cores the app computes its first map (UMAP) alone, so that it is drawn as soon as
+    can be, then t-SNE and PaCMAP at once: the panel above the maps shows UMAP's progress line on
+    its own, then one for each of the others at the same time, under the UMAP map already drawn.
+    (A second app, in a new tab of the browser; long schedules, so that each phase is seen.)"""
     from browser import PageLog, marimo_server
 
-    slow = ["--umap-epochs", "20000", "--tsne-iter", "20000"]
+    slow = ["--umap-epochs", "5000", "--tsne-iter", "20000", "--pacmap-iter", "20000"]
     with marimo_server(APP, app_args(small_files, *slow), env={"ATLAS_THREADS": "2"}) as url:
         page = served_app[0].context.new_page()
         log = PageLog(page)
         page.goto(url)
-        def running() -> dict[str, int]:  # method -> steps done, from the panel's progress lines
-            lines = [line for line in page.inner_text("body").splitlines() if "steps ·" in line and "from PCA" in line]
-            return {line.split(" (")[0]: int(re.search(r": ([\d,]+) of", line).group(1).replace(",", "")) for line in lines}
+        def running() -> dict[str, int]:  # method -> steps done, from the panel's progress lines (PaCMAP's says "starting")
+            lines = [line for line in page.inner_text("body").splitlines() if ("steps ·" in line or "starting ·" in line) and "from PCA" in line]
+            return {line.split(" (")[0]: int(found.group(1).replace(",", "")) if (found := re.search(r": ([\d,]+) of", line)) else 0 for line in lines}
 
-        # both under way at once: UMAP past its first thousand epochs while t-SNE is still running
-        wait_for(page, lambda: running().get("UMAP", 0) >= 1000 and "t-SNE" in running(), timeout=300, what="UMAP and t-SNE forming at the same time")
+        wait_for(page, lambda: running().get("UMAP", 0) >= 100 and set(running()) == {"UMAP"}, timeout=300, what="UMAP forming alone")
         wait_for(page, lambda: page.locator("svg[data-atlas-preview]").count() == 1, timeout=60, what="the layout forming")
+        wait_for(page, lambda: {"t-SNE", "PaCMAP"} <= set(running()), timeout=300, what="t-SNE and PaCMAP forming at the same time")
+        assert "UMAP" not in running()
+        drawn = wait_for(page, lambda: set(drawn_marks(page)), timeout=60, what="the UMAP map")
+        assert "umap_map_marks" in drawn and "tsne_map_marks" not in drawn, drawn
         page.screenshot(path=str(tmp_path / "side_by_side.png"))
-        failed = [text for text in page.locator("marimo-callout-output[data-kind*='danger']").all_inner_texts() if "UMAP" in text or "t-SNE" in text]
+        failed = [text for text in page.locator("marimo-callout-output[data-kind*='danger']").all_inner_texts() if any(t in text for t in ("UMAP", "t-SNE", "PaCMAP"))]
         assert failed == []  # (the export's "no layout to write yet" waits for them meanwhile)
         assert log.errors_but_replaced_charts() == []
         page.close()

@@ -332,6 +332,23 @@ def test_tooltip_neighbours_skip_pads_anywhere_and_stop_at_the_limit():
     assert neighbour_names(names, rows[:, :0]) == ["", "", "", ""]
 
 
+def test_map_table_takes_the_tooltip_neighbours_made_once_per_graph(items):
+    """The app makes the neighbour names once per graph and passes them with every layout: the
+    table is the one made from the neighbours themselves; text for other items is refused."""
+    from atlas.widgets import map_table, neighbour_names
+
+    n = len(items)
+    rows = np.array([[(i + 1) % n, (i + 2) % n, -1] for i in range(n)])
+    layouts = {"umap": np.zeros((n, 2))}
+    made_here = map_table(items, layouts, name_column="title", neighbors=rows)
+    text = neighbour_names(map_table(items, {}, name_column="title")["name"].to_numpy(), rows)
+    given = map_table(items, layouts, name_column="title", neighbors=rows, neighbour_text=text)
+    pd.testing.assert_frame_equal(given, made_here)
+    assert given.attrs["neighbors"] is not None and given["neighbours"].iloc[0] == f"{items['title'].iloc[1]}, {items['title'].iloc[2 % n]}"
+    with pytest.raises(ValueError, match="one entry per item"):
+        map_table(items, layouts, name_column="title", neighbors=rows, neighbour_text=text[:-1])
+
+
 def test_map_table_without_metadata_uses_ids(items):
     table = widgets.map_table(items[["item_id", "n_users"]], {"umap": np.zeros((4, 2))})
     assert table["name"].tolist() == ["a", "b", "c", "d"]

@@ -18,7 +18,7 @@ from .paths import path_frame, path_frames, path_layer, path_layers
 from .scatter import webgl_maps
 from .tables import (
     FAITHFULNESS, MAX_CHART_POINTS, MAX_EMBLAZE_POINTS, SINCE, can_colour, colour_options, colour_or_popularity, default_colour, find_items,
-    map_table, metrics_table, since_labels, static_table, with_neighbours,
+    map_table, metrics_table, neighbour_names, since_labels, static_table, with_neighbours,
 )
 from .turning import TURN_CHOICES, MapTurns, turn_wording
 
@@ -26,7 +26,7 @@ __all__ = [
     "FAITHFULNESS", "MAX_CHART_POINTS", "MAX_EMBLAZE_POINTS", "SIDEBAR_WIDTH", "SINCE", "SWEEP_POINTS", "TURN_CHOICES", "MapTurns", "NameIndex",
     "Memo", "can_colour", "changes_note", "choice_labels", "colour_note", "colour_options", "colour_or_popularity", "comparison_view",
     "controls_panel", "default_colour", "find_items", "form_defaults", "histogram", "list_report", "map_table", "map_views", "match_list",
-    "md_text", "metrics_table", "neighbour_list", "neighbour_reasons", "no_match_note", "options_form", "path_frame", "path_frames", "path_layer", "path_layers", "projection_controls", "region_labels",
+    "md_text", "metrics_table", "neighbour_list", "neighbour_names", "neighbour_reasons", "no_match_note", "options_form", "path_frame", "path_frames", "path_layer", "path_layers", "projection_controls", "region_labels",
     "selectable_chart", "since_labels", "small_multiples", "static_table", "torn_note", "turn_wording", "user_items", "user_note", "view_bar", "webgl_maps",
     "shared_memo", "with_neighbours",
 ]
