@@ -100,7 +100,7 @@ STAGE_RULES: dict[str, StageRule] = {
     "neighbors": StageRule(None, "each k-NN query is answered whole by one thread (also in the partition search above 50,000 items, whose centroids are fitted in one thread)"),
     "tsne": StageRule(None, "openTSNE's threads share out the points of each gradient; its FFT and normaliser run in one thread"),
     "pacmap": StageRule(None, "PaCMAP sums its gradient in one thread and samples each item's pairs from a seed of its own"),
-    "regions": StageRule(None, "HDBSCAN and its k-NN queries give each item's answer whole"),
+    "regions": StageRule(None, "Leiden's communities (igraph) run in one thread from a fixed seed; the names' places come from k-d tree queries, each answered whole"),
     "metrics": StageRule(None, "each k-NN query is answered whole by one thread"),
     "embedding": StageRule(1, _TORCH_SUMS, ("torch",)),
     "pymde": StageRule(1, _TORCH_SUMS, ("torch",)),
